@@ -1,0 +1,61 @@
+# Two commands matter: `make run` and `make test`. Everything else is a helper of theirs.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 1
+
+# `make test` talks to the real services; the environment may point elsewhere.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/nexeon
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
+
+.PHONY: run test lint format check lock migrate worker clean
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# Stamp files make re-runs instant until a lock file changes.
+$(VENV)/.runtime: requirements.lock | $(BIN)/uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	touch $@
+
+$(VENV)/.dev: requirements-dev.lock | $(BIN)/uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.lock
+	touch $@ $(VENV)/.runtime
+
+run: $(VENV)/.runtime
+	DEBUG=$${DEBUG-1} $(BIN)/python manage.py migrate --noinput
+	DEBUG=$${DEBUG-1} $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	@echo "NeXeonAI: dashboard http://$(HOST):$(PORT)/  API http://$(HOST):$(PORT)/v1"
+	DEBUG=$${DEBUG-1} exec $(BIN)/uvicorn nexeon.asgi:application --host $(HOST) --port $(PORT) \
+		--workers $(WORKERS) --loop uvloop --http httptools --no-access-log --lifespan off
+
+test: $(VENV)/.dev
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
+		SECRET_KEY="$${SECRET_KEY:-test-only-secret-key-never-used-in-production}" \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Re-pin after editing pyproject.toml's dependencies.
+lock: | $(BIN)/uv
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -q -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -q -o requirements-dev.lock
+
+migrate: $(VENV)/.runtime
+	$(BIN)/python manage.py migrate --noinput
+
+worker: $(VENV)/.runtime
+	$(BIN)/celery -A nexeon worker --loglevel INFO
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

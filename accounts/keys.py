@@ -1,0 +1,44 @@
+"""API keys as strings: generate, recognise, digest. Pure functions, no database.
+
+A key is ``nex-sk-`` followed by 48 URL-safe random characters (288 bits). Only its
+SHA-256 digest is stored; the first characters (the prefix) are kept to show in lists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+
+KEY_PREFIX = "nex-sk-"
+SECRET_LENGTH = 48
+DISPLAY_PREFIX_LENGTH = len(KEY_PREFIX) + 6
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def generate() -> str:
+    return KEY_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(SECRET_LENGTH))
+
+
+def looks_like_key(candidate: str) -> bool:
+    """Cheap shape check, so that garbage never costs a cache or database lookup."""
+    secret = candidate[len(KEY_PREFIX) :]
+    return (
+        candidate.startswith(KEY_PREFIX)
+        and len(secret) == SECRET_LENGTH
+        and all(ch in _ALPHABET for ch in secret)
+    )
+
+
+def digest(key: str) -> str:
+    """Hex SHA-256: the key has 288 random bits, so a fast hash is enough (no stretching)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def display_prefix(key: str) -> str:
+    return key[:DISPLAY_PREFIX_LENGTH]
+
+
+def matches(key: str, stored_digest: str) -> bool:
+    return hmac.compare_digest(digest(key), stored_digest)

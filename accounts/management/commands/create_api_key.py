@@ -1,0 +1,74 @@
+"""Provision a customer from the command line: user, organization, credits and one key.
+
+The key is printed alone on the last line of stdout, so scripts can take it with `tail -1`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.validators import validate_email
+from django.db import transaction
+
+from accounts import services as account_services
+from billing import money
+from billing import services as billing_services
+from billing.selectors import organization_balance_nanos
+
+
+def _usd(value: str) -> Decimal:
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise CommandError(
+            f"--credits must be an amount such as 10 or 2.50, not {value!r}"
+        ) from None
+    if not amount.is_finite() or amount < 0:
+        raise CommandError("--credits must be zero or more")
+    return amount
+
+
+class Command(BaseCommand):
+    help = "Create (if missing) a user and their organization, add credits, print a new API key."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("email")
+        parser.add_argument("--credits", type=_usd, default=Decimal(0), help="US dollars to add")
+        parser.add_argument("--rpm", type=int, default=None, help="requests per minute limit")
+        parser.add_argument("--tpm", type=int, default=None, help="tokens per minute limit")
+        parser.add_argument("--name", default="default", help="the key's name")
+
+    def handle(self, *args, email: str, credits: Decimal, rpm, tpm, name: str, **options):
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise CommandError(f"{email!r} is not an email address") from None
+        for flag, value in (("--rpm", rpm), ("--tpm", tpm)):
+            if value is not None and value <= 0:
+                raise CommandError(f"{flag} must be a positive number")
+
+        with transaction.atomic():
+            user, created = account_services.user_get_or_create(email=email)
+            organization = account_services.personal_organization_get_or_create(user=user)
+            amount_nanos = money.usd_to_nanos(credits)
+            if amount_nanos:
+                billing_services.credits_grant(
+                    organization=organization,
+                    amount_nanos=amount_nanos,
+                    reference=f"grant:cli:{uuid.uuid4()}",
+                    description="Granted with manage.py create_api_key",
+                )
+            new_key = account_services.api_key_create(
+                organization=organization, name=name, created_by=user, rpm_limit=rpm, tpm_limit=tpm
+            )
+
+        balance = organization_balance_nanos(organization=organization)
+        self.stdout.write(
+            f"{'Created' if created else 'Found'} user {user.email}; "
+            f"organization {organization.slug!r}; balance {money.format_usd(balance)}; "
+            f"key {name!r} ({new_key.api_key.prefix}…):"
+        )
+        self.stdout.write(new_key.plaintext)

@@ -1,0 +1,79 @@
+"""Writes on accounts: users, organizations and API keys. Views and commands call these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils.crypto import get_random_string
+from django.utils.text import slugify
+
+from accounts import keys
+from accounts.models import ApiKey, Membership, Organization, Role, User
+
+
+@transaction.atomic
+def organization_create(*, name: str, owner: User, is_personal: bool = False) -> Organization:
+    base = slugify(name)[:120] or "org"
+    slug = base
+    while Organization.objects.filter(slug=slug).exists():
+        slug = f"{base}-{get_random_string(6).lower()}"
+    organization = Organization.objects.create(name=name, slug=slug, is_personal=is_personal)
+    Membership.objects.create(organization=organization, user=owner, role=Role.OWNER)
+    return organization
+
+
+def personal_organization_get_or_create(*, user: User) -> Organization:
+    membership = (
+        Membership.objects.select_related("organization")
+        .filter(user=user, organization__is_personal=True, role=Role.OWNER)
+        .first()
+    )
+    if membership:
+        return membership.organization
+    name = f"{user.email.split('@')[0]}'s organization"
+    return organization_create(name=name, owner=user, is_personal=True)
+
+
+@transaction.atomic
+def user_get_or_create(*, email: str) -> tuple[User, bool]:
+    """A user with an unusable password (they set one through password reset)."""
+    email = User.objects.normalize_email(email).lower()
+    user = User.objects.filter(email=email).first()
+    if user:
+        return user, False
+    return User.objects.create_user(email=email, password=None), True
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    api_key: ApiKey
+    plaintext: str  # shown to the customer exactly once, never stored
+
+
+def api_key_create(
+    *,
+    organization: Organization,
+    name: str,
+    created_by: User | None = None,
+    expires_at: datetime | None = None,
+    rpm_limit: int | None = None,
+    tpm_limit: int | None = None,
+    monthly_spend_limit_nanos: int | None = None,
+    allowed_models: list[str] | None = None,
+) -> CreatedKey:
+    plaintext = keys.generate()
+    api_key = ApiKey.objects.create(
+        organization=organization,
+        name=name,
+        prefix=keys.display_prefix(plaintext),
+        digest=keys.digest(plaintext),
+        created_by=created_by,
+        expires_at=expires_at,
+        rpm_limit=rpm_limit,
+        tpm_limit=tpm_limit,
+        monthly_spend_limit_nanos=monthly_spend_limit_nanos,
+        allowed_models=allowed_models or [],
+    )
+    return CreatedKey(api_key=api_key, plaintext=plaintext)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ApiGatewayConfig(AppConfig):
+    name = "apigateway"
+    verbose_name = "API gateway"

@@ -1,0 +1,36 @@
+"""Money, in one place: integer nano-dollars (1 USD = 10**9), never floats.
+
+Why nano-dollars: provider prices are quoted per million tokens with up to three decimals
+(e.g. $0.075 / 1M), which is a whole number of nano-dollars per token, so per-token cost
+is exact. Rounding rule: a computed charge that is not whole is rounded up to the next
+nano-dollar (ceil), once per charge. Decimal is used only at the edges (parsing operator
+input, Stripe amounts, display).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, Decimal
+
+NANOS_PER_USD = 1_000_000_000
+NANOS_PER_CENT = NANOS_PER_USD // 100
+
+
+def usd_to_nanos(amount: Decimal | str | int) -> int:
+    """Parse a dollar amount exactly; refuses floats so binary rounding cannot creep in."""
+    if isinstance(amount, float):
+        raise TypeError("money is never a float; pass a Decimal or a string")
+    value = Decimal(amount) * NANOS_PER_USD
+    return int(value.to_integral_value(rounding=ROUND_CEILING))
+
+
+def nanos_to_usd(nanos: int) -> Decimal:
+    return Decimal(nanos) / NANOS_PER_USD
+
+
+def cents_to_nanos(cents: int) -> int:
+    return cents * NANOS_PER_CENT
+
+
+def format_usd(nanos: int, places: int = 2) -> str:
+    quantum = Decimal(1).scaleb(-places)
+    return f"${nanos_to_usd(nanos).quantize(quantum):,}"

@@ -1,0 +1,50 @@
+"""Writes on the ledger. Every booking carries a unique reference, so retries are harmless."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from accounts.models import Organization
+from billing.models import EntryKind, LedgerEntry
+
+
+def ledger_book(
+    *,
+    organization: Organization,
+    kind: EntryKind,
+    amount_nanos: int,
+    reference: str,
+    description: str = "",
+) -> tuple[LedgerEntry, bool]:
+    """Book one entry once. Returns (entry, created); a repeated reference books nothing."""
+    try:
+        with transaction.atomic():
+            entry = LedgerEntry.objects.create(
+                organization=organization,
+                kind=kind,
+                amount_nanos=amount_nanos,
+                reference=reference,
+                description=description,
+            )
+    except IntegrityError:
+        existing = LedgerEntry.objects.get(reference=reference)
+        if existing.organization_id != organization.pk or existing.amount_nanos != amount_nanos:
+            raise ValueError(
+                f"ledger reference {reference!r} was booked with other terms"
+            ) from None
+        return existing, False
+    return entry, True
+
+
+def credits_grant(
+    *, organization: Organization, amount_nanos: int, reference: str, description: str = ""
+) -> tuple[LedgerEntry, bool]:
+    if amount_nanos <= 0:
+        raise ValueError("a grant must be positive")
+    return ledger_book(
+        organization=organization,
+        kind=EntryKind.GRANT,
+        amount_nanos=amount_nanos,
+        reference=reference,
+        description=description,
+    )

@@ -1,0 +1,71 @@
+"""Reading configuration from the environment: the few rules shared by settings.py.
+
+Configuration fails loudly: a malformed value stops the process with one line that names
+the variable, instead of a traceback or a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import environ
+
+env = environ.Env()
+
+
+def refuse_to_start(message: str) -> NoReturn:
+    """Stop the process with one readable line (settings run before logging exists)."""
+    sys.stderr.write(f"nexeon: {message}\n")
+    raise SystemExit(2)
+
+
+def read(reader, name: str, **kwargs):
+    """Call a django-environ reader, turning a malformed value into a one-line refusal.
+
+    The value itself is never echoed: URLs and keys carry secrets.
+    """
+    try:
+        return reader(name, **kwargs)
+    except (ValueError, TypeError, environ.ImproperlyConfigured):
+        expected = getattr(reader, "__name__", "a valid value")
+        refuse_to_start(f"{name} is set but is not a valid {expected} value")
+
+
+def local_secret_key(path: Path) -> str:
+    """Development only: a random key generated once and kept in an untracked file."""
+    if path.exists():
+        key = path.read_text().strip()
+        if key:
+            return key
+    key = secrets.token_urlsafe(50)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+SUPPORTED_DATABASES = ("django.db.backends.postgresql", "django.db.backends.sqlite3")
+
+
+def database(name: str, default: str) -> dict:
+    """DATABASE_URL as Django's dict; only PostgreSQL (production) and SQLite (embedded)."""
+    config = read(env.db_url, name, default=default)
+    if config.get("ENGINE") not in SUPPORTED_DATABASES:
+        refuse_to_start(f"{name} must be postgres://user:password@host:port/name or sqlite:///path")
+    return config
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def flag(name: str, default: bool) -> bool:
+    """A strict boolean: a typo such as DEBUG=ture stops the process instead of meaning off."""
+    raw = env.str(name, default="1" if default else "0").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    refuse_to_start(f"{name} must be one of 1/0, true/false, yes/no, on/off")

@@ -1,0 +1,62 @@
+"""Probes for load balancers: /healthz (the process answers), /readyz (its stores answer)."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+logger = logging.getLogger(__name__)
+PROBE_TIMEOUT_SECONDS = 2
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except Exception:
+        logger.warning("readyz: the database is unreachable", exc_info=True)
+        return False
+
+
+def _redis_ok() -> bool | None:
+    if not settings.REDIS_URL:
+        return None  # embedded mode: nothing to reach
+    try:
+        client = redis.Redis.from_url(
+            settings.REDIS_URL,
+            socket_timeout=PROBE_TIMEOUT_SECONDS,
+            socket_connect_timeout=PROBE_TIMEOUT_SECONDS,
+        )
+        with client:
+            return bool(client.ping())
+    except redis.RedisError:
+        logger.warning("readyz: Redis is unreachable", exc_info=True)
+        return False
+
+
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    checks = {"database": _database_ok(), "redis": _redis_ok()}
+    ready = all(ok is not False for ok in checks.values())
+    body = {
+        "status": "ok" if ready else "unavailable",
+        "checks": {
+            name: ("ok" if ok else "not configured" if ok is None else "unreachable")
+            for name, ok in checks.items()
+        },
+    }
+    return JsonResponse(body, status=200 if ready else 503)

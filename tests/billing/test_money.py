@@ -1,0 +1,26 @@
+from decimal import Decimal
+
+import pytest
+
+from billing import money
+
+
+def test_dollars_convert_to_whole_nanodollars_exactly():
+    assert money.usd_to_nanos("1") == 1_000_000_000
+    assert money.usd_to_nanos(Decimal("0.075")) == 75_000_000
+    assert money.usd_to_nanos("0.000000001") == 1
+
+
+def test_a_fraction_of_a_nanodollar_rounds_up():
+    assert money.usd_to_nanos("0.0000000001") == 1
+
+
+def test_floats_are_refused():
+    with pytest.raises(TypeError):
+        money.usd_to_nanos(0.1)  # type: ignore[arg-type]
+
+
+def test_display_and_cents():
+    assert money.format_usd(1_234_560_000_000) == "$1,234.56"
+    assert money.cents_to_nanos(250) == 2_500_000_000
+    assert money.nanos_to_usd(1_500_000_000) == Decimal("1.5")

@@ -1,0 +1,69 @@
+"""Test-suite ground rules: real PostgreSQL and Redis, never a quiet fallback to SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+import redis
+from django.conf import settings
+
+from accounts.models import Organization, User
+from accounts.services import organization_create
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        pytest.exit(
+            "the suite runs on PostgreSQL: set DATABASE_URL=postgres://... (make test does)",
+            returncode=2,
+        )
+    try:
+        psycopg.connect(
+            host=database["HOST"] or "127.0.0.1",
+            port=database["PORT"] or 5432,
+            user=database["USER"],
+            password=database["PASSWORD"] or None,
+            dbname="postgres",
+            connect_timeout=3,
+        ).close()
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0]
+        where = f"{database['HOST']}:{database['PORT']}"
+        pytest.exit(f"PostgreSQL at {where} is unreachable: {reason}", returncode=2)
+    if not settings.REDIS_URL:
+        pytest.exit("the suite needs Redis: set REDIS_URL=redis://... (make test does)", 2)
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        pytest.exit(f"Redis at {settings.REDIS_URL} is unreachable: {exc}", returncode=2)
+
+
+@pytest.fixture
+def redis_client() -> Iterator[redis.Redis]:
+    """The test Redis database, emptied before and after the test."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+# --- personas: an owner, a member of the same organization, an outsider ------------------
+
+
+@pytest.fixture
+def owner(db) -> User:
+    return User.objects.create_user(email="owner@example.com", password="correct horse 1")
+
+
+@pytest.fixture
+def organization(owner: User) -> Organization:
+    return organization_create(name="Acme", owner=owner)
+
+
+@pytest.fixture
+def outsider(db) -> User:
+    return User.objects.create_user(email="outsider@example.com", password="correct horse 2")

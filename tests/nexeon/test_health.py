@@ -1,0 +1,46 @@
+import pytest
+from django.test import override_settings
+
+
+@pytest.mark.django_db
+def test_healthz_answers_without_touching_anything(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert "no-store" in response["Cache-Control"]
+
+
+@pytest.mark.django_db
+def test_readyz_reports_database_and_redis(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_when_redis_is_unreachable(client):
+    with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {"database": "ok", "redis": "unreachable"},
+    }
+
+
+@pytest.mark.django_db
+def test_probes_refuse_writes(client):
+    assert client.post("/healthz").status_code == 405
+
+
+def test_readyz_is_503_when_the_database_is_unreachable():
+    from tests.support import manage_env, run_manage
+
+    code = (
+        'from django.test import Client; r = Client(HTTP_HOST="localhost").get("/readyz"); '
+        "print(r.status_code, r.json()['checks']['database'])"
+    )
+    environment = manage_env(DEBUG="1", DATABASE_URL="postgres://postgres@127.0.0.1:1/nexeon")
+    result = run_manage("shell", "--no-imports", "-c", code, env=environment)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["503", "unreachable"]
