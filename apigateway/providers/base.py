@@ -1,0 +1,197 @@
+"""The one small interface every provider adapter implements.
+
+An adapter turns an OpenAI-shaped request body (already validated) into the provider's HTTP
+request, and the provider's answer back into OpenAI's shapes. Everything here is pure:
+adapters never do IO; `apigateway.http` sends what they build.
+
+Streaming: a fresh translator per request is fed one decoded SSE event at a time and
+returns the OpenAI `chat.completion.chunk` dicts to send; it records the provider's usage.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from apigateway.errors import API_ERROR, GatewayError, bad_request, upstream_error
+from apigateway.sse import SSEEvent
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """Where one public model is served: provider, upstream name, address, operator key."""
+
+    provider: str
+    upstream_model: str
+    base_url: str
+    api_key: str = ""
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+    max_output_tokens: int | None = None
+    api_version: str | None = None  # Azure OpenAI
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None = None  # encoded JSON
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0  # part of prompt_tokens read from the provider's prompt cache
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def as_openai(self) -> JSON:
+        usage: JSON = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+        if self.cached_tokens:
+            usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        return usage
+
+
+def new_completion_id() -> str:
+    return "chatcmpl-" + secrets.token_urlsafe(18).replace("-", "x").replace("_", "y")
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+class StreamTranslator:
+    """Base for non-OpenAI providers: feed events, get OpenAI chunk dicts back."""
+
+    def __init__(self, *, model: str, include_usage: bool) -> None:
+        self.model = model
+        self.include_usage = include_usage
+        self.id = new_completion_id()
+        self.created = now()
+        self.usage: Usage | None = None
+        self.finished = False  # the provider said the message is complete
+
+    def chunk(self, delta: JSON, finish_reason: str | None = None, index: int = 0) -> JSON:
+        chunk: JSON = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [
+                {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+            ],
+        }
+        if self.include_usage:
+            chunk["usage"] = None
+        return chunk
+
+    def usage_chunk(self) -> JSON:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [],
+            "usage": (self.usage or Usage()).as_openai(),
+        }
+
+    def feed(self, event: SSEEvent) -> list[JSON]:
+        raise NotImplementedError
+
+    def close(self) -> list[JSON]:
+        """After the provider's last event: the usage chunk, if the client asked for it."""
+        return [self.usage_chunk()] if self.include_usage else []
+
+
+class Provider:
+    """Adapters override what their provider supports; the rest answers 400."""
+
+    name = "base"
+
+    # --- chat ---
+    def build_chat_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
+        raise bad_request(f"chat completions are not available from {self.name}")
+
+    def parse_chat_response(
+        self, data: bytes, *, model: str, deployment: Deployment
+    ) -> tuple[JSON, Usage]:
+        raise NotImplementedError
+
+    def stream_translator(
+        self, *, model: str, include_usage: bool, deployment: Deployment
+    ) -> StreamTranslator:
+        raise NotImplementedError
+
+    # --- embeddings ---
+    def build_embeddings_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
+        raise bad_request(f"embeddings are not available from {self.name}")
+
+    def parse_embeddings_response(
+        self, data: bytes, *, model: str, body: JSON
+    ) -> tuple[JSON, Usage]:
+        raise NotImplementedError
+
+    # --- images ---
+    def build_images_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
+        raise bad_request(f"image generation is not available from {self.name}")
+
+    def parse_images_response(self, data: bytes, *, model: str) -> tuple[JSON, Usage]:
+        raise NotImplementedError
+
+    # --- errors ---
+    def error_message(self, data: bytes) -> str | None:
+        """The provider's own error message, if its body has one."""
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return None
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return error["message"]
+        if isinstance(error, str):
+            return error
+        return None
+
+    def map_error(self, status: int, data: bytes) -> GatewayError:
+        """A provider's non-2xx answer, in terms that never blame the caller for our faults.
+
+        400/404/413/422 (the request itself) keep the provider's message as a 400;
+        401/403 (the operator's provider key) become 502; 429 and 5xx become 503/502 after
+        the relay's retries.
+        """
+        message = self.error_message(data)
+        if status in (400, 404, 413, 422):
+            return bad_request(message or f"{self.name} rejected the request")
+        if status in (401, 403):
+            return upstream_error(
+                502, f"the {self.name} provider refused the gateway's credentials"
+            )
+        if status == 429:
+            return upstream_error(
+                503,
+                f"the {self.name} provider is overloaded; retry shortly",
+                headers={"retry-after": "1"},
+            )
+        return upstream_error(502, f"the {self.name} provider failed (HTTP {status})")
+
+
+def upstream_invalid(provider: str) -> GatewayError:
+    return GatewayError(502, f"the {provider} provider sent an unreadable answer", type=API_ERROR)

@@ -1,0 +1,155 @@
+"""Fake provider servers for tests: real HTTP on loopback, run by uvicorn in a thread.
+
+A fake subclasses FakeProvider and implements `handle`. Tests read `requests` (what the
+gateway sent upstream) and steer the next answers with `fail_next`, `latency` and
+`chunk_delay`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import uvicorn
+
+from tests.support import free_port
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    receive: Callable[[], Awaitable[dict[str, Any]]] | None = field(default=None, repr=False)
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+@dataclass
+class Failure:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeProvider:
+    def __init__(self) -> None:
+        self.requests: list[RecordedRequest] = []
+        self.failures: deque[Failure] = deque()
+        self.latency = 0.0  # seconds before the answer (before the first SSE byte)
+        self.chunk_delay = 0.0  # seconds between SSE events
+        self.disconnected = 0  # streams the client abandoned mid-way
+        self.base_url = ""
+
+    def fail_next(self, status: int, body: Any, *, times: int = 1, headers=None) -> None:
+        raw = body if isinstance(body, bytes) else orjson.dumps(body)
+        for _ in range(times):
+            self.failures.append(Failure(status, raw, headers or {}))
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.failures.clear()
+        self.latency = self.chunk_delay = 0.0
+        self.disconnected = 0
+
+    # --- ASGI ---
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        request = RecordedRequest(
+            method=scope["method"],
+            path=scope["path"],
+            query=scope["query_string"].decode(),
+            headers={k.decode().lower(): v.decode() for k, v in scope["headers"]},
+            body=body,
+            receive=receive,
+        )
+        self.requests.append(request)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if self.failures:
+            failure = self.failures.popleft()
+            await self.respond(send, failure.status, failure.body, failure.headers)
+            return
+        await self.handle(request, send)
+
+    async def handle(self, request: RecordedRequest, send: Send) -> None:
+        raise NotImplementedError
+
+    # --- helpers for subclasses ---
+    async def respond(self, send: Send, status: int, body: bytes, headers=None) -> None:
+        header_list = [(b"content-type", b"application/json")]
+        header_list += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+        await send({"type": "http.response.start", "status": status, "headers": header_list})
+        await send({"type": "http.response.body", "body": body})
+
+    async def respond_json(self, send: Send, payload: Any, status: int = 200) -> None:
+        await self.respond(send, status, orjson.dumps(payload))
+
+    async def stream(self, send: Send, events: list[bytes], request: RecordedRequest) -> None:
+        """Send already-encoded SSE events one by one, `chunk_delay` apart, and stop (counting
+        it in `disconnected`) as soon as the client goes away."""
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
+        assert request.receive is not None
+        gone = asyncio.ensure_future(request.receive())  # resolves on http.disconnect
+        try:
+            for event in events:
+                if self.chunk_delay:
+                    await asyncio.wait([gone], timeout=self.chunk_delay)
+                if gone.done():
+                    self.disconnected += 1
+                    return
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            gone.cancel()
+
+
+@contextmanager
+def serving(app: FakeProvider) -> Iterator[str]:
+    """Run the fake on a free loopback port; yields its base URL (http://127.0.0.1:PORT)."""
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", loop="asyncio"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the fake provider did not start")
+        time.sleep(0.01)
+    app.base_url = f"http://127.0.0.1:{port}"
+    try:
+        yield app.base_url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
