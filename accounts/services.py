@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
+from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django.utils.text import slugify
 
@@ -77,3 +78,14 @@ def api_key_create(
         allowed_models=allowed_models or [],
     )
     return CreatedKey(api_key=api_key, plaintext=plaintext)
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    """Revoke for good; every gateway worker refuses it within GATEWAY_KEY_CACHE_SECONDS."""
+    from apigateway.auth import forget_key
+
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+        transaction.on_commit(lambda: forget_key(api_key.digest))
+    return api_key

@@ -13,3 +13,10 @@ def organization_balance_nanos(*, organization: Organization) -> int:
         total=Sum("amount_nanos")
     )["total"]
     return int(total or 0)
+
+
+def organization_balance_nanos_by_id(organization_id: int) -> int:
+    total = LedgerEntry.objects.filter(organization_id=organization_id).aggregate(
+        total=Sum("amount_nanos")
+    )["total"]
+    return int(total or 0)

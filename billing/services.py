@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 
 from accounts.models import Organization
+from billing.balance_cache import cached_balance_add
 from billing.models import EntryKind, LedgerEntry
 
 
@@ -41,10 +42,30 @@ def credits_grant(
 ) -> tuple[LedgerEntry, bool]:
     if amount_nanos <= 0:
         raise ValueError("a grant must be positive")
-    return ledger_book(
+    entry, created = ledger_book(
         organization=organization,
         kind=EntryKind.GRANT,
         amount_nanos=amount_nanos,
         reference=reference,
         description=description,
     )
+    if created:
+        transaction.on_commit(lambda: cached_balance_add(organization.pk, amount_nanos))
+    return entry, created
+
+
+def usage_record(
+    *, organization_id: int, request_id: str, cost_nanos: int, description: str
+) -> bool:
+    """Book one call's cost once (the request id is the reference). True if booked now."""
+    if cost_nanos <= 0:
+        return False
+    organization = Organization.objects.get(pk=organization_id)
+    _, created = ledger_book(
+        organization=organization,
+        kind=EntryKind.USAGE,
+        amount_nanos=-cost_nanos,
+        reference=f"usage:{request_id}",
+        description=description[:300],
+    )
+    return created

@@ -1,4 +1,8 @@
-"""ASGI entry point: `uvicorn nexeon.asgi:application`."""
+"""ASGI entry point: `uvicorn nexeon.asgi:application`.
+
+/v1/… goes straight to the gateway (a bare ASGI app: no Django middleware, no thread hops);
+everything else — dashboard, admin, allauth, webhooks, probes — to Django.
+"""
 
 import os
 
@@ -6,4 +10,14 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nexeon.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from apigateway.app import application as gateway_application  # noqa: E402  (after setup)
+
+
+async def application(scope, receive, send):
+    path = scope.get("path", "")
+    if path.startswith("/v1/") or path == "/v1":
+        await gateway_application(scope, receive, send)
+    else:
+        await django_application(scope, receive, send)

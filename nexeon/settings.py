@@ -171,6 +171,27 @@ PROVIDERS = {
     for name, (key_var, url_var, default_url) in PROVIDER_ENV.items()
 }
 AZURE_OPENAI_API_VERSION = env.str("OPENAI_API_VERSION", default="2024-10-21")
+# More OpenAI-compatible (or Anthropic/Gemini-shaped) endpoints, by configuration alone:
+# {"mylab": {"base_url": "http://10.0.0.5:8000/v1", "api_key": "", "adapter": "openai",
+#            "headers": {"X-Team": "ml"}}}; catalog rows then name "mylab" as their provider.
+for _name, _extra in read(env.json, "NEXEON_PROVIDERS", default={}).items():
+    if not isinstance(_extra, dict) or not _extra.get("base_url"):
+        refuse_to_start(f"NEXEON_PROVIDERS[{_name!r}] needs at least a base_url")
+    PROVIDERS[_name] = {
+        "api_key": str(_extra.get("api_key", "")),
+        "base_url": str(_extra["base_url"]).rstrip("/"),
+        "adapter": str(_extra.get("adapter", "openai")),
+        "headers": dict(_extra.get("headers", {})),
+    }
+
+# --- The /v1 gateway ---------------------------------------------------------------------
+
+UPSTREAM_TIMEOUT = read(env.float, "UPSTREAM_TIMEOUT", default=600.0)
+UPSTREAM_CONNECT_TIMEOUT = read(env.float, "UPSTREAM_CONNECT_TIMEOUT", default=10.0)
+UPSTREAM_RETRIES = read(env.int, "UPSTREAM_RETRIES", default=2)
+GATEWAY_MAX_BODY_BYTES = read(env.int, "GATEWAY_MAX_BODY_BYTES", default=32 * 1024 * 1024)
+GATEWAY_KEY_CACHE_SECONDS = read(env.float, "GATEWAY_KEY_CACHE_SECONDS", default=2.0)
+GATEWAY_CATALOG_REFRESH_SECONDS = read(env.float, "GATEWAY_CATALOG_REFRESH_SECONDS", default=5.0)
 
 # --- Stripe ------------------------------------------------------------------------------
 

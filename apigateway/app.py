@@ -1,0 +1,135 @@
+"""The /v1 ASGI application: a bare ASGI callable, routed past Django's middleware.
+
+Checks run in the documented order: the key (401), the request (413, 400, 404), limits
+(429), credits (402); a request refused here never reaches a provider.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+import orjson
+from django.conf import settings
+
+from apigateway import relay, routing, validation
+from apigateway.asgi_io import ClientGone, Receive, Send, header, read_body, send_json
+from apigateway.auth import authenticate
+from apigateway.catalog import CatalogEntry, snapshot
+from apigateway.errors import API_ERROR, GatewayError
+
+logger = logging.getLogger("apigateway")
+
+POST_ENDPOINTS = {
+    "/v1/chat/completions": ("chat", validation.chat),
+    "/v1/embeddings": ("embedding", validation.embeddings),
+    "/v1/images/generations": ("image", validation.images),
+}
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+async def application(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    if scope["type"] != "http":
+        return
+    request_id = new_request_id()
+    started = time.perf_counter()
+    headers = [(b"x-request-id", request_id.encode())]
+    try:
+        await dispatch(scope, receive, send, request_id, headers)
+    except GatewayError as error:
+        extra = [(k.encode(), v.encode()) for k, v in error.headers.items()]
+        await send_json(send, error.status, error.body(), [*headers, *extra])
+    except ClientGone:
+        pass
+    except Exception:
+        logger.exception("%s %s %s failed", request_id, scope["method"], scope["path"])
+        error = GatewayError(
+            500, "The server had an error processing your request.", type=API_ERROR
+        )
+        await send_json(send, 500, error.body(), headers)
+    finally:
+        logger.debug(
+            "%s %s %.1f ms", request_id, scope["path"], (time.perf_counter() - started) * 1e3
+        )
+
+
+async def dispatch(scope, receive: Receive, send: Send, request_id: str, headers) -> None:
+    path = scope["path"].rstrip("/") or "/"
+    method = scope["method"]
+    endpoint = POST_ENDPOINTS.get(path)
+    if endpoint is None and path != "/v1/models" and not path.startswith("/v1/models/"):
+        raise GatewayError(404, f"Invalid URL ({method} {scope['path']})", code="unknown_url")
+    expected = "POST" if endpoint else "GET"
+    if method != expected:
+        raise GatewayError(
+            405, f"Method {method} is not allowed for {scope['path']}; use {expected}."
+        )
+    key = await authenticate(header(scope, b"authorization"))
+    if endpoint is None:
+        await models(path, send, headers)
+        return
+
+    mode, validate = endpoint
+    body = await read_body(scope, receive, settings.GATEWAY_MAX_BODY_BYTES)
+    payload = validation.parse_json(body)
+    model = validate(payload)
+    entry = (await snapshot.get()).get(model)
+    if (
+        entry is None
+        or entry.mode != mode
+        or (key.allowed_models and model not in key.allowed_models)
+    ):
+        raise validation.unknown_model(model)
+    deployment = routing.deployment_for(entry)
+    if deployment is None:
+        raise GatewayError(
+            503, f"No provider is available for the model '{model}' right now.", type=API_ERROR
+        )
+    call = relay.Call(
+        request_id=request_id,
+        key=key,
+        entry=entry,
+        deployment=deployment,
+        adapter=routing.adapter(routing.adapter_name(entry.provider)),
+        body=payload,
+        body_bytes=len(body),
+    )
+    if mode == "chat":
+        await relay.chat(call, send, receive, headers)
+    elif mode == "embedding":
+        await relay.embeddings(call, send, headers)
+    else:
+        await relay.images(call, send, headers)
+
+
+def model_object(entry: CatalogEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "object": "model",
+        "created": entry.created,
+        "owned_by": entry.owned_by,
+        "context_length": entry.context_window,
+    }
+
+
+async def models(path: str, send: Send, headers) -> None:
+    """Only models whose provider the operator configured are listed (available now)."""
+    entries = await snapshot.get()
+    available = {
+        model_id: entry
+        for model_id, entry in entries.items()
+        if routing.is_configured(entry.provider)
+    }
+    if path == "/v1/models":
+        body = {"object": "list", "data": [model_object(e) for e in available.values()]}
+    else:
+        model_id = path.removeprefix("/v1/models/")
+        if model_id not in available:
+            raise validation.unknown_model(model_id)
+        body = model_object(available[model_id])
+    await send_json(send, 200, orjson.dumps(body), headers)

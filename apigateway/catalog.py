@@ -1,0 +1,118 @@
+"""The model catalog held in memory for the hot path.
+
+Rows live in the database (editable in the admin); the default rows come from
+catalog.json. Each process keeps a snapshot and refreshes it in the background every
+GATEWAY_CATALOG_REFRESH_SECONDS, so an edit reaches every worker within that time and no
+request waits on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from apigateway.dbsync import run_sync
+from apigateway.models import CatalogModel
+
+logger = logging.getLogger(__name__)
+DEFAULTS_FILE = Path(__file__).with_name("catalog.json")
+_FIELDS = (
+    "provider",
+    "upstream_model",
+    "owned_by",
+    "created",
+    "mode",
+    "context_window",
+    "max_output_tokens",
+    "prices",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    id: str
+    provider: str
+    upstream_model: str
+    owned_by: str
+    created: int
+    mode: str
+    context_window: int | None
+    max_output_tokens: int | None
+    prices: dict[str, Any]
+
+
+def default_rows() -> list[dict[str, Any]]:
+    return json.loads(DEFAULTS_FILE.read_text())["models"]
+
+
+@transaction.atomic
+def catalog_load_defaults(*, force: bool = False, model=CatalogModel) -> tuple[int, int]:
+    """Insert the default models that are missing; with force, also reset existing ones.
+
+    `model` lets a data migration pass its historical model. Returns (created, updated).
+    """
+    created = updated = 0
+    for row in default_rows():
+        values = {name: row[name] for name in _FIELDS}
+        if force:
+            _, was_created = model.objects.update_or_create(public_id=row["id"], defaults=values)
+        else:
+            _, was_created = model.objects.get_or_create(public_id=row["id"], defaults=values)
+        created += was_created
+        updated += force and not was_created
+    return created, updated
+
+
+def read_entries() -> dict[str, CatalogEntry]:
+    """One query: every enabled model (sync; call through the snapshot, not the loop)."""
+    return {
+        row.public_id: CatalogEntry(
+            id=row.public_id,
+            provider=row.provider,
+            upstream_model=row.upstream_model,
+            owned_by=row.owned_by,
+            created=row.created,
+            mode=row.mode,
+            context_window=row.context_window,
+            max_output_tokens=row.max_output_tokens,
+            prices=row.prices or {},
+        )
+        for row in CatalogModel.objects.filter(enabled=True)
+    }
+
+
+class CatalogSnapshot:
+    def __init__(self) -> None:
+        self.entries: dict[str, CatalogEntry] = {}
+        self.loaded_at = float("-inf")
+        self._refreshing: asyncio.Task | None = None
+
+    async def get(self) -> dict[str, CatalogEntry]:
+        age = time.monotonic() - self.loaded_at
+        if age == float("inf"):
+            await self.refresh()  # first request of this process: nothing to serve yet
+        elif age > settings.GATEWAY_CATALOG_REFRESH_SECONDS and not self._refreshing:
+            self._refreshing = asyncio.create_task(self.refresh())
+            self._refreshing.add_done_callback(self._refreshed)
+        return self.entries
+
+    async def refresh(self) -> None:
+        self.entries = await run_sync(read_entries)
+        self.loaded_at = time.monotonic()
+
+    def _refreshed(self, task: asyncio.Task) -> None:
+        self._refreshing = None
+        if not task.cancelled() and (error := task.exception()):
+            logger.error("catalog refresh failed; serving the previous snapshot", exc_info=error)
+            self.loaded_at = time.monotonic()  # retry after the usual interval
+
+
+snapshot = CatalogSnapshot()

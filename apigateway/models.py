@@ -1,0 +1,42 @@
+"""The model catalog: public model ids, where they are served and what they cost."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Mode(models.TextChoices):
+    CHAT = "chat", "Chat"
+    EMBEDDING = "embedding", "Embedding"
+    IMAGE = "image", "Image"
+
+
+class CatalogModel(models.Model):
+    public_id = models.CharField(
+        "model id", max_length=200, unique=True, help_text="What API callers send as `model`."
+    )
+    provider = models.CharField(
+        max_length=64, help_text="A provider name from the README (openai, anthropic, ...)."
+    )
+    upstream_model = models.CharField(max_length=200, help_text="The provider's own model name.")
+    owned_by = models.CharField(max_length=64)
+    created = models.BigIntegerField(help_text="Unix time shown in /v1/models.")
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.CHAT)
+    context_window = models.PositiveIntegerField(null=True, blank=True)
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    prices = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='USD per million tokens as decimal strings: {"prompt": "2.50", '
+        '"completion": "10.00", "cached_prompt": "1.25"}; images: {"image": '
+        '{"standard/1024x1024": "0.04"}}.',
+    )
+    enabled = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["public_id"]
+        verbose_name = "catalog model"
+
+    def __str__(self) -> str:
+        return self.public_id

@@ -1,0 +1,167 @@
+"""OpenAI and every OpenAI-compatible API (Mistral, Groq, DeepSeek, Together, xAI,
+OpenRouter, Ollama, vLLM, ...): requests and answers pass through nearly untouched.
+
+Only three things change on the way: the model name (public id → upstream name and back),
+the key (the operator's, never the caller's), and streams always ask for usage
+(`stream_options.include_usage`) so that billing uses the provider's own counts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from apigateway.errors import API_ERROR, GatewayError
+from apigateway.providers.base import (
+    JSON,
+    Deployment,
+    Provider,
+    StreamTranslator,
+    UpstreamRequest,
+    Usage,
+    upstream_invalid,
+)
+from apigateway.sse import SSEEvent
+
+
+def usage_from(payload: JSON) -> Usage:
+    usage = payload.get("usage") or {}
+    details = usage.get("prompt_tokens_details") or {}
+    return Usage(
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+        cached_tokens=int(details.get("cached_tokens") or 0),
+    )
+
+
+class OpenAIProvider(Provider):
+    name = "openai"
+
+    def url(self, deployment: Deployment, path: str) -> str:
+        return f"{deployment.base_url}/{path}"
+
+    def headers(self, deployment: Deployment) -> dict[str, str]:
+        headers = {"content-type": "application/json", **deployment.extra_headers}
+        if deployment.api_key:
+            headers["authorization"] = f"Bearer {deployment.api_key}"
+        return headers
+
+    def _request(self, path: str, body: JSON, deployment: Deployment) -> UpstreamRequest:
+        return UpstreamRequest(
+            "POST",
+            self.url(deployment, path),
+            self.headers(deployment),
+            orjson.dumps(body),
+        )
+
+    def build_chat_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
+        upstream = {**body, "model": deployment.upstream_model}
+        if body.get("stream"):
+            upstream["stream_options"] = {
+                **(body.get("stream_options") or {}),
+                "include_usage": True,
+            }
+        return self._request("chat/completions", upstream, deployment)
+
+    def parse_chat_response(
+        self, data: bytes, *, model: str, deployment: Deployment
+    ) -> tuple[JSON, Usage]:
+        payload = _object(data, self.name)
+        payload["model"] = model
+        return payload, usage_from(payload)
+
+    def stream_translator(
+        self, *, model: str, include_usage: bool, deployment: Deployment
+    ) -> StreamTranslator:
+        return OpenAIStreamTranslator(model=model, include_usage=include_usage)
+
+    def build_embeddings_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
+        return self._request("embeddings", {**body, "model": deployment.upstream_model}, deployment)
+
+    def parse_embeddings_response(
+        self, data: bytes, *, model: str, body: JSON
+    ) -> tuple[JSON, Usage]:
+        payload = _object(data, self.name)
+        payload["model"] = model
+        return payload, usage_from(payload)
+
+    def build_images_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
+        return self._request(
+            "images/generations", {**body, "model": deployment.upstream_model}, deployment
+        )
+
+    def parse_images_response(self, data: bytes, *, model: str) -> tuple[JSON, Usage]:
+        payload = _object(data, self.name)
+        return payload, usage_from(payload)
+
+
+class AzureOpenAIProvider(OpenAIProvider):
+    """Azure OpenAI: the deployment name is in the path, the key in `api-key`."""
+
+    name = "azure"
+
+    def url(self, deployment: Deployment, path: str) -> str:
+        return (
+            f"{deployment.base_url}/openai/deployments/{deployment.upstream_model}/{path}"
+            f"?api-version={deployment.api_version}"
+        )
+
+    def headers(self, deployment: Deployment) -> dict[str, str]:
+        return {
+            "content-type": "application/json",
+            "api-key": deployment.api_key,
+            **deployment.extra_headers,
+        }
+
+
+def _object(data: bytes, provider: str) -> dict[str, Any]:
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise upstream_invalid(provider) from None
+    if not isinstance(payload, dict):
+        raise upstream_invalid(provider)
+    return payload
+
+
+class OpenAIStreamTranslator(StreamTranslator):
+    """Relays OpenAI chunks as they are, renaming the model and keeping the provider's id.
+
+    The provider is always asked for usage; its usage chunk (choices == []) is held back
+    and re-sent by `close()` only when the client asked for it, and the `usage: null`
+    field is dropped from chunks of clients that did not.
+    """
+
+    def feed(self, event: SSEEvent) -> list[JSON]:
+        if event.data == "[DONE]":
+            self.finished = True
+            return []
+        try:
+            chunk = orjson.loads(event.data)
+        except orjson.JSONDecodeError:
+            raise upstream_invalid("openai") from None
+        if not isinstance(chunk, dict):
+            raise upstream_invalid("openai")
+        if "error" in chunk:
+            raise stream_error(chunk)
+        if chunk.get("id"):
+            self.id = chunk["id"]
+        if chunk.get("created"):
+            self.created = chunk["created"]
+        if chunk.get("usage"):
+            self.usage = usage_from(chunk)
+        if not chunk.get("choices"):
+            return []  # the usage chunk: close() sends it if asked
+        chunk["model"] = self.model
+        if self.include_usage:
+            chunk["usage"] = None
+        else:
+            chunk.pop("usage", None)
+        return [chunk]
+
+
+def stream_error(chunk: JSON) -> GatewayError:
+    error = chunk.get("error")
+    message = error.get("message") if isinstance(error, dict) else None
+    return GatewayError(502, message or "the provider failed mid-stream", type=API_ERROR)

@@ -1,0 +1,22 @@
+"""The gateway's asyncio Redis client: one per process and event loop, or None (embedded)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+from django.conf import settings
+
+_clients: dict[int, aioredis.Redis] = {}
+
+
+def client() -> aioredis.Redis | None:
+    if not settings.REDIS_URL:
+        return None
+    loop_id = id(asyncio.get_running_loop())
+    found = _clients.get(loop_id)
+    if found is None:
+        found = _clients[loop_id] = aioredis.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+        )
+    return found

@@ -1,0 +1,250 @@
+"""One call through the gateway: reserve credit, call the provider, relay, settle.
+
+Whatever happens (success, provider error, time-out, client gone) the reservation is
+settled in `finally`, and a call that produced nothing costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+import httpx
+import orjson
+
+from apigateway import http
+from apigateway.asgi_io import Headers, Receive, Send, send_json, wait_for_disconnect
+from apigateway.auth import KeyInfo
+from apigateway.catalog import CatalogEntry
+from apigateway.dbsync import run_sync
+from apigateway.errors import API_ERROR, GatewayError
+from apigateway.providers.base import JSON, Deployment, Provider, StreamTranslator, Usage
+from apigateway.quota import quota
+from apigateway.sse import DONE, SSEDecoder, encode_data
+from billing import pricing
+from billing.money import nanos_to_usd
+from billing.tasks import record_usage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Everything one request needs after validation."""
+
+    request_id: str
+    key: KeyInfo
+    entry: CatalogEntry
+    deployment: Deployment
+    adapter: Provider
+    body: JSON
+    body_bytes: int
+
+
+def cost_header(cost_nanos: int) -> tuple[bytes, bytes]:
+    return (b"x-nexeon-cost", str(nanos_to_usd(cost_nanos).normalize() + Decimal(0)).encode())
+
+
+def usage_cost(entry: CatalogEntry, usage: Usage) -> int:
+    return pricing.token_cost_nanos(
+        entry.prices,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cached_tokens=usage.cached_tokens,
+    )
+
+
+async def settle(call: Call, reservation, cost_nanos: int) -> None:
+    await quota().settle(reservation, cost_nanos)
+    if cost_nanos > 0:
+        # Durable before the response ends: the task message is in the broker (or, with no
+        # broker, the ledger entry is written) when this returns.
+        await run_sync(
+            record_usage.delay,
+            organization_id=call.key.organization_id,
+            request_id=call.request_id,
+            cost_nanos=cost_nanos,
+            description=f"{call.entry.id} via key {call.key.name}",
+        )
+
+
+def max_output_tokens(call: Call) -> int:
+    asked = call.body.get("max_completion_tokens") or call.body.get("max_tokens")
+    cap = asked or call.entry.max_output_tokens or pricing.DEFAULT_OUTPUT_CAP_TOKENS
+    return min(cap, pricing.DEFAULT_OUTPUT_CAP_TOKENS) if not asked else cap
+
+
+async def reserve(call: Call, amount_nanos: int):
+    return await quota().reserve(
+        key_id=call.key.key_id,
+        organization_id=call.key.organization_id,
+        rpm_limit=call.key.rpm_limit,
+        amount_nanos=amount_nanos,
+    )
+
+
+async def chat(call: Call, send: Send, receive: Receive, headers: Headers) -> None:
+    upstream = call.adapter.build_chat_request(call.body, call.deployment)
+    n = call.body.get("n") or 1
+    reservation = await reserve(
+        call,
+        pricing.max_cost_nanos(
+            call.entry.prices,
+            body_bytes=call.body_bytes,
+            max_output_tokens=max_output_tokens(call) * n,
+        ),
+    )
+    cost = 0
+    try:
+        if call.body.get("stream"):
+            cost = await _chat_stream(call, upstream, send, receive, headers)
+            return
+        response = await http.open_response(call.adapter, upstream, stream=False)
+        payload, usage = call.adapter.parse_chat_response(
+            response.content, model=call.entry.id, deployment=call.deployment
+        )
+        cost = usage_cost(call.entry, usage)
+        await settle(call, reservation, cost)
+        reservation = None
+        await send_json(send, 200, orjson.dumps(payload), [*headers, cost_header(cost)])
+    finally:
+        if reservation is not None:
+            await settle(call, reservation, cost)
+
+
+async def _chat_stream(call: Call, upstream, send: Send, receive: Receive, headers) -> int:
+    """Relay a stream as it arrives; returns the cost of what the provider produced."""
+    include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
+    translator = call.adapter.stream_translator(
+        model=call.entry.id, include_usage=include_usage, deployment=call.deployment
+    )
+    response = await http.open_response(call.adapter, upstream, stream=True)
+    progress = _StreamProgress()
+    relay = asyncio.ensure_future(_pump(response, translator, send, headers, progress))
+    gone = asyncio.ensure_future(wait_for_disconnect(receive))
+    try:
+        await asyncio.wait({relay, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if not relay.done():
+            relay.cancel()  # the client left: stop reading, which closes the upstream call
+            logger.info("%s: client disconnected mid-stream", call.request_id)
+        try:
+            await relay
+        except asyncio.CancelledError:
+            if not gone.done():
+                raise
+    finally:
+        gone.cancel()
+        await response.aclose()
+    usage = translator.usage or Usage(
+        prompt_tokens=call.body_bytes // 4, completion_tokens=progress.output_chars // 4 + 1
+    )
+    return usage_cost(call.entry, usage) if progress.started else 0
+
+
+class _StreamProgress:
+    __slots__ = ("output_chars", "started")
+
+    def __init__(self) -> None:
+        self.started = False
+        self.output_chars = 0
+
+
+async def _pump(response: httpx.Response, translator: StreamTranslator, send, headers, progress):
+    decoder = SSEDecoder()
+
+    async def emit(chunks: list[JSON], final: bool = False) -> None:
+        if not progress.started:
+            # Our 200 goes out with the provider's first event, so a failure before it can
+            # still be an ordinary JSON error.
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"text/event-stream; charset=utf-8"),
+                        (b"cache-control", b"no-cache"),
+                        (b"x-accel-buffering", b"no"),
+                        *headers,
+                    ],
+                }
+            )
+            progress.started = True
+        for chunk in chunks:
+            for choice in chunk.get("choices") or ():
+                content = (choice.get("delta") or {}).get("content")
+                if content:
+                    progress.output_chars += len(content)
+        payload = b"".join(encode_data(orjson.dumps(chunk)) for chunk in chunks)
+        if final:
+            payload += DONE
+        await send({"type": "http.response.body", "body": payload, "more_body": not final})
+
+    try:
+        async for raw in response.aiter_raw():
+            chunks = [c for event in decoder.feed(raw) for c in translator.feed(event)]
+            if chunks:
+                await emit(chunks)
+            if translator.finished:
+                break
+        chunks = [c for event in decoder.flush() for c in translator.feed(event)]
+        await emit(chunks + translator.close(), final=True)
+    except (GatewayError, httpx.TimeoutException, httpx.TransportError) as exc:
+        error = _stream_failure(exc)
+        if not progress.started:
+            raise error from None
+        # Headers are gone: tell the client in-band, as OpenAI does, then end the stream.
+        await send(
+            {"type": "http.response.body", "body": encode_data(error.body()), "more_body": False}
+        )
+
+
+def _stream_failure(exc: Exception) -> GatewayError:
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, httpx.TimeoutException):
+        return http.timed_out()
+    return GatewayError(502, "The provider's stream broke off.", type=API_ERROR)
+
+
+async def embeddings(call: Call, send: Send, headers: Headers) -> None:
+    upstream = call.adapter.build_embeddings_request(call.body, call.deployment)
+    reservation = await reserve(
+        call,
+        pricing.max_cost_nanos(call.entry.prices, body_bytes=call.body_bytes, max_output_tokens=0),
+    )
+    cost = 0
+    try:
+        response = await http.open_response(call.adapter, upstream, stream=False)
+        payload, usage = call.adapter.parse_embeddings_response(
+            response.content, model=call.entry.id, body=call.body
+        )
+        cost = usage_cost(call.entry, usage)
+    finally:
+        await settle(call, reservation, cost)
+    await send_json(send, 200, orjson.dumps(payload), [*headers, cost_header(cost)])
+
+
+async def images(call: Call, send: Send, headers: Headers) -> None:
+    upstream = call.adapter.build_images_request(call.body, call.deployment)
+    price = pricing.image_cost_nanos(
+        call.entry.prices,
+        quality=call.body.get("quality") or "standard",
+        size=call.body.get("size") or "1024x1024",
+        n=call.body.get("n") or 1,
+    )
+    reservation = await reserve(call, price)
+    cost = 0
+    try:
+        response = await http.open_response(call.adapter, upstream, stream=False)
+        payload, _ = call.adapter.parse_images_response(response.content, model=call.entry.id)
+        cost = price
+    finally:
+        await settle(call, reservation, cost)
+    await send_json(send, 200, orjson.dumps(payload), [*headers, cost_header(cost)])
+
+
+def elapsed_ms(started: float) -> bytes:
+    return str(int((time.perf_counter() - started) * 1000)).encode()

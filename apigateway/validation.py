@@ -1,0 +1,193 @@
+"""Check what must be checked before a request costs anything; answer OpenAI-style 400s.
+
+Only shapes and ranges the gateway relies on or that every provider rejects are checked;
+the rest passes through to the provider, which answers its own 400s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from apigateway.errors import GatewayError, bad_request
+
+ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+JSON = dict[str, Any]
+
+
+def parse_json(body: bytes) -> JSON:
+    if not body:
+        raise bad_request("The request body is empty; send a JSON object.")
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise bad_request(
+            "We could not parse the JSON body of your request. Send valid JSON."
+        ) from None
+    if not isinstance(payload, dict):
+        raise bad_request("The request body must be a JSON object.")
+    return payload
+
+
+def _number(body: JSON, name: str, low: float, high: float) -> None:
+    value = body.get(name)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise bad_request(f"'{name}' must be a number.", param=name)
+    if not low <= value <= high:
+        raise bad_request(
+            f"{value} is not a valid value for '{name}': it must be between {low:g} and {high:g}.",
+            param=name,
+            code="invalid_value",
+        )
+
+
+def _integer(body: JSON, name: str, low: int, high: int | None = None) -> None:
+    value = body.get(name)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise bad_request(f"'{name}' must be an integer.", param=name)
+    if value < low or (high is not None and value > high):
+        bound = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise bad_request(
+            f"{value} is not a valid value for '{name}': it must be {bound}.",
+            param=name,
+            code="invalid_value",
+        )
+
+
+def _model(body: JSON) -> str:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad_request("You must provide a model parameter.", param="model")
+    return model
+
+
+def _boolean(body: JSON, name: str) -> None:
+    if name in body and body[name] is not None and not isinstance(body[name], bool):
+        raise bad_request(f"'{name}' must be a boolean.", param=name)
+
+
+def chat(body: JSON) -> str:
+    model = _model(body)
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise bad_request("'messages' must be a non-empty array.", param="messages")
+    for index, message in enumerate(messages):
+        param = f"messages[{index}]"
+        if not isinstance(message, dict):
+            raise bad_request(f"'{param}' must be an object.", param=param)
+        if message.get("role") not in ROLES:
+            raise bad_request(
+                f"'{param}.role' must be one of {', '.join(sorted(ROLES))}.",
+                param=f"{param}.role",
+            )
+        content = message.get("content")
+        if content is None:
+            if message["role"] != "assistant":
+                raise bad_request(f"'{param}.content' is required.", param=f"{param}.content")
+        elif not isinstance(content, str | list):
+            raise bad_request(
+                f"'{param}.content' must be a string or an array of content parts.",
+                param=f"{param}.content",
+            )
+        elif isinstance(content, list):
+            for part in content:
+                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                    raise bad_request(
+                        f"each part of '{param}.content' must be an object with a 'type'.",
+                        param=f"{param}.content",
+                    )
+    _number(body, "temperature", 0, 2)
+    _number(body, "top_p", 0, 1)
+    _number(body, "presence_penalty", -2, 2)
+    _number(body, "frequency_penalty", -2, 2)
+    _integer(body, "n", 1, 128)
+    _integer(body, "max_tokens", 1)
+    _integer(body, "max_completion_tokens", 1)
+    _integer(body, "seed", -(2**63), 2**63 - 1)
+    _boolean(body, "stream")
+    stop = body.get("stop")
+    if stop is not None and not (
+        isinstance(stop, str)
+        or (isinstance(stop, list) and len(stop) <= 4 and all(isinstance(s, str) for s in stop))
+    ):
+        raise bad_request("'stop' must be a string or an array of up to 4 strings.", param="stop")
+    options = body.get("stream_options")
+    if options is not None:
+        if not isinstance(options, dict):
+            raise bad_request("'stream_options' must be an object.", param="stream_options")
+        if not body.get("stream"):
+            raise bad_request(
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                param="stream_options",
+            )
+    tools = body.get("tools")
+    if tools is not None and not (
+        isinstance(tools, list) and all(isinstance(t, dict) and "function" in t for t in tools)
+    ):
+        raise bad_request("'tools' must be an array of function tools.", param="tools")
+    response_format = body.get("response_format")
+    if response_format is not None and (
+        not isinstance(response_format, dict)
+        or response_format.get("type") not in ("text", "json_object", "json_schema")
+    ):
+        raise bad_request(
+            "'response_format.type' must be 'text', 'json_object' or 'json_schema'.",
+            param="response_format",
+        )
+    return model
+
+
+def embeddings(body: JSON) -> str:
+    model = _model(body)
+    data = body.get("input")
+    valid = (
+        (isinstance(data, str) and data != "")
+        or (isinstance(data, list) and data and all(isinstance(i, str) and i for i in data))
+        or (isinstance(data, list) and data and all(isinstance(i, int) for i in data))
+        or (
+            isinstance(data, list)
+            and data
+            and all(isinstance(i, list) and i and all(isinstance(t, int) for t in i) for i in data)
+        )
+    )
+    if not valid:
+        raise bad_request(
+            "'input' must be a non-empty string, array of strings, or array of token arrays.",
+            param="input",
+        )
+    if isinstance(data, list) and len(data) > 2048:
+        raise bad_request("'input' may hold at most 2048 items.", param="input")
+    if body.get("encoding_format") not in (None, "float", "base64"):
+        raise bad_request("'encoding_format' must be 'float' or 'base64'.", param="encoding_format")
+    _integer(body, "dimensions", 1)
+    return model
+
+
+def images(body: JSON) -> str:
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise bad_request("'prompt' must be a non-empty string.", param="prompt")
+    _integer(body, "n", 1, 10)
+    if body.get("response_format") not in (None, "url", "b64_json"):
+        raise bad_request("'response_format' must be 'url' or 'b64_json'.", param="response_format")
+    for name in ("size", "quality", "style"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise bad_request(f"'{name}' must be a string.", param=name)
+    model = body.get("model") or "dall-e-3"
+    if not isinstance(model, str):
+        raise bad_request("'model' must be a string.", param="model")
+    return model
+
+
+def unknown_model(model: str) -> GatewayError:
+    return GatewayError(
+        404,
+        f"The model '{model}' does not exist or you do not have access to it.",
+        param="model",
+        code="model_not_found",
+    )

@@ -1,0 +1,105 @@
+"""The gateway under test: nexeon.asgi served by uvicorn on loopback, talking to fake
+providers on loopback, called with the official openai SDK."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import openai
+import pytest
+import uvicorn
+from django.conf import settings
+
+from accounts.models import Organization, User
+from accounts.services import api_key_create, organization_create
+from apigateway import auth
+from apigateway.catalog import catalog_load_defaults, snapshot
+from billing.services import credits_grant
+from nexeon.celery import app as celery_app
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.server import serving
+from tests.support import free_port
+
+UPSTREAM_KEY = "sk-upstream-test"
+
+
+@pytest.fixture(scope="session")
+def fake_openai_server() -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI(api_key=UPSTREAM_KEY)
+    with serving(fake):
+        yield fake
+
+
+@pytest.fixture
+def fake_openai(fake_openai_server: FakeOpenAI) -> FakeOpenAI:
+    fake_openai_server.reset()
+    return fake_openai_server
+
+
+@pytest.fixture(scope="session")
+def gateway_url() -> Iterator[str]:
+    from nexeon.asgi import application
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            loop="uvloop",
+            http="httptools",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@dataclass
+class Tenant:
+    organization: Organization
+    key: str
+    url: str
+
+    def client(self, key: str | None = None, **options) -> openai.OpenAI:
+        options.setdefault("max_retries", 0)
+        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key or self.key, **options)
+
+
+@pytest.fixture
+def providers(fake_openai):
+    """Point the OpenAI-shaped providers at the fakes (restored afterwards)."""
+    saved = {name: dict(config) for name, config in settings.PROVIDERS.items()}
+    for name in ("openai", "mistral", "groq"):
+        settings.PROVIDERS[name] = {
+            "api_key": UPSTREAM_KEY,
+            "base_url": fake_openai.base_url + "/v1",
+        }
+    yield settings.PROVIDERS
+    settings.PROVIDERS.clear()
+    settings.PROVIDERS.update(saved)
+
+
+@pytest.fixture
+def tenant(transactional_db, redis_client, providers, gateway_url) -> Tenant:
+    catalog_load_defaults()
+    snapshot.loaded_at = float("-inf")
+    auth._local.clear()
+    celery_app.conf.task_always_eager = True
+    owner = User.objects.create_user(email="owner@example.com", password="x-correct-horse")
+    organization = organization_create(name="Acme", owner=owner)
+    credits_grant(organization=organization, amount_nanos=10 * 10**9, reference="grant:test")
+    created = api_key_create(organization=organization, name="test", created_by=owner)
+    yield Tenant(organization=organization, key=created.plaintext, url=gateway_url)
+    celery_app.conf.task_always_eager = False

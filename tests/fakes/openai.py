@@ -1,0 +1,185 @@
+"""A fake OpenAI (and OpenAI-compatible) provider, speaking OpenAI's wire format."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import struct
+import time
+
+import orjson
+
+from tests.fakes.server import FakeProvider, RecordedRequest, Send
+
+
+def words(text: str) -> list[str]:
+    return text.split()
+
+
+def last_user_text(messages: list[dict]) -> str:
+    for message in reversed(messages):
+        if message.get("role") in ("user", "tool"):
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            return " ".join(p.get("text", "") for p in content or [] if p.get("type") == "text")
+    return ""
+
+
+def vector(text: str, dimensions: int) -> list[float]:
+    seed = hashlib.sha256(text.encode()).digest()
+    return [((seed[i % 32] + i) % 256) / 255.0 - 0.5 for i in range(dimensions)]
+
+
+class FakeOpenAI(FakeProvider):
+    def __init__(self, api_key: str = "sk-upstream-test") -> None:
+        super().__init__()
+        self.api_key = api_key
+
+    async def handle(self, request: RecordedRequest, send: Send) -> None:
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            await self.respond_json(
+                send,
+                {
+                    "error": {
+                        "message": "Incorrect API key provided.",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "invalid_api_key",
+                    }
+                },
+                status=401,
+            )
+            return
+        path = request.path.removeprefix("/v1")
+        body = request.json() if request.body else {}
+        if path == "/chat/completions":
+            await self.chat(body, send, request)
+        elif path == "/embeddings":
+            await self.embeddings(body, send)
+        elif path == "/images/generations":
+            await self.images(body, send)
+        else:
+            await self.respond_json(send, {"error": {"message": "not found"}}, status=404)
+
+    def answer(self, body: dict) -> tuple[str | None, list[dict] | None, str]:
+        messages = body["messages"]
+        text = last_user_text(messages)
+        if messages[-1].get("role") == "tool":
+            return f"The tool said: {text}", None, "stop"
+        if body.get("tools") and "weather" in text:
+            name = body["tools"][0]["function"]["name"]
+            call = {
+                "id": "call_fake_1",
+                "type": "function",
+                "function": {"name": name, "arguments": '{"city": "Paris"}'},
+            }
+            return None, [call], "tool_calls"
+        out = words(f"Echo: {text}")
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        if limit and len(out) > limit:
+            return " ".join(out[:limit]), None, "length"
+        return " ".join(out), None, "stop"
+
+    def usage(self, body: dict, content: str | None) -> dict:
+        prompt = sum(len(words(str(m.get("content") or ""))) for m in body["messages"])
+        completion = len(words(content or "")) or 1
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": 0},
+        }
+
+    async def chat(self, body: dict, send: Send, request: RecordedRequest) -> None:
+        content, tool_calls, finish = self.answer(body)
+        base = {"id": "chatcmpl-fake123", "created": int(time.time()), "model": body["model"]}
+        usage = self.usage(body, content)
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": content, "refusal": None}
+            if tool_calls:
+                message["tool_calls"] = tool_calls
+            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+            payload = {**base, "object": "chat.completion", "choices": [choice], "usage": usage}
+            await self.respond_json(send, payload)
+            return
+        include_usage = (body.get("stream_options") or {}).get("include_usage")
+
+        def chunk(delta: dict, finish_reason=None) -> bytes:
+            data = {
+                **base,
+                "object": "chat.completion.chunk",
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+                ],
+            }
+            if include_usage:
+                data["usage"] = None
+            return b"data: " + orjson.dumps(data) + b"\n\n"
+
+        events = [chunk({"role": "assistant", "content": ""})]
+        if tool_calls:
+            call = tool_calls[0]
+            events.append(
+                chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": call["id"],
+                                "type": "function",
+                                "function": {"name": call["function"]["name"], "arguments": ""},
+                            }
+                        ]
+                    }
+                )
+            )
+            events.append(
+                chunk(
+                    {
+                        "tool_calls": [
+                            {"index": 0, "function": {"arguments": call["function"]["arguments"]}}
+                        ]
+                    }
+                )
+            )
+        else:
+            for index, word in enumerate(words(content or "")):
+                events.append(chunk({"content": word if index == 0 else " " + word}))
+        events.append(chunk({}, finish))
+        if include_usage:
+            usage_chunk = {**base, "object": "chat.completion.chunk", "choices": [], "usage": usage}
+            events.append(b"data: " + orjson.dumps(usage_chunk) + b"\n\n")
+        events.append(b"data: [DONE]\n\n")
+        await self.stream(send, events, request)
+
+    async def embeddings(self, body: dict, send: Send) -> None:
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        dimensions = body.get("dimensions") or 1536
+        data = []
+        for index, item in enumerate(inputs):
+            values = vector(str(item), dimensions)
+            if body.get("encoding_format") == "base64":
+                packed = struct.pack(f"<{dimensions}f", *values)
+                embedding = base64.b64encode(packed).decode()
+            else:
+                embedding = values
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
+        tokens = sum(len(words(str(i))) for i in inputs)
+        payload = {
+            "object": "list",
+            "data": data,
+            "model": body["model"],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+        await self.respond_json(send, payload)
+
+    async def images(self, body: dict, send: Send) -> None:
+        n = body.get("n") or 1
+        if body.get("response_format") == "b64_json":
+            items = [{"b64_json": base64.b64encode(b"\x89PNG fake").decode()} for _ in range(n)]
+        else:
+            items = [{"url": f"https://images.example/fake-{i}.png"} for i in range(n)]
+        for item in items:
+            item["revised_prompt"] = body["prompt"]
+        await self.respond_json(send, {"created": int(time.time()), "data": items})
