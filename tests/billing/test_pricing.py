@@ -1,0 +1,37 @@
+from billing import pricing
+
+PRICES = {"prompt": "2.50", "completion": "10.00", "cached_prompt": "1.25"}
+
+
+def test_token_cost_is_exact_in_nanodollars():
+    cost = pricing.token_cost_nanos(PRICES, prompt_tokens=1000, completion_tokens=100)
+    assert cost == 1000 * 2500 + 100 * 10_000
+
+
+def test_cached_prompt_tokens_use_the_cached_price_or_fall_back():
+    cost = pricing.token_cost_nanos(
+        PRICES, prompt_tokens=1000, completion_tokens=0, cached_tokens=400
+    )
+    assert cost == 600 * 2500 + 400 * 1250
+    no_cache_price = {"prompt": "2.50"}
+    assert pricing.token_cost_nanos(
+        no_cache_price, prompt_tokens=10, completion_tokens=0, cached_tokens=10
+    ) == (10 * 2500)
+
+
+def test_a_fraction_rounds_up_once_per_charge():
+    assert pricing.token_cost_nanos({"prompt": "0.0001"}, prompt_tokens=1, completion_tokens=0) == 1
+    assert (
+        pricing.token_cost_nanos({"prompt": "0.0001"}, prompt_tokens=15, completion_tokens=0) == 2
+    )
+
+
+def test_image_cost_by_quality_and_size():
+    prices = {"image": {"standard/1024x1024": "0.04", "hd/1024x1792": "0.12"}}
+    assert pricing.image_cost_nanos(prices, quality="standard", size="1024x1024", n=2) == 80_000_000
+    assert pricing.image_cost_nanos(prices, quality="hd", size="1024x1792", n=1) == 120_000_000
+
+
+def test_the_reservation_covers_the_output_cap():
+    reserved = pricing.max_cost_nanos(PRICES, body_bytes=300, max_output_tokens=1000)
+    assert reserved >= 1000 * 10_000 + 100 * 2500
