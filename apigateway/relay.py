@@ -12,21 +12,18 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-import httpx
 import orjson
 
-from apigateway import http
+from apigateway import http, usage
 from apigateway.asgi_io import Headers, Receive, Send, send_json, wait_for_disconnect
 from apigateway.auth import KeyInfo
 from apigateway.catalog import CatalogEntry
-from apigateway.dbsync import run_sync
-from apigateway.errors import API_ERROR, GatewayError
+from apigateway.errors import GatewayError
 from apigateway.providers.base import JSON, Deployment, Provider, StreamTranslator, Usage
 from apigateway.quota import quota
 from apigateway.sse import DONE, SSEDecoder, encode_data
 from billing import pricing
 from billing.money import nanos_to_usd
-from billing.tasks import record_usage
 
 logger = logging.getLogger(__name__)
 
@@ -60,14 +57,15 @@ def usage_cost(entry: CatalogEntry, usage: Usage) -> int:
 async def settle(call: Call, reservation, cost_nanos: int) -> None:
     await quota().settle(reservation, cost_nanos)
     if cost_nanos > 0:
-        # Durable before the response ends: the task message is in the broker (or, with no
-        # broker, the ledger entry is written) when this returns.
-        await run_sync(
-            record_usage.delay,
-            organization_id=call.key.organization_id,
-            request_id=call.request_id,
-            cost_nanos=cost_nanos,
-            description=f"{call.entry.id} via key {call.key.name}",
+        await usage.emit(
+            {
+                "request_id": call.request_id,
+                "organization_id": call.key.organization_id,
+                "key_id": call.key.key_id,
+                "model": call.entry.id,
+                "cost_nanos": cost_nanos,
+                "description": f"{call.entry.id} via key {call.key.name}",
+            }
         )
 
 
@@ -102,9 +100,9 @@ async def chat(call: Call, send: Send, receive: Receive, headers: Headers) -> No
         if call.body.get("stream"):
             cost = await _chat_stream(call, upstream, send, receive, headers)
             return
-        response = await http.open_response(call.adapter, upstream, stream=False)
+        data = await _read(call, upstream)
         payload, usage = call.adapter.parse_chat_response(
-            response.content, model=call.entry.id, deployment=call.deployment
+            data, model=call.entry.id, deployment=call.deployment
         )
         cost = usage_cost(call.entry, usage)
         await settle(call, reservation, cost)
@@ -121,7 +119,7 @@ async def _chat_stream(call: Call, upstream, send: Send, receive: Receive, heade
     translator = call.adapter.stream_translator(
         model=call.entry.id, include_usage=include_usage, deployment=call.deployment
     )
-    response = await http.open_response(call.adapter, upstream, stream=True)
+    response = await http.open_response(call.adapter, upstream)
     progress = _StreamProgress()
     relay = asyncio.ensure_future(_pump(response, translator, send, headers, progress))
     gone = asyncio.ensure_future(wait_for_disconnect(receive))
@@ -137,7 +135,7 @@ async def _chat_stream(call: Call, upstream, send: Send, receive: Receive, heade
                 raise
     finally:
         gone.cancel()
-        await response.aclose()
+        response.close()
     usage = translator.usage or Usage(
         prompt_tokens=call.body_bytes // 4, completion_tokens=progress.output_chars // 4 + 1
     )
@@ -152,7 +150,17 @@ class _StreamProgress:
         self.output_chars = 0
 
 
-async def _pump(response: httpx.Response, translator: StreamTranslator, send, headers, progress):
+async def _read(call: Call, upstream) -> bytes:
+    response = await http.open_response(call.adapter, upstream)
+    try:
+        return await response.read()
+    finally:
+        response.close()
+
+
+async def _pump(
+    response: http.UpstreamResponse, translator: StreamTranslator, send, headers, progress
+):
     decoder = SSEDecoder()
 
     async def emit(chunks: list[JSON], final: bool = False) -> None:
@@ -183,7 +191,7 @@ async def _pump(response: httpx.Response, translator: StreamTranslator, send, he
         await send({"type": "http.response.body", "body": payload, "more_body": not final})
 
     try:
-        async for raw in response.aiter_raw():
+        async for raw in response.chunks():
             chunks = [c for event in decoder.feed(raw) for c in translator.feed(event)]
             if chunks:
                 await emit(chunks)
@@ -191,22 +199,13 @@ async def _pump(response: httpx.Response, translator: StreamTranslator, send, he
                 break
         chunks = [c for event in decoder.flush() for c in translator.feed(event)]
         await emit(chunks + translator.close(), final=True)
-    except (GatewayError, httpx.TimeoutException, httpx.TransportError) as exc:
-        error = _stream_failure(exc)
+    except GatewayError as error:
         if not progress.started:
-            raise error from None
+            raise
         # Headers are gone: tell the client in-band, as OpenAI does, then end the stream.
         await send(
             {"type": "http.response.body", "body": encode_data(error.body()), "more_body": False}
         )
-
-
-def _stream_failure(exc: Exception) -> GatewayError:
-    if isinstance(exc, GatewayError):
-        return exc
-    if isinstance(exc, httpx.TimeoutException):
-        return http.timed_out()
-    return GatewayError(502, "The provider's stream broke off.", type=API_ERROR)
 
 
 async def embeddings(call: Call, send: Send, headers: Headers) -> None:
@@ -217,9 +216,9 @@ async def embeddings(call: Call, send: Send, headers: Headers) -> None:
     )
     cost = 0
     try:
-        response = await http.open_response(call.adapter, upstream, stream=False)
+        data = await _read(call, upstream)
         payload, usage = call.adapter.parse_embeddings_response(
-            response.content, model=call.entry.id, body=call.body
+            data, model=call.entry.id, body=call.body
         )
         cost = usage_cost(call.entry, usage)
     finally:
@@ -238,8 +237,8 @@ async def images(call: Call, send: Send, headers: Headers) -> None:
     reservation = await reserve(call, price)
     cost = 0
     try:
-        response = await http.open_response(call.adapter, upstream, stream=False)
-        payload, _ = call.adapter.parse_images_response(response.content, model=call.entry.id)
+        data = await _read(call, upstream)
+        payload, _ = call.adapter.parse_images_response(data, model=call.entry.id)
         cost = price
     finally:
         await settle(call, reservation, cost)

@@ -52,20 +52,3 @@ def credits_grant(
     if created:
         transaction.on_commit(lambda: cached_balance_add(organization.pk, amount_nanos))
     return entry, created
-
-
-def usage_record(
-    *, organization_id: int, request_id: str, cost_nanos: int, description: str
-) -> bool:
-    """Book one call's cost once (the request id is the reference). True if booked now."""
-    if cost_nanos <= 0:
-        return False
-    organization = Organization.objects.get(pk=organization_id)
-    _, created = ledger_book(
-        organization=organization,
-        kind=EntryKind.USAGE,
-        amount_nanos=-cost_nanos,
-        reference=f"usage:{request_id}",
-        description=description[:300],
-    )
-    return created

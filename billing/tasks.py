@@ -1,22 +1,16 @@
 from celery import shared_task
+from django.db import DatabaseError
 
-from billing import services
+from billing import usage_queue
 
 
 @shared_task(
-    name="billing.record_usage",
+    name="billing.drain_usage_events",
     ignore_result=True,
-    autoretry_for=(ConnectionError, OSError),
+    autoretry_for=(DatabaseError, ConnectionError, OSError),
     retry_backoff=True,
-    max_retries=10,
+    max_retries=None,
 )
-def record_usage(
-    *, organization_id: int, request_id: str, cost_nanos: int, description: str
-) -> bool:
-    """Idempotent: a redelivered task finds the request id already booked."""
-    return services.usage_record(
-        organization_id=organization_id,
-        request_id=request_id,
-        cost_nanos=cost_nanos,
-        description=description,
-    )
+def drain_usage_events() -> int:
+    """Scheduled every second by beat; idempotent, so overlapping or repeated runs are safe."""
+    return usage_queue.drain()

@@ -114,6 +114,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
+    "drain-usage-events": {"task": "billing.drain_usage_events", "schedule": 1.0},
     "clear-expired-sessions": {"task": "accounts.clear_expired_sessions", "schedule": 3600.0},
 }
 

@@ -218,12 +218,12 @@ def test_upstream_timeout_is_504_soon_after_the_deadline_and_not_retried(
     from apigateway import http
 
     settings.UPSTREAM_TIMEOUT = 0.5
-    http._clients.clear()  # the shared client picks the timeout up when created
+    http.reset()  # the shared session picks the timeout up when created
     fake_openai.latency = 3
     started = time.monotonic()
     response = post(tenant, "/chat/completions", CHAT)
     took = time.monotonic() - started
-    http._clients.clear()
+    http.reset()
     assert_error(response, 504, "api_error")
     assert 0.5 <= took < 2.0
     assert len(fake_openai.requests) == 1

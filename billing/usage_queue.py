@@ -1,0 +1,80 @@
+"""Usage events from the gateway to the ledger, durable and booked exactly once.
+
+The gateway appends one JSON event per charged call to a Redis list (one round trip on the
+hot path). A Celery task drains the list in batches: it reads a batch, books every event
+with its request id as the ledger reference (a unique column, so a replay books nothing),
+then trims what it booked. A worker that dies mid-batch leaves the events in the list; the
+next drain books the ones that were missed and skips the rest. One drainer at a time
+(a Redis lock) keeps batches from overlapping.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+import redis
+from django.conf import settings
+from django.db import transaction
+
+from billing.models import EntryKind, LedgerEntry
+
+logger = logging.getLogger(__name__)
+QUEUE = "nexeon:usage:events"
+LOCK = "nexeon:usage:drain-lock"
+BATCH = 500
+LOCK_SECONDS = 60
+
+
+def connection() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
+
+
+def entry_for(event: dict[str, Any]) -> LedgerEntry:
+    return LedgerEntry(
+        organization_id=event["organization_id"],
+        kind=EntryKind.USAGE,
+        amount_nanos=-int(event["cost_nanos"]),
+        reference=f"usage:{event['request_id']}",
+        description=str(event.get("description", ""))[:300],
+    )
+
+
+def book(events: list[dict[str, Any]]) -> int:
+    """Book events idempotently in one statement; returns how many were new."""
+    charged = [event for event in events if int(event["cost_nanos"]) > 0]
+    if not charged:
+        return 0
+    references = [f"usage:{event['request_id']}" for event in charged]
+    with transaction.atomic():
+        before = LedgerEntry.objects.filter(reference__in=references).count()
+        LedgerEntry.objects.bulk_create(
+            [entry_for(event) for event in charged], ignore_conflicts=True
+        )
+        after = LedgerEntry.objects.filter(reference__in=references).count()
+    return after - before
+
+
+def drain(*, max_batches: int = 100) -> int:
+    """Book queued events until the queue is empty (or max_batches); returns events booked."""
+    client = connection()
+    with client:
+        if not client.set(LOCK, "1", nx=True, ex=LOCK_SECONDS):
+            return 0  # another drainer is at it
+        try:
+            booked = 0
+            for _ in range(max_batches):
+                raw = client.lrange(QUEUE, 0, BATCH - 1)
+                if not raw:
+                    break
+                booked += book([orjson.loads(item) for item in raw])
+                client.ltrim(QUEUE, len(raw), -1)
+            return booked
+        finally:
+            client.delete(LOCK)
+
+
+def pending() -> int:
+    with connection() as client:
+        return int(client.llen(QUEUE))
