@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import psycopg
@@ -11,6 +13,7 @@ from django.conf import settings
 
 from accounts.models import Organization, User
 from accounts.services import organization_create
+from tests.support import PROJECT_DIR, manage_env, test_database_url
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -67,3 +70,23 @@ def organization(owner: User) -> Organization:
 @pytest.fixture
 def outsider(db) -> User:
     return User.objects.create_user(email="outsider@example.com", password="correct horse 2")
+
+
+@pytest.fixture
+def celery_worker(transactional_db, redis_client):
+    """A real Celery worker process on the test database and Redis."""
+    worker = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "celery", "-A", "nexeon", "worker", "--pool", "solo"),
+            *("--loglevel", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle"),
+        ],
+        cwd=PROJECT_DIR,
+        env=manage_env(DATABASE_URL=test_database_url()),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    yield worker
+    worker.terminate()
+    output, _ = worker.communicate(timeout=20)
+    print(output)

@@ -18,7 +18,6 @@ from accounts.services import api_key_create, organization_create
 from apigateway import auth
 from apigateway.catalog import catalog_load_defaults, snapshot
 from billing.services import credits_grant
-from nexeon.celery import app as celery_app
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import serving
 from tests.support import free_port
@@ -96,10 +95,8 @@ def tenant(transactional_db, redis_client, providers, gateway_url) -> Tenant:
     catalog_load_defaults()
     snapshot.loaded_at = float("-inf")
     auth._local.clear()
-    celery_app.conf.task_always_eager = True
     owner = User.objects.create_user(email="owner@example.com", password="x-correct-horse")
     organization = organization_create(name="Acme", owner=owner)
     credits_grant(organization=organization, amount_nanos=10 * 10**9, reference="grant:test")
     created = api_key_create(organization=organization, name="test", created_by=owner)
-    yield Tenant(organization=organization, key=created.plaintext, url=gateway_url)
-    celery_app.conf.task_always_eager = False
+    return Tenant(organization=organization, key=created.plaintext, url=gateway_url)

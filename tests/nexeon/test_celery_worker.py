@@ -1,35 +1,12 @@
 """Tasks run on a real Celery worker over Redis, against the test database."""
 
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
-import pytest
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
 from accounts.tasks import clear_expired_sessions
-from tests.support import PROJECT_DIR, manage_env, test_database_url
-
-
-@pytest.fixture
-def celery_worker(transactional_db, redis_client):
-    worker = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "celery", "-A", "nexeon", "worker", "--pool", "solo"),
-            *("--loglevel", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle"),
-        ],
-        cwd=PROJECT_DIR,
-        env=manage_env(DATABASE_URL=test_database_url()),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    yield worker
-    worker.terminate()
-    output, _ = worker.communicate(timeout=20)
-    print(output)
 
 
 def test_a_worker_runs_the_session_cleanup_task(celery_worker):
