@@ -20,29 +20,36 @@ from apigateway.providers.base import Provider, UpstreamRequest
 
 logger = logging.getLogger(__name__)
 RETRYABLE_STATUS = {429, 500, 502, 503, 504, 529}
-_sessions: dict[int, aiohttp.ClientSession] = {}
+_sessions: dict[int, tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession]] = {}
 
 
 def session() -> aiohttp.ClientSession:
     loop = asyncio.get_running_loop()
     found = _sessions.get(id(loop))
-    if found is None or found.closed:
-        found = _sessions[id(loop)] = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=1000, ttl_dns_cache=300, keepalive_timeout=30),
-            timeout=aiohttp.ClientTimeout(
-                total=None,
-                connect=settings.UPSTREAM_CONNECT_TIMEOUT,
-                sock_read=settings.UPSTREAM_TIMEOUT,  # to the first byte, and between bytes
-            ),
-            auto_decompress=True,
-            trust_env=False,
-            skip_auto_headers=("User-Agent",),
-        )
-    return found
+    if found is not None and not found[1].closed:
+        return found[1]
+    created = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=1000, ttl_dns_cache=300, keepalive_timeout=30),
+        timeout=aiohttp.ClientTimeout(
+            total=None,
+            connect=settings.UPSTREAM_CONNECT_TIMEOUT,
+            sock_read=settings.UPSTREAM_TIMEOUT,  # to the first byte, and between bytes
+        ),
+        auto_decompress=True,
+        trust_env=False,
+        skip_auto_headers=("User-Agent",),
+    )
+    _sessions[id(loop)] = (loop, created)
+    return created
 
 
 def reset() -> None:
-    """Forget the sessions (tests change timeouts); the next call builds a new one."""
+    """Close the sessions (tests change timeouts); the next call builds a new one.
+
+    Callable from any thread: each session is closed on its own loop."""
+    for loop, old in list(_sessions.values()):
+        if not loop.is_closed():
+            asyncio.run_coroutine_threadsafe(old.close(), loop)
     _sessions.clear()
 
 

@@ -1,6 +1,8 @@
 """Rate limit and credit reservation in one step: one Redis round trip (a Lua script), or a
 dict in embedded mode (one process). The balance in Redis is a cache of the ledger: loaded
-from it when missing, reserved before a call, settled after it.
+from it when missing, reserved before a call, settled after it. Settling also queues the
+call's usage event (billing.usage_queue) in the same round trip, so the event is durable
+before the response completes; the embedded mode books it into the ledger directly.
 """
 
 from __future__ import annotations
@@ -8,9 +10,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import orjson
+
 from apigateway import redis as gateway_redis
 from apigateway.dbsync import run_sync
 from apigateway.errors import INSUFFICIENT_QUOTA, RATE_LIMITED, GatewayError
+from billing import usage_queue
 from billing.balance_cache import balance_key
 from billing.selectors import organization_balance_nanos_by_id
 
@@ -108,9 +113,11 @@ class MemoryQuota:
         self.balances[organization_id] = balance - amount_nanos
         return Reservation(organization_id, amount_nanos)
 
-    async def settle(self, reservation: Reservation, cost_nanos: int) -> None:
+    async def settle(self, reservation: Reservation, cost_nanos: int, event: bytes | None) -> None:
         if reservation.organization_id in self.balances:
             self.balances[reservation.organization_id] += reservation.amount_nanos - cost_nanos
+        if event is not None:
+            await run_sync(usage_queue.book, [orjson.loads(event)])
 
     async def credit(self, organization_id: int, amount_nanos: int) -> None:
         self.balances.pop(organization_id, None)  # reloaded from the ledger on next use
@@ -137,11 +144,17 @@ class RedisQuota:
             await client.set(balance_key(organization_id), balance, nx=True)
         raise insufficient_credits()
 
-    async def settle(self, reservation: Reservation, cost_nanos: int) -> None:
+    async def settle(self, reservation: Reservation, cost_nanos: int, event: bytes | None) -> None:
+        """Return the unused reservation and queue the usage event: one round trip."""
         refund = reservation.amount_nanos - cost_nanos
-        if refund:
-            client = gateway_redis.client()
-            await client.incrby(balance_key(reservation.organization_id), refund)
+        if not refund and event is None:
+            return
+        async with gateway_redis.client().pipeline(transaction=False) as pipe:
+            if refund:
+                pipe.incrby(balance_key(reservation.organization_id), refund)
+            if event is not None:
+                pipe.rpush(usage_queue.QUEUE, event)
+            await pipe.execute()
 
 
 _memory = MemoryQuota()

@@ -11,11 +11,12 @@ _clients: dict[int, aioredis.Redis] = {}
 
 
 def client() -> aioredis.Redis | None:
-    if not settings.REDIS_URL:
-        return None
+    # Looked up on every request: a dict hit, no Django settings access on the hot path.
     loop_id = id(asyncio.get_running_loop())
     found = _clients.get(loop_id)
     if found is None:
+        if not settings.REDIS_URL:
+            return None
         found = _clients[loop_id] = aioredis.Redis.from_url(
             settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
         )

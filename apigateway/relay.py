@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import orjson
 
-from apigateway import http, usage
+from apigateway import http
 from apigateway.asgi_io import Headers, Receive, Send, send_json, wait_for_disconnect
 from apigateway.auth import KeyInfo
 from apigateway.catalog import CatalogEntry
@@ -55,9 +55,9 @@ def usage_cost(entry: CatalogEntry, usage: Usage) -> int:
 
 
 async def settle(call: Call, reservation, cost_nanos: int) -> None:
-    await quota().settle(reservation, cost_nanos)
+    event = None
     if cost_nanos > 0:
-        await usage.emit(
+        event = orjson.dumps(
             {
                 "request_id": call.request_id,
                 "organization_id": call.key.organization_id,
@@ -67,6 +67,7 @@ async def settle(call: Call, reservation, cost_nanos: int) -> None:
                 "description": f"{call.entry.id} via key {call.key.name}",
             }
         )
+    await quota().settle(reservation, cost_nanos, event)
 
 
 def max_output_tokens(call: Call) -> int:

@@ -61,6 +61,9 @@ def gateway_url() -> Iterator[str]:
         assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
         time.sleep(0.01)
     yield f"http://127.0.0.1:{port}"
+    from apigateway import http
+
+    http.reset()
     server.should_exit = True
     thread.join(timeout=10)
 
