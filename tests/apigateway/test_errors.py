@@ -264,3 +264,34 @@ def test_client_disconnect_mid_stream_cancels_upstream_and_gateway_stays_healthy
     fake_openai.chunk_delay = 0
     assert post(tenant, "/chat/completions", CHAT).status_code == 200
     assert threading.active_count() < 50
+
+
+@pytest.fixture
+def short_upstream_timeout(settings):
+    from apigateway import http
+
+    settings.UPSTREAM_TIMEOUT = 0.5
+    http.reset()
+    yield
+    http.reset()
+
+
+def test_a_stream_with_no_first_byte_in_time_is_a_504_json_error(
+    tenant, fake_openai, short_upstream_timeout
+):
+    fake_openai.latency = 3
+    response = post(tenant, "/chat/completions", {**CHAT, "stream": True})
+    assert_error(response, 504, "api_error")
+    assert len(fake_openai.requests) == 1
+
+
+def test_a_stream_that_stalls_between_chunks_ends_with_an_in_band_error(
+    tenant, fake_openai, short_upstream_timeout
+):
+    fake_openai.chunk_delay = 2
+    stream = tenant.client().chat.completions.create(**CHAT, stream=True)
+    started = time.monotonic()
+    with pytest.raises(openai.APIError) as caught:
+        list(stream)
+    assert time.monotonic() - started < 3
+    assert "did not answer within" in str(caught.value)

@@ -120,8 +120,8 @@ class FakeProvider:
         assert request.receive is not None
         gone = asyncio.ensure_future(request.receive())  # resolves on http.disconnect
         try:
-            for event in events:
-                if self.chunk_delay:
+            for index, event in enumerate(events):
+                if self.chunk_delay and index:
                     await asyncio.wait([gone], timeout=self.chunk_delay)
                 if gone.done():
                     self.disconnected += 1
