@@ -33,7 +33,12 @@ run: $(VENV)/.runtime
 	DEBUG=$${DEBUG-1} exec $(BIN)/uvicorn nexeon.asgi:application --host $(HOST) --port $(PORT) \
 		--workers $(WORKERS) --loop uvloop --http httptools --no-access-log --lifespan off
 
-test: $(VENV)/.dev
+# The official Node SDK, for the tests that check it parses the gateway's answers too.
+NODE_SDK := tests/node/node_modules/.package-lock.json
+$(NODE_SDK): tests/node/package-lock.json
+	npm ci --prefix tests/node --no-audit --no-fund --silent
+
+test: $(VENV)/.dev $(NODE_SDK)
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 		SECRET_KEY="$${SECRET_KEY:-test-only-secret-key-never-used-in-production}" \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -58,4 +63,4 @@ worker: $(VENV)/.runtime
 	$(BIN)/celery -A nexeon worker --loglevel INFO
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache tests/node/node_modules
