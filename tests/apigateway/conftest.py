@@ -18,11 +18,13 @@ from accounts.services import api_key_create, organization_create
 from apigateway import auth
 from apigateway.catalog import catalog_load_defaults, snapshot
 from billing.services import credits_grant
+from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import serving
 from tests.support import free_port
 
 UPSTREAM_KEY = "sk-upstream-test"
+GEMINI_KEY = "gemini-upstream-test"
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +38,19 @@ def fake_openai_server() -> Iterator[FakeOpenAI]:
 def fake_openai(fake_openai_server: FakeOpenAI) -> FakeOpenAI:
     fake_openai_server.reset()
     return fake_openai_server
+
+
+@pytest.fixture(scope="session")
+def fake_gemini_server() -> Iterator[FakeGemini]:
+    fake = FakeGemini(api_key=GEMINI_KEY)
+    with serving(fake):
+        yield fake
+
+
+@pytest.fixture
+def fake_gemini(fake_gemini_server: FakeGemini) -> FakeGemini:
+    fake_gemini_server.reset()
+    return fake_gemini_server
 
 
 @pytest.fixture(scope="session")
@@ -80,14 +95,15 @@ class Tenant:
 
 
 @pytest.fixture
-def providers(fake_openai):
-    """Point the OpenAI-shaped providers at the fakes (restored afterwards)."""
+def providers(fake_openai, fake_gemini):
+    """Point the providers at the fakes (restored afterwards)."""
     saved = {name: dict(config) for name, config in settings.PROVIDERS.items()}
     for name in ("openai", "mistral", "groq"):
         settings.PROVIDERS[name] = {
             "api_key": UPSTREAM_KEY,
             "base_url": fake_openai.base_url + "/v1",
         }
+    settings.PROVIDERS["gemini"] = {"api_key": GEMINI_KEY, "base_url": fake_gemini.base_url}
     yield settings.PROVIDERS
     settings.PROVIDERS.clear()
     settings.PROVIDERS.update(saved)

@@ -15,7 +15,9 @@ def test_list_models_shows_only_configured_providers(tenant):
     models = tenant.client().models.list()
     ids = {model.id for model in models.data}
     assert {"gpt-4o", "gpt-4o-mini", "mistral-large-latest", "dall-e-3"} <= ids
+    assert "gemini-2.5-flash" in ids
     assert "claude-3-5-sonnet" not in ids  # no Anthropic key configured in this test
+    assert "deepseek-chat" not in ids
     gpt = tenant.client().models.retrieve("gpt-4o")
     assert (gpt.id, gpt.object, gpt.owned_by, gpt.created) == (
         "gpt-4o",
