@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from typing import Any
 
 import orjson
@@ -19,6 +18,7 @@ from apigateway.asgi_io import ClientGone, Receive, Send, header, read_body, sen
 from apigateway.auth import authenticate
 from apigateway.catalog import CatalogEntry, snapshot
 from apigateway.errors import API_ERROR, GatewayError
+from apigateway.sse import encode_data
 
 logger = logging.getLogger("apigateway")
 
@@ -37,25 +37,47 @@ async def application(scope: dict[str, Any], receive: Receive, send: Send) -> No
     if scope["type"] != "http":
         return
     request_id = new_request_id()
-    started = time.perf_counter()
     headers = [(b"x-request-id", request_id.encode())]
+    response = _Response(send)
     try:
-        await dispatch(scope, receive, send, request_id, headers)
-    except GatewayError as error:
-        extra = [(k.encode(), v.encode()) for k, v in error.headers.items()]
-        await send_json(send, error.status, error.body(), [*headers, *extra])
+        await dispatch(scope, receive, response.send, request_id, headers)
     except ClientGone:
         pass
-    except Exception:
-        logger.exception("%s %s %s failed", request_id, scope["method"], scope["path"])
-        error = GatewayError(
-            500, "The server had an error processing your request.", type=API_ERROR
-        )
-        await send_json(send, 500, error.body(), headers)
-    finally:
-        logger.debug(
-            "%s %s %.1f ms", request_id, scope["path"], (time.perf_counter() - started) * 1e3
-        )
+    except Exception as exc:
+        if isinstance(exc, GatewayError):
+            error = exc
+        else:
+            logger.exception("%s %s %s failed", request_id, scope["method"], scope["path"])
+            error = GatewayError(
+                500, "The server had an error processing your request.", type=API_ERROR
+            )
+        await response.fail(error, headers)
+
+
+class _Response:
+    """Tracks what was sent, so that a late failure never sends a second response."""
+
+    __slots__ = ("_send", "done", "started")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+        self.done = False
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        elif not message.get("more_body"):
+            self.done = True
+        await self._send(message)
+
+    async def fail(self, error: GatewayError, headers) -> None:
+        if not self.started:
+            extra = [(k.encode(), v.encode()) for k, v in error.headers.items()]
+            await send_json(self._send, error.status, error.body(), [*headers, *extra])
+        elif not self.done:  # a stream was under way: end it with an in-band error
+            body = encode_data(error.body())
+            await self._send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 async def dispatch(scope, receive: Receive, send: Send, request_id: str, headers) -> None:

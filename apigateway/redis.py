@@ -17,7 +17,15 @@ def client() -> aioredis.Redis | None:
     if found is None:
         if not settings.REDIS_URL:
             return None
-        found = _clients[loop_id] = aioredis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+        # A blocking pool: under a burst, requests wait briefly for a connection instead
+        # of failing with "Too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL,
+            max_connections=512,
+            timeout=5,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            health_check_interval=30,
         )
+        found = _clients[loop_id] = aioredis.Redis(connection_pool=pool)
     return found
