@@ -1,0 +1,426 @@
+"""Anthropic Messages API (`POST /v1/messages`, version 2023-06-01), in OpenAI's shapes.
+
+System and developer messages become the top-level `system` string; tool calls become
+`tool_use` blocks and tool messages `tool_result` blocks in a user turn; consecutive turns
+of one role are merged, as Anthropic wants user and assistant to alternate. Anthropic has
+no JSON mode, so `response_format` becomes an instruction in the system prompt.
+
+Sampling: Anthropic removed temperature/top_p/top_k from the models released after Claude
+Opus 4.6 (they answer 400 "`temperature` is deprecated for this model"), so those models get
+neither; the others take temperature or top_p but not both, so temperature wins.
+
+Streams are named events (message_start, content_block_start/delta/stop, message_delta,
+message_stop, ping, error); usage counts are cumulative, the latest wins.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from apigateway.errors import API_ERROR, GatewayError, bad_request, upstream_error
+from apigateway.providers.base import (
+    JSON,
+    Deployment,
+    Provider,
+    StreamTranslator,
+    UpstreamRequest,
+    Usage,
+    new_completion_id,
+    now,
+    upstream_invalid,
+)
+from apigateway.sse import SSEEvent
+
+NAME = "anthropic"
+VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+TOOL_CHOICES = {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}}
+NO_SAMPLING = re.compile(r"claude-(?:opus-4-[7-9]|(?:opus|sonnet|haiku)-[5-9]|fable|mythos)")
+USAGE_FIELDS = {
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+}
+JSON_ONLY = (
+    "Respond with a single valid JSON object and nothing else: no prose before or after it "
+    "and no Markdown code fences."
+)
+
+
+class AnthropicProvider(Provider):
+    name = NAME
+
+    # --- chat ---
+    def build_chat_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
+        if (body.get("n") or 1) > 1:
+            raise bad_request("anthropic models return a single choice: n must be 1", param="n")
+        system, messages = convert_messages(body.get("messages") or [])
+        if instruction := json_instruction(body.get("response_format")):
+            system.append(instruction)
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        upstream: JSON = {
+            "model": deployment.upstream_model,
+            "max_tokens": limit or deployment.max_output_tokens or DEFAULT_MAX_TOKENS,
+            "messages": messages,
+        }
+        if system:
+            upstream["system"] = "\n\n".join(system)
+        upstream.update(sampling(body, deployment.upstream_model))
+        if stop := body.get("stop"):
+            upstream["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+        if tools := body.get("tools"):
+            upstream["tools"] = convert_tools(tools)
+            choice = tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
+            if choice is not None:
+                upstream["tool_choice"] = choice
+        if body.get("user"):
+            upstream["metadata"] = {"user_id": body["user"]}
+        if body.get("stream"):
+            upstream["stream"] = True
+        headers = {
+            "x-api-key": deployment.api_key,
+            "anthropic-version": VERSION,
+            "content-type": "application/json",
+        }
+        headers.update(deployment.extra_headers)
+        url = f"{deployment.base_url}/v1/messages"
+        return UpstreamRequest("POST", url, headers, orjson.dumps(upstream))
+
+    def parse_chat_response(
+        self, data: bytes, *, model: str, deployment: Deployment
+    ) -> tuple[JSON, Usage]:
+        payload = load(data)
+        blocks = payload.get("content")
+        if not isinstance(blocks, list):
+            raise upstream_invalid(NAME)
+        texts: list[str] = []
+        calls: list[JSON] = []
+        for block in blocks:
+            if not isinstance(block, dict):
+                raise upstream_invalid(NAME)
+            if block.get("type") == "text":
+                texts.append(str(block.get("text") or ""))
+            elif block.get("type") == "tool_use":
+                calls.append(tool_call(block, block.get("input")))
+        message: JSON = {
+            "role": "assistant",
+            "content": "".join(texts) if texts or not calls else None,
+            "refusal": None,
+        }
+        if calls:
+            message["tool_calls"] = calls
+        usage = read_usage({}, payload.get("usage"))
+        completion = {
+            "id": new_completion_id(),
+            "object": "chat.completion",
+            "created": now(),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": finish_reason(payload.get("stop_reason")),
+                }
+            ],
+            "usage": usage.as_openai(),
+        }
+        return completion, usage
+
+    def stream_translator(
+        self, *, model: str, include_usage: bool, deployment: Deployment
+    ) -> StreamTranslator:
+        return AnthropicStreamTranslator(
+            model=model, include_usage=include_usage, secret=deployment.api_key
+        )
+
+    # --- errors ---
+    def map_error(self, status: int, data: bytes) -> GatewayError:
+        if status == 529:  # Anthropic's overloaded_error: a 429 by another name
+            return super().map_error(429, data)
+        return super().map_error(status, data)
+
+
+# --- requests ----------------------------------------------------------------------------
+
+
+def convert_messages(messages: list[JSON]) -> tuple[list[str], list[JSON]]:
+    """OpenAI messages → (system texts, alternating user/assistant messages of blocks)."""
+    system: list[str] = []
+    out: list[JSON] = []
+    for message in messages:
+        role = message.get("role")
+        if role in ("system", "developer"):
+            if text := "".join(texts_of(message.get("content"))):
+                system.append(text)
+            continue
+        if role == "user":
+            blocks = user_blocks(message.get("content"))
+        elif role == "assistant":
+            blocks = assistant_blocks(message)
+        elif role == "tool":
+            role, blocks = "user", [tool_result(message)]
+        else:
+            raise bad_request(f"unsupported message role {role!r}", param="messages")
+        if not blocks:
+            continue
+        if out and out[-1]["role"] == role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": role, "content": blocks})
+    if not out:
+        raise bad_request("messages must include a user or assistant turn", param="messages")
+    return system, out
+
+
+def texts_of(content: Any) -> list[str]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [content]
+    return [p.get("text") or p.get("refusal") or "" for p in content if isinstance(p, dict)]
+
+
+def text_blocks(content: Any) -> list[JSON]:
+    """Anthropic rejects empty text blocks, so empty texts are left out."""
+    return [{"type": "text", "text": text} for text in texts_of(content) if text]
+
+
+def user_blocks(content: Any) -> list[JSON]:
+    if content is None or isinstance(content, str):
+        return text_blocks(content)
+    blocks: list[JSON] = []
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            blocks.extend(text_blocks(part.get("text")))
+        elif kind == "image_url":
+            image = part.get("image_url")
+            url = image.get("url", "") if isinstance(image, dict) else image
+            blocks.append(media_block("image", str(url or "")))
+        elif kind == "file" and (part.get("file") or {}).get("file_data"):
+            blocks.append(media_block("document", part["file"]["file_data"]))  # e.g. a PDF
+        else:
+            raise bad_request(f"anthropic does not take {kind!r} content parts", param="messages")
+    return blocks
+
+
+def media_block(kind: str, url: str) -> JSON:
+    """An image (or document) from a base64 data URL or an http(s) URL."""
+    if url.startswith("data:"):
+        header, _, data = url[5:].partition(",")
+        media_type, _, encoding = header.partition(";")
+        if encoding != "base64" or not data:
+            raise bad_request("data URLs must be base64-encoded", param="messages")
+        source = {"type": "base64", "media_type": media_type or "image/jpeg", "data": data}
+        return {"type": kind, "source": source}
+    if url.startswith(("http://", "https://")):
+        return {"type": kind, "source": {"type": "url", "url": url}}
+    raise bad_request("image URLs must be http(s) or base64 data URLs", param="messages")
+
+
+def assistant_blocks(message: JSON) -> list[JSON]:
+    blocks = text_blocks(message.get("content"))
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        try:
+            arguments = orjson.loads(function.get("arguments") or "{}")
+        except orjson.JSONDecodeError:
+            arguments = None
+        if not isinstance(arguments, dict):
+            raise bad_request("tool call arguments must be a JSON object", param="messages")
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": call.get("id") or "",
+                "name": function.get("name") or "",
+                "input": arguments,
+            }
+        )
+    return blocks
+
+
+def tool_result(message: JSON) -> JSON:
+    if not message.get("tool_call_id"):
+        raise bad_request("a tool message needs its tool_call_id", param="messages")
+    block: JSON = {"type": "tool_result", "tool_use_id": message["tool_call_id"]}
+    if text := "".join(texts_of(message.get("content"))):
+        block["content"] = text
+    return block
+
+
+def sampling(body: JSON, upstream_model: str) -> JSON:
+    """temperature (clamped to Anthropic's 0..1) or else top_p, where the model takes them."""
+    if NO_SAMPLING.search(upstream_model):
+        return {}
+    if (temperature := body.get("temperature")) is not None:
+        return {"temperature": min(max(temperature, 0), 1)}
+    if body.get("top_p") is not None:
+        return {"top_p": body["top_p"]}
+    return {}
+
+
+def convert_tools(tools: list[JSON]) -> list[JSON]:
+    out: list[JSON] = []
+    for tool in tools:
+        if tool.get("type", "function") != "function":
+            raise bad_request("anthropic only takes function tools", param="tools")
+        function = tool.get("function") or {}
+        item: JSON = {"name": function.get("name") or ""}
+        if function.get("description"):
+            item["description"] = function["description"]
+        item["input_schema"] = function.get("parameters") or {"type": "object", "properties": {}}
+        out.append(item)
+    return out
+
+
+def tool_choice(choice: Any, parallel: bool | None) -> JSON | None:
+    result: JSON | None
+    if isinstance(choice, str):
+        if choice not in TOOL_CHOICES:
+            raise bad_request(f"unknown tool_choice {choice!r}", param="tool_choice")
+        result = dict(TOOL_CHOICES[choice])
+    elif isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+        if not name:
+            raise bad_request("tool_choice must name a function", param="tool_choice")
+        result = {"type": "tool", "name": name}
+    else:
+        result = None
+    if parallel is False and (result or {}).get("type") != "none":
+        result = {**(result or {"type": "auto"}), "disable_parallel_tool_use": True}
+    return result
+
+
+def json_instruction(response_format: Any) -> str | None:
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind == "json_object":
+        return JSON_ONLY
+    if kind == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        if isinstance(schema, dict):
+            encoded = orjson.dumps(schema).decode()
+            return f"{JSON_ONLY} The JSON must conform to this JSON Schema:\n{encoded}"
+        return JSON_ONLY
+    return None
+
+
+# --- answers -----------------------------------------------------------------------------
+
+
+def load(data: bytes | str) -> JSON:
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise upstream_invalid(NAME) from None
+    if not isinstance(payload, dict):
+        raise upstream_invalid(NAME)
+    return payload
+
+
+def finish_reason(stop_reason: Any) -> str:
+    return FINISH_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
+
+
+def tool_call(block: JSON, arguments: Any) -> JSON:
+    if not isinstance(arguments, str):
+        arguments = orjson.dumps(arguments if arguments is not None else {}).decode()
+    return {
+        "id": str(block.get("id") or ""),
+        "type": "function",
+        "function": {"name": str(block.get("name") or ""), "arguments": arguments},
+    }
+
+
+def read_usage(counts: dict[str, int], usage: Any) -> Usage:
+    """Anthropic's usage into `counts` (cumulative counts: the latest wins), as Usage.
+
+    Anthropic's input_tokens leaves out cache reads and writes; prompt_tokens counts them."""
+    if usage is not None and not isinstance(usage, dict):
+        raise upstream_invalid(NAME)
+    for name, value in (usage or {}).items():
+        if name in USAGE_FIELDS and value is not None:
+            if not isinstance(value, int):
+                raise upstream_invalid(NAME)
+            counts[name] = value
+    cache_read = counts.get("cache_read_input_tokens", 0)
+    prompt = counts.get("input_tokens", 0) + cache_read
+    return Usage(
+        prompt_tokens=prompt + counts.get("cache_creation_input_tokens", 0),
+        completion_tokens=counts.get("output_tokens", 0),
+        cached_tokens=cache_read,
+    )
+
+
+class AnthropicStreamTranslator(StreamTranslator):
+    def __init__(self, *, model: str, include_usage: bool, secret: str = "") -> None:
+        super().__init__(model=model, include_usage=include_usage)
+        self.secret = secret  # the operator's key: never repeated in an error message
+        self.counts: dict[str, int] = {}  # Anthropic's usage so far
+        self.tools: dict[int, int] = {}  # Anthropic block index → OpenAI tool call index
+
+    def feed(self, event: SSEEvent) -> list[JSON]:
+        payload = load(event.data)
+        kind = payload.get("type") or event.event
+        if kind == "error":
+            raise self.error(payload.get("error"))
+        if kind == "message_start":
+            message = payload.get("message")
+            if not isinstance(message, dict):
+                raise upstream_invalid(NAME)
+            self.usage = read_usage(self.counts, message.get("usage"))
+            return [self.chunk({"role": "assistant", "content": ""})]
+        if kind == "content_block_start":
+            block = payload.get("content_block")
+            if not isinstance(block, dict):
+                raise upstream_invalid(NAME)
+            if block.get("type") == "tool_use":
+                number = self.tools[payload.get("index", -1)] = len(self.tools)
+                call = {"index": number, **tool_call(block, "")}
+                return [self.chunk({"tool_calls": [call]})]
+            if block.get("type") == "text" and block.get("text"):
+                return [self.chunk({"content": block["text"]})]
+            return []
+        if kind == "content_block_delta":
+            delta = payload.get("delta")
+            if not isinstance(delta, dict):
+                raise upstream_invalid(NAME)
+            if delta.get("type") == "text_delta" and delta.get("text"):
+                return [self.chunk({"content": delta["text"]})]
+            if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
+                number = self.tools.get(payload.get("index", -1))
+                if number is None:
+                    raise upstream_invalid(NAME)
+                call = {"index": number, "function": {"arguments": delta["partial_json"]}}
+                return [self.chunk({"tool_calls": [call]})]
+            return []  # thinking, signatures, citations: not part of an OpenAI answer
+        if kind == "message_delta":
+            self.usage = read_usage(self.counts, payload.get("usage"))
+            reason = (payload.get("delta") or {}).get("stop_reason")
+            return [self.chunk({}, finish_reason(reason))] if reason else []
+        if kind == "message_stop":
+            self.finished = True
+        return []  # ping, content_block_stop and event types added later
+
+    def error(self, error: Any) -> GatewayError:
+        error = error if isinstance(error, dict) else {}
+        message = error.get("message")
+        if not isinstance(message, str) or not message:
+            message = "the anthropic provider failed mid-stream"
+        if self.secret:
+            message = message.replace(self.secret, "[redacted]")
+        if error.get("type") == "overloaded_error":
+            return upstream_error(503, message, headers={"retry-after": "1"})
+        return GatewayError(502, message, type=API_ERROR)
