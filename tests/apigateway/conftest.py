@@ -18,6 +18,7 @@ from accounts.services import api_key_create, organization_create
 from apigateway import auth
 from apigateway.catalog import catalog_load_defaults, snapshot
 from billing.services import credits_grant
+from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import serving
@@ -25,6 +26,7 @@ from tests.support import free_port
 
 UPSTREAM_KEY = "sk-upstream-test"
 GEMINI_KEY = "gemini-upstream-test"
+ANTHROPIC_KEY = "sk-ant-upstream-test"
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +53,19 @@ def fake_gemini_server() -> Iterator[FakeGemini]:
 def fake_gemini(fake_gemini_server: FakeGemini) -> FakeGemini:
     fake_gemini_server.reset()
     return fake_gemini_server
+
+
+@pytest.fixture(scope="session")
+def fake_anthropic_server() -> Iterator[FakeAnthropic]:
+    fake = FakeAnthropic(api_key=ANTHROPIC_KEY)
+    with serving(fake):
+        yield fake
+
+
+@pytest.fixture
+def fake_anthropic(fake_anthropic_server: FakeAnthropic) -> FakeAnthropic:
+    fake_anthropic_server.reset()
+    return fake_anthropic_server
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +110,7 @@ class Tenant:
 
 
 @pytest.fixture
-def providers(fake_openai, fake_gemini):
+def providers(fake_openai, fake_gemini, fake_anthropic):
     """Point the providers at the fakes (restored afterwards)."""
     saved = {name: dict(config) for name, config in settings.PROVIDERS.items()}
     for name in ("openai", "mistral", "groq"):
@@ -104,6 +119,10 @@ def providers(fake_openai, fake_gemini):
             "base_url": fake_openai.base_url + "/v1",
         }
     settings.PROVIDERS["gemini"] = {"api_key": GEMINI_KEY, "base_url": fake_gemini.base_url}
+    settings.PROVIDERS["anthropic"] = {
+        "api_key": ANTHROPIC_KEY,
+        "base_url": fake_anthropic.base_url,
+    }
     yield settings.PROVIDERS
     settings.PROVIDERS.clear()
     settings.PROVIDERS.update(saved)

@@ -16,8 +16,8 @@ def test_list_models_shows_only_configured_providers(tenant):
     ids = {model.id for model in models.data}
     assert {"gpt-4o", "gpt-4o-mini", "mistral-large-latest", "dall-e-3"} <= ids
     assert "gemini-2.5-flash" in ids
-    assert "claude-3-5-sonnet" not in ids  # no Anthropic key configured in this test
-    assert "deepseek-chat" not in ids
+    assert "claude-3-5-sonnet" in ids
+    assert "deepseek-chat" not in ids  # no DeepSeek key configured in this test
     gpt = tenant.client().models.retrieve("gpt-4o")
     assert (gpt.id, gpt.object, gpt.owned_by, gpt.created) == (
         "gpt-4o",
