@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass
-from decimal import Decimal
 
 import orjson
 
@@ -42,7 +40,8 @@ class Call:
 
 
 def cost_header(cost_nanos: int) -> tuple[bytes, bytes]:
-    return (b"x-nexeon-cost", str(nanos_to_usd(cost_nanos).normalize() + Decimal(0)).encode())
+    """US dollars as a plain decimal string ("0.000035", never "3.5E-5")."""
+    return (b"x-nexeon-cost", format(nanos_to_usd(cost_nanos).normalize(), "f").encode())
 
 
 def usage_cost(entry: CatalogEntry, usage: Usage) -> int:
@@ -71,9 +70,14 @@ async def settle(call: Call, reservation, cost_nanos: int) -> None:
 
 
 def max_output_tokens(call: Call) -> int:
+    """The output the reservation covers: what the caller allows, else a default cap."""
     asked = call.body.get("max_completion_tokens") or call.body.get("max_tokens")
-    cap = asked or call.entry.max_output_tokens or pricing.DEFAULT_OUTPUT_CAP_TOKENS
-    return min(cap, pricing.DEFAULT_OUTPUT_CAP_TOKENS) if not asked else cap
+    if asked:
+        return asked
+    return min(
+        call.entry.max_output_tokens or pricing.DEFAULT_OUTPUT_CAP_TOKENS,
+        pricing.DEFAULT_OUTPUT_CAP_TOKENS,
+    )
 
 
 async def reserve(call: Call, amount_nanos: int):
@@ -244,7 +248,3 @@ async def images(call: Call, send: Send, headers: Headers) -> None:
     finally:
         await settle(call, reservation, cost)
     await send_json(send, 200, orjson.dumps(payload), [*headers, cost_header(cost)])
-
-
-def elapsed_ms(started: float) -> bytes:
-    return str(int((time.perf_counter() - started) * 1000)).encode()
