@@ -28,6 +28,7 @@ from apigateway.providers.base import (
     StreamTranslator,
     UpstreamRequest,
     Usage,
+    load_object,
     new_completion_id,
     now,
     upstream_invalid,
@@ -321,13 +322,7 @@ def json_instruction(response_format: Any) -> str | None:
 
 
 def load(data: bytes | str) -> JSON:
-    try:
-        payload = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise upstream_invalid(NAME) from None
-    if not isinstance(payload, dict):
-        raise upstream_invalid(NAME)
-    return payload
+    return load_object(data, NAME)
 
 
 def finish_reason(stop_reason: Any) -> str:

@@ -195,3 +195,14 @@ class Provider:
 
 def upstream_invalid(provider: str) -> GatewayError:
     return GatewayError(502, f"the {provider} provider sent an unreadable answer", type=API_ERROR)
+
+
+def load_object(data: bytes | str, provider: str) -> JSON:
+    """A provider's JSON object body, or a 502 that says the answer was unreadable."""
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise upstream_invalid(provider) from None
+    if not isinstance(payload, dict):
+        raise upstream_invalid(provider)
+    return payload

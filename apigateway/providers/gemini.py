@@ -26,6 +26,7 @@ from apigateway.providers.base import (
     StreamTranslator,
     UpstreamRequest,
     Usage,
+    load_object,
     new_completion_id,
     now,
     upstream_invalid,
@@ -376,13 +377,7 @@ def embedding_inputs(value: Any) -> list[str]:
 
 
 def load(data: bytes) -> JSON:
-    try:
-        payload = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise upstream_invalid(NAME) from None
-    if not isinstance(payload, dict):
-        raise upstream_invalid(NAME)
-    return payload
+    return load_object(data, NAME)
 
 
 def blocked(payload: JSON) -> GatewayError:

@@ -8,8 +8,6 @@ the key (the operator's, never the caller's), and streams always ask for usage
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from apigateway.errors import API_ERROR, GatewayError
@@ -20,6 +18,7 @@ from apigateway.providers.base import (
     StreamTranslator,
     UpstreamRequest,
     Usage,
+    load_object,
     upstream_invalid,
 )
 from apigateway.sse import SSEEvent
@@ -67,7 +66,7 @@ class OpenAIProvider(Provider):
     def parse_chat_response(
         self, data: bytes, *, model: str, deployment: Deployment
     ) -> tuple[JSON, Usage]:
-        payload = _object(data, self.name)
+        payload = load_object(data, self.name)
         payload["model"] = model
         return payload, usage_from(payload)
 
@@ -82,7 +81,7 @@ class OpenAIProvider(Provider):
     def parse_embeddings_response(
         self, data: bytes, *, model: str, body: JSON
     ) -> tuple[JSON, Usage]:
-        payload = _object(data, self.name)
+        payload = load_object(data, self.name)
         payload["model"] = model
         return payload, usage_from(payload)
 
@@ -92,7 +91,7 @@ class OpenAIProvider(Provider):
         )
 
     def parse_images_response(self, data: bytes, *, model: str) -> tuple[JSON, Usage]:
-        payload = _object(data, self.name)
+        payload = load_object(data, self.name)
         return payload, usage_from(payload)
 
 
@@ -113,16 +112,6 @@ class AzureOpenAIProvider(OpenAIProvider):
             "api-key": deployment.api_key,
             **deployment.extra_headers,
         }
-
-
-def _object(data: bytes, provider: str) -> dict[str, Any]:
-    try:
-        payload = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise upstream_invalid(provider) from None
-    if not isinstance(payload, dict):
-        raise upstream_invalid(provider)
-    return payload
 
 
 class OpenAIStreamTranslator(StreamTranslator):
