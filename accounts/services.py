@@ -89,3 +89,16 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
         api_key.save(update_fields=["revoked_at"])
         transaction.on_commit(lambda: forget_key(api_key.digest))
     return api_key
+
+
+def api_key_rename(*, api_key: ApiKey, name: str) -> ApiKey:
+    api_key.name = name
+    api_key.save(update_fields=["name"])
+    transaction.on_commit(lambda: _forget(api_key.digest))  # the gateway caches the label
+    return api_key
+
+
+def _forget(digest: str) -> None:
+    from apigateway.auth import forget_key
+
+    forget_key(digest)

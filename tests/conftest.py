@@ -90,3 +90,12 @@ def celery_worker(transactional_db, redis_client):
     worker.terminate()
     output, _ = worker.communicate(timeout=20)
     print(output)
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings):
+    """Pages render without `collectstatic` (production's manifest storage needs it)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

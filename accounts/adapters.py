@@ -1,0 +1,16 @@
+"""allauth customisation, in the one place allauth expects it."""
+
+from __future__ import annotations
+
+from allauth.account.adapter import DefaultAccountAdapter
+
+from accounts.services import personal_organization_get_or_create
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def save_user(self, request, user, form, commit=True):
+        user = super().save_user(request, user, form, commit=commit)
+        if commit:
+            # Every new user starts with an organization of their own to hold keys/credits.
+            personal_organization_get_or_create(user=user)
+        return user

@@ -1,0 +1,29 @@
+"""The organization a dashboard request acts on: chosen in the session, checked every time."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest
+
+from accounts.models import Membership, Role
+
+SESSION_KEY = "organization_id"
+KEY_MANAGERS = {Role.OWNER, Role.ADMIN}
+
+
+def current_membership(request: HttpRequest) -> Membership:
+    """The user's membership in the session's organization, else their first one."""
+    memberships = Membership.objects.select_related("organization").filter(user=request.user)
+    chosen = request.session.get(SESSION_KEY)
+    membership = None
+    if chosen is not None:
+        membership = memberships.filter(organization_id=chosen).first()
+    if membership is None:
+        membership = memberships.order_by("-organization__is_personal", "created_at").first()
+    if membership is None:
+        raise Http404("no organization")
+    request.session[SESSION_KEY] = membership.organization_id
+    return membership
+
+
+def can_manage_keys(membership: Membership) -> bool:
+    return membership.role in KEY_MANAGERS
