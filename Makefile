@@ -11,7 +11,7 @@ WORKERS ?= 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/nexeon
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 
-.PHONY: run test lint format check lock migrate worker clean
+.PHONY: run test lint format check lock migrate worker clean chromium
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,12 @@ NODE_SDK := tests/node/node_modules/.package-lock.json
 $(NODE_SDK): tests/node/package-lock.json
 	npm ci --prefix tests/node --no-audit --no-fund --silent
 
-test: $(VENV)/.dev $(NODE_SDK)
+# Browser tests drive Debian's Chromium through Playwright (no browser download).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(VENV)/.dev $(NODE_SDK) chromium
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 		SECRET_KEY="$${SECRET_KEY:-test-only-secret-key-never-used-in-production}" \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -144,7 +144,10 @@ ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 
 # --- Email (console in development; EMAIL_URL such as smtp+tls://user:pass@host:587) -----
 
-vars().update(read(env.email_url, "EMAIL_URL", default="consolemail://"))
+_email = read(env.email_url, "EMAIL_URL", default="consolemail://")
+if "EMAIL_FILE_PATH" in _email:  # filemail:///var/mail/x: django-environ drops the leading /
+    _email["EMAIL_FILE_PATH"] = "/" + _email["EMAIL_FILE_PATH"].lstrip("/")
+vars().update(_email)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="NeXeonAI <no-reply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
