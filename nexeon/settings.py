@@ -39,6 +39,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.google",
+    "allauth.socialaccount.providers.github",
     "accounts",
     "billing",
     "apigateway",
@@ -141,6 +145,27 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "NeXeonAI"
+# Google and GitHub sign-in appear only when their OAuth client ids are configured.
+SOCIALACCOUNT_PROVIDERS = {
+    provider: {
+        "APPS": [
+            {
+                "client_id": env.str(f"{prefix}_CLIENT_ID"),
+                "secret": env.str(f"{prefix}_CLIENT_SECRET", default=""),
+            }
+        ],
+        "SCOPE": scope,
+    }
+    for provider, prefix, scope in (
+        ("google", "GOOGLE", ["profile", "email"]),
+        ("github", "GITHUB", ["user:email"]),
+    )
+    if env.str(f"{prefix}_CLIENT_ID", default="")
+}
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
 
 # --- Email (console in development; EMAIL_URL such as smtp+tls://user:pass@host:587) -----
 
