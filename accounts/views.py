@@ -35,6 +35,11 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
+def api_docs(request: HttpRequest) -> HttpResponse:
+    """The public API reference (docs/api-reference.txt) with this host's base URL."""
+    return render(request, "docs/api.html", {"api_base": request.build_absolute_uri("/v1")})
+
+
 @login_required
 def keys(request: HttpRequest) -> HttpResponse:
     membership = current_membership(request)

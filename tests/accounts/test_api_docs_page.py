@@ -1,0 +1,34 @@
+"""The docs page renders the public API reference with this host's base URL."""
+
+import re
+
+import pytest
+
+from tests.support import PROJECT_DIR
+
+REFERENCE = (PROJECT_DIR / "docs" / "api-reference.txt").read_text()
+
+
+@pytest.mark.django_db
+def test_every_section_and_endpoint_of_the_reference_is_on_the_page(client):
+    page = client.get("/docs/", HTTP_HOST="127.0.0.1:8443").content.decode()
+    headings = [
+        "Introduction", "Base URL", "Authentication", "List Models", "Chat Completions",
+        "Request Body", "Embeddings", "Image Generation", "Streaming", "SDK Usage", "Errors",
+    ]  # fmt: skip
+    for heading in headings:
+        assert heading in REFERENCE
+        assert f">{heading}</h" in page
+    for endpoint in re.findall(r"(?:GET|POST)(/[a-z/]+)", REFERENCE):
+        assert endpoint in page
+    for code in ("401", "402", "429", "500"):
+        assert f"<td>{code}</td>" in page
+
+
+@pytest.mark.django_db
+def test_examples_use_this_hosts_base_url(client):
+    page = client.get("/docs/", HTTP_HOST="localhost").content.decode()
+    assert "https://api.nexeonai.com" in REFERENCE
+    assert "api.nexeonai.com" not in page
+    assert "http://localhost/v1/chat/completions" in page
+    assert "http://localhost/v1/models" in page
