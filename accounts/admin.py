@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from accounts.models import ApiKey, Membership, Organization, User
+from accounts.models import ApiKey, Invitation, Membership, Organization, User
 
 
 @admin.register(User)
@@ -39,3 +39,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
     raw_id_fields = ("organization", "created_by")
     # The digest is a secret's fingerprint: operators never edit it by hand.
     readonly_fields = ("prefix", "digest", "created_at", "last_used_at")
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ("email", "organization", "role", "created_at", "accepted_at")
+    search_fields = ("email", "organization__name")
+    readonly_fields = ("token",)

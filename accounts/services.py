@@ -11,7 +11,7 @@ from django.utils.crypto import get_random_string
 from django.utils.text import slugify
 
 from accounts import keys
-from accounts.models import ApiKey, Membership, Organization, Role, User
+from accounts.models import ApiKey, Invitation, Membership, Organization, Role, User
 
 
 @transaction.atomic
@@ -102,3 +102,78 @@ def _forget(digest: str) -> None:
     from apigateway.auth import forget_key
 
     forget_key(digest)
+
+
+class MembershipError(Exception):
+    """A membership change the rules forbid; the message says why."""
+
+
+def invitation_create(
+    *, organization: Organization, email: str, role: str, invited_by: User, accept_url
+) -> Invitation:
+    """Invite an email; `accept_url(token)` builds the link that the mail carries."""
+    from django.core.mail import send_mail
+
+    email = User.objects.normalize_email(email).lower()
+    if Membership.objects.filter(organization=organization, user__email=email).exists():
+        raise MembershipError(f"{email} is already a member.")
+    invitation = Invitation.objects.create(
+        organization=organization,
+        email=email,
+        role=role,
+        token=get_random_string(40),
+        invited_by=invited_by,
+    )
+    link = accept_url(invitation.token)
+    transaction.on_commit(
+        lambda: send_mail(
+            f"You are invited to {organization.name} on NeXeonAI",
+            f"{invited_by.email} invited you to join {organization.name} as {role}.\n\n"
+            f"Accept: {link}\n",
+            None,
+            [email],
+        )
+    )
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
+    if invitation.accepted_at is not None:
+        raise MembershipError("This invitation was already used.")
+    if user.email.lower() != invitation.email:
+        raise MembershipError("This invitation was sent to another email address.")
+    membership, _ = Membership.objects.get_or_create(
+        organization=invitation.organization, user=user, defaults={"role": invitation.role}
+    )
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_at"])
+    return membership
+
+
+def _owners(organization: Organization) -> int:
+    return Membership.objects.filter(organization=organization, role=Role.OWNER).count()
+
+
+@transaction.atomic
+def membership_change_role(*, membership: Membership, role: str, by: Membership) -> Membership:
+    if Role.OWNER in (role, membership.role) and by.role != Role.OWNER:
+        raise MembershipError("Only owners grant or take the owner role.")
+    if (
+        membership.role == Role.OWNER
+        and role != Role.OWNER
+        and _owners(membership.organization) == 1
+    ):
+        raise MembershipError("An organization keeps at least one owner.")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, by: Membership) -> None:
+    if membership.role == Role.OWNER and by.role != Role.OWNER:
+        raise MembershipError("Only owners remove owners.")
+    if membership.role == Role.OWNER and _owners(membership.organization) == 1:
+        raise MembershipError("An organization keeps at least one owner.")
+    membership.delete()

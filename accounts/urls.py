@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import views
+from accounts import member_views, views
 
 urlpatterns = [
     path("docs/", views.api_docs, name="api_docs"),
@@ -9,4 +9,9 @@ urlpatterns = [
     path("keys/<int:key_id>/revoke", views.key_revoke, name="key_revoke"),
     path("keys/<int:key_id>/rename", views.key_rename, name="key_rename"),
     path("organizations/switch", views.organization_switch, name="organization_switch"),
+    path("members/", member_views.members, name="members"),
+    path("members/invite", member_views.member_invite, name="member_invite"),
+    path("members/<int:membership_id>/role", member_views.member_role, name="member_role"),
+    path("members/<int:membership_id>/remove", member_views.member_remove, name="member_remove"),
+    path("invitations/<str:token>/", member_views.invitation_accept, name="invitation_accept"),
 ]
