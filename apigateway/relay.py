@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 import orjson
@@ -63,6 +64,7 @@ async def settle(call: Call, reservation, cost_nanos: int) -> None:
                 "key_id": call.key.key_id,
                 "model": call.entry.id,
                 "cost_nanos": cost_nanos,
+                "at": time.time(),
                 "description": f"{call.entry.id} via key {call.key.name}",
             }
         )

@@ -11,13 +11,16 @@ next drain books the ones that were missed and skips the rest. One drainer at a 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import redis
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
+from accounts.models import ApiKey
 from billing.models import EntryKind, LedgerEntry
 
 logger = logging.getLogger(__name__)
@@ -53,7 +56,21 @@ def book(events: list[dict[str, Any]]) -> int:
             [entry_for(event) for event in charged], ignore_conflicts=True
         )
         after = LedgerEntry.objects.filter(reference__in=references).count()
+        _touch_keys(charged)
     return after - before
+
+
+def _touch_keys(events: list[dict[str, Any]]) -> None:
+    """Keys' "last used" times, one UPDATE per key in the batch (never older than stored)."""
+    latest: dict[int, float] = {}
+    for event in events:
+        if event.get("key_id") and event.get("at"):
+            latest[event["key_id"]] = max(latest.get(event["key_id"], 0.0), event["at"])
+    for key_id, at in latest.items():
+        moment = datetime.fromtimestamp(at, tz=UTC)
+        ApiKey.objects.filter(pk=key_id).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=moment)
+        ).update(last_used_at=moment)
 
 
 def drain(*, max_batches: int = 100) -> int:

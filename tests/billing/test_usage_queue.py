@@ -71,3 +71,18 @@ def test_a_real_worker_drains_the_queue(celery_worker, organization, redis_clien
         assert time.monotonic() < deadline, "the worker did not book the event"
         time.sleep(0.2)
     assert LedgerEntry.objects.get(reference="usage:req_worker").amount_nanos == -42
+
+
+@pytest.mark.django_db
+def test_booking_updates_the_keys_last_used_time(organization, owner):
+    from accounts.services import api_key_create
+
+    api_key = api_key_create(organization=organization, name="k", created_by=owner).api_key
+    usage_queue.book([{**event(organization, "req_t"), "key_id": api_key.pk, "at": 1_800_000_000}])
+    api_key.refresh_from_db()
+    assert int(api_key.last_used_at.timestamp()) == 1_800_000_000
+    usage_queue.book(
+        [{**event(organization, "req_old"), "key_id": api_key.pk, "at": 1_700_000_000}]
+    )
+    api_key.refresh_from_db()
+    assert int(api_key.last_used_at.timestamp()) == 1_800_000_000  # never moves back
