@@ -12,20 +12,21 @@ import secrets
 import string
 
 KEY_PREFIX = "nex-sk-"
+MANAGEMENT_PREFIX = "nex-mt-"
 SECRET_LENGTH = 48
 DISPLAY_PREFIX_LENGTH = len(KEY_PREFIX) + 6
 _ALPHABET = string.ascii_letters + string.digits
 
 
-def generate() -> str:
-    return KEY_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(SECRET_LENGTH))
+def generate(prefix: str = KEY_PREFIX) -> str:
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(SECRET_LENGTH))
 
 
-def looks_like_key(candidate: str) -> bool:
+def looks_like_key(candidate: str, prefix: str = KEY_PREFIX) -> bool:
     """Cheap shape check, so that garbage never costs a cache or database lookup."""
-    secret = candidate[len(KEY_PREFIX) :]
+    secret = candidate[len(prefix) :]
     return (
-        candidate.startswith(KEY_PREFIX)
+        candidate.startswith(prefix)
         and len(secret) == SECRET_LENGTH
         and all(ch in _ALPHABET for ch in secret)
     )

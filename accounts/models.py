@@ -130,3 +130,19 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} → {self.organization} ({self.role})"
+
+
+class ManagementToken(models.Model):
+    """A user's token for the REST API (`Authorization: Bearer nex-mt-…`); stored hashed."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="management_tokens"
+    )
+    name = models.CharField(max_length=120)
+    prefix = models.CharField(max_length=32)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -11,7 +11,15 @@ from django.utils.crypto import get_random_string
 from django.utils.text import slugify
 
 from accounts import keys
-from accounts.models import ApiKey, Invitation, Membership, Organization, Role, User
+from accounts.models import (
+    ApiKey,
+    Invitation,
+    ManagementToken,
+    Membership,
+    Organization,
+    Role,
+    User,
+)
 
 
 @transaction.atomic
@@ -177,3 +185,11 @@ def membership_remove(*, membership: Membership, by: Membership) -> None:
     if membership.role == Role.OWNER and _owners(membership.organization) == 1:
         raise MembershipError("An organization keeps at least one owner.")
     membership.delete()
+
+
+def management_token_create(*, user: User, name: str) -> tuple[ManagementToken, str]:
+    plaintext = keys.generate(keys.MANAGEMENT_PREFIX)
+    token = ManagementToken.objects.create(
+        user=user, name=name, prefix=keys.display_prefix(plaintext), digest=keys.digest(plaintext)
+    )
+    return token, plaintext

@@ -9,6 +9,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    path("api/", include("accounts.api.urls")),
     path("", include("accounts.urls")),
     path("", account_views.home, name="home"),
 ]
