@@ -99,3 +99,4 @@ def _plain_static_storage(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    settings.STATIC_ROOT = PROJECT_DIR / "static"  # exists in a fresh clone; quiets ServeStatic
