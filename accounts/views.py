@@ -15,6 +15,8 @@ from accounts.current import SESSION_KEY, can_manage_keys, current_membership
 from accounts.forms import ApiKeyCreateForm, ApiKeyRenameForm
 from accounts.models import ApiKey, Membership
 from accounts.selectors import organizations_for_user
+from billing.money import format_usd
+from billing.selectors import organization_balance_nanos, organization_month_usage
 
 NEW_KEY_SESSION = "new_api_key"
 
@@ -24,6 +26,8 @@ def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return render(request, "home.html", {"api_base": api_base})
     membership = current_membership(request)
+    organization = membership.organization
+    spent, requests = organization_month_usage(organization=organization)
     return render(
         request,
         "dashboard/overview.html",
@@ -31,6 +35,9 @@ def home(request: HttpRequest) -> HttpResponse:
             "membership": membership,
             "organizations": organizations_for_user(user=request.user),
             "api_base": api_base,
+            "balance": format_usd(organization_balance_nanos(organization=organization)),
+            "spent": format_usd(spent),
+            "requests": requests,
         },
     )
 
