@@ -193,3 +193,16 @@ def management_token_create(*, user: User, name: str) -> tuple[ManagementToken, 
         user=user, name=name, prefix=keys.display_prefix(plaintext), digest=keys.digest(plaintext)
     )
     return token, plaintext
+
+
+def organization_rename(*, organization: Organization, name: str) -> Organization:
+    organization.name = name
+    organization.save(update_fields=["name"])
+    return organization
+
+
+def management_token_revoke(*, token: ManagementToken) -> ManagementToken:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token

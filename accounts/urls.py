@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import member_views, views
+from accounts import member_views, settings_views, views
 
 urlpatterns = [
     path("docs/", views.api_docs, name="api_docs"),
@@ -9,6 +9,19 @@ urlpatterns = [
     path("keys/<int:key_id>/revoke", views.key_revoke, name="key_revoke"),
     path("keys/<int:key_id>/rename", views.key_rename, name="key_rename"),
     path("organizations/switch", views.organization_switch, name="organization_switch"),
+    path("settings/", settings_views.settings_page, name="settings"),
+    path(
+        "settings/organizations/create",
+        settings_views.organization_create,
+        name="organization_create",
+    ),
+    path(
+        "settings/organizations/rename",
+        settings_views.organization_rename,
+        name="organization_rename",
+    ),
+    path("settings/tokens/create", settings_views.token_create, name="token_create"),
+    path("settings/tokens/<int:token_id>/revoke", settings_views.token_revoke, name="token_revoke"),
     path("members/", member_views.members, name="members"),
     path("members/invite", member_views.member_invite, name="member_invite"),
     path("members/<int:membership_id>/role", member_views.member_role, name="member_role"),

@@ -1,0 +1,85 @@
+"""Settings: create or rename organizations, and the user's REST API management tokens."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts import services
+from accounts.current import SESSION_KEY, current_membership
+from accounts.models import ManagementToken, Role
+from accounts.selectors import organizations_for_user
+
+NEW_TOKEN_SESSION = "new_management_token"  # noqa: S105  (a session key name)
+
+
+class NameForm(forms.Form):
+    name = forms.CharField(max_length=120)
+
+
+@login_required
+def settings_page(request: HttpRequest) -> HttpResponse:
+    membership = current_membership(request)
+    return render(
+        request,
+        "dashboard/settings.html",
+        {
+            "membership": membership,
+            "organizations": organizations_for_user(user=request.user),
+            "tokens": request.user.management_tokens.order_by("-created_at"),
+            "new_token": request.session.pop(NEW_TOKEN_SESSION, None),
+            "is_owner": membership.role == Role.OWNER,
+        },
+    )
+
+
+@login_required
+@require_POST
+def organization_create(request: HttpRequest) -> HttpResponse:
+    form = NameForm(request.POST)
+    if form.is_valid():
+        organization = services.organization_create(
+            name=form.cleaned_data["name"], owner=request.user
+        )
+        request.session[SESSION_KEY] = organization.pk
+    return redirect("settings")
+
+
+@login_required
+@require_POST
+def organization_rename(request: HttpRequest) -> HttpResponse:
+    membership = current_membership(request)
+    if membership.role != Role.OWNER:
+        raise PermissionDenied("Only owners rename an organization.")
+    form = NameForm(request.POST)
+    if form.is_valid():
+        services.organization_rename(
+            organization=membership.organization, name=form.cleaned_data["name"]
+        )
+    return redirect("settings")
+
+
+@login_required
+@require_POST
+def token_create(request: HttpRequest) -> HttpResponse:
+    form = NameForm(request.POST)
+    if form.is_valid():
+        token, plaintext = services.management_token_create(
+            user=request.user, name=form.cleaned_data["name"]
+        )
+        request.session[NEW_TOKEN_SESSION] = {"name": token.name, "token": plaintext}
+    return redirect("settings")
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = get_object_or_404(ManagementToken, pk=token_id, user=request.user)
+    services.management_token_revoke(token=token)
+    messages.success(request, f"Token “{token.name}” revoked.")
+    return redirect("settings")
