@@ -119,3 +119,21 @@ def organization_switch(request: HttpRequest) -> HttpResponse:
     target = request.POST.get("next", "")
     safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
     return redirect(target if target and safe else "home")
+
+
+@login_required
+def ledger(request: HttpRequest, kind: str) -> HttpResponse:
+    """Usage (charged calls) or billing (credits in and out) from the organization's ledger."""
+    membership = current_membership(request)
+    entries = membership.organization.ledger_entries.order_by("-created_at")
+    entries = entries.filter(kind="usage") if kind == "usage" else entries.exclude(kind="usage")
+    return render(
+        request,
+        f"dashboard/{kind}.html",
+        {
+            "membership": membership,
+            "organizations": organizations_for_user(user=request.user),
+            "entries": [(entry, format_usd(entry.amount_nanos, 6)) for entry in entries[:200]],
+            "balance": format_usd(organization_balance_nanos(organization=membership.organization)),
+        },
+    )
