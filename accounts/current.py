@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 
 from accounts.models import Membership, Role
+from accounts.services import personal_organization_get_or_create
 
 SESSION_KEY = "organization_id"
 KEY_MANAGERS = {Role.OWNER, Role.ADMIN}
@@ -20,7 +21,9 @@ def current_membership(request: HttpRequest) -> Membership:
     if membership is None:
         membership = memberships.order_by("-organization__is_personal", "created_at").first()
     if membership is None:
-        raise Http404("no organization")
+        # Users made outside sign-up (createsuperuser, the admin) get their organization here.
+        organization = personal_organization_get_or_create(user=request.user)
+        membership = memberships.get(organization=organization)
     request.session[SESSION_KEY] = membership.organization_id
     return membership
 

@@ -52,3 +52,43 @@ def test_repeated_failed_logins_are_throttled(client, owner, redis_client):
     assert "too many failed login attempts" in pages[-1].content.decode().lower()
     right = client.post("/accounts/login/", {"login": owner.email, "password": "correct horse 1"})
     assert "too many failed login attempts" in right.content.decode().lower()
+
+
+def test_with_totp_active_login_asks_for_a_valid_code(client, owner, settings, redis_client):
+    import time
+
+    from allauth.mfa.totp.internal.auth import (
+        TOTP,
+        format_hotp_value,
+        generate_totp_secret,
+        hotp_value,
+    )
+
+    settings.ACCOUNT_EMAIL_VERIFICATION = "none"
+    secret = generate_totp_secret()
+    TOTP.activate(owner, secret)
+    response = client.post(
+        "/accounts/login/", {"login": owner.email, "password": "correct horse 1"}
+    )
+    assert response["Location"] == "/accounts/2fa/authenticate/"
+    assert client.get("/keys/").status_code == 302  # not signed in yet
+    wrong = client.post("/accounts/2fa/authenticate/", {"code": "000000"})
+    assert wrong.status_code == 200 and client.get("/keys/").status_code == 302
+    code = format_hotp_value(hotp_value(secret, int(time.time()) // 30))
+    client.post("/accounts/2fa/authenticate/", {"code": code})
+    assert client.get("/keys/").status_code == 200
+
+
+def test_a_signed_in_user_changes_their_password(client, owner, settings, redis_client):
+    settings.ACCOUNT_EMAIL_VERIFICATION = "none"
+    client.post("/accounts/login/", {"login": owner.email, "password": "correct horse 1"})
+    client.post(
+        "/accounts/password/change/",
+        {
+            "oldpassword": "correct horse 1",
+            "password1": "a-brand-new-passphrase-7",
+            "password2": "a-brand-new-passphrase-7",
+        },
+    )
+    owner.refresh_from_db()
+    assert owner.check_password("a-brand-new-passphrase-7")
