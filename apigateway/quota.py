@@ -125,15 +125,16 @@ class MemoryQuota:
 
 class RedisQuota:
     def __init__(self) -> None:
-        self._script = None
+        self._scripts: dict[int, object] = {}  # one per client (clients are per event loop)
 
     async def reserve(self, *, key_id, organization_id, rpm_limit, amount_nanos) -> Reservation:
         client = gateway_redis.client()
-        if self._script is None:
-            self._script = client.register_script(RESERVE_SCRIPT)
+        script = self._scripts.get(id(client))
+        if script is None:
+            script = self._scripts[id(client)] = client.register_script(RESERVE_SCRIPT)
         keys = [rpm_key(key_id), balance_key(organization_id)]
         for _ in range(2):
-            status, value = await self._script(keys=keys, args=[rpm_limit or 0, amount_nanos])
+            status, value = await script(keys=keys, args=[rpm_limit or 0, amount_nanos])
             if status == 1:
                 return Reservation(organization_id, amount_nanos)
             if status == -1:

@@ -295,3 +295,17 @@ def test_a_stream_that_stalls_between_chunks_ends_with_an_in_band_error(
         list(stream)
     assert time.monotonic() - started < 3
     assert "did not answer within" in str(caught.value)
+
+
+def test_credits_granted_after_a_402_are_usable_at_once(tenant, fake_openai):
+    from accounts.models import User
+    from accounts.services import organization_create
+    from billing.services import credits_grant
+
+    broke = organization_create(
+        name="Topped up", owner=User.objects.create_user(email="topup@example.com")
+    )
+    key = api_key_create(organization=broke, name="k").plaintext
+    assert post(tenant, "/chat/completions", CHAT, key=key).status_code == 402
+    credits_grant(organization=broke, amount_nanos=10**9, reference="grant:topup")
+    assert post(tenant, "/chat/completions", CHAT, key=key).status_code == 200
