@@ -30,3 +30,14 @@ def current_membership(request: HttpRequest) -> Membership:
 
 def can_manage_keys(membership: Membership) -> bool:
     return membership.role in KEY_MANAGERS
+
+
+def page_context(request: HttpRequest, membership: Membership, **extra) -> dict:
+    """What every dashboard page renders: the membership and the switcher's organizations."""
+    from accounts.selectors import organizations_for_user
+
+    return {
+        "membership": membership,
+        "organizations": organizations_for_user(user=request.user),
+        **extra,
+    }

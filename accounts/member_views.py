@@ -12,9 +12,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts import services
-from accounts.current import SESSION_KEY, can_manage_keys, current_membership
+from accounts.current import SESSION_KEY, can_manage_keys, current_membership, page_context
 from accounts.models import Invitation, Membership, Role
-from accounts.selectors import organizations_for_user
 
 
 class InviteForm(forms.Form):
@@ -40,15 +39,15 @@ def members(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/members.html",
-        {
-            "membership": membership,
-            "organizations": organizations_for_user(user=request.user),
-            "members": organization.memberships.select_related("user").order_by("created_at"),
-            "invitations": organization.invitations.filter(accepted_at__isnull=True),
-            "can_manage": can_manage_keys(membership),
-            "form": InviteForm(),
-            "roles": Role.choices,
-        },
+        page_context(
+            request,
+            membership,
+            members=organization.memberships.select_related("user").order_by("created_at"),
+            invitations=organization.invitations.filter(accepted_at__isnull=True),
+            can_manage=can_manage_keys(membership),
+            form=InviteForm(),
+            roles=Role.choices,
+        ),
     )
 
 

@@ -11,9 +11,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import services
-from accounts.current import SESSION_KEY, current_membership
+from accounts.current import SESSION_KEY, current_membership, page_context
 from accounts.models import ManagementToken, Role
-from accounts.selectors import organizations_for_user
 
 NEW_TOKEN_SESSION = "new_management_token"  # noqa: S105  (a session key name)
 
@@ -28,13 +27,13 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/settings.html",
-        {
-            "membership": membership,
-            "organizations": organizations_for_user(user=request.user),
-            "tokens": request.user.management_tokens.order_by("-created_at"),
-            "new_token": request.session.pop(NEW_TOKEN_SESSION, None),
-            "is_owner": membership.role == Role.OWNER,
-        },
+        page_context(
+            request,
+            membership,
+            tokens=request.user.management_tokens.order_by("-created_at"),
+            new_token=request.session.pop(NEW_TOKEN_SESSION, None),
+            is_owner=membership.role == Role.OWNER,
+        ),
     )
 
 

@@ -11,10 +11,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts import services
-from accounts.current import SESSION_KEY, can_manage_keys, current_membership
+from accounts.current import SESSION_KEY, can_manage_keys, current_membership, page_context
 from accounts.forms import ApiKeyCreateForm, ApiKeyRenameForm
 from accounts.models import ApiKey, Membership
-from accounts.selectors import organizations_for_user
 from billing.money import format_usd
 from billing.selectors import organization_balance_nanos, organization_month_usage
 
@@ -31,14 +30,14 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/overview.html",
-        {
-            "membership": membership,
-            "organizations": organizations_for_user(user=request.user),
-            "api_base": api_base,
-            "balance": format_usd(organization_balance_nanos(organization=organization)),
-            "spent": format_usd(spent),
-            "requests": requests,
-        },
+        page_context(
+            request,
+            membership,
+            api_base=api_base,
+            balance=format_usd(organization_balance_nanos(organization=organization)),
+            spent=format_usd(spent),
+            requests=requests,
+        ),
     )
 
 
@@ -53,15 +52,15 @@ def keys(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/keys.html",
-        {
-            "membership": membership,
-            "organizations": organizations_for_user(user=request.user),
-            "keys": membership.organization.api_keys.order_by("-created_at"),
-            "form": ApiKeyCreateForm(),
-            "new_key": request.session.pop(NEW_KEY_SESSION, None),
-            "can_manage": can_manage_keys(membership),
-            "api_base": request.build_absolute_uri("/v1"),
-        },
+        page_context(
+            request,
+            membership,
+            keys=membership.organization.api_keys.order_by("-created_at"),
+            form=ApiKeyCreateForm(),
+            new_key=request.session.pop(NEW_KEY_SESSION, None),
+            can_manage=can_manage_keys(membership),
+            api_base=request.build_absolute_uri("/v1"),
+        ),
     )
 
 
@@ -130,10 +129,10 @@ def ledger(request: HttpRequest, kind: str) -> HttpResponse:
     return render(
         request,
         f"dashboard/{kind}.html",
-        {
-            "membership": membership,
-            "organizations": organizations_for_user(user=request.user),
-            "entries": [(entry, format_usd(entry.amount_nanos, 6)) for entry in entries[:200]],
-            "balance": format_usd(organization_balance_nanos(organization=membership.organization)),
-        },
+        page_context(
+            request,
+            membership,
+            entries=[(entry, format_usd(entry.amount_nanos, 6)) for entry in entries[:200]],
+            balance=format_usd(organization_balance_nanos(organization=membership.organization)),
+        ),
     )

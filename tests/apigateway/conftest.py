@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import openai
@@ -21,7 +22,7 @@ from billing.services import credits_grant
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
-from tests.fakes.server import serving
+from tests.fakes.server import FakeProvider, serving
 from tests.support import free_port
 
 UPSTREAM_KEY = "sk-upstream-test"
@@ -30,42 +31,37 @@ ANTHROPIC_KEY = "sk-ant-upstream-test"
 
 
 @pytest.fixture(scope="session")
-def fake_openai_server() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI(api_key=UPSTREAM_KEY)
-    with serving(fake):
-        yield fake
+def fake_servers() -> Iterator[dict[str, FakeProvider]]:
+    """One loopback fake per provider family for the whole session, reset per test."""
+    fakes = {
+        "openai": FakeOpenAI(api_key=UPSTREAM_KEY),
+        "gemini": FakeGemini(api_key=GEMINI_KEY),
+        "anthropic": FakeAnthropic(api_key=ANTHROPIC_KEY),
+    }
+    with ExitStack() as stack:
+        for fake in fakes.values():
+            stack.enter_context(serving(fake))
+        yield fakes
+
+
+def _fresh(fakes: dict[str, FakeProvider], name: str):
+    fakes[name].reset()
+    return fakes[name]
 
 
 @pytest.fixture
-def fake_openai(fake_openai_server: FakeOpenAI) -> FakeOpenAI:
-    fake_openai_server.reset()
-    return fake_openai_server
-
-
-@pytest.fixture(scope="session")
-def fake_gemini_server() -> Iterator[FakeGemini]:
-    fake = FakeGemini(api_key=GEMINI_KEY)
-    with serving(fake):
-        yield fake
+def fake_openai(fake_servers) -> FakeOpenAI:
+    return _fresh(fake_servers, "openai")
 
 
 @pytest.fixture
-def fake_gemini(fake_gemini_server: FakeGemini) -> FakeGemini:
-    fake_gemini_server.reset()
-    return fake_gemini_server
-
-
-@pytest.fixture(scope="session")
-def fake_anthropic_server() -> Iterator[FakeAnthropic]:
-    fake = FakeAnthropic(api_key=ANTHROPIC_KEY)
-    with serving(fake):
-        yield fake
+def fake_gemini(fake_servers) -> FakeGemini:
+    return _fresh(fake_servers, "gemini")
 
 
 @pytest.fixture
-def fake_anthropic(fake_anthropic_server: FakeAnthropic) -> FakeAnthropic:
-    fake_anthropic_server.reset()
-    return fake_anthropic_server
+def fake_anthropic(fake_servers) -> FakeAnthropic:
+    return _fresh(fake_servers, "anthropic")
 
 
 @pytest.fixture(scope="session")
