@@ -1,13 +1,12 @@
 """API keys as strings: generate, recognise, digest. Pure functions, no database.
 
-A key is ``nex-sk-`` followed by 48 URL-safe random characters (288 bits). Only its
+A key is ``nex-sk-`` followed by 48 random letters and digits (about 286 bits). Only its
 SHA-256 digest is stored; the first characters (the prefix) are kept to show in lists.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 import string
 
@@ -39,7 +38,3 @@ def digest(key: str) -> str:
 
 def display_prefix(key: str) -> str:
     return key[:DISPLAY_PREFIX_LENGTH]
-
-
-def matches(key: str, stored_digest: str) -> bool:
-    return hmac.compare_digest(digest(key), stored_digest)

@@ -128,11 +128,13 @@ def ledger(request: HttpRequest, kind: str) -> HttpResponse:
     entries = entries.filter(kind="usage") if kind == "usage" else entries.exclude(kind="usage")
     return render(
         request,
-        f"dashboard/{kind}.html",
+        "dashboard/ledger.html",
         page_context(
             request,
             membership,
             entries=[(entry, format_usd(entry.amount_nanos, 6)) for entry in entries[:200]],
             balance=format_usd(organization_balance_nanos(organization=membership.organization)),
+            title="Usage" if kind == "usage" else "Billing",
+            column="Call" if kind == "usage" else "Entry",
         ),
     )

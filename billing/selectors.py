@@ -9,10 +9,7 @@ from billing.models import LedgerEntry
 
 
 def organization_balance_nanos(*, organization: Organization) -> int:
-    total = LedgerEntry.objects.filter(organization=organization).aggregate(
-        total=Sum("amount_nanos")
-    )["total"]
-    return int(total or 0)
+    return organization_balance_nanos_by_id(organization.pk)
 
 
 def organization_balance_nanos_by_id(organization_id: int) -> int:

@@ -74,10 +74,6 @@ def now() -> int:
     return int(time.time())
 
 
-def dumps(value: Any) -> bytes:
-    return orjson.dumps(value)
-
-
 class StreamTranslator:
     """Base for non-OpenAI providers: feed events, get OpenAI chunk dicts back."""
 
