@@ -23,12 +23,23 @@ class LedgerEntry(models.Model):
     kind = models.CharField(max_length=16, choices=EntryKind.choices)
     amount_nanos = models.BigIntegerField(help_text="Positive adds credit, negative spends it.")
     reference = models.CharField(max_length=200, unique=True)
+    api_key = models.ForeignKey(
+        "accounts.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="ledger_entries",
+        help_text="The key a usage entry was spent through.",
+    )
     description = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         verbose_name_plural = "ledger entries"
-        indexes = [models.Index(fields=["organization", "created_at"])]
+        indexes = [
+            models.Index(fields=["organization", "created_at"]),
+            models.Index(fields=["api_key", "created_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount_nanos} ({self.reference})"

@@ -40,6 +40,7 @@ def entry_for(event: dict[str, Any]) -> LedgerEntry:
         kind=EntryKind.USAGE,
         amount_nanos=-int(event["cost_nanos"]),
         reference=f"usage:{event['request_id']}",
+        api_key_id=event.get("key_id"),
         description=str(event.get("description", ""))[:300],
     )
 
