@@ -13,12 +13,13 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from apigateway import relay, routing, validation
+from apigateway import account, relay, routing, validation
 from apigateway.asgi_io import ClientGone, Receive, Send, header, read_body, send_json
 from apigateway.auth import authenticate
 from apigateway.catalog import CatalogEntry, snapshot
 from apigateway.errors import API_ERROR, GatewayError
 from apigateway.sse import encode_data
+from billing.pricing import public_pricing
 
 logger = logging.getLogger("apigateway")
 
@@ -27,6 +28,7 @@ POST_ENDPOINTS = {
     "/v1/embeddings": ("embedding", validation.embeddings),
     "/v1/images/generations": ("image", validation.images),
 }
+GET_ENDPOINTS = {"/v1/models", "/v1/credits", "/v1/key"}
 
 
 def new_request_id() -> str:
@@ -84,7 +86,7 @@ async def dispatch(scope, receive: Receive, send: Send, request_id: str, headers
     path = scope["path"].rstrip("/") or "/"
     method = scope["method"]
     endpoint = POST_ENDPOINTS.get(path)
-    if endpoint is None and path != "/v1/models" and not path.startswith("/v1/models/"):
+    if endpoint is None and path not in GET_ENDPOINTS and not path.startswith("/v1/models/"):
         raise GatewayError(404, f"Invalid URL ({method} {scope['path']})", code="unknown_url")
     expected = "POST" if endpoint else "GET"
     if method != expected:
@@ -93,7 +95,12 @@ async def dispatch(scope, receive: Receive, send: Send, request_id: str, headers
         )
     key = await authenticate(header(scope, b"authorization"))
     if endpoint is None:
-        await models(path, send, headers)
+        if path == "/v1/credits":
+            await send_json(send, 200, orjson.dumps(await account.credits(key)), headers)
+        elif path == "/v1/key":
+            await send_json(send, 200, orjson.dumps(await account.key_status(key)), headers)
+        else:
+            await models(path, send, headers)
         return
 
     mode, validate = endpoint
@@ -136,6 +143,7 @@ def model_object(entry: CatalogEntry) -> dict[str, Any]:
         "created": entry.created,
         "owned_by": entry.owned_by,
         "context_length": entry.context_window,
+        "pricing": public_pricing(entry.prices),
     }
 
 

@@ -21,6 +21,7 @@ from django.db import transaction
 
 from apigateway.dbsync import run_sync
 from apigateway.models import CatalogModel
+from billing.pricing import with_markup
 
 logger = logging.getLogger(__name__)
 DEFAULTS_FILE = Path(__file__).with_name("catalog.json")
@@ -46,7 +47,7 @@ class CatalogEntry:
     mode: str
     context_window: int | None
     max_output_tokens: int | None
-    prices: dict[str, Any]
+    prices: dict[str, Any]  # what customers pay: the catalog's prices plus the markup
 
 
 def default_rows() -> list[dict[str, Any]]:
@@ -83,7 +84,7 @@ def read_entries() -> dict[str, CatalogEntry]:
             mode=row.mode,
             context_window=row.context_window,
             max_output_tokens=row.max_output_tokens,
-            prices=row.prices or {},
+            prices=with_markup(row.prices or {}, settings.PRICE_MARKUP_PERCENT),
         )
         for row in CatalogModel.objects.filter(enabled=True)
     }

@@ -1,8 +1,13 @@
 """Rate limit and credit reservation in one step: one Redis round trip (a Lua script), or a
-dict in embedded mode (one process). The balance in Redis is a cache of the ledger: loaded
-from it when missing, reserved before a call, settled after it. Settling also queues the
-call's usage event (billing.usage_queue) in the same round trip, so the event is durable
-before the response completes; the embedded mode books it into the ledger directly.
+dict in embedded mode (one process).
+
+The balance in Redis is a cache of the ledger: loaded from it when missing, reserved
+before a call, settled after it. A reservation is also recorded as a hold with a deadline
+(billing.holds), so a process that dies mid-call cannot strand credit. Settling returns
+the unused part and queues the call's usage event (billing.usage_queue) in the same round
+trip, so the event is durable before the response completes; the embedded mode books it
+into the ledger directly. A key's monthly spend limit is checked in the same script,
+against a short-lived counter loaded from the ledger.
 """
 
 from __future__ import annotations
@@ -11,24 +16,29 @@ import time
 from dataclasses import dataclass
 
 import orjson
+from django.conf import settings
 
 from apigateway import redis as gateway_redis
 from apigateway.dbsync import run_sync
 from apigateway.errors import INSUFFICIENT_QUOTA, RATE_LIMITED, GatewayError
-from billing import usage_queue
+from billing import holds, usage_queue
 from billing.balance_cache import balance_key
-from billing.selectors import organization_balance_nanos_by_id
+from billing.money import format_usd
+from billing.selectors import key_month_usage_nanos, organization_balance_nanos_by_id
 
 WINDOW_SECONDS = 60
+SPEND_CACHE_SECONDS = 300  # a key's month-to-date spend is re-read from the ledger this often
 
-# KEYS: rpm counter, balance. ARGV: rpm limit (0 = none), reserve (nano-dollars).
-# Returns {status, value}: 1 ok (value = balance left), -1 rate limited (value = seconds to
-# wait), -2 balance not cached (load it and call again), -3 insufficient (value = balance).
+# KEYS: rpm counter, balance, holds, spend counter. ARGV: rpm limit (0 = none), reserve
+# (nano-dollars), request id, organization id, hold deadline, spend limit (0 = none).
+# Returns {status, value, hold}: 1 ok (value = balance left), -1 rate limited (value =
+# seconds to wait), -2 balance not cached, -4 spend not cached (load it, call again),
+# -3 insufficient (value = balance), -5 over the key's spend limit (value = spent).
+# A request refused for credit still counts against the rate limit (it was made).
 RESERVE_SCRIPT = """
 local limit = tonumber(ARGV[1])
-local count = 0
 if limit > 0 then
-  count = redis.call('INCR', KEYS[1])
+  local count = redis.call('INCR', KEYS[1])
   if count == 1 then redis.call('EXPIRE', KEYS[1], 60) end
   if count > limit then
     redis.call('DECR', KEYS[1])
@@ -38,17 +48,26 @@ if limit > 0 then
   end
 end
 local balance = redis.call('GET', KEYS[2])
-if not balance then
+local spend_limit = tonumber(ARGV[6])
+local spent = false
+if spend_limit > 0 then spent = redis.call('GET', KEYS[4]) end
+if not balance or (spend_limit > 0 and not spent) then
   if limit > 0 then redis.call('DECR', KEYS[1]) end
-  return {-2, 0}
+  if not balance then return {-2, 0} end
+  return {-4, 0}
 end
 balance = tonumber(balance)
 local reserve = tonumber(ARGV[2])
-if balance <= 0 or balance < reserve then
-  if limit > 0 then redis.call('DECR', KEYS[1]) end
-  return {-3, balance}
+if balance <= 0 or balance < reserve then return {-3, balance} end
+local counted = ''
+if spend_limit > 0 then
+  if tonumber(spent) + reserve > spend_limit then return {-5, tonumber(spent)} end
+  redis.call('INCRBY', KEYS[4], reserve)
+  counted = KEYS[4]
 end
-return {1, redis.call('DECRBY', KEYS[2], reserve)}
+local hold = ARGV[3] .. '|' .. ARGV[4] .. '|' .. ARGV[2] .. '|' .. counted
+redis.call('ZADD', KEYS[3], ARGV[5], hold)
+return {1, redis.call('DECRBY', KEYS[2], reserve), hold}
 """
 
 
@@ -60,6 +79,9 @@ def rpm_key(key_id: int) -> str:
 class Reservation:
     organization_id: int
     amount_nanos: int
+    key_id: int = 0
+    hold: str = ""  # the Redis hold member ('' in embedded mode)
+    spend: str = ""  # embedded mode: the month counter this reservation is counted in
 
 
 def rate_limited(limit: int, retry_after: int) -> GatewayError:
@@ -88,74 +110,135 @@ def insufficient_credits() -> GatewayError:
     )
 
 
+def spend_limit_reached(limit_nanos: int) -> GatewayError:
+    return GatewayError(
+        402,
+        f"This API key has reached its monthly spend limit of {format_usd(limit_nanos)} (or "
+        "this request could exceed it). Raise the key's limit on the dashboard's API keys "
+        "page, use another key, or lower max_tokens.",
+        type=INSUFFICIENT_QUOTA,
+        code="spend_limit_reached",
+    )
+
+
 class MemoryQuota:
-    """Embedded mode: the same rules in this process's memory."""
+    """Embedded mode: the same rules in this process's memory.
+
+    The ledger is the balance here (usage is booked as each call settles); it is re-read
+    every RELOAD_SECONDS so credits bought meanwhile count, minus what calls in flight hold.
+    """
+
+    RELOAD_SECONDS = 2.0
 
     def __init__(self) -> None:
         self.counters: dict[str, int] = {}
-        self.balances: dict[int, int] = {}
+        self.ledger: dict[object, tuple[int, float]] = {}  # org id / spend key -> (nanos, at)
+        self.held: dict[object, int] = {}  # org id / spend key -> nanos held in flight
 
-    async def reserve(self, *, key_id, organization_id, rpm_limit, amount_nanos) -> Reservation:
+    async def _ledger(self, what: object, read, *args) -> int:
+        cached = self.ledger.get(what)
+        if cached is None or time.monotonic() - cached[1] > self.RELOAD_SECONDS:
+            cached = self.ledger[what] = (await run_sync(read, *args), time.monotonic())
+        return cached[0]
+
+    def _hold(self, what: object, amount: int) -> None:
+        self.held[what] = self.held.get(what, 0) + amount
+
+    async def reserve(
+        self, *, key_id, organization_id, rpm_limit, amount_nanos, request_id, spend_limit=None
+    ) -> Reservation:
         window = rpm_key(key_id)
         if rpm_limit and self.counters.get(window, 0) >= rpm_limit:
             raise rate_limited(rpm_limit, WINDOW_SECONDS - int(time.time()) % WINDOW_SECONDS)
-        if organization_id not in self.balances:
-            self.balances[organization_id] = await run_sync(
-                organization_balance_nanos_by_id, organization_id
-            )
-        balance = self.balances[organization_id]
-        if balance <= 0 or balance < amount_nanos:
-            raise insufficient_credits()
         if rpm_limit:
             if len(self.counters) > 100_000:
                 self.counters.clear()
             self.counters[window] = self.counters.get(window, 0) + 1
-        self.balances[organization_id] = balance - amount_nanos
-        return Reservation(organization_id, amount_nanos)
+        balance = await self._ledger(
+            organization_id, organization_balance_nanos_by_id, organization_id
+        )
+        balance -= self.held.get(organization_id, 0)
+        if balance <= 0 or balance < amount_nanos:
+            raise insufficient_credits()
+        month = holds.spend_key(key_id)
+        if spend_limit:
+            spent = await self._ledger(month, key_month_usage_nanos, key_id)
+            if spent + self.held.get(month, 0) + amount_nanos > spend_limit:
+                raise spend_limit_reached(spend_limit)
+            self._hold(month, amount_nanos)
+        self._hold(organization_id, amount_nanos)
+        return Reservation(
+            organization_id, amount_nanos, key_id, spend=month if spend_limit else ""
+        )
 
     async def settle(self, reservation: Reservation, cost_nanos: int, event: bytes | None) -> None:
-        if reservation.organization_id in self.balances:
-            self.balances[reservation.organization_id] += reservation.amount_nanos - cost_nanos
         if event is not None:
             await run_sync(usage_queue.book, [orjson.loads(event)])
+        # The booking is in the ledger now: count it at once, not at the next re-read.
+        self._release(reservation.organization_id, reservation.amount_nanos, -cost_nanos)
+        if reservation.spend:
+            self._release(reservation.spend, reservation.amount_nanos, cost_nanos)
 
-    async def credit(self, organization_id: int, amount_nanos: int) -> None:
-        self.balances.pop(organization_id, None)  # reloaded from the ledger on next use
+    def _release(self, what: object, held: int, ledger_change: int) -> None:
+        self._hold(what, -held)
+        if what in self.ledger:
+            value, at = self.ledger[what]
+            self.ledger[what] = (value + ledger_change, at)
+
+    def forget(self) -> None:
+        """Re-read balances and spend from the ledger on next use."""
+        self.ledger.clear()
 
 
 class RedisQuota:
     def __init__(self) -> None:
-        self._scripts: dict[int, object] = {}  # one per client (clients are per event loop)
+        self._scripts: dict[int, tuple[object, object]] = {}  # per client (one per loop)
 
-    async def reserve(self, *, key_id, organization_id, rpm_limit, amount_nanos) -> Reservation:
+    def _scripts_for(self, client):
+        scripts = self._scripts.get(id(client))
+        if scripts is None:
+            scripts = self._scripts[id(client)] = (
+                client.register_script(RESERVE_SCRIPT),
+                client.register_script(holds.SETTLE_SCRIPT),
+            )
+        return scripts
+
+    async def reserve(
+        self, *, key_id, organization_id, rpm_limit, amount_nanos, request_id, spend_limit=None
+    ) -> Reservation:
         client = gateway_redis.client()
-        script = self._scripts.get(id(client))
-        if script is None:
-            script = self._scripts[id(client)] = client.register_script(RESERVE_SCRIPT)
-        keys = [rpm_key(key_id), balance_key(organization_id)]
-        for _ in range(2):
-            status, value = await script(keys=keys, args=[rpm_limit or 0, amount_nanos])
+        reserve_script, _ = self._scripts_for(client)
+        spend = holds.spend_key(key_id)
+        keys = [rpm_key(key_id), balance_key(organization_id), holds.HOLDS, spend]
+        deadline = time.time() + settings.GATEWAY_HOLD_SECONDS
+        args = [rpm_limit or 0, amount_nanos, request_id, organization_id, deadline]
+        args.append(spend_limit or 0)
+        for _ in range(3):
+            result = await reserve_script(keys=keys, args=args)
+            status, value = result[0], result[1]
             if status == 1:
-                return Reservation(organization_id, amount_nanos)
+                return Reservation(organization_id, amount_nanos, key_id, result[2].decode())
             if status == -1:
                 raise rate_limited(rpm_limit, int(value))
             if status == -3:
                 raise insufficient_credits()
-            balance = await run_sync(organization_balance_nanos_by_id, organization_id)
-            await client.set(balance_key(organization_id), balance, nx=True)
+            if status == -5:
+                raise spend_limit_reached(spend_limit)
+            if status == -2:
+                balance = await run_sync(organization_balance_nanos_by_id, organization_id)
+                await client.set(balance_key(organization_id), balance, nx=True)
+            else:
+                spent = await run_sync(key_month_usage_nanos, key_id)
+                await client.set(spend, spent, nx=True, ex=SPEND_CACHE_SECONDS)
         raise insufficient_credits()
 
     async def settle(self, reservation: Reservation, cost_nanos: int, event: bytes | None) -> None:
-        """Return the unused reservation and queue the usage event: one round trip."""
-        refund = reservation.amount_nanos - cost_nanos
-        if not refund and event is None:
-            return
-        async with gateway_redis.client().pipeline(transaction=False) as pipe:
-            if refund:
-                pipe.incrby(balance_key(reservation.organization_id), refund)
-            if event is not None:
-                pipe.rpush(usage_queue.QUEUE, event)
-            await pipe.execute()
+        """Release the hold, return the unused part, queue the usage event: one round trip."""
+        client = gateway_redis.client()
+        _, settle_script = self._scripts_for(client)
+        spend = reservation.hold.rsplit("|", 1)[1]
+        keys = [holds.HOLDS, balance_key(reservation.organization_id), spend, usage_queue.QUEUE]
+        await settle_script(keys=keys, args=[reservation.hold, cost_nanos, event or b""])
 
 
 _memory = MemoryQuota()

@@ -45,6 +45,20 @@ def cost_header(cost_nanos: int) -> tuple[bytes, bytes]:
     return (b"x-nexeon-cost", format(nanos_to_usd(cost_nanos).normalize(), "f").encode())
 
 
+def cost_usd(cost_nanos: int) -> float:
+    """usage.cost as a JSON number. Nano-dollars have at most 9 decimals, so the shortest
+    float repr is the exact decimal (the x-nexeon-cost header carries it as a string too)."""
+    return float(nanos_to_usd(cost_nanos))
+
+
+def with_cost(payload: JSON, cost_nanos: int) -> JSON:
+    usage = payload.get("usage")
+    if not isinstance(usage, dict):
+        usage = payload["usage"] = {}
+    usage["cost"] = cost_usd(cost_nanos)
+    return payload
+
+
 def usage_cost(entry: CatalogEntry, usage: Usage) -> int:
     return pricing.token_cost_nanos(
         entry.prices,
@@ -88,6 +102,8 @@ async def reserve(call: Call, amount_nanos: int):
         organization_id=call.key.organization_id,
         rpm_limit=call.key.rpm_limit,
         amount_nanos=amount_nanos,
+        request_id=call.request_id,
+        spend_limit=call.key.monthly_spend_limit_nanos,
     )
 
 
@@ -114,7 +130,8 @@ async def chat(call: Call, send: Send, receive: Receive, headers: Headers) -> No
         cost = usage_cost(call.entry, usage)
         await settle(call, reservation, cost)
         reservation = None
-        await send_json(send, 200, orjson.dumps(payload), [*headers, cost_header(cost)])
+        body = orjson.dumps(with_cost(payload, cost))
+        await send_json(send, 200, body, [*headers, cost_header(cost)])
     finally:
         if reservation is not None:
             await settle(call, reservation, cost)
@@ -128,7 +145,7 @@ async def _chat_stream(call: Call, upstream, send: Send, receive: Receive, heade
     )
     response = await http.open_response(call.adapter, upstream)
     progress = _StreamProgress()
-    relay = asyncio.ensure_future(_pump(response, translator, send, headers, progress))
+    relay = asyncio.ensure_future(_pump(call, response, translator, send, headers, progress))
     gone = asyncio.ensure_future(wait_for_disconnect(receive))
     try:
         await asyncio.wait({relay, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -166,7 +183,12 @@ async def _read(call: Call, upstream) -> bytes:
 
 
 async def _pump(
-    response: http.UpstreamResponse, translator: StreamTranslator, send, headers, progress
+    call: Call,
+    response: http.UpstreamResponse,
+    translator: StreamTranslator,
+    send,
+    headers,
+    progress,
 ):
     decoder = SSEDecoder()
 
@@ -192,6 +214,8 @@ async def _pump(
                 content = (choice.get("delta") or {}).get("content")
                 if content:
                     progress.output_chars += len(content)
+            if chunk.get("usage") and not chunk.get("choices") and translator.usage:
+                chunk["usage"]["cost"] = cost_usd(usage_cost(call.entry, translator.usage))
         payload = b"".join(encode_data(orjson.dumps(chunk)) for chunk in chunks)
         if final:
             payload += DONE
@@ -230,7 +254,8 @@ async def embeddings(call: Call, send: Send, headers: Headers) -> None:
         cost = usage_cost(call.entry, usage)
     finally:
         await settle(call, reservation, cost)
-    await send_json(send, 200, orjson.dumps(payload), [*headers, cost_header(cost)])
+    body = orjson.dumps(with_cost(payload, cost))
+    await send_json(send, 200, body, [*headers, cost_header(cost)])
 
 
 async def images(call: Call, send: Send, headers: Headers) -> None:

@@ -49,3 +49,44 @@ def max_cost_nanos(prices: dict[str, Any], *, body_bytes: int, max_output_tokens
     return token_cost_nanos(
         prices, prompt_tokens=prompt_estimate, completion_tokens=max_output_tokens
     )
+
+
+def with_markup(prices: dict[str, Any], percent: Decimal) -> dict[str, Any]:
+    """The customer's prices: every catalog price times (1 + percent / 100), exactly."""
+    if not percent:
+        return prices
+    factor = 1 + percent / 100
+
+    def scaled(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {name: scaled(inner) for name, inner in value.items()}
+        return _plain(Decimal(str(value)) * factor)
+
+    return {name: scaled(value) for name, value in prices.items()}
+
+
+def _plain(amount: Decimal) -> str:
+    """A decimal string without exponent or trailing zeros ("0.0000025", "10")."""
+    return format(amount.normalize(), "f")
+
+
+def per_token_usd(price_per_million: Any) -> str:
+    return _plain(Decimal(str(price_per_million or 0)) / 1_000_000)
+
+
+def public_pricing(prices: dict[str, Any]) -> dict[str, Any]:
+    """OpenRouter's `pricing` object: US dollars per token (or per image / request) as
+    decimal strings, so a caller can check every charge. `images` lists every size and
+    quality (OpenRouter's `image` is the standard 1024x1024 one)."""
+    images = prices.get("image") or {}
+    result: dict[str, Any] = {
+        "prompt": per_token_usd(prices.get("prompt")),
+        "completion": per_token_usd(prices.get("completion")),
+        "request": "0",
+        "image": _plain(Decimal(str(images.get("standard/1024x1024") or 0))),
+    }
+    if prices.get("cached_prompt") is not None:
+        result["input_cache_read"] = per_token_usd(prices["cached_prompt"])
+    if images:
+        result["images"] = {variant: _plain(Decimal(str(p))) for variant, p in images.items()}
+    return result

@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.db import DatabaseError
 
-from billing import usage_queue
+from billing import holds, usage_queue
 
 
 @shared_task(
@@ -14,3 +14,10 @@ from billing import usage_queue
 def drain_usage_events() -> int:
     """Scheduled every second by beat; idempotent, so overlapping or repeated runs are safe."""
     return usage_queue.drain()
+
+
+@shared_task(name="billing.return_expired_holds", ignore_result=True)
+def return_expired_holds() -> int:
+    """Credit held by calls whose process died goes back to its organization (beat, 10 s)."""
+    with usage_queue.connection() as client:
+        return holds.reap_expired(client)

@@ -19,6 +19,7 @@ import redis
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.utils.timezone import now
 
 from accounts.models import ApiKey
 from billing.models import EntryKind, LedgerEntry
@@ -42,6 +43,8 @@ def entry_for(event: dict[str, Any]) -> LedgerEntry:
         reference=f"usage:{event['request_id']}",
         api_key_id=event.get("key_id"),
         description=str(event.get("description", ""))[:300],
+        # When the call happened, not when it was drained: month boundaries stay exact.
+        created_at=datetime.fromtimestamp(event["at"], tz=UTC) if event.get("at") else now(),
     )
 
 
@@ -51,6 +54,13 @@ def book(events: list[dict[str, Any]]) -> int:
     if not charged:
         return 0
     references = [f"usage:{event['request_id']}" for event in charged]
+    # A key deleted since its call must not make the batch fail for ever: book it keyless.
+    key_ids = {event.get("key_id") for event in charged} - {None}
+    known = set(ApiKey.objects.filter(pk__in=key_ids).values_list("pk", flat=True))
+    charged = [
+        {**event, "key_id": event.get("key_id") if event.get("key_id") in known else None}
+        for event in charged
+    ]
     with transaction.atomic():
         before = LedgerEntry.objects.filter(reference__in=references).count()
         LedgerEntry.objects.bulk_create(

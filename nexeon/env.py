@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import NoReturn
 
@@ -32,6 +33,20 @@ def read(reader, name: str, **kwargs):
     except (ValueError, TypeError, environ.ImproperlyConfigured):
         expected = getattr(reader, "__name__", "a valid value")
         refuse_to_start(f"{name} is set but is not a valid {expected} value")
+
+
+def env_decimal(name: str, default: str) -> Decimal:
+    """An exact decimal (money and percentages are never floats)."""
+    try:
+        value = Decimal(env.str(name, default=default).strip())
+    except InvalidOperation:
+        raise ValueError(name) from None
+    if not value.is_finite():
+        raise ValueError(name)
+    return value
+
+
+env_decimal.__name__ = "decimal"
 
 
 def local_secret_key(path: Path) -> str:

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nexeon.env import database, env, flag, local_secret_key, read, refuse_to_start
+from nexeon.env import (
+    database,
+    env,
+    env_decimal,
+    flag,
+    local_secret_key,
+    read,
+    refuse_to_start,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Where the embedded defaults keep their files (the SQLite database, the development key).
@@ -121,6 +129,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "drain-usage-events": {"task": "billing.drain_usage_events", "schedule": 1.0},
+    "return-expired-holds": {"task": "billing.return_expired_holds", "schedule": 10.0},
     "clear-expired-sessions": {"task": "accounts.clear_expired_sessions", "schedule": 3600.0},
 }
 
@@ -249,12 +258,23 @@ UPSTREAM_RETRIES = read(env.int, "UPSTREAM_RETRIES", default=2)
 GATEWAY_MAX_BODY_BYTES = read(env.int, "GATEWAY_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 GATEWAY_KEY_CACHE_SECONDS = read(env.float, "GATEWAY_KEY_CACHE_SECONDS", default=2.0)
 GATEWAY_CATALOG_REFRESH_SECONDS = read(env.float, "GATEWAY_CATALOG_REFRESH_SECONDS", default=5.0)
+# Credit held for a call is returned by the reaper if its process never settles it.
+GATEWAY_HOLD_SECONDS = read(env.float, "GATEWAY_HOLD_SECONDS", default=UPSTREAM_TIMEOUT + 60)
+# What customers pay over the catalog's (provider) prices, in percent: 10 -> prices x 1.10.
+PRICE_MARKUP_PERCENT = read(env_decimal, "PRICE_MARKUP_PERCENT", default="0")
+if PRICE_MARKUP_PERCENT < 0:
+    refuse_to_start("PRICE_MARKUP_PERCENT must be 0 or more")
 
 # --- Stripe ------------------------------------------------------------------------------
 
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+# Bounds of a credits purchase on the billing page, in whole US dollars.
+BILLING_MIN_PURCHASE_USD = read(env.int, "BILLING_MIN_PURCHASE_USD", default=5)
+BILLING_MAX_PURCHASE_USD = read(env.int, "BILLING_MAX_PURCHASE_USD", default=1000)
+if not 1 <= BILLING_MIN_PURCHASE_USD <= BILLING_MAX_PURCHASE_USD:
+    refuse_to_start("BILLING_MIN_PURCHASE_USD must be at least 1 and at most the maximum")
 
 # --- HTTP security -----------------------------------------------------------------------
 

@@ -5,20 +5,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_management_token'),
-        ('billing', '0001_initial'),
+        ("accounts", "0003_management_token"),
+        ("billing", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='ledgerentry',
-            name='api_key',
-            field=models.ForeignKey(blank=True, help_text='The key a usage entry was spent through.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='ledger_entries', to='accounts.apikey'),
+            model_name="ledgerentry",
+            name="api_key",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The key a usage entry was spent through.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="ledger_entries",
+                to="accounts.apikey",
+            ),
         ),
         migrations.AddIndex(
-            model_name='ledgerentry',
-            index=models.Index(fields=['api_key', 'created_at'], name='billing_led_api_key_5a0b89_idx'),
+            model_name="ledgerentry",
+            index=models.Index(
+                fields=["api_key", "created_at"], name="billing_led_api_key_5a0b89_idx"
+            ),
         ),
     ]

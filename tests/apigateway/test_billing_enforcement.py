@@ -1,0 +1,257 @@
+"""What the gateway charges and refuses: prices in /v1/models, usage.cost, spend limits,
+/v1/credits and /v1/key, and credit held for calls in flight."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import httpx
+import pytest
+import redis
+from django.conf import settings
+
+from accounts.models import ApiKey
+from accounts.services import api_key_create
+from apigateway import auth, catalog
+from billing import holds, usage_queue
+from billing.balance_cache import balance_key
+from billing.models import EntryKind, LedgerEntry
+from billing.money import nanos_to_usd
+from tests.ledger_check import assert_balance_reconciles
+
+CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hello there"}]}
+GPT_4O_PROMPT_NANOS = 2500  # $2.50 / 1M tokens
+GPT_4O_COMPLETION_NANOS = 10_000  # $10.00 / 1M tokens
+
+
+def get(tenant, path: str, key: str | None = None) -> httpx.Response:
+    return httpx.get(
+        f"{tenant.url}/v1{path}", headers={"authorization": f"Bearer {key or tenant.key}"}
+    )
+
+
+def test_models_carry_openrouter_style_pricing_per_token(tenant):
+    models = {m["id"]: m for m in get(tenant, "/models").json()["data"]}
+    assert models["gpt-4o"]["pricing"] == {
+        "prompt": "0.0000025",
+        "completion": "0.00001",
+        "request": "0",
+        "image": "0",
+        "input_cache_read": "0.00000125",
+    }
+    dalle = models["dall-e-3"]["pricing"]
+    assert dalle["image"] == "0.04" and dalle["images"]["hd/1024x1792"] == "0.12"
+    embedding = get(tenant, "/models/text-embedding-3-small").json()["pricing"]
+    assert embedding["prompt"] == "0.00000002" and embedding["completion"] == "0"
+
+
+def test_usage_cost_in_body_and_header_is_what_the_ledger_books(tenant, fake_openai):
+    completion = tenant.client().chat.completions.with_raw_response.create(**CHAT)
+    parsed = completion.parse()
+    usage = parsed.usage
+    expected = (
+        usage.prompt_tokens * GPT_4O_PROMPT_NANOS
+        + usage.completion_tokens * GPT_4O_COMPLETION_NANOS
+    )
+    assert Decimal(completion.headers["x-nexeon-cost"]) == nanos_to_usd(expected)
+    assert Decimal(str(usage.model_extra["cost"])) == nanos_to_usd(expected)
+    usage_queue.drain()
+    entry = LedgerEntry.objects.get(kind=EntryKind.USAGE)
+    assert entry.amount_nanos == -expected
+    assert entry.api_key_id == ApiKey.objects.get(organization=tenant.organization).pk
+    assert_balance_reconciles(tenant.organization.pk)
+
+
+def test_a_streams_usage_chunk_carries_the_cost(tenant, fake_openai):
+    stream = tenant.client().chat.completions.create(
+        **CHAT, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    final = chunks[-1]
+    assert final.choices == [] and final.usage is not None
+    expected = (
+        final.usage.prompt_tokens * GPT_4O_PROMPT_NANOS
+        + final.usage.completion_tokens * GPT_4O_COMPLETION_NANOS
+    )
+    assert Decimal(str(final.usage.model_extra["cost"])) == nanos_to_usd(expected)
+    assert all(chunk.usage is None for chunk in chunks[:-1])
+    usage_queue.drain()
+    assert LedgerEntry.objects.get(kind=EntryKind.USAGE).amount_nanos == -expected
+    assert_balance_reconciles(tenant.organization.pk)
+
+
+def test_embeddings_report_their_cost(tenant, fake_openai):
+    response = tenant.client().embeddings.with_raw_response.create(
+        model="text-embedding-3-small", input=["one two three", "four"]
+    )
+    body = response.parse()
+    expected = body.usage.prompt_tokens * 20  # $0.02 / 1M tokens
+    assert Decimal(str(body.usage.model_extra["cost"])) == nanos_to_usd(expected)
+    assert Decimal(response.headers["x-nexeon-cost"]) == nanos_to_usd(expected)
+
+
+def test_the_operators_markup_raises_listed_and_charged_prices(tenant, fake_openai, settings):
+    settings.PRICE_MARKUP_PERCENT = Decimal("10")
+    catalog.snapshot.loaded_at = float("-inf")
+    try:
+        pricing = get(tenant, "/models/gpt-4o").json()["pricing"]
+        assert pricing["prompt"] == "0.00000275" and pricing["completion"] == "0.000011"
+        usage = tenant.client().chat.completions.create(**CHAT).usage
+        expected = usage.prompt_tokens * 2750 + usage.completion_tokens * 11_000
+        assert Decimal(str(usage.model_extra["cost"])) == nanos_to_usd(expected)
+    finally:
+        settings.PRICE_MARKUP_PERCENT = Decimal("0")
+        catalog.snapshot.loaded_at = float("-inf")
+
+
+def test_credits_and_key_endpoints_follow_openrouters_shape(tenant, fake_openai):
+    credits = get(tenant, "/credits").json()
+    assert credits == {"data": {"total_credits": 10.0, "total_usage": 0.0}}
+    key = get(tenant, "/key").json()["data"]
+    assert key["label"] == "test"
+    assert key["usage"] == 0 and key["limit"] is None and key["limit_remaining"] is None
+    assert key["rate_limit"] == {"requests": None, "tokens": None, "interval": "1m"}
+
+    cost = Decimal(
+        tenant.client().chat.completions.with_raw_response.create(**CHAT).headers["x-nexeon-cost"]
+    )
+    usage_queue.drain()
+    credits = get(tenant, "/credits").json()["data"]
+    assert Decimal(str(credits["total_usage"])) == cost
+    assert credits["total_credits"] == 10.0
+    assert Decimal(str(get(tenant, "/key").json()["data"]["usage"])) == cost
+
+
+def test_credits_and_key_need_a_key(tenant):
+    for path in ("/credits", "/key"):
+        response = httpx.get(f"{tenant.url}/v1{path}")
+        assert response.status_code == 401
+        assert response.json()["error"]["type"] == "invalid_request_error"
+        assert httpx.post(f"{tenant.url}/v1{path}", headers={}).status_code == 405
+
+
+def limited_key(tenant, limit_usd: str) -> tuple[str, ApiKey]:
+    created = api_key_create(organization=tenant.organization, name="capped")
+    row = ApiKey.objects.get(pk=created.api_key.pk)
+    row.monthly_spend_limit_nanos = int(Decimal(limit_usd) * 10**9)
+    row.save()
+    return created.plaintext, row
+
+
+def test_a_keys_monthly_spend_limit_answers_402_when_reached(tenant, fake_openai):
+    # One call costs a few tenths of a cent at most with max_tokens=50.
+    key, _ = limited_key(tenant, "0.001")
+    client = tenant.client(key=key)
+    ok = client.chat.completions.create(**CHAT, max_tokens=50)
+    spent = Decimal(str(ok.usage.model_extra["cost"]))
+    assert spent > 0
+    calls = 1
+    while True:
+        response = httpx.post(
+            f"{tenant.url}/v1/chat/completions",
+            json={**CHAT, "max_tokens": 50},
+            headers={"authorization": f"Bearer {key}"},
+        )
+        if response.status_code == 402:
+            break
+        assert response.status_code == 200
+        calls += 1
+        assert calls < 50, "the spend limit never stopped the key"
+    error = response.json()["error"]
+    assert error["type"] == "insufficient_quota" and error["code"] == "spend_limit_reached"
+    assert "$0.00" in error["message"] and "limit" in error["message"]
+    assert len(fake_openai.requests) == calls  # the refused call never went upstream
+    usage_queue.drain()
+    data = get(tenant, "/key", key=key).json()["data"]
+    assert data["limit"] == 0.001
+    assert Decimal(str(data["usage"])) <= Decimal("0.001")
+    assert Decimal(str(data["limit_remaining"])) == Decimal("0.001") - Decimal(str(data["usage"]))
+    # The organization's other key is not limited.
+    assert tenant.client().chat.completions.create(**CHAT, max_tokens=50).usage
+    assert_balance_reconciles(tenant.organization.pk)
+
+
+def test_a_spend_limit_below_one_calls_maximum_is_402_before_spending(tenant, fake_openai):
+    key, _ = limited_key(tenant, "0.0001")  # gpt-4o with 4096 output tokens could cost $0.04
+    response = httpx.post(
+        f"{tenant.url}/v1/chat/completions",
+        json=CHAT,
+        headers={"authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 402
+    assert response.json()["error"]["code"] == "spend_limit_reached"
+    assert fake_openai.requests == []
+
+
+def test_a_limit_lowered_on_the_dashboard_applies_within_seconds(tenant, fake_openai):
+    key, row = limited_key(tenant, "1")
+    assert tenant.client(key=key).chat.completions.create(**CHAT, max_tokens=10).usage
+    row.monthly_spend_limit_nanos = 1
+    row.save()
+    auth.forget_key(row.digest)
+    deadline = time.monotonic() + settings.GATEWAY_KEY_CACHE_SECONDS + 2
+    while True:
+        response = httpx.post(
+            f"{tenant.url}/v1/chat/completions",
+            json={**CHAT, "max_tokens": 10},
+            headers={"authorization": f"Bearer {key}"},
+        )
+        if response.status_code == 402:
+            break
+        assert time.monotonic() < deadline, "the lowered limit was not applied"
+        time.sleep(0.2)
+
+
+# --- holds ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sync_redis():
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    yield client
+    client.close()
+
+
+def test_credit_is_held_during_a_call_and_released_after(tenant, fake_openai, sync_redis):
+    import threading
+
+    fake_openai.latency = 0.5
+    result = {}
+    worker = threading.Thread(
+        target=lambda: result.update(r=tenant.client().chat.completions.create(**CHAT))
+    )
+    worker.start()
+    deadline = time.monotonic() + 5
+    while holds.held_nanos(sync_redis, tenant.organization.pk) == 0:
+        assert time.monotonic() < deadline, "no hold while the call was in flight"
+        time.sleep(0.02)
+    held = holds.held_nanos(sync_redis, tenant.organization.pk)
+    assert held >= 4096 * GPT_4O_COMPLETION_NANOS  # the default output cap, reserved
+    assert int(sync_redis.get(balance_key(tenant.organization.pk))) == 10 * 10**9 - held
+    worker.join()
+    assert holds.held_nanos(sync_redis, tenant.organization.pk) == 0
+    assert_balance_reconciles(tenant.organization.pk)
+
+
+def test_a_hold_past_its_deadline_goes_back_and_a_late_settle_still_charges_once(
+    tenant, fake_openai, sync_redis, settings
+):
+    """A process that dies mid-call: its hold returns whole; if the call settles after all
+    (a slow stream), the cost is charged and not the difference."""
+    import threading
+
+    settings.GATEWAY_HOLD_SECONDS = 0.2
+    fake_openai.latency = 1.0
+    result = {}
+    worker = threading.Thread(
+        target=lambda: result.update(r=tenant.client().chat.completions.create(**CHAT))
+    )
+    worker.start()
+    time.sleep(0.5)
+    assert holds.reap_expired(sync_redis) == 1
+    assert int(sync_redis.get(balance_key(tenant.organization.pk))) == 10 * 10**9
+    worker.join()
+    cost = int(Decimal(str(result["r"].usage.model_extra["cost"])) * 10**9)
+    assert int(sync_redis.get(balance_key(tenant.organization.pk))) == 10 * 10**9 - cost
+    assert_balance_reconciles(tenant.organization.pk)

@@ -1,0 +1,172 @@
+"""Credit enforcement across real gateway processes: 200 concurrent calls on one thin
+organization, and a gateway killed in the middle of a call."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+
+import httpx
+import redis
+from django.conf import settings
+
+from accounts.models import User
+from accounts.services import api_key_create, organization_create
+from billing import holds
+from billing.balance_cache import balance_key
+from billing.models import EntryKind, LedgerEntry
+from billing.services import credits_grant
+from billing.tasks import return_expired_holds
+from tests.apigateway.conftest import UPSTREAM_KEY
+from tests.ledger_check import assert_balance_reconciles
+from tests.support import PROJECT_DIR, free_port, manage_env, test_database_url, wait_for_http
+
+MINI = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@contextmanager
+def gateway(fake_openai, *, workers: int = 2, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "uvicorn", "nexeon.asgi:application"),
+            *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
+            *("--loop", "uvloop", "--http", "httptools", "--lifespan", "off", "--no-access-log"),
+        ],
+        cwd=PROJECT_DIR,
+        env=manage_env(
+            DATABASE_URL=test_database_url(),
+            OPENAI_BASE_URL=f"{fake_openai.base_url}/v1",
+            OPENAI_API_KEY=UPSTREAM_KEY,
+            **env,
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", process=process)
+        yield f"http://127.0.0.1:{port}", process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=20)
+
+
+def thin_organization(amount_nanos: int):
+    owner = User.objects.create_user(email="thin@example.com")
+    organization = organization_create(name="Thin", owner=owner)
+    credits_grant(organization=organization, amount_nanos=amount_nanos, reference="grant:thin")
+    key = api_key_create(organization=organization, name="load").plaintext
+    return organization, key
+
+
+async def fire(url: str, key: str, count: int) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        return await asyncio.gather(
+            *(
+                client.post(
+                    f"{url}/v1/chat/completions",
+                    json={**MINI, "max_tokens": 1000},
+                    headers={"authorization": f"Bearer {key}"},
+                )
+                for _ in range(count)
+            )
+        )
+
+
+def test_200_concurrent_calls_never_overspend_the_balance(tenant, fake_openai):
+    # gpt-4o-mini with max_tokens=1000 reserves ~$0.0006: the balance covers ~5 at a time,
+    # while 200 calls arrive together at two gateway processes.
+    organization, key = thin_organization(3_000_000)
+    fake_openai.latency = 0.3
+    lowest = []
+    stop = threading.Event()
+
+    def watch_balance() -> None:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        while not stop.is_set():
+            value = client.get(balance_key(organization.pk))
+            if value is not None:
+                lowest.append(int(value))
+            time.sleep(0.002)
+        client.close()
+
+    with gateway(fake_openai) as (url, _):
+        watcher = threading.Thread(target=watch_balance)
+        watcher.start()
+        try:
+            responses = asyncio.run(fire(url, key, 200))
+        finally:
+            stop.set()
+            watcher.join()
+
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {200, 402}, statuses
+    succeeded = [r for r in responses if r.status_code == 200]
+    refused = [r for r in responses if r.status_code == 402]
+    assert 1 <= len(succeeded) < 200 and refused
+    assert all(r.json()["error"]["type"] == "insufficient_quota" for r in refused)
+    assert len(fake_openai.requests) == len(succeeded)  # a 402 never reached the provider
+    assert lowest and min(lowest) >= 0  # reservations never took the balance below zero
+
+    spent = sum(int(Decimal(r.headers["x-nexeon-cost"]) * 10**9) for r in succeeded)
+    final = assert_balance_reconciles(organization.pk)
+    assert final == 3_000_000 - spent >= 0
+    booked = LedgerEntry.objects.filter(organization=organization, kind=EntryKind.USAGE)
+    assert booked.count() == len(succeeded)
+
+
+def test_a_gateway_killed_mid_call_strands_no_credit(tenant, fake_openai, celery_worker):
+    """SIGKILL while the provider is answering: nothing is charged, and the credit held for
+    the call returns once its hold expires (the beat task, run here by a real worker)."""
+    organization = tenant.organization
+    before = assert_balance_reconciles(organization.pk)
+    fake_openai.latency = 30
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    with gateway(fake_openai, workers=1, GATEWAY_HOLD_SECONDS="2") as (url, process):
+        outcome: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                httpx.post(
+                    f"{url}/v1/chat/completions",
+                    json=MINI,
+                    headers={"authorization": f"Bearer {tenant.key}"},
+                    timeout=60,
+                )
+            except httpx.TransportError as exc:
+                outcome.append(exc)
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        deadline = time.monotonic() + 10
+        while holds.held_nanos(client, organization.pk) == 0:
+            assert time.monotonic() < deadline, "the call never reserved credit"
+            time.sleep(0.05)
+        held = holds.held_nanos(client, organization.pk)
+        assert int(client.get(balance_key(organization.pk))) == before - held
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        caller.join(timeout=10)
+        assert outcome, "the caller should have lost its connection"
+
+    time.sleep(2.1)  # past the hold's deadline
+    return_expired_holds.delay()
+    deadline = time.monotonic() + 20
+    while holds.held_nanos(client, organization.pk):
+        assert time.monotonic() < deadline, "the worker did not return the hold"
+        time.sleep(0.1)
+    assert int(client.get(balance_key(organization.pk))) == before
+    assert not LedgerEntry.objects.filter(kind=EntryKind.USAGE).exists()
+    assert assert_balance_reconciles(organization.pk) == before
+    client.close()

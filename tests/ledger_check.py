@@ -1,0 +1,23 @@
+"""The ledger invariant the billing tests end on: the fast balance is the ledger's sum."""
+
+from __future__ import annotations
+
+import redis
+from django.conf import settings
+
+from billing import holds, usage_queue
+from billing.balance_cache import balance_key
+from billing.selectors import organization_balance_nanos_by_id
+
+
+def assert_balance_reconciles(organization_id: int) -> int:
+    """Book queued usage, then check nothing is held and Redis agrees with the ledger."""
+    usage_queue.drain()
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    with client:
+        assert holds.held_nanos(client, organization_id) == 0, "credit still held"
+        ledger = organization_balance_nanos_by_id(organization_id)
+        cached = client.get(balance_key(organization_id))
+    if cached is not None:
+        assert int(cached) == ledger, f"Redis balance {int(cached)} != ledger {ledger}"
+    return ledger
