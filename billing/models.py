@@ -43,3 +43,64 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount_nanos} ({self.reference})"
+
+
+class PurchaseStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PAID = "paid", "Paid"
+    EXPIRED = "expired", "Expired"
+
+
+class Purchase(models.Model):
+    """A credits purchase through Stripe Checkout. The amount credited is ours, not Stripe's.
+
+    The session id is empty only for the moment between saving the row and Stripe answering
+    (the row's id goes into the session's metadata).
+    """
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.PROTECT, related_name="purchases"
+    )
+    created_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3, default="usd")
+    # NULL, not "", while unknown: several rows may be unset under a unique constraint.
+    stripe_checkout_session_id = models.CharField(  # noqa: DJ001
+        max_length=255, unique=True, null=True
+    )
+    stripe_payment_intent_id = models.CharField(  # noqa: DJ001
+        max_length=255, null=True, blank=True, db_index=True
+    )
+    stripe_charge_id = models.CharField(  # noqa: DJ001
+        max_length=255, null=True, blank=True, db_index=True
+    )
+    status = models.CharField(
+        max_length=16, choices=PurchaseStatus.choices, default=PurchaseStatus.PENDING
+    )
+    refunded_cents = models.PositiveIntegerField(
+        default=0, help_text="Cumulative amount Stripe reports refunded."
+    )
+    receipt_url = models.URLField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.amount_cents} {self.currency} ({self.status})"
+
+
+class StripeEvent(models.Model):
+    """Every verified Stripe event, once: a redelivered event id is acknowledged, not rerun."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed = models.BooleanField(default=False)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
