@@ -23,6 +23,7 @@ from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import FakeProvider, serving
+from tests.ledger_check import assert_balance_reconciles
 from tests.support import free_port
 
 UPSTREAM_KEY = "sk-upstream-test"
@@ -125,7 +126,7 @@ def providers(fake_openai, fake_gemini, fake_anthropic):
 
 
 @pytest.fixture
-def tenant(transactional_db, redis_client, providers, gateway_url) -> Tenant:
+def tenant(transactional_db, redis_client, providers, gateway_url) -> Iterator[Tenant]:
     catalog_load_defaults()
     snapshot.loaded_at = float("-inf")
     auth._local.clear()
@@ -133,4 +134,20 @@ def tenant(transactional_db, redis_client, providers, gateway_url) -> Tenant:
     organization = organization_create(name="Acme", owner=owner)
     credits_grant(organization=organization, amount_nanos=10 * 10**9, reference="grant:test")
     created = api_key_create(organization=organization, name="test", created_by=owner)
-    return Tenant(organization=organization, key=created.plaintext, url=gateway_url)
+    yield Tenant(organization=organization, key=created.plaintext, url=gateway_url)
+    # Whatever the test did, the fast balance ends equal to the ledger's sum.
+    for org_id in Organization.objects.values_list("pk", flat=True):
+        assert_settled(org_id)
+
+
+def assert_settled(organization_id: int) -> None:
+    """Calls still finishing in the server thread (a client that left) settle promptly."""
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            assert_balance_reconciles(organization_id)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
