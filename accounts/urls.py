@@ -6,7 +6,6 @@ urlpatterns = [
     path("docs/", views.api_docs, name="api_docs"),
     path("keys/", views.keys, name="keys"),
     path("usage/", views.ledger, {"kind": "usage"}, name="usage"),
-    path("billing/", views.ledger, {"kind": "billing"}, name="billing"),
     path("keys/create", views.key_create, name="key_create"),
     path("keys/<int:key_id>/revoke", views.key_revoke, name="key_revoke"),
     path("keys/<int:key_id>/rename", views.key_rename, name="key_rename"),

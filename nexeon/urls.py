@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/", include("accounts.api.urls")),
+    path("", include("billing.urls")),
     path("", include("accounts.urls")),
     path("", account_views.home, name="home"),
 ]

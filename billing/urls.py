@@ -1,0 +1,11 @@
+from django.urls import path
+
+from billing import views
+
+urlpatterns = [
+    path("billing/", views.billing_page, name="billing"),
+    path("billing/success/", views.checkout_success, name="billing_success"),
+    path("billing/cancelled/", views.checkout_cancelled, name="billing_cancelled"),
+    path("billing/history.csv", views.history_csv, name="billing_history_csv"),
+    path("billing/stripe/webhook/", views.stripe_webhook, name="stripe_webhook"),
+]
