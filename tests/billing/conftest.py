@@ -13,8 +13,9 @@ from django.db.models import Sum
 from django.test import Client
 
 from accounts.models import Membership, Organization, Role, User
+from billing import purchases
 from billing.balance_cache import balance_key
-from billing.models import LedgerEntry
+from billing.models import LedgerEntry, Purchase
 from billing.selectors import organization_balance_nanos
 from tests.fakes.server import serving
 from tests.fakes.stripe import FakeStripe, event, signed
@@ -72,3 +73,15 @@ def assert_books_balance(organization: Organization, expected_nanos: int) -> Non
     cached = redis.Redis.from_url(django_settings.REDIS_URL).get(balance_key(organization.pk))
     if cached is not None:
         assert int(cached) == expected_nanos
+
+
+def start(organization, owner, cents: int = 2500) -> str:
+    """A purchase begun as the billing page begins it; returns its session id."""
+    purchases.checkout_start(
+        organization=organization,
+        user=owner,
+        amount_cents=cents,
+        success_url="http://testserver/billing/success/?session_id={CHECKOUT_SESSION_ID}",
+        cancel_url="http://testserver/billing/cancelled/",
+    )
+    return Purchase.objects.latest("pk").stripe_checkout_session_id

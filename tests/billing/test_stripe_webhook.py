@@ -9,26 +9,13 @@ import time
 
 import pytest
 
-from billing import purchases
 from billing.models import EntryKind, LedgerEntry, Purchase, PurchaseStatus, StripeEvent
 from billing.money import cents_to_nanos
-from tests.billing.conftest import WEBHOOK, assert_books_balance
+from tests.billing.conftest import WEBHOOK, assert_books_balance, start
 from tests.fakes.stripe import event, sign, signed
 
 pytestmark = pytest.mark.usefixtures("cached_balance")
 USD = cents_to_nanos(100)
-
-
-def start(organization, owner, cents: int = 2500) -> str:
-    """A purchase begun as the billing page begins it; returns its session id."""
-    purchases.checkout_start(
-        organization=organization,
-        user=owner,
-        amount_cents=cents,
-        success_url="http://testserver/billing/success/?session_id={CHECKOUT_SESSION_ID}",
-        cancel_url="http://testserver/billing/cancelled/",
-    )
-    return Purchase.objects.latest("pk").stripe_checkout_session_id
 
 
 def refunds(organization) -> list[int]:
