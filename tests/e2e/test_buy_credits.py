@@ -1,0 +1,93 @@
+"""Buying $25 of credits in a real Chromium: the billing page, the fake Stripe's hosted
+checkout page, its signed webhook to the running app, the success page, the balance."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from accounts.models import User
+from accounts.services import organization_create
+from billing.models import Purchase, PurchaseStatus
+from billing.money import cents_to_nanos
+from tests.billing.conftest import assert_books_balance
+from tests.e2e.test_first_api_call import ARTIFACTS, CHROMIUM_ARGS
+from tests.fakes.server import serving
+from tests.fakes.stripe import FakeStripe
+from tests.support import PROJECT_DIR, free_port, manage_env, test_database_url, wait_for_http
+
+
+@pytest.fixture
+def stripe_and_app(transactional_db, redis_client):
+    fake = FakeStripe()
+    with serving(fake) as stripe_base:
+        port = free_port()
+        environment = manage_env(
+            DATABASE_URL=test_database_url(),
+            DEBUG="1",
+            ACCOUNT_EMAIL_VERIFICATION="none",
+            STRIPE_SECRET_KEY=fake.api_key,
+            STRIPE_WEBHOOK_SECRET=fake.webhook_secret,
+            STRIPE_API_BASE=stripe_base,
+        )
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "uvicorn", "nexeon.asgi:application"),
+                *("--port", str(port), "--host", "127.0.0.1", "--lifespan", "off"),
+                *("--log-level", "warning"),
+            ],
+            cwd=PROJECT_DIR,
+            env=environment,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_for_http(f"{base}/healthz", process=process)
+            fake.webhook_url = f"{base}/billing/stripe/webhook/"
+            yield fake, base
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def test_buy_25_dollars_of_credits_through_checkout(stripe_and_app):
+    fake, base = stripe_and_app
+    owner = User.objects.create_user(email="buyer@example.com", password="a-long-passphrase-42")
+    organization = organization_create(name="Buyer Inc", owner=owner)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        page = browser.new_page()
+        try:
+            page.goto(f"{base}/accounts/login/")
+            page.fill("input[name=login]", "buyer@example.com")
+            page.fill("input[name=password]", "a-long-passphrase-42")
+            page.click("button[type=submit]")
+            page.goto(f"{base}/billing/")
+            expect(page.get_by_test_id("balance")).to_have_text("$0.00")
+            page.screenshot(path=ARTIFACTS / "buy-1-billing.png")
+
+            page.get_by_test_id("preset-25").click()
+            expect(page).to_have_url(re.compile(r"/checkout/cs_test_\w+$"))
+            expect(page.get_by_test_id("product")).to_have_text("NeXeonAI credits")
+            page.screenshot(path=ARTIFACTS / "buy-2-checkout.png")
+
+            page.get_by_role("button", name="Pay $25.00").click()
+            expect(page).to_have_url(re.compile(r"/billing/success/\?session_id=cs_test_"))
+            expect(page.get_by_test_id("purchase-status")).to_have_text("paid, credits added")
+            page.screenshot(path=ARTIFACTS / "buy-3-success.png")
+
+            page.goto(f"{base}/billing/")
+            expect(page.get_by_test_id("balance")).to_have_text("$25.00")
+            expect(page.get_by_role("link", name="Receipt")).to_have_count(1)
+            page.screenshot(path=ARTIFACTS / "buy-4-balance.png")
+        finally:
+            browser.close()
+    [(delivered, status)] = fake.delivered
+    assert (delivered["type"], status) == ("checkout.session.completed", 200)
+    purchase = Purchase.objects.get()
+    assert (purchase.status, purchase.amount_cents) == (PurchaseStatus.PAID, 2500)
+    assert_books_balance(organization, cents_to_nanos(2500))
