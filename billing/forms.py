@@ -31,6 +31,9 @@ class PurchaseForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if self.is_bound and self.data.get("preset"):
+            # A preset button was pressed: whatever sits in the custom box does not count.
+            self.fields["custom_amount"].disabled = True
         low, high = purchase_bounds()
         self.fields["custom_amount"].widget.attrs.update(
             {"min": low, "max": high, "step": "0.01", "placeholder": f"{low} to {high}"}

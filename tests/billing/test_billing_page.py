@@ -10,6 +10,7 @@ from accounts.services import organization_create
 from billing.models import Purchase, PurchaseStatus
 from billing.services import credits_grant
 from tests.fakes.stripe import decode_form
+from tests.support import manage_env, run_manage
 
 
 def created_sessions(fake) -> list[dict]:
@@ -155,3 +156,27 @@ def test_the_return_pages_show_the_purchase_status_to_its_organization_only(
 def test_pages_need_a_login(client):
     for path in ("/billing/", "/billing/success/", "/billing/cancelled/", "/billing/history.csv"):
         assert client.get(path).status_code == 302
+
+
+def test_a_preset_wins_over_a_half_typed_custom_amount(client, owner, fake_stripe):
+    client.force_login(owner)
+    assert client.post("/billing/", {"preset": "10", "custom_amount": "abc"}).status_code == 303
+    assert Purchase.objects.get().amount_cents == 1000
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"BILLING_MIN_PURCHASE_USD": "5.5"}, "BILLING_MIN_PURCHASE_USD is set but is not a valid"),
+        (
+            {"BILLING_MAX_PURCHASE_USD": "lots"},
+            "BILLING_MAX_PURCHASE_USD is set but is not a valid",
+        ),
+        ({"BILLING_MIN_PURCHASE_USD": "50", "BILLING_MAX_PURCHASE_USD": "20"}, "at most the max"),
+        ({"BILLING_MIN_PURCHASE_USD": "0"}, "at least 1"),
+    ],
+)
+def test_purchase_bounds_are_read_strictly(variables, message):
+    result = run_manage("check", env=manage_env(DEBUG="1", **variables))
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0 and message in result.stderr
