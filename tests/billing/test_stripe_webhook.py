@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from billing import purchases
 from billing.models import EntryKind, LedgerEntry, Purchase, PurchaseStatus, StripeEvent
 from billing.money import cents_to_nanos
 from tests.billing.conftest import WEBHOOK, assert_books_balance, start
@@ -253,3 +254,29 @@ def test_a_refund_of_a_charge_that_is_not_ours_books_nothing(deliver, fake_strip
     }
     assert deliver("charge.refunded", stranger).json()["outcome"] == "unknown charge"
     assert_books_balance(organization, 0)
+
+
+def test_processing_errors_answer_json_and_leave_the_event_to_rerun(
+    deliver, fake_stripe, organization, owner, monkeypatch
+):
+    from django.db import OperationalError
+
+    session = fake_stripe.pay(start(organization, owner))
+
+    def database_down(_session):
+        raise OperationalError("connection lost")
+
+    def bug(_session):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(purchases.HANDLERS, "checkout.session.completed", database_down)
+    transient = deliver("checkout.session.completed", session, event_id="evt_err")
+    assert transient.status_code == 500 and "retry" in transient.json()["error"]["message"]
+    monkeypatch.setitem(purchases.HANDLERS, "checkout.session.completed", bug)
+    broken = deliver("checkout.session.completed", session, event_id="evt_err")
+    assert broken.status_code == 200 and broken.json() == {"received": True, "processed": False}
+    assert not StripeEvent.objects.get(event_id="evt_err").processed
+    monkeypatch.undo()
+    fixed = deliver("checkout.session.completed", session, event_id="evt_err")  # resent
+    assert fixed.json()["outcome"] == "granted"
+    assert_books_balance(organization, 25 * USD)
