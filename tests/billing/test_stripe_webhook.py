@@ -8,6 +8,7 @@ import logging
 import time
 
 import pytest
+from django.db import OperationalError
 
 from billing import purchases
 from billing.models import EntryKind, LedgerEntry, Purchase, PurchaseStatus, StripeEvent
@@ -259,8 +260,6 @@ def test_a_refund_of_a_charge_that_is_not_ours_books_nothing(deliver, fake_strip
 def test_processing_errors_answer_json_and_leave_the_event_to_rerun(
     deliver, fake_stripe, organization, owner, monkeypatch
 ):
-    from django.db import OperationalError
-
     session = fake_stripe.pay(start(organization, owner))
 
     def database_down(_session):
