@@ -20,7 +20,8 @@ from django.conf import settings
 
 from apigateway import redis as gateway_redis
 from apigateway.dbsync import run_sync
-from apigateway.errors import INSUFFICIENT_QUOTA, RATE_LIMITED, GatewayError
+from apigateway.errors import API_ERROR, INSUFFICIENT_QUOTA, RATE_LIMITED, GatewayError
+from apigateway.resp import RedisUnavailable
 from billing import holds, usage_queue
 from billing.balance_cache import balance_key
 from billing.money import format_usd
@@ -190,31 +191,31 @@ class MemoryQuota:
         self.ledger.clear()
 
 
+def credit_service_unavailable() -> GatewayError:
+    """Fail closed: without Redis nobody's credit can be checked, so nothing is forwarded."""
+    return GatewayError(
+        503,
+        "The credit service is temporarily unavailable; nothing was charged. Retry shortly.",
+        type=API_ERROR,
+        headers={"retry-after": "1"},
+    )
+
+
 class RedisQuota:
-    def __init__(self) -> None:
-        self._scripts: dict[int, tuple[object, object]] = {}  # per client (one per loop)
-
-    def _scripts_for(self, client):
-        scripts = self._scripts.get(id(client))
-        if scripts is None:
-            scripts = self._scripts[id(client)] = (
-                client.register_script(RESERVE_SCRIPT),
-                client.register_script(holds.SETTLE_SCRIPT),
-            )
-        return scripts
-
     async def reserve(
         self, *, key_id, organization_id, rpm_limit, amount_nanos, request_id, spend_limit=None
     ) -> Reservation:
-        client = gateway_redis.client()
-        reserve_script, _ = self._scripts_for(client)
         spend = holds.spend_key(key_id)
         keys = [rpm_key(key_id), balance_key(organization_id), holds.HOLDS, spend]
         deadline = time.time() + settings.GATEWAY_HOLD_SECONDS
-        args = [rpm_limit or 0, amount_nanos, request_id, organization_id, deadline]
+        args = [rpm_limit or 0, amount_nanos, request_id, organization_id, f"{deadline:.3f}"]
         args.append(spend_limit or 0)
+        client = gateway_redis.fast()
         for _ in range(3):
-            result = await reserve_script(keys=keys, args=args)
+            try:
+                result = await client.run_script(RESERVE_SCRIPT, keys, args)
+            except RedisUnavailable:
+                raise credit_service_unavailable() from None
             status, value = result[0], result[1]
             if status == 1:
                 return Reservation(organization_id, amount_nanos, key_id, result[2].decode())
@@ -224,21 +225,21 @@ class RedisQuota:
                 raise insufficient_credits()
             if status == -5:
                 raise spend_limit_reached(spend_limit)
+            loader = gateway_redis.client()
             if status == -2:
                 balance = await run_sync(organization_balance_nanos_by_id, organization_id)
-                await client.set(balance_key(organization_id), balance, nx=True)
+                await loader.set(balance_key(organization_id), balance, nx=True)
             else:
                 spent = await run_sync(key_month_usage_nanos, key_id)
-                await client.set(spend, spent, nx=True, ex=SPEND_CACHE_SECONDS)
+                await loader.set(spend, spent, nx=True, ex=SPEND_CACHE_SECONDS)
         raise insufficient_credits()
 
     async def settle(self, reservation: Reservation, cost_nanos: int, event: bytes | None) -> None:
         """Release the hold, return the unused part, queue the usage event: one round trip."""
-        client = gateway_redis.client()
-        _, settle_script = self._scripts_for(client)
         spend = reservation.hold.rsplit("|", 1)[1]
         keys = [holds.HOLDS, balance_key(reservation.organization_id), spend, usage_queue.QUEUE]
-        await settle_script(keys=keys, args=[reservation.hold, cost_nanos, event or b""])
+        args = [reservation.hold, cost_nanos, event or b""]
+        await gateway_redis.fast().run_script(holds.SETTLE_SCRIPT, keys, args)
 
 
 _memory = MemoryQuota()

@@ -7,7 +7,10 @@ import asyncio
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from apigateway.resp import FastRedis
+
 _clients: dict[int, aioredis.Redis] = {}
+_fast: dict[int, FastRedis] = {}
 
 
 def client() -> aioredis.Redis | None:
@@ -28,4 +31,13 @@ def client() -> aioredis.Redis | None:
             health_check_interval=30,
         )
         found = _clients[loop_id] = aioredis.Redis(connection_pool=pool)
+    return found
+
+
+def fast() -> FastRedis:
+    """The hot path's own client (apigateway/resp.py); only where REDIS_URL is set."""
+    loop_id = id(asyncio.get_running_loop())
+    found = _fast.get(loop_id)
+    if found is None:
+        found = _fast[loop_id] = FastRedis(settings.REDIS_URL)
     return found

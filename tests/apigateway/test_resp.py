@@ -1,0 +1,178 @@
+"""The hot path's own Redis client, against the real Redis (and a silent fake)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import time
+
+import pytest
+from django.conf import settings
+
+from apigateway import redis as gateway_redis
+from apigateway.resp import FastRedis, RedisReplyError, RedisUnavailable, pack
+from tests.support import free_port
+
+
+def test_pack_is_resp_bulk_strings():
+    assert pack(("SET", b"k", 12)) == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n12\r\n"
+    assert pack(("GET", "é")) == b"*2\r\n$3\r\nGET\r\n$2\r\n\xc3\xa9\r\n"
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def test_concurrent_commands_share_one_connection_and_get_their_own_replies(redis_client):
+    async def scenario():
+        client = FastRedis(settings.REDIS_URL)
+        values = await asyncio.gather(*(client.call("INCR", "counter") for _ in range(500)))
+        echoes = await asyncio.gather(*(client.call("ECHO", f"m{i}") for i in range(200)))
+        client.close()
+        return values, echoes
+
+    values, echoes = run(scenario())
+    assert sorted(values) == list(range(1, 501))
+    assert echoes == [f"m{i}".encode() for i in range(200)]
+    assert int(redis_client.get("counter")) == 500  # and in the URL's database
+
+
+def test_scripts_load_themselves_after_a_script_flush(redis_client):
+    async def scenario():
+        client = FastRedis(settings.REDIS_URL)
+        first = await client.run_script("return ARGV[1] + 1", [], [41])
+        await client.call("SCRIPT", "FLUSH")
+        second = await client.run_script("return ARGV[1] + 1", [], [1])
+        client.close()
+        return first, second
+
+    assert run(scenario()) == (42, 2)
+
+
+def test_an_error_reply_raises_and_the_connection_stays_usable(redis_client):
+    async def scenario():
+        client = FastRedis(settings.REDIS_URL)
+        await client.call("SET", "text", "abc")
+        with pytest.raises(RedisReplyError, match=r"WRONGTYPE|not an integer"):
+            await client.call("INCR", "text")
+        with pytest.raises(RedisReplyError):
+            await client.run_script("return redis.call('NOPE')", [], [])
+        assert await client.call("PING") == b"PONG"
+        client.close()
+
+    run(scenario())
+
+
+def test_a_dead_server_is_redis_unavailable():
+    async def scenario():
+        client = FastRedis(f"redis://127.0.0.1:{free_port()}/0", connect_timeout=1)
+        with pytest.raises(RedisUnavailable):
+            await client.call("PING")
+
+    run(scenario())
+
+
+def test_a_silent_server_times_out_and_the_next_call_reconnects():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    async def scenario():
+        client = FastRedis(f"redis://127.0.0.1:{port}/0", timeout=0.3)
+        started = time.monotonic()
+        with pytest.raises(RedisUnavailable):
+            await asyncio.gather(client.call("PING"), client.call("PING"))
+        assert time.monotonic() - started < 2
+        client.port = int(settings.REDIS_URL.rsplit(":", 1)[1].split("/")[0])
+        assert await client.call("PING") == b"PONG"
+        client.close()
+
+    try:
+        run(scenario())
+    finally:
+        listener.close()
+
+
+def test_a_connection_killed_by_the_server_is_replaced(redis_client):
+    async def scenario():
+        client = FastRedis(settings.REDIS_URL)
+        await client.call("CLIENT", "SETNAME", "victim")
+        redis_client.client_kill_filter(_type="normal", skipme=True)
+        await asyncio.sleep(0.1)
+        assert await client.call("PING") == b"PONG"
+        client.close()
+
+    run(scenario())
+
+
+def test_password_and_database_from_the_url(tmp_path):
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--requirepass", "s3cret", "--save", ""],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 5
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+        async def scenario():
+            client = FastRedis(f"redis://:s3cret@127.0.0.1:{port}/3")
+            await client.call("SET", "where", "here")
+            assert await client.call("CLIENT", "INFO") is not None
+            info = (await client.call("CLIENT", "INFO")).decode()
+            client.close()
+            wrong = FastRedis(f"redis://:nope@127.0.0.1:{port}/0")
+            with pytest.raises(RedisUnavailable, match="AUTH"):
+                await wrong.call("PING")
+            return info
+
+        assert " db=3 " in run(scenario())
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_the_gateway_fails_closed_when_redis_is_down(tenant, fake_openai):
+    """No credit check, no call: a 503 in OpenAI's format, and the provider never hears."""
+    import httpx
+
+    assert (
+        tenant.client()
+        .chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "first"}])
+        .choices
+    )
+    fake_openai.requests.clear()
+    saved = {
+        loop: (client.port, client._connection) for loop, client in gateway_redis._fast.items()
+    }
+    assert saved, "the gateway has made no call yet"
+    dead = free_port()
+    for client in gateway_redis._fast.values():
+        client.port = dead
+        if client._connection is not None:  # (another thread's loop: only mark it stale)
+            client._connection.closed = True
+    try:
+        response = httpx.post(
+            f"{tenant.url}/v1/chat/completions",
+            json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"authorization": f"Bearer {tenant.key}"},
+        )
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        error = response.json()["error"]
+        assert error["type"] == "api_error" and "nothing was charged" in error["message"]
+        assert fake_openai.requests == []
+    finally:
+        for loop, client in gateway_redis._fast.items():
+            client.port = saved[loop][0]
+    # ...and recovers without a restart.
+    assert (
+        tenant.client()
+        .chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "again"}])
+        .choices
+    )
