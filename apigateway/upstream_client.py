@@ -225,8 +225,11 @@ class Response:
     async def chunks(self) -> AsyncIterator[bytes]:
         connection = self._connection
         while True:
-            while connection.chunks:
-                chunk = connection.chunks.popleft()
+            if connection.chunks:
+                # Everything that has arrived, at once: a stream's events that came in one
+                # read go to the caller in one write, as they arrived.
+                chunk = b"".join(connection.chunks)
+                connection.chunks.clear()
                 yield self._decoder.decompress(chunk) if self._decoder else chunk
             if connection.complete:
                 if self._decoder:
@@ -241,7 +244,9 @@ class Response:
         return b"".join([chunk async for chunk in self.chunks()])
 
     def close(self) -> None:
-        if self._done:
+        # A reader that stopped at the stream's last event usually has the whole answer
+        # already (the terminating chunk came in the same packet): keep that connection.
+        if self._done or self._connection.complete:
             self._connection.release()
         else:
             self._connection.abort()
