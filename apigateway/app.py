@@ -16,6 +16,7 @@ from django.conf import settings
 from apigateway import account, relay, routing, validation
 from apigateway.asgi_io import ClientGone, Receive, Send, header, read_body, send_json
 from apigateway.auth import authenticate
+from apigateway.calllog import CallLog, emit_unsettled
 from apigateway.catalog import CatalogEntry, snapshot
 from apigateway.errors import API_ERROR, GatewayError
 from apigateway.sse import encode_data
@@ -29,6 +30,7 @@ POST_ENDPOINTS = {
     "/v1/images/generations": ("image", validation.images),
 }
 GET_ENDPOINTS = {"/v1/models", "/v1/credits", "/v1/key"}
+ENDPOINT_NAMES = {"chat": "chat", "embedding": "embeddings", "image": "images"}
 
 
 def new_request_id() -> str:
@@ -42,9 +44,11 @@ async def application(scope: dict[str, Any], receive: Receive, send: Send) -> No
     headers = [(b"x-request-id", request_id.encode())]
     response = _Response(send)
     try:
-        await dispatch(scope, receive, response.send, request_id, headers)
+        await dispatch(scope, receive, response, request_id, headers)
     except ClientGone:
-        pass
+        if response.log is not None and not response.log.emitted:
+            response.log.disconnected = True
+            response.log.failed(499, "client_disconnected")
     except Exception as exc:
         if isinstance(exc, GatewayError):
             error = exc
@@ -53,22 +57,31 @@ async def application(scope: dict[str, Any], receive: Receive, send: Send) -> No
             error = GatewayError(
                 500, "The server had an error processing your request.", type=API_ERROR
             )
+        if response.log is not None and not response.log.emitted:
+            response.log.failed(error.status, error.code or error.type)
         await response.fail(error, headers)
+    finally:
+        if response.log is not None and not response.log.emitted:
+            await emit_unsettled(response.log)
 
 
 class _Response:
-    """Tracks what was sent, so that a late failure never sends a second response."""
+    """Tracks what was sent, so that a late failure never sends a second response; notes
+    the call's first byte for its usage record."""
 
-    __slots__ = ("_send", "done", "started")
+    __slots__ = ("_send", "done", "log", "started")
 
     def __init__(self, send: Send) -> None:
         self._send = send
         self.started = False
         self.done = False
+        self.log: CallLog | None = None
 
     async def send(self, message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             self.started = True
+            if self.log is not None:
+                self.log.first_byte()
         elif not message.get("more_body"):
             self.done = True
         await self._send(message)
@@ -82,7 +95,8 @@ class _Response:
             await self._send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def dispatch(scope, receive: Receive, send: Send, request_id: str, headers) -> None:
+async def dispatch(scope, receive: Receive, response: _Response, request_id: str, headers):
+    send = response.send
     path = scope["path"].rstrip("/") or "/"
     method = scope["method"]
     endpoint = POST_ENDPOINTS.get(path)
@@ -104,9 +118,11 @@ async def dispatch(scope, receive: Receive, send: Send, request_id: str, headers
         return
 
     mode, validate = endpoint
+    log = response.log = CallLog.start(request_id, ENDPOINT_NAMES[mode])
+    log.key = key
     body = await read_body(scope, receive, settings.GATEWAY_MAX_BODY_BYTES)
     payload = validation.parse_json(body)
-    model = validate(payload)
+    model = log.model = validate(payload)
     entry = (await snapshot.get()).get(model)
     if (
         entry is None
@@ -114,6 +130,7 @@ async def dispatch(scope, receive: Receive, send: Send, request_id: str, headers
         or (key.allowed_models and model not in key.allowed_models)
     ):
         raise validation.unknown_model(model)
+    log.provider = entry.provider
     deployment = routing.deployment_for(entry)
     if deployment is None:
         raise GatewayError(
@@ -127,6 +144,7 @@ async def dispatch(scope, receive: Receive, send: Send, request_id: str, headers
         adapter=routing.adapter(routing.adapter_name(entry.provider)),
         body=payload,
         body_bytes=len(body),
+        log=log,
     )
     if mode == "chat":
         await relay.chat(call, send, receive, headers)

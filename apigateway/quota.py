@@ -4,7 +4,7 @@ dict in embedded mode (one process).
 The balance in Redis is a cache of the ledger: loaded from it when missing, reserved
 before a call, settled after it. A reservation is also recorded as a hold with a deadline
 (billing.holds), so a process that dies mid-call cannot strand credit. Settling returns
-the unused part and queues the call's usage event (billing.usage_queue) in the same round
+the unused part and queues the call's usage event (usage.pipeline) in the same round
 trip, so the event is durable before the response completes; the embedded mode books it
 into the ledger directly. A key's monthly spend limit is checked in the same script,
 against a short-lived counter loaded from the ledger.
@@ -22,10 +22,11 @@ from apigateway import redis as gateway_redis
 from apigateway.dbsync import run_sync
 from apigateway.errors import API_ERROR, INSUFFICIENT_QUOTA, RATE_LIMITED, GatewayError
 from apigateway.resp import RedisUnavailable
-from billing import holds, usage_queue
+from billing import holds
 from billing.balance_cache import balance_key
 from billing.money import format_usd
 from billing.selectors import key_month_usage_nanos, organization_balance_nanos_by_id
+from usage import pipeline
 
 WINDOW_SECONDS = 60
 SPEND_CACHE_SECONDS = 300  # a key's month-to-date spend is re-read from the ledger this often
@@ -174,7 +175,7 @@ class MemoryQuota:
 
     async def settle(self, reservation: Reservation, cost_nanos: int, event: bytes | None) -> None:
         if event is not None:
-            await run_sync(usage_queue.book, [orjson.loads(event)])
+            await run_sync(pipeline.book_now, [orjson.loads(event)])
         # The booking is in the ledger now: count it at once, not at the next re-read.
         self._release(reservation.organization_id, reservation.amount_nanos, -cost_nanos)
         if reservation.spend:
@@ -237,7 +238,7 @@ class RedisQuota:
     async def settle(self, reservation: Reservation, cost_nanos: int, event: bytes | None) -> None:
         """Release the hold, return the unused part, queue the usage event: one round trip."""
         spend = reservation.hold.rsplit("|", 1)[1]
-        keys = [holds.HOLDS, balance_key(reservation.organization_id), spend, usage_queue.QUEUE]
+        keys = [holds.HOLDS, balance_key(reservation.organization_id), spend, pipeline.QUEUE]
         args = [reservation.hold, cost_nanos, event or b""]
         await gateway_redis.fast().run_script(holds.SETTLE_SCRIPT, keys, args)
 

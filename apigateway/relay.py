@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import orjson
 
 from apigateway import http
-from apigateway.asgi_io import Headers, Receive, Send, send_json, wait_for_disconnect
+from apigateway.asgi_io import ClientGone, Headers, Receive, Send, send_json, wait_for_disconnect
 from apigateway.auth import KeyInfo
+from apigateway.calllog import CallLog
 from apigateway.catalog import CatalogEntry
-from apigateway.errors import GatewayError
+from apigateway.errors import API_ERROR, GatewayError
 from apigateway.providers.base import JSON, Deployment, Provider, StreamTranslator, Usage
 from apigateway.quota import quota
 from apigateway.sse import DONE, SSEDecoder, encode_data
@@ -38,6 +39,7 @@ class Call:
     adapter: Provider
     body: JSON
     body_bytes: int
+    log: CallLog
 
 
 def cost_header(cost_nanos: int) -> tuple[bytes, bytes]:
@@ -69,20 +71,28 @@ def usage_cost(entry: CatalogEntry, usage: Usage) -> int:
 
 
 async def settle(call: Call, reservation, cost_nanos: int) -> None:
-    event = None
-    if cost_nanos > 0:
-        event = orjson.dumps(
-            {
-                "request_id": call.request_id,
-                "organization_id": call.key.organization_id,
-                "key_id": call.key.key_id,
-                "model": call.entry.id,
-                "cost_nanos": cost_nanos,
-                "at": time.time(),
-                "description": f"{call.entry.id} via key {call.key.name}",
-            }
-        )
-    await quota().settle(reservation, cost_nanos, event)
+    """Charge the call's cost and queue its usage event, in one round trip."""
+    call.log.cost_nanos = cost_nanos
+    await quota().settle(reservation, cost_nanos, call.log.event())
+
+
+@contextmanager
+def outcome(log: CallLog):
+    """Whatever ends the call (an error for the caller, the caller leaving) goes into
+    its usage record before the settlement sends it."""
+    try:
+        yield
+    except GatewayError as error:
+        log.failed(error.status, error.code or error.type)
+        raise
+    except (ClientGone, asyncio.CancelledError):
+        log.disconnected = True
+        if log.ttfb is None:
+            log.failed(499, "client_disconnected")
+        raise
+    except Exception:
+        log.failed(500, API_ERROR)
+        raise
 
 
 def max_output_tokens(call: Call) -> int:
@@ -120,14 +130,16 @@ async def chat(call: Call, send: Send, receive: Receive, headers: Headers) -> No
     )
     cost = 0
     try:
-        if call.body.get("stream"):
-            cost = await _chat_stream(call, upstream, send, receive, headers)
-            return
-        data = await _read(call, upstream)
-        payload, usage = call.adapter.parse_chat_response(
-            data, model=call.entry.id, deployment=call.deployment
-        )
-        cost = usage_cost(call.entry, usage)
+        with outcome(call.log):
+            if call.body.get("stream"):
+                cost = await _chat_stream(call, upstream, send, receive, headers)
+                return
+            data = await _read(call, upstream)
+            payload, usage = call.adapter.parse_chat_response(
+                data, model=call.entry.id, deployment=call.deployment
+            )
+            call.log.usage = usage
+            cost = usage_cost(call.entry, usage)
         await settle(call, reservation, cost)
         reservation = None
         body = orjson.dumps(with_cost(payload, cost))
@@ -139,6 +151,7 @@ async def chat(call: Call, send: Send, receive: Receive, headers: Headers) -> No
 
 async def _chat_stream(call: Call, upstream, send: Send, receive: Receive, headers) -> int:
     """Relay a stream as it arrives; returns the cost of what the provider produced."""
+    call.log.streamed = True
     include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
     translator = call.adapter.stream_translator(
         model=call.entry.id, include_usage=include_usage, deployment=call.deployment
@@ -151,6 +164,7 @@ async def _chat_stream(call: Call, upstream, send: Send, receive: Receive, heade
         await asyncio.wait({relay, gone}, return_when=asyncio.FIRST_COMPLETED)
         if not relay.done():
             relay.cancel()  # the client left: stop reading, which closes the upstream call
+            call.log.disconnected = True
             logger.info("%s: client disconnected mid-stream", call.request_id)
         try:
             await relay
@@ -163,7 +177,10 @@ async def _chat_stream(call: Call, upstream, send: Send, receive: Receive, heade
     usage = translator.usage or Usage(
         prompt_tokens=call.body_bytes // 4, completion_tokens=progress.output_chars // 4 + 1
     )
-    return usage_cost(call.entry, usage) if progress.started else 0
+    if not progress.started:
+        return 0
+    call.log.usage = usage
+    return usage_cost(call.entry, usage)
 
 
 class _StreamProgress:
@@ -234,6 +251,7 @@ async def _pump(
         if not progress.started:
             raise
         # Headers are gone: tell the client in-band, as OpenAI does, then end the stream.
+        call.log.error_code = error.code or error.type
         await send(
             {"type": "http.response.body", "body": encode_data(error.body()), "more_body": False}
         )
@@ -247,11 +265,13 @@ async def embeddings(call: Call, send: Send, headers: Headers) -> None:
     )
     cost = 0
     try:
-        data = await _read(call, upstream)
-        payload, usage = call.adapter.parse_embeddings_response(
-            data, model=call.entry.id, body=call.body
-        )
-        cost = usage_cost(call.entry, usage)
+        with outcome(call.log):
+            data = await _read(call, upstream)
+            payload, usage = call.adapter.parse_embeddings_response(
+                data, model=call.entry.id, body=call.body
+            )
+            call.log.usage = usage
+            cost = usage_cost(call.entry, usage)
     finally:
         await settle(call, reservation, cost)
     body = orjson.dumps(with_cost(payload, cost))
@@ -269,9 +289,10 @@ async def images(call: Call, send: Send, headers: Headers) -> None:
     reservation = await reserve(call, price)
     cost = 0
     try:
-        data = await _read(call, upstream)
-        payload, _ = call.adapter.parse_images_response(data, model=call.entry.id)
-        cost = price
+        with outcome(call.log):
+            data = await _read(call, upstream)
+            payload, _ = call.adapter.parse_images_response(data, model=call.entry.id)
+            cost = price
     finally:
         await settle(call, reservation, cost)
     await send_json(send, 200, orjson.dumps(payload), [*headers, cost_header(cost)])

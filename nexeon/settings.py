@@ -129,7 +129,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
-    "drain-usage-events": {"task": "billing.drain_usage_events", "schedule": 1.0},
+    "drain-usage-events": {"task": "usage.drain_events", "schedule": 1.0},
+    "rollup-usage-hours": {"task": "usage.rollup_hours", "schedule": 60.0},
+    "rollup-usage-days": {"task": "usage.rollup_days", "schedule": 600.0},
     "return-expired-holds": {"task": "billing.return_expired_holds", "schedule": 10.0},
     "clear-expired-sessions": {"task": "accounts.clear_expired_sessions", "schedule": 3600.0},
 }
@@ -265,6 +267,11 @@ GATEWAY_HOLD_SECONDS = read(env.float, "GATEWAY_HOLD_SECONDS", default=UPSTREAM_
 PRICE_MARKUP_PERCENT = read(env_decimal, "PRICE_MARKUP_PERCENT", default="0")
 if PRICE_MARKUP_PERCENT < 0:
     refuse_to_start("PRICE_MARKUP_PERCENT must be 0 or more")
+
+# --- Operations ---------------------------------------------------------------------------
+
+# Bearer token for GET /metrics (Prometheus); unset = the endpoint answers 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Stripe ------------------------------------------------------------------------------
 

@@ -75,10 +75,21 @@ def outsider(db) -> User:
 @pytest.fixture
 def celery_worker(transactional_db, redis_client):
     """A real Celery worker process on the test database and Redis."""
+    yield from _celery_worker()
+
+
+@pytest.fixture
+def celery_worker_with_beat(transactional_db, redis_client, tmp_path):
+    """A real worker that also runs beat's schedule (the usage drain every second)."""
+    yield from _celery_worker("--beat", "--schedule", str(tmp_path / "beat-schedule"))
+
+
+def _celery_worker(*extra: str):
     worker = subprocess.Popen(
         [
             *(sys.executable, "-m", "celery", "-A", "nexeon", "worker", "--pool", "solo"),
             *("--loglevel", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle"),
+            *extra,
         ],
         cwd=PROJECT_DIR,
         env=manage_env(DATABASE_URL=test_database_url()),

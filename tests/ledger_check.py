@@ -5,14 +5,15 @@ from __future__ import annotations
 import redis
 from django.conf import settings
 
-from billing import holds, usage_queue
+from billing import holds
 from billing.balance_cache import balance_key
 from billing.selectors import organization_balance_nanos_by_id
+from usage import pipeline
 
 
 def assert_balance_reconciles(organization_id: int) -> int:
     """Book queued usage, then check nothing is held and Redis agrees with the ledger."""
-    usage_queue.drain()
+    pipeline.drain()
     client = redis.Redis.from_url(settings.REDIS_URL)
     with client:
         assert holds.held_nanos(client, organization_id) == 0, "credit still held"

@@ -14,11 +14,12 @@ from django.conf import settings
 from accounts.models import ApiKey
 from accounts.services import api_key_create
 from apigateway import auth, catalog
-from billing import holds, usage_queue
+from billing import holds
 from billing.balance_cache import balance_key
 from billing.models import EntryKind, LedgerEntry
 from billing.money import nanos_to_usd
 from tests.ledger_check import assert_balance_reconciles
+from usage import pipeline
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hello there"}]}
 GPT_4O_PROMPT_NANOS = 2500  # $2.50 / 1M tokens
@@ -56,7 +57,7 @@ def test_usage_cost_in_body_and_header_is_what_the_ledger_books(tenant, fake_ope
     )
     assert Decimal(completion.headers["x-nexeon-cost"]) == nanos_to_usd(expected)
     assert Decimal(str(usage.model_extra["cost"])) == nanos_to_usd(expected)
-    usage_queue.drain()
+    pipeline.drain()
     entry = LedgerEntry.objects.get(kind=EntryKind.USAGE)
     assert entry.amount_nanos == -expected
     assert entry.api_key_id == ApiKey.objects.get(organization=tenant.organization).pk
@@ -76,7 +77,7 @@ def test_a_streams_usage_chunk_carries_the_cost(tenant, fake_openai):
     )
     assert Decimal(str(final.usage.model_extra["cost"])) == nanos_to_usd(expected)
     assert all(chunk.usage is None for chunk in chunks[:-1])
-    usage_queue.drain()
+    pipeline.drain()
     assert LedgerEntry.objects.get(kind=EntryKind.USAGE).amount_nanos == -expected
     assert_balance_reconciles(tenant.organization.pk)
 
@@ -116,7 +117,7 @@ def test_credits_and_key_endpoints_follow_openrouters_shape(tenant, fake_openai)
     cost = Decimal(
         tenant.client().chat.completions.with_raw_response.create(**CHAT).headers["x-nexeon-cost"]
     )
-    usage_queue.drain()
+    pipeline.drain()
     credits = get(tenant, "/credits").json()["data"]
     assert Decimal(str(credits["total_usage"])) == cost
     assert credits["total_credits"] == 10.0
@@ -162,7 +163,7 @@ def test_a_keys_monthly_spend_limit_answers_402_when_reached(tenant, fake_openai
     assert error["type"] == "insufficient_quota" and error["code"] == "spend_limit_reached"
     assert "$0.00" in error["message"] and "limit" in error["message"]
     assert len(fake_openai.requests) == calls  # the refused call never went upstream
-    usage_queue.drain()
+    pipeline.drain()
     data = get(tenant, "/key", key=key).json()["data"]
     assert data["limit"] == 0.001
     assert Decimal(str(data["usage"])) <= Decimal("0.001")

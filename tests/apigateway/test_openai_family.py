@@ -6,9 +6,9 @@ import struct
 import openai
 import pytest
 
-from billing import usage_queue
 from billing.models import EntryKind, LedgerEntry
 from tests.apigateway.conftest import UPSTREAM_KEY
+from usage import pipeline
 
 
 def test_list_models_shows_only_configured_providers(tenant):
@@ -51,9 +51,9 @@ def test_a_call_is_charged_to_the_organization_once(tenant):
         model="gpt-4o", messages=[{"role": "user", "content": "Hello there!"}]
     )
     request_id = response.headers["x-request-id"]
-    assert usage_queue.pending() == 1
-    assert usage_queue.drain() == 1
-    assert usage_queue.drain() == 0
+    assert pipeline.pending() == 1
+    assert pipeline.drain() == 1
+    assert pipeline.drain() == 0
     entry = LedgerEntry.objects.get(reference=f"usage:{request_id}")
     assert entry.kind == EntryKind.USAGE
     # 2 prompt tokens at $2.50/M + 3 completion tokens at $10/M = 5,000 + 30,000 nano-dollars

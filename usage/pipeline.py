@@ -1,0 +1,205 @@
+"""Usage events from the gateway into PostgreSQL: every /v1 call recorded exactly once.
+
+The gateway appends one JSON event per call to a Redis list before it answers (for a
+charged call, in the same Lua script that settles its credit). A Celery task (beat, every
+second) drains the list in batches: read a batch (LRANGE), write its usage records and
+ledger entries in one transaction, then trim what it wrote (LTRIM). The request id is
+unique in both tables, so a batch written twice — a worker killed after the commit and
+before the trim, a redelivered task — adds nothing. A batch that could not be written (the
+database is down) stays in Redis and is retried. One drainer at a time (a Redis lock that
+each batch renews) keeps batches in order. Events that can never be written (malformed,
+an organization that no longer exists) go to a dead-letter list instead of blocking the
+queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import ApiKey, Organization
+from billing.models import EntryKind, LedgerEntry
+from usage.models import UsageRecord
+
+logger = logging.getLogger(__name__)
+QUEUE = "nexeon:usage:events"
+DEAD = "nexeon:usage:dead"
+LOCK = "nexeon:usage:drain-lock"
+BATCH = 1000
+LOCK_SECONDS = 30
+
+
+def connection() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
+
+
+def _moment(at: Any) -> datetime:
+    return datetime.fromtimestamp(float(at), tz=UTC) if at else timezone.now()
+
+
+def record_for(event: dict[str, Any], recorded_at: datetime) -> UsageRecord:
+    return UsageRecord(
+        request_id=event["request_id"],
+        organization_id=event["organization_id"],
+        api_key_id=event.get("key_id"),
+        endpoint=event.get("endpoint") or "chat",
+        model=str(event.get("model") or "")[:200],
+        provider=str(event.get("provider") or "")[:64],
+        status=int(event.get("status") or 200),
+        error_code=str(event.get("error_code") or "")[:64],
+        streamed=bool(event.get("streamed")),
+        client_disconnected=bool(event.get("disconnected")),
+        prompt_tokens=int(event.get("prompt_tokens") or 0),
+        completion_tokens=int(event.get("completion_tokens") or 0),
+        cached_tokens=int(event.get("cached_tokens") or 0),
+        cost_nanos=int(event.get("cost_nanos") or 0),
+        ttfb_ms=event.get("ttfb_ms"),
+        duration_ms=float(event.get("duration_ms") or 0),
+        created_at=_moment(event.get("at")),
+        recorded_at=recorded_at,
+    )
+
+
+def entry_for(event: dict[str, Any]) -> LedgerEntry:
+    return LedgerEntry(
+        organization_id=event["organization_id"],
+        kind=EntryKind.USAGE,
+        amount_nanos=-int(event["cost_nanos"]),
+        reference=f"usage:{event['request_id']}",
+        api_key_id=event.get("key_id"),
+        description=str(event.get("description", ""))[:300],
+        # When the call happened, not when it was drained: month boundaries stay exact.
+        created_at=_moment(event.get("at")),
+    )
+
+
+def book(events: list[dict[str, Any]]) -> list[UsageRecord]:
+    """Write records and ledger entries for events not written before; returns the new
+    records. Idempotent: the same events again write nothing."""
+    unique: dict[str, dict[str, Any]] = {}
+    for event in events:
+        unique.setdefault(event["request_id"], event)
+    with transaction.atomic():
+        written = set(
+            UsageRecord.objects.filter(request_id__in=list(unique)).values_list(
+                "request_id", flat=True
+            )
+        )
+        fresh = [event for rid, event in unique.items() if rid not in written]
+        if not fresh:
+            return []
+        key_ids = {event.get("key_id") for event in fresh} - {None}
+        known_keys = set(ApiKey.objects.filter(pk__in=key_ids).values_list("pk", flat=True))
+        for event in fresh:  # a key deleted since its call is recorded keyless
+            if event.get("key_id") not in known_keys:
+                event["key_id"] = None
+        now = timezone.now()
+        records = [record_for(event, now) for event in fresh]
+        UsageRecord.objects.bulk_create(records, ignore_conflicts=True)
+        charged = [event for event in fresh if int(event.get("cost_nanos") or 0) > 0]
+        LedgerEntry.objects.bulk_create([entry_for(e) for e in charged], ignore_conflicts=True)
+        _touch_keys(fresh)
+    return records
+
+
+def _touch_keys(events: list[dict[str, Any]]) -> None:
+    """Keys' "last used" times, one UPDATE per key in the batch (never older than stored)."""
+    latest: dict[int, float] = {}
+    for event in events:
+        if event.get("key_id") and event.get("at"):
+            latest[event["key_id"]] = max(latest.get(event["key_id"], 0.0), float(event["at"]))
+    for key_id, at in latest.items():
+        moment = datetime.fromtimestamp(at, tz=UTC)
+        ApiKey.objects.filter(pk=key_id).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=moment)
+        ).update(last_used_at=moment)
+
+
+def _parse(raw: list[bytes]) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """Events that can be written, and the raw items that never can (dead letters)."""
+    parsed: list[tuple[bytes, dict[str, Any]]] = []
+    dead: list[bytes] = []
+    for item in raw:
+        try:
+            event = orjson.loads(item)
+            if not isinstance(event, dict) or not event.get("request_id"):
+                raise ValueError("not an event")
+            event["organization_id"] = int(event["organization_id"])
+        except (ValueError, KeyError, TypeError):
+            dead.append(item)
+            continue
+        parsed.append((item, event))
+    organizations = {event["organization_id"] for _, event in parsed}
+    known = set(Organization.objects.filter(pk__in=organizations).values_list("pk", flat=True))
+    events = []
+    for item, event in parsed:
+        if event["organization_id"] in known:
+            events.append(event)
+        else:
+            dead.append(item)
+    return events, dead
+
+
+def book_now(events: list[dict[str, Any]]) -> list[UsageRecord]:
+    """Embedded mode (no Redis): write at once, as the drain would."""
+    records = book(events)
+    after_commit(records)
+    return records
+
+
+def after_commit(records: list[UsageRecord]) -> None:
+    """Best effort, never blocking the pipeline: operator metrics and the live feed."""
+    from usage import metrics
+
+    try:
+        metrics.observe(records)
+    except Exception:
+        logger.exception("usage metrics update failed")
+    try:
+        from usage import live
+
+        live.publish(records)
+    except ImportError:
+        pass
+    except Exception:
+        logger.exception("live usage feed publish failed")
+
+
+def drain(*, max_batches: int = 100) -> int:
+    """Write queued events until the queue is empty (or max_batches); returns how many
+    records were new."""
+    client = connection()
+    with client:
+        if not client.set(LOCK, "1", nx=True, ex=LOCK_SECONDS):
+            return 0  # another drainer is at it
+        try:
+            written = 0
+            for _ in range(max_batches):
+                raw = client.lrange(QUEUE, 0, BATCH - 1)
+                if not raw:
+                    break
+                events, dead = _parse(raw)
+                records = book(events) if events else []
+                if dead:
+                    logger.error("usage pipeline: %d events moved to %s", len(dead), DEAD)
+                    client.rpush(DEAD, *dead)
+                client.ltrim(QUEUE, len(raw), -1)
+                client.expire(LOCK, LOCK_SECONDS)
+                after_commit(records)
+                written += len(records)
+            return written
+        finally:
+            client.delete(LOCK)
+
+
+def pending() -> int:
+    with connection() as client:
+        return int(client.llen(QUEUE))
