@@ -1,0 +1,223 @@
+"""The usage pipeline: events queued in Redis, written once as records and ledger entries."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from accounts.services import api_key_create
+from billing.models import LedgerEntry
+from billing.selectors import organization_balance_nanos
+from billing.services import credits_grant
+from usage import metrics, pipeline
+from usage.models import Period, UsageRecord, UsageRollup
+from usage.rollups import rollup
+from usage.tasks import drain_events
+
+
+def event(organization, request_id: str, cost: int = 1000, **extra) -> dict:
+    return {
+        "request_id": request_id,
+        "organization_id": organization.pk,
+        "key_id": None,
+        "endpoint": "chat",
+        "model": "gpt-4o",
+        "provider": "openai",
+        "status": 200,
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "cost_nanos": cost,
+        "ttfb_ms": 12.5,
+        "duration_ms": 40.0,
+        "at": time.time(),
+        "description": "gpt-4o via key test",
+        **extra,
+    }
+
+
+def enqueue(redis_client, *events) -> None:
+    redis_client.rpush(pipeline.QUEUE, *[orjson.dumps(e) for e in events])
+
+
+@pytest.mark.django_db
+def test_writing_the_same_events_twice_writes_them_once(organization):
+    events = [event(organization, "req_a"), event(organization, "req_b", 5)]
+    assert len(pipeline.book(events)) == 2
+    assert pipeline.book(events) == []
+    assert pipeline.book([events[0], events[0]]) == []
+    assert UsageRecord.objects.count() == 2
+    assert LedgerEntry.objects.filter(kind="usage").count() == 2
+    assert organization_balance_nanos(organization=organization) == -1005
+    record = UsageRecord.objects.get(request_id="req_a")
+    assert (record.prompt_tokens, record.completion_tokens, record.cost_nanos) == (10, 5, 1000)
+    assert record.ttfb_ms == 12.5 and record.duration_ms == 40.0 and record.status == 200
+
+
+@pytest.mark.django_db
+def test_free_and_refused_calls_are_recorded_but_charge_nothing(organization):
+    pipeline.book(
+        [
+            event(organization, "req_free", 0),
+            event(organization, "req_402", 0, status=402, error_code="insufficient_quota"),
+        ]
+    )
+    assert UsageRecord.objects.get(request_id="req_402").error_code == "insufficient_quota"
+    assert not LedgerEntry.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_drain_writes_everything_queued_and_empties_the_queue(organization, redis_client):
+    credits_grant(organization=organization, amount_nanos=10_000, reference="grant:u")
+    enqueue(redis_client, *[event(organization, f"req_{i}") for i in range(2500)])
+    assert pipeline.drain() == 2500
+    assert pipeline.pending() == 0
+    assert UsageRecord.objects.count() == 2500
+    assert organization_balance_nanos(organization=organization) == 10_000 - 2_500_000
+
+
+@pytest.mark.django_db
+def test_a_drain_that_died_before_trimming_is_finished_without_double_writing(
+    organization, redis_client
+):
+    events = [event(organization, f"req_{i}") for i in range(10)]
+    pipeline.book(events[:6])  # written, but the worker died before LTRIM
+    enqueue(redis_client, *events)
+    assert pipeline.drain() == 4
+    assert LedgerEntry.objects.filter(kind="usage").count() == 10
+    assert UsageRecord.objects.count() == 10
+
+
+@pytest.mark.django_db
+def test_events_that_can_never_be_written_go_to_dead_letters(organization, redis_client):
+    redis_client.rpush(pipeline.QUEUE, b"{not json", orjson.dumps({"no": "id"}))
+    enqueue(
+        redis_client,
+        event(organization, "req_ok"),
+        {**event(organization, "x"), "organization_id": 99999},
+    )
+    assert pipeline.drain() == 1
+    assert pipeline.pending() == 0
+    assert redis_client.llen(pipeline.DEAD) == 3
+    assert UsageRecord.objects.filter(request_id="req_ok").exists()
+
+
+def test_a_real_worker_drains_the_queue(celery_worker, organization, redis_client):
+    enqueue(redis_client, event(organization, "req_worker", 42))
+    drain_events.delay()
+    deadline = time.monotonic() + 30
+    while not UsageRecord.objects.filter(request_id="req_worker").exists():
+        assert celery_worker.poll() is None, "the worker died"
+        assert time.monotonic() < deadline, "the worker did not write the event"
+        time.sleep(0.2)
+    assert LedgerEntry.objects.get(reference="usage:req_worker").amount_nanos == -42
+
+
+@pytest.mark.django_db
+def test_writing_updates_the_keys_last_used_time(organization, owner):
+    api_key = api_key_create(organization=organization, name="k", created_by=owner).api_key
+    pipeline.book([event(organization, "req_t", key_id=api_key.pk, at=1_800_000_000)])
+    api_key.refresh_from_db()
+    assert int(api_key.last_used_at.timestamp()) == 1_800_000_000
+    assert UsageRecord.objects.get(request_id="req_t").api_key_id == api_key.pk
+    pipeline.book([event(organization, "req_old", key_id=api_key.pk, at=1_700_000_000)])
+    api_key.refresh_from_db()
+    assert int(api_key.last_used_at.timestamp()) == 1_800_000_000  # never moves back
+
+
+@pytest.mark.django_db
+def test_a_deleted_key_does_not_block_its_usage(organization):
+    pipeline.book([event(organization, "req_gone", key_id=424242)])
+    assert UsageRecord.objects.get(request_id="req_gone").api_key_id is None
+
+
+@pytest.mark.django_db
+def test_rollups_total_by_hour_and_day_and_are_idempotent(organization):
+    base = datetime(2026, 11, 20, 10, 15, tzinfo=UTC).timestamp()
+    pipeline.book(
+        [
+            event(organization, "r1", 100, at=base),
+            event(organization, "r2", 200, at=base + 600),
+            event(organization, "r3", 300, at=base + 3600, status=502),
+            event(organization, "r4", 400, at=base + 3600, model="gpt-4o-mini"),
+        ]
+    )
+    since = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+    until = since + timedelta(hours=23)
+    for _ in range(2):
+        rollup(Period.HOUR, since=since, until=until)
+        rollup(Period.DAY, since=since, until=until)
+    ten = UsageRollup.objects.get(period="hour", start=since.replace(hour=10), model="gpt-4o")
+    assert (ten.requests, ten.cost_nanos, ten.prompt_tokens) == (2, 300, 20)
+    eleven = UsageRollup.objects.get(period="hour", start=since.replace(hour=11), model="gpt-4o")
+    assert (eleven.requests, eleven.errors) == (1, 1)
+    day = UsageRollup.objects.filter(period="day", start=since)
+    assert sum(r.requests for r in day) == 4 and sum(r.cost_nanos for r in day) == 1000
+    assert UsageRollup.objects.count() == 3 + 2
+
+
+# --- metrics ---------------------------------------------------------------------------
+
+
+def test_metrics_count_and_render_in_prometheus_format():
+    record = UsageRecord(
+        request_id="r",
+        organization_id=1,
+        endpoint="chat",
+        model="gpt-4o",
+        provider="openai",
+        status=502,
+        prompt_tokens=3,
+        completion_tokens=0,
+        cost_nanos=1500,
+        ttfb_ms=None,
+        duration_ms=30.0,
+        created_at=datetime.fromtimestamp(100.0, tz=UTC),
+    )
+    counts = metrics.counts_for([record, record], now=101.03)
+    text = metrics.render(dict(counts))
+    assert 'nexeon_requests_total{endpoint="chat",model="gpt-4o",status="502"} 2' in text
+    assert 'nexeon_upstream_errors_total{provider="openai",status="502"} 2' in text
+    assert 'nexeon_tokens_total{kind="prompt",model="gpt-4o"} 6' in text
+    assert 'nexeon_request_duration_seconds_bucket{model="gpt-4o",le="0.025"}' not in text
+    assert 'nexeon_request_duration_seconds_bucket{model="gpt-4o",le="0.05"} 2' in text
+    assert 'nexeon_request_duration_seconds_bucket{model="gpt-4o",le="+Inf"} 2' in text
+    assert 'nexeon_accounting_lag_seconds_bucket{le="1"} 2' in text  # 1.0 s after the end
+    lines = text.splitlines()
+    assert "# TYPE nexeon_request_duration_seconds histogram" in lines
+    buckets = [line for line in lines if line.startswith("nexeon_request_duration_seconds_")]
+    assert buckets[-2].startswith("nexeon_request_duration_seconds_count")  # then _sum
+    bounds = [float(b.split('le="')[1].split('"')[0].replace("+Inf", "inf")) for b in buckets[:-2]]
+    assert bounds == sorted(bounds)
+
+
+@pytest.mark.django_db
+def test_the_metrics_endpoint_needs_the_operators_token(
+    client, settings, organization, redis_client
+):
+    settings.METRICS_TOKEN = ""
+    assert client.get("/metrics").status_code == 404
+    settings.METRICS_TOKEN = "op-secret"
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    enqueue(redis_client, event(organization, "req_m"), event(organization, "req_n"))
+    pipeline.drain()
+    enqueue(redis_client, event(organization, "req_pending", at=time.time() - 3))
+    response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer op-secret")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=0.0.4")
+    text = response.content.decode()
+    assert 'nexeon_requests_total{endpoint="chat",model="gpt-4o",status="200"} 2' in text
+    assert "nexeon_usage_queue_depth 1" in text
+    (oldest,) = [
+        float(line.split()[1])
+        for line in text.splitlines()
+        if line.startswith("nexeon_usage_oldest_pending_seconds ")
+    ]
+    assert 2.5 < oldest < 60
+    pipeline.drain()
+    pipeline.book([event(organization, "req_m")])  # written before: not counted again
+    again = client.get("/metrics", HTTP_AUTHORIZATION="Bearer op-secret").content.decode()
+    assert 'nexeon_requests_total{endpoint="chat",model="gpt-4o",status="200"} 3' in again
