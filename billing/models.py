@@ -104,3 +104,17 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+
+class BalanceAlert(models.Model):
+    """An organization told its balance ran low; deleted when the balance recovers, so the
+    next drop is told again (never one mail per check)."""
+
+    organization = models.OneToOneField(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="balance_alert"
+    )
+    balance_nanos = models.BigIntegerField()
+    notified_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"low balance alert for {self.organization_id}"

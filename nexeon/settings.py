@@ -132,6 +132,9 @@ CELERY_BEAT_SCHEDULE = {
     "drain-usage-events": {"task": "usage.drain_events", "schedule": 1.0},
     "rollup-usage-hours": {"task": "usage.rollup_hours", "schedule": 60.0},
     "rollup-usage-days": {"task": "usage.rollup_days", "schedule": 600.0},
+    "reconcile-balances": {"task": "billing.reconcile_balances", "schedule": 60.0},
+    "low-balance-alerts": {"task": "billing.low_balance_alerts", "schedule": 600.0},
+    "expire-keys": {"task": "accounts.expire_keys", "schedule": 3600.0},
     "return-expired-holds": {"task": "billing.return_expired_holds", "schedule": 10.0},
     "clear-expired-sessions": {"task": "accounts.clear_expired_sessions", "schedule": 3600.0},
 }
@@ -270,6 +273,8 @@ if PRICE_MARKUP_PERCENT < 0:
 
 # --- Operations ---------------------------------------------------------------------------
 
+# Owners and admins are mailed once when their balance falls below this (0 = never).
+LOW_BALANCE_USD = read(env_decimal, "LOW_BALANCE_USD", default="5")
 # Bearer token for GET /metrics (Prometheus); unset = the endpoint answers 404.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
