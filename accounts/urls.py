@@ -5,7 +5,6 @@ from accounts import member_views, settings_views, views
 urlpatterns = [
     path("docs/", views.api_docs, name="api_docs"),
     path("keys/", views.keys, name="keys"),
-    path("usage/", views.ledger, {"kind": "usage"}, name="usage"),
     path("keys/create", views.key_create, name="key_create"),
     path("keys/<int:key_id>/revoke", views.key_revoke, name="key_revoke"),
     path("keys/<int:key_id>/rename", views.key_rename, name="key_rename"),

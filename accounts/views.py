@@ -119,22 +119,3 @@ def organization_switch(request: HttpRequest) -> HttpResponse:
     safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
     return redirect(target if target and safe else "home")
 
-
-@login_required
-def ledger(request: HttpRequest, kind: str) -> HttpResponse:
-    """Usage (charged calls) or billing (credits in and out) from the organization's ledger."""
-    membership = current_membership(request)
-    entries = membership.organization.ledger_entries.order_by("-created_at")
-    entries = entries.filter(kind="usage") if kind == "usage" else entries.exclude(kind="usage")
-    return render(
-        request,
-        "dashboard/ledger.html",
-        page_context(
-            request,
-            membership,
-            entries=[(entry, format_usd(entry.amount_nanos, 6)) for entry in entries[:200]],
-            balance=format_usd(organization_balance_nanos(organization=membership.organization)),
-            title="Usage" if kind == "usage" else "Billing",
-            column="Call" if kind == "usage" else "Entry",
-        ),
-    )

@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("api/", include("accounts.api.urls")),
     path("", include("billing.urls")),
+    path("", include("usage.urls")),
     path("", include("accounts.urls")),
     path("", account_views.home, name="home"),
 ]

@@ -1,6 +1,7 @@
 from accounts.services import organization_create
 from billing.models import EntryKind
 from billing.services import credits_grant, ledger_book
+from usage.models import UsageRecord
 
 
 def test_usage_and_billing_pages_show_only_this_organizations_entries(
@@ -19,12 +20,22 @@ def test_usage_and_billing_pages_show_only_this_organizations_entries(
         reference="usage:p1",
         description="gpt-4o via key prod",
     )
+    UsageRecord.objects.create(
+        request_id="req_p1",
+        organization=organization,
+        endpoint="chat",
+        model="gpt-4o",
+        status=200,
+        cost_nanos=35_000,
+        created_at=organization.created_at,
+    )
     client.force_login(owner)
+    # The usage page lists calls (usage records), not ledger entries.
     usage = client.get("/usage/").content.decode()
-    assert "gpt-4o via key prod" in usage and "Welcome credit" not in usage
+    assert 'data-request-id="req_p1"' in usage and "Welcome credit" not in usage
     billing = client.get("/billing/").content.decode()
     assert "Welcome credit" in billing and "gpt-4o via key prod" not in billing
     organization_create(name="Other", owner=outsider)
     client.force_login(outsider)
-    assert "gpt-4o via key prod" not in client.get("/usage/").content.decode()
+    assert "req_p1" not in client.get("/usage/").content.decode()
     assert "Welcome credit" not in client.get("/billing/").content.decode()
