@@ -1,0 +1,95 @@
+"""The live feed: each written usage record is published to its organization's Redis
+pub/sub channel, which the dashboard's WebSocket consumer (usage/consumers.py) forwards.
+
+Best effort by design: pub/sub keeps nothing, so a browser that is not connected misses
+the message (the table and charts read the database), and a Redis error is logged, never
+raised, so the usage pipeline that calls publish() is never held back by the feed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from datetime import UTC
+from typing import Any
+
+import redis
+from django.conf import settings
+
+from accounts.models import ApiKey
+from billing.history import usd_exact
+from usage.models import UsageRecord
+
+logger = logging.getLogger(__name__)
+CHANNEL_PREFIX = "nexeon:live:"
+
+_clients: dict[str, redis.Redis] = {}
+
+
+def channel_name(organization_id: int) -> str:
+    return f"{CHANNEL_PREFIX}{organization_id}"
+
+
+def _client(url: str) -> redis.Redis:
+    # One pool per process and URL (thread-safe); a Celery task publishes every second.
+    if url not in _clients:
+        _clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    return _clients[url]
+
+
+def _keys(records: Sequence[UsageRecord]) -> dict[int, tuple[str, str]]:
+    """Key id -> (name, prefix), in one query for the keys not already loaded."""
+    field = UsageRecord._meta.get_field("api_key")
+    known: dict[int, tuple[str, str]] = {}
+    missing: set[int] = set()
+    for record in records:
+        if record.api_key_id is None:
+            continue
+        if field.is_cached(record) and record.api_key is not None:
+            known[record.api_key_id] = (record.api_key.name, record.api_key.prefix)
+        else:
+            missing.add(record.api_key_id)
+    missing -= known.keys()
+    if missing:
+        for pk, name, prefix in ApiKey.objects.filter(pk__in=missing).values_list(
+            "pk", "name", "prefix"
+        ):
+            known[pk] = (name, prefix)
+    return known
+
+
+def message(record: UsageRecord, key: tuple[str, str] | None) -> dict[str, Any]:
+    """What a browser is sent about one call: never any prompt or answer contents."""
+    name, prefix = key or ("", "")
+    return {
+        "request_id": record.request_id,
+        "created_at": record.created_at.astimezone(UTC).isoformat(),
+        "key_name": name,
+        "key_prefix": prefix,
+        "model": record.model,
+        "endpoint": record.endpoint,
+        "status": record.status,
+        "cost_usd": usd_exact(record.cost_nanos),
+        "duration_ms": round(record.duration_ms, 1),
+    }
+
+
+def publish(records: Sequence[UsageRecord]) -> None:
+    """Publish one small JSON message per record to `nexeon:live:<organization id>`.
+
+    Sync (call it from the pipeline after the batch is committed); a no-op without
+    REDIS_URL; never raises for Redis errors.
+    """
+    url = settings.REDIS_URL
+    if not url or not records:
+        return
+    keys = _keys(records)
+    try:
+        pipe = _client(url).pipeline(transaction=False)
+        for record in records:
+            payload = message(record, keys.get(record.api_key_id or 0))
+            pipe.publish(channel_name(record.organization_id), json.dumps(payload))
+        pipe.execute()
+    except redis.RedisError:
+        logger.warning("live feed: publishing %d usage records failed", len(records), exc_info=True)
