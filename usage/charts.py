@@ -176,7 +176,7 @@ def bar_chart(
         parts.append(
             f"<g><title>{escape(bar.tooltip)}</title>"
             f'<text class="y-label" x="{left - 8}" y="{y + row_h / 2 + 4:.1f}" '
-            f'text-anchor="end">{escape(_shorten(bar.label, 26))}</text>'
+            f'text-anchor="end">{escape(_shorten(bar.label, 24))}</text>'
         )
         if bar_w:
             parts.append(

@@ -95,7 +95,7 @@ def _breakdown_charts(name: str, rows: list[BreakdownRow], period: str) -> dict:
             title=f"Spend by {name}, {period}",
             desc=f"Bar chart of spend in US dollars per {name}, largest first.",
             bars=[
-                charts.Bar(label(row), row.cost_nanos, f"{label(row)}: {usd_label(row.cost_nanos)}")
+                charts.Bar(row.label, row.cost_nanos, f"{label(row)}: {usd_label(row.cost_nanos)}")
                 for row in rows
             ],
             format_value=charts.usd_label,
@@ -105,7 +105,7 @@ def _breakdown_charts(name: str, rows: list[BreakdownRow], period: str) -> dict:
             title=f"Requests by {name}, {period}",
             desc=f"Bar chart of requests per {name}, in the order of the spend chart.",
             bars=[
-                charts.Bar(label(row), row.requests, f"{label(row)}: {row.requests:,} requests")
+                charts.Bar(row.label, row.requests, f"{label(row)}: {row.requests:,} requests")
                 for row in rows
             ],
             format_value=charts.count_label,
