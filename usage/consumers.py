@@ -5,7 +5,8 @@ acts on (the dashboard's session key, or `?organization=<id>` from the page, whi
 one of the user's). The consumer subscribes to that organization's Redis channel
 (usage/live.py) and forwards each message unchanged. Close codes (sent before the
 handshake completes, so a refused socket never opens): 4401 not logged in, 4403 not a
-member, 4503 live updates unavailable (no Redis, or Redis unreachable).
+member, 4503 live updates unavailable (no Redis, or Redis unreachable); 1011 after the
+subscription is lost mid-way, which the page's script retries.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from usage.live import channel_name
 
 logger = logging.getLogger(__name__)
 NOT_LOGGED_IN, NOT_A_MEMBER, UNAVAILABLE = 4401, 4403, 4503
+LOST = 1011  # not final: the browser tries again
 SUBSCRIBE_TIMEOUT = 5.0
 
 
@@ -100,7 +102,8 @@ class UsageLiveConsumer(AsyncWebsocketConsumer):
                     await self.send(text_data=item["data"].decode())
         except aioredis.RedisError:
             logger.warning("live feed: Redis connection lost", exc_info=True)
-            await self.close(code=UNAVAILABLE)
+        # The subscription ended: close, and the page's script reconnects (with backoff).
+        await self.close(code=LOST)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The feed is one-way; anything the browser sends is ignored."""

@@ -7,7 +7,8 @@
   if (!list || !status || !("WebSocket" in window)) return;
 
   const MAX_ROWS = 50;
-  const FINAL = { 4401: "You are signed out: reload the page.", 4403: "Not a member of this organization.", 4503: "Live updates are unavailable right now." };
+  // Refusals that retrying cannot fix; anything else (a restart, Redis away) is retried.
+  const FINAL = { 4401: "You are signed out: reload the page.", 4403: "Not a member of this organization." };
   const url = new URL(list.dataset.url, window.location.href);
   url.protocol = window.location.protocol === "https:" ? "wss:" : "ws:";
   let delay = 1000;
@@ -47,7 +48,9 @@
     });
     socket.addEventListener("close", (event) => {
       if (FINAL[event.code]) { status.textContent = FINAL[event.code]; return; }
-      status.textContent = "Disconnected; reconnecting…";
+      status.textContent = event.code === 4503
+        ? "Live updates are unavailable right now; retrying…"
+        : "Disconnected; reconnecting…";
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 30000);
     });

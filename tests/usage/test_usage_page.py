@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from accounts.services import api_key_create
 from tests.usage.conftest import make_record, roll_up
 
 
@@ -137,3 +138,13 @@ def test_an_empty_organization_gets_zero_charts(client, owner, organization):
     html = client.get("/usage/?granularity=month").content.decode()
     assert html.count("Nothing in this range") >= 4
     assert "No requests." in html
+
+
+def test_names_are_escaped_in_charts_and_table(client, owner, organization):
+    key = api_key_create(organization=organization, name="<b>k</b>").api_key
+    make_record(organization, key, model='<script>alert("m")</script>')
+    roll_up()
+    client.force_login(owner)
+    html = client.get("/usage/").content.decode()
+    assert "<script>alert" not in html and "<b>k</b>" not in html
+    assert "&lt;script&gt;alert(&quot;m&quot;)&lt;/script&gt;" in html
