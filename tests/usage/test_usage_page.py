@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.services import api_key_create
 from tests.usage.conftest import make_record, roll_up
+from usage import views
 
 
 def rows_of(html: str) -> list[str]:
@@ -121,6 +122,17 @@ def test_requests_are_paged_by_50_and_pages_keep_the_filters(client, owner, orga
     second = client.get("/usage/?status=error&page=2").content.decode()
     assert len(rows_of(second)) == 10
     assert set(rows_of(first)).isdisjoint(rows_of(second))
+
+
+def test_pages_stop_at_a_bound_instead_of_counting_everything(
+    client, owner, organization, prod_key, monkeypatch
+):
+    monkeypatch.setattr(views, "PAGED_ROWS", 60)
+    for _ in range(70):
+        make_record(organization, prod_key)
+    client.force_login(owner)
+    html = client.get("/usage/?page=2").content.decode()
+    assert len(rows_of(html)) == 10 and "Page 2 of 2+" in html
 
 
 def test_live_section_needs_redis(client, owner, organization, settings):
