@@ -20,7 +20,11 @@
     return span;
   };
 
+  const seen = new Set();  // a redelivered batch may publish a call twice
+
   const show = (call) => {
+    if (seen.has(call.request_id)) return;
+    seen.add(call.request_id);
     const item = document.createElement("li");
     item.dataset.requestId = call.request_id;
     const time = new Date(call.created_at);
