@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import orjson
+from django.conf import settings
 
 from apigateway import http
 from apigateway.asgi_io import ClientGone, Headers, Receive, Send, send_json, wait_for_disconnect
@@ -20,7 +22,8 @@ from apigateway.calllog import CallLog
 from apigateway.catalog import CatalogEntry
 from apigateway.errors import API_ERROR, GatewayError
 from apigateway.providers.base import JSON, Deployment, Provider, StreamTranslator, Usage
-from apigateway.quota import quota
+from apigateway.quota import credit_service_unavailable, quota
+from apigateway.resp import RedisUnavailable
 from apigateway.sse import DONE, SSEDecoder, encode_data
 from billing import pricing
 from billing.money import nanos_to_usd
@@ -71,9 +74,46 @@ def usage_cost(entry: CatalogEntry, usage: Usage) -> int:
 
 
 async def settle(call: Call, reservation, cost_nanos: int) -> None:
-    """Charge the call's cost and queue its usage event, in one round trip."""
+    """Charge the call's cost and queue its usage event, in one round trip.
+
+    If Redis is unreachable, retry for a couple of seconds; then a call not yet answered
+    fails with 503 (nothing charged), and a stream already delivered keeps retrying in
+    the background so that its usage is not lost.
+    """
     call.log.cost_nanos = cost_nanos
-    await quota().settle(reservation, cost_nanos, call.log.event())
+    event = call.log.event()
+    for delay in SETTLE_RETRY_DELAYS:
+        try:
+            await quota().settle(reservation, cost_nanos, event)
+            return
+        except RedisUnavailable:
+            await asyncio.sleep(delay)
+    if call.log.ttfb is None:
+        raise credit_service_unavailable()
+    task = asyncio.ensure_future(_settle_later(call, reservation, cost_nanos, event))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+SETTLE_RETRY_DELAYS = (0.1, 0.2, 0.4, 0.8, 1.0)
+_background: set[asyncio.Task] = set()
+
+
+async def _settle_later(call: Call, reservation, cost_nanos: int, event: bytes) -> None:
+    deadline = time.monotonic() + settings.GATEWAY_SETTLE_RETRY_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            await quota().settle(reservation, cost_nanos, event)
+            logger.info("%s: settled after Redis came back", call.request_id)
+            return
+        except RedisUnavailable:
+            await asyncio.sleep(1.0)
+    logger.error(
+        "%s: usage not recorded, Redis unreachable for %ss: %s",
+        call.request_id,
+        settings.GATEWAY_SETTLE_RETRY_SECONDS,
+        event.decode(),
+    )
 
 
 @contextmanager
@@ -140,8 +180,8 @@ async def chat(call: Call, send: Send, receive: Receive, headers: Headers) -> No
             )
             call.log.usage = usage
             cost = usage_cost(call.entry, usage)
-        await settle(call, reservation, cost)
-        reservation = None
+        settling, reservation = reservation, None
+        await settle(call, settling, cost)
         body = orjson.dumps(with_cost(payload, cost))
         await send_json(send, 200, body, [*headers, cost_header(cost)])
     finally:

@@ -25,6 +25,8 @@ import hiredis
 from redis.connection import SSLConnection, parse_url
 
 Arg = bytes | str | int
+# Error replies of a server that cannot serve yet (loading its AOF, failing over).
+NOT_READY = ("LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY")
 
 
 class RedisUnavailable(ConnectionError):
@@ -163,6 +165,8 @@ class FastRedis:
         connection = await self._ready()
         reply = await self._wait(connection, connection.send(pack(args)))
         if isinstance(reply, hiredis.ReplyError):
+            if str(reply).startswith(NOT_READY):  # restarting, failing over: try later
+                raise RedisUnavailable(str(reply))
             raise RedisReplyError(str(reply))
         return reply
 

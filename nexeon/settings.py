@@ -264,6 +264,8 @@ UPSTREAM_RETRIES = read(env.int, "UPSTREAM_RETRIES", default=2)
 GATEWAY_MAX_BODY_BYTES = read(env.int, "GATEWAY_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 GATEWAY_KEY_CACHE_SECONDS = read(env.float, "GATEWAY_KEY_CACHE_SECONDS", default=2.0)
 GATEWAY_CATALOG_REFRESH_SECONDS = read(env.float, "GATEWAY_CATALOG_REFRESH_SECONDS", default=5.0)
+# A stream already delivered whose settlement cannot reach Redis retries this long.
+GATEWAY_SETTLE_RETRY_SECONDS = read(env.float, "GATEWAY_SETTLE_RETRY_SECONDS", default=120.0)
 # Credit held for a call is returned by the reaper if its process never settles it.
 GATEWAY_HOLD_SECONDS = read(env.float, "GATEWAY_HOLD_SECONDS", default=UPSTREAM_TIMEOUT + 60)
 # What customers pay over the catalog's (provider) prices, in percent: 10 -> prices x 1.10.

@@ -1,0 +1,128 @@
+"""Redis and PostgreSQL instances that a test starts, kills and restarts itself, on free
+ports, never the machine's shared servers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.support import free_port
+
+
+def _wait_for_port(port: int, timeout: float = 20.0, up: bool = True) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            reachable = probe.connect_ex(("127.0.0.1", port)) == 0
+        if reachable == up:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"port {port} did not come {'up' if up else 'down'} in {timeout}s")
+
+
+class OwnRedis:
+    """A redis-server with AOF fsynced on every write (what 'nothing lost' needs)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="nexeon-redis-"))
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", "always"),
+                *("--save", ""),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for_port(self.port)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final save; only what the AOF has survives."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+        _wait_for_port(self.port, up=False)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class OwnPostgres:
+    """A throw-away PostgreSQL cluster (initdb as the postgres user, trust auth)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="nexeon-pg-"))
+        shutil.chown(self.dir, "postgres", "postgres")
+        self.data = self.dir / "data"
+        self.bin = self._bindir()
+
+    @staticmethod
+    def _bindir() -> Path:
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        assert found, "PostgreSQL server binaries are needed (/usr/lib/postgresql/*/bin)"
+        return found[-1].parent
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/nexeon"
+
+    def _as_postgres(self, *args: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=self.dir,
+        )
+
+    def create(self) -> None:
+        self._as_postgres(
+            str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust"
+        )
+        self.start()
+        createdb = [str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port)]
+        subprocess.run([*createdb, "-U", "postgres", "nexeon"], check=True)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=on"
+        self._as_postgres(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-w", "start"
+        )
+        _wait_for_port(self.port)
+
+    def stop(self, mode: str = "fast") -> None:
+        """mode 'immediate' is a crash: no checkpoint, recovery from the WAL on start."""
+        if (self.data / "postmaster.pid").exists():
+            self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "stop")
+        _wait_for_port(self.port, up=False)
+
+    def destroy(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError, TimeoutError):
+            self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def kill_tree(process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    """A process started with start_new_session=True, and every child of it."""
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+    process.wait(timeout=20)
