@@ -1,7 +1,7 @@
 from celery import shared_task
 
 from billing import holds
-from usage.pipeline import connection
+from usage.pipeline import redis_connection as connection
 
 
 @shared_task(name="billing.return_expired_holds", ignore_result=True)

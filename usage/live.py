@@ -84,12 +84,28 @@ def publish(records: Sequence[UsageRecord]) -> None:
     url = settings.REDIS_URL
     if not url or not records:
         return
-    keys = _keys(records)
     try:
-        pipe = _client(url).pipeline(transaction=False)
+        client = _client(url)
+        keys = _keys(records)
+        pipe = client.pipeline(transaction=False)
         for record in records:
             payload = message(record, keys.get(record.api_key_id or 0))
             pipe.publish(channel_name(record.organization_id), json.dumps(payload))
         pipe.execute()
     except redis.RedisError:
         logger.warning("live feed: publishing %d usage records failed", len(records), exc_info=True)
+
+
+def watched(organization_ids: set[int]) -> set[int]:
+    """The organizations someone is watching right now (one PUBSUB NUMSUB): nobody is
+    the usual case, and the pipeline then builds and sends nothing."""
+    url = settings.REDIS_URL
+    if not url or not organization_ids:
+        return set()
+    ordered = sorted(organization_ids)
+    try:
+        counts = _client(url).pubsub_numsub(*(channel_name(org) for org in ordered))
+    except redis.RedisError:
+        logger.warning("live feed: cannot tell who is watching", exc_info=True)
+        return set()
+    return {org for org, (_, count) in zip(ordered, counts, strict=True) if count}

@@ -21,12 +21,13 @@ from typing import Any
 import orjson
 import redis
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import ApiKey, Organization
 from billing.models import EntryKind, LedgerEntry
+from usage import fast_insert
 from usage.models import UsageRecord
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ BATCH = 1000
 LOCK_SECONDS = 30
 
 
-def connection() -> redis.Redis:
+def redis_connection() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
 
 
@@ -81,9 +82,9 @@ def entry_for(event: dict[str, Any]) -> LedgerEntry:
     )
 
 
-def book(events: list[dict[str, Any]]) -> list[UsageRecord]:
+def book(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Write records and ledger entries for events not written before; returns the new
-    records. Idempotent: the same events again write nothing."""
+    events. Idempotent: the same events again write nothing."""
     unique: dict[str, dict[str, Any]] = {}
     for event in events:
         unique.setdefault(event["request_id"], event)
@@ -102,12 +103,15 @@ def book(events: list[dict[str, Any]]) -> list[UsageRecord]:
             if event.get("key_id") not in known_keys:
                 event["key_id"] = None
         now = timezone.now()
-        records = [record_for(event, now) for event in fresh]
-        UsageRecord.objects.bulk_create(records, ignore_conflicts=True)
         charged = [event for event in fresh if int(event.get("cost_nanos") or 0) > 0]
-        LedgerEntry.objects.bulk_create([entry_for(e) for e in charged], ignore_conflicts=True)
+        if connection.vendor == "postgresql":
+            fast_insert.records(fresh, now)
+            fast_insert.ledger_entries(charged)
+        else:
+            UsageRecord.objects.bulk_create([record_for(e, now) for e in fresh])
+            LedgerEntry.objects.bulk_create([entry_for(e) for e in charged], ignore_conflicts=True)
         _touch_keys(fresh)
-    return records
+    return fresh
 
 
 def _touch_keys(events: list[dict[str, Any]]) -> None:
@@ -148,27 +152,26 @@ def _parse(raw: list[bytes]) -> tuple[list[dict[str, Any]], list[bytes]]:
     return events, dead
 
 
-def book_now(events: list[dict[str, Any]]) -> list[UsageRecord]:
+def book_now(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Embedded mode (no Redis): write at once, as the drain would."""
-    records = book(events)
-    after_commit(records)
-    return records
+    fresh = book(events)
+    after_commit(fresh)
+    return fresh
 
 
-def after_commit(records: list[UsageRecord]) -> None:
+def after_commit(events: list[dict[str, Any]]) -> None:
     """Best effort, never blocking the pipeline: operator metrics and the live feed."""
-    from usage import metrics
+    from usage import live, metrics
 
     try:
-        metrics.observe(records)
+        metrics.observe(events)
     except Exception:
         logger.exception("usage metrics update failed")
     try:
-        from usage import live
-
-        live.publish(records)
-    except ImportError:
-        pass
+        watched = live.watched({int(event["organization_id"]) for event in events})
+        if watched:
+            now = timezone.now()
+            live.publish([record_for(e, now) for e in events if e["organization_id"] in watched])
     except Exception:
         logger.exception("live usage feed publish failed")
 
@@ -176,7 +179,7 @@ def after_commit(records: list[UsageRecord]) -> None:
 def drain(*, max_batches: int = 100) -> int:
     """Write queued events until the queue is empty (or max_batches); returns how many
     records were new."""
-    client = connection()
+    client = redis_connection()
     with client:
         if not client.set(LOCK, "1", nx=True, ex=LOCK_SECONDS):
             return 0  # another drainer is at it
@@ -187,19 +190,19 @@ def drain(*, max_batches: int = 100) -> int:
                 if not raw:
                     break
                 events, dead = _parse(raw)
-                records = book(events) if events else []
+                fresh = book(events) if events else []
                 if dead:
                     logger.error("usage pipeline: %d events moved to %s", len(dead), DEAD)
                     client.rpush(DEAD, *dead)
                 client.ltrim(QUEUE, len(raw), -1)
                 client.expire(LOCK, LOCK_SECONDS)
-                after_commit(records)
-                written += len(records)
+                after_commit(fresh)
+                written += len(fresh)
             return written
         finally:
             client.delete(LOCK)
 
 
 def pending() -> int:
-    with connection() as client:
+    with redis_connection() as client:
         return int(client.llen(QUEUE))

@@ -45,7 +45,7 @@ def enqueue(redis_client, *events) -> None:
 @pytest.mark.django_db
 def test_writing_the_same_events_twice_writes_them_once(organization):
     events = [event(organization, "req_a"), event(organization, "req_b", 5)]
-    assert len(pipeline.book(events)) == 2
+    assert len(pipeline.book(events)) == 2  # the new events
     assert pipeline.book(events) == []
     assert pipeline.book([events[0], events[0]]) == []
     assert UsageRecord.objects.count() == 2
@@ -162,35 +162,38 @@ def test_rollups_total_by_hour_and_day_and_are_idempotent(organization):
 
 
 def test_metrics_count_and_render_in_prometheus_format():
-    record = UsageRecord(
-        request_id="r",
-        organization_id=1,
-        endpoint="chat",
-        model="gpt-4o",
-        provider="openai",
-        status=502,
-        prompt_tokens=3,
-        completion_tokens=0,
-        cost_nanos=1500,
-        ttfb_ms=None,
-        duration_ms=30.0,
-        created_at=datetime.fromtimestamp(100.0, tz=UTC),
-    )
-    counts = metrics.counts_for([record, record], now=101.03)
+    failed = {
+        "request_id": "r",
+        "organization_id": 1,
+        "endpoint": "chat",
+        "model": "gpt-4o",
+        "provider": "openai",
+        "status": 502,
+        "prompt_tokens": 3,
+        "cost_nanos": 1500,
+        "duration_ms": 30.0,
+        "at": 100.0,
+    }
+    counts = metrics.counts_for([failed, {**failed, "request_id": "s"}], now=100.9)
     text = metrics.render(dict(counts))
     assert 'nexeon_requests_total{endpoint="chat",model="gpt-4o",status="502"} 2' in text
     assert 'nexeon_upstream_errors_total{provider="openai",status="502"} 2' in text
+    assert 'nexeon_tokens_total{kind="prompt",model="gpt-4o"} 3' not in text
     assert 'nexeon_tokens_total{kind="prompt",model="gpt-4o"} 6' in text
-    assert 'nexeon_request_duration_seconds_bucket{model="gpt-4o",le="0.025"}' not in text
+    assert 'nexeon_cost_usd_total{model="gpt-4o"} 3e-06' in text
+    assert 'nexeon_request_duration_seconds_bucket{model="gpt-4o",le="0.025"} 0' in text
     assert 'nexeon_request_duration_seconds_bucket{model="gpt-4o",le="0.05"} 2' in text
     assert 'nexeon_request_duration_seconds_bucket{model="gpt-4o",le="+Inf"} 2' in text
-    assert 'nexeon_accounting_lag_seconds_bucket{le="1"} 2' in text  # 1.0 s after the end
+    assert 'nexeon_accounting_lag_seconds_bucket{le="1"} 2' in text  # 0.87 s after the end
+    assert 'nexeon_accounting_lag_seconds_bucket{le="0.5"} 0' in text
     lines = text.splitlines()
     assert "# TYPE nexeon_request_duration_seconds histogram" in lines
     buckets = [line for line in lines if line.startswith("nexeon_request_duration_seconds_")]
     assert buckets[-2].startswith("nexeon_request_duration_seconds_count")  # then _sum
     bounds = [float(b.split('le="')[1].split('"')[0].replace("+Inf", "inf")) for b in buckets[:-2]]
     assert bounds == sorted(bounds)
+    counts = [int(b.rsplit(" ", 1)[1]) for b in buckets[:-2]]
+    assert counts == sorted(counts)  # cumulative
 
 
 @pytest.mark.django_db
