@@ -10,108 +10,50 @@ twice adds nothing.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection
-from django.utils import timezone
 
-RECORD_COLUMNS = (
-    ("request_id", "text"),
-    ("organization_id", "bigint"),
-    ("api_key_id", "bigint"),
-    ("endpoint", "text"),
-    ("model", "text"),
-    ("provider", "text"),
-    ("status", "integer"),
-    ("error_code", "text"),
-    ("streamed", "boolean"),
-    ("client_disconnected", "boolean"),
-    ("prompt_tokens", "integer"),
-    ("completion_tokens", "integer"),
-    ("cached_tokens", "integer"),
-    ("cost_nanos", "bigint"),
-    ("ttfb_ms", "double precision"),
-    ("duration_ms", "double precision"),
-    ("created_at", "timestamptz"),
-    ("recorded_at", "timestamptz"),
-)
-LEDGER_COLUMNS = (
-    ("organization_id", "bigint"),
-    ("kind", "text"),
-    ("amount_nanos", "bigint"),
-    ("reference", "text"),
-    ("api_key_id", "bigint"),
-    ("description", "text"),
-    ("created_at", "timestamptz"),
-)
+# PostgreSQL array types of the columns the pipeline writes (usage/pipeline.py's
+# record_values and entry_values give the values).
+COLUMN_TYPES = {
+    "request_id": "text",
+    "organization_id": "bigint",
+    "api_key_id": "bigint",
+    "endpoint": "text",
+    "model": "text",
+    "provider": "text",
+    "status": "integer",
+    "error_code": "text",
+    "streamed": "boolean",
+    "client_disconnected": "boolean",
+    "prompt_tokens": "integer",
+    "completion_tokens": "integer",
+    "cached_tokens": "integer",
+    "cost_nanos": "bigint",
+    "ttfb_ms": "double precision",
+    "duration_ms": "double precision",
+    "created_at": "timestamptz",
+    "recorded_at": "timestamptz",
+    "kind": "text",
+    "amount_nanos": "bigint",
+    "reference": "text",
+    "description": "text",
+}
+TABLES = {"usage_usagerecord", "billing_ledgerentry"}
 
 
-def _statement(table: str, columns: tuple, conflict: str) -> str:
-    # Built once at import from the constants above; the values are parameters.
-    names = ", ".join(name for name, _ in columns)
-    arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
-    return (
-        f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) "  # noqa: S608
-        f"ON CONFLICT ({conflict}) DO NOTHING"
-    )
-
-
-RECORDS_SQL = _statement("usage_usagerecord", RECORD_COLUMNS, "request_id")
-LEDGER_SQL = _statement("billing_ledgerentry", LEDGER_COLUMNS, "reference")
-
-
-def _moment(at: Any) -> datetime:
-    return datetime.fromtimestamp(float(at), tz=UTC) if at else timezone.now()
-
-
-def records(events: list[dict[str, Any]], recorded_at: datetime) -> None:
-    rows = [
-        (
-            e["request_id"],
-            int(e["organization_id"]),
-            e.get("key_id"),
-            e.get("endpoint") or "chat",
-            str(e.get("model") or "")[:200],
-            str(e.get("provider") or "")[:64],
-            int(e.get("status") or 200),
-            str(e.get("error_code") or "")[:64],
-            bool(e.get("streamed")),
-            bool(e.get("disconnected")),
-            int(e.get("prompt_tokens") or 0),
-            int(e.get("completion_tokens") or 0),
-            int(e.get("cached_tokens") or 0),
-            int(e.get("cost_nanos") or 0),
-            e.get("ttfb_ms"),
-            float(e.get("duration_ms") or 0),
-            _moment(e.get("at")),
-            recorded_at,
-        )
-        for e in events
-    ]
-    _insert(RECORDS_SQL, rows, len(RECORD_COLUMNS))
-
-
-def ledger_entries(events: list[dict[str, Any]]) -> None:
-    rows = [
-        (
-            int(e["organization_id"]),
-            "usage",
-            -int(e["cost_nanos"]),
-            f"usage:{e['request_id']}",
-            e.get("key_id"),
-            str(e.get("description", ""))[:300],
-            _moment(e.get("at")),
-        )
-        for e in events
-    ]
-    _insert(LEDGER_SQL, rows, len(LEDGER_COLUMNS))
-
-
-def _insert(sql: str, rows: list[tuple], width: int) -> None:
+def insert(table: str, conflict: str, rows: list[dict[str, Any]]) -> None:
+    """Insert rows (dicts with the same keys) in one statement; rows whose `conflict`
+    column is taken are skipped."""
     if not rows:
         return
-    columns = [list(column) for column in zip(*rows, strict=True)]
-    assert len(columns) == width
+    assert table in TABLES and conflict in COLUMN_TYPES  # identifiers are ours, never input
+    names = list(rows[0])
+    arrays = ", ".join(f"%s::{COLUMN_TYPES[name]}[]" for name in names)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "  # noqa: S608
+        f"ON CONFLICT ({conflict}) DO NOTHING"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, columns)
+        cursor.execute(sql, [[row[name] for row in rows] for name in names])

@@ -46,40 +46,50 @@ def _moment(at: Any) -> datetime:
     return datetime.fromtimestamp(float(at), tz=UTC) if at else timezone.now()
 
 
+def record_values(event: dict[str, Any], recorded_at: datetime) -> dict[str, Any]:
+    """A usage event as UsageRecord's columns: the one mapping both write paths use."""
+    return {
+        "request_id": event["request_id"],
+        "organization_id": int(event["organization_id"]),
+        "api_key_id": event.get("key_id"),
+        "endpoint": event.get("endpoint") or "chat",
+        "model": str(event.get("model") or "")[:200],
+        "provider": str(event.get("provider") or "")[:64],
+        "status": int(event.get("status") or 200),
+        "error_code": str(event.get("error_code") or "")[:64],
+        "streamed": bool(event.get("streamed")),
+        "client_disconnected": bool(event.get("disconnected")),
+        "prompt_tokens": int(event.get("prompt_tokens") or 0),
+        "completion_tokens": int(event.get("completion_tokens") or 0),
+        "cached_tokens": int(event.get("cached_tokens") or 0),
+        "cost_nanos": int(event.get("cost_nanos") or 0),
+        "ttfb_ms": event.get("ttfb_ms"),
+        "duration_ms": float(event.get("duration_ms") or 0),
+        "created_at": _moment(event.get("at")),
+        "recorded_at": recorded_at,
+    }
+
+
+def entry_values(event: dict[str, Any]) -> dict[str, Any]:
+    """A charged event as its ledger entry's columns."""
+    return {
+        "organization_id": int(event["organization_id"]),
+        "kind": EntryKind.USAGE.value,
+        "amount_nanos": -int(event["cost_nanos"]),
+        "reference": f"usage:{event['request_id']}",
+        "api_key_id": event.get("key_id"),
+        "description": str(event.get("description", ""))[:300],
+        # When the call happened, not when it was drained: month boundaries stay exact.
+        "created_at": _moment(event.get("at")),
+    }
+
+
 def record_for(event: dict[str, Any], recorded_at: datetime) -> UsageRecord:
-    return UsageRecord(
-        request_id=event["request_id"],
-        organization_id=event["organization_id"],
-        api_key_id=event.get("key_id"),
-        endpoint=event.get("endpoint") or "chat",
-        model=str(event.get("model") or "")[:200],
-        provider=str(event.get("provider") or "")[:64],
-        status=int(event.get("status") or 200),
-        error_code=str(event.get("error_code") or "")[:64],
-        streamed=bool(event.get("streamed")),
-        client_disconnected=bool(event.get("disconnected")),
-        prompt_tokens=int(event.get("prompt_tokens") or 0),
-        completion_tokens=int(event.get("completion_tokens") or 0),
-        cached_tokens=int(event.get("cached_tokens") or 0),
-        cost_nanos=int(event.get("cost_nanos") or 0),
-        ttfb_ms=event.get("ttfb_ms"),
-        duration_ms=float(event.get("duration_ms") or 0),
-        created_at=_moment(event.get("at")),
-        recorded_at=recorded_at,
-    )
+    return UsageRecord(**record_values(event, recorded_at))
 
 
 def entry_for(event: dict[str, Any]) -> LedgerEntry:
-    return LedgerEntry(
-        organization_id=event["organization_id"],
-        kind=EntryKind.USAGE,
-        amount_nanos=-int(event["cost_nanos"]),
-        reference=f"usage:{event['request_id']}",
-        api_key_id=event.get("key_id"),
-        description=str(event.get("description", ""))[:300],
-        # When the call happened, not when it was drained: month boundaries stay exact.
-        created_at=_moment(event.get("at")),
-    )
+    return LedgerEntry(**entry_values(event))
 
 
 def book(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -105,8 +115,12 @@ def book(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         now = timezone.now()
         charged = [event for event in fresh if int(event.get("cost_nanos") or 0) > 0]
         if connection.vendor == "postgresql":
-            fast_insert.records(fresh, now)
-            fast_insert.ledger_entries(charged)
+            fast_insert.insert(
+                "usage_usagerecord", "request_id", [record_values(e, now) for e in fresh]
+            )
+            fast_insert.insert(
+                "billing_ledgerentry", "reference", [entry_values(e) for e in charged]
+            )
         else:
             UsageRecord.objects.bulk_create([record_for(e, now) for e in fresh])
             LedgerEntry.objects.bulk_create([entry_for(e) for e in charged], ignore_conflicts=True)
