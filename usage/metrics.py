@@ -29,7 +29,10 @@ LAG_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
 
 HELP = {
     "nexeon_requests_total": ("counter", "Calls to /v1 by endpoint, model and HTTP status."),
-    "nexeon_request_duration_seconds": ("histogram", "Time to the last byte, by model."),
+    "nexeon_request_duration_seconds": (
+        "histogram",
+        "Time to the last byte, by model and HTTP status.",
+    ),
     "nexeon_time_to_first_byte_seconds": ("histogram", "Time to the first byte, by model."),
     "nexeon_upstream_errors_total": (
         "counter",
@@ -87,7 +90,7 @@ def counts_for(events: Iterable[dict], now: float | None = None) -> Counter[str]
     upstream: Counter[tuple] = Counter()
     tokens: Counter[tuple] = Counter()
     cost: Counter[str] = Counter()
-    durations: dict[str, _Histogram] = {}
+    durations: dict[tuple[str, int], _Histogram] = {}
     ttfbs: dict[str, _Histogram] = {}
     lag = _Histogram(len(LAG_BUCKETS) + 1)
     size = len(DURATION_BUCKETS) + 1
@@ -96,7 +99,8 @@ def counts_for(events: Iterable[dict], now: float | None = None) -> Counter[str]
         status = int(event.get("status") or 200)
         requests[(event.get("endpoint") or "chat", model, status)] += 1
         duration = float(event.get("duration_ms") or 0) / 1000
-        histogram = durations.get(model) or durations.setdefault(model, _Histogram(size))
+        labels = (model, status)
+        histogram = durations.get(labels) or durations.setdefault(labels, _Histogram(size))
         histogram.add(duration, DURATION_BUCKETS)
         if event.get("ttfb_ms") is not None:
             histogram = ttfbs.get(model) or ttfbs.setdefault(model, _Histogram(size))
@@ -121,8 +125,14 @@ def counts_for(events: Iterable[dict], now: float | None = None) -> Counter[str]
         out[_field("nexeon_tokens_total", model=model, kind=kind)] += count
     for model, nanos in cost.items():
         out[_field("nexeon_cost_usd_total", model=model)] += nanos / 1e9
-    for model, histogram in durations.items():
-        histogram.write(out, "nexeon_request_duration_seconds", DURATION_BUCKETS, model=model)
+    for (model, status), histogram in durations.items():
+        histogram.write(
+            out,
+            "nexeon_request_duration_seconds",
+            DURATION_BUCKETS,
+            model=model,
+            status=str(status),
+        )
     for model, histogram in ttfbs.items():
         histogram.write(out, "nexeon_time_to_first_byte_seconds", DURATION_BUCKETS, model=model)
     if lag.count:

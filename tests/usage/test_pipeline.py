@@ -181,9 +181,11 @@ def test_metrics_count_and_render_in_prometheus_format():
     assert 'nexeon_tokens_total{kind="prompt",model="gpt-4o"} 3' not in text
     assert 'nexeon_tokens_total{kind="prompt",model="gpt-4o"} 6' in text
     assert 'nexeon_cost_usd_total{model="gpt-4o"} 3e-06' in text
-    assert 'nexeon_request_duration_seconds_bucket{model="gpt-4o",le="0.025"} 0' in text
-    assert 'nexeon_request_duration_seconds_bucket{model="gpt-4o",le="0.05"} 2' in text
-    assert 'nexeon_request_duration_seconds_bucket{model="gpt-4o",le="+Inf"} 2' in text
+    assert (
+        'nexeon_request_duration_seconds_bucket{model="gpt-4o",status="502",le="0.025"} 0' in text
+    )
+    assert 'nexeon_request_duration_seconds_bucket{model="gpt-4o",status="502",le="0.05"} 2' in text
+    assert 'nexeon_request_duration_seconds_bucket{model="gpt-4o",status="502",le="+Inf"} 2' in text
     assert 'nexeon_accounting_lag_seconds_bucket{le="1"} 2' in text  # 0.87 s after the end
     assert 'nexeon_accounting_lag_seconds_bucket{le="0.5"} 0' in text
     lines = text.splitlines()
