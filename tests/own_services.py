@@ -4,7 +4,6 @@ ports, never the machine's shared servers."""
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
 import socket
@@ -119,10 +118,3 @@ class OwnPostgres:
         with contextlib.suppress(subprocess.CalledProcessError, TimeoutError):
             self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def kill_tree(process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-    """A process started with start_new_session=True, and every child of it."""
-    if process.poll() is None:
-        os.killpg(process.pid, sig)
-    process.wait(timeout=20)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -66,3 +69,52 @@ def test_database_url() -> str:
 
 
 test_database_url.__test__ = False  # type: ignore[attr-defined]
+
+
+def start_nexeon(
+    env: dict[str, str], *, workers: int = 1, stderr=subprocess.DEVNULL
+) -> tuple[str, subprocess.Popen]:
+    """Serve nexeon.asgi with uvicorn as `make run` does, in its own process group, on a
+    free port; returns (base URL, process) once /healthz answers. Stop it with
+    stop_process()."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "uvicorn", "nexeon.asgi:application"),
+            *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
+            *("--loop", "uvloop", "--http", "httptools", "--lifespan", "off"),
+            *("--no-access-log", "--log-level", "warning"),
+        ],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/healthz", process=process)
+    except BaseException:
+        stop_process(process)
+        raise
+    return url, process
+
+
+def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Stop a process started in its own session, and its children (uvicorn workers)."""
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+@contextmanager
+def serving_nexeon(env: dict[str, str], **options) -> Iterator[tuple[str, subprocess.Popen]]:
+    url, process = start_nexeon(env, **options)
+    try:
+        yield url, process
+    finally:
+        stop_process(process)

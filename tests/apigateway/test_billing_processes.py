@@ -4,10 +4,8 @@ organization, and a gateway killed in the middle of a call."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,38 +25,21 @@ from billing.services import credits_grant
 from billing.tasks import return_expired_holds
 from tests.apigateway.conftest import UPSTREAM_KEY
 from tests.ledger_check import assert_balance_reconciles
-from tests.support import PROJECT_DIR, free_port, manage_env, test_database_url, wait_for_http
+from tests.support import manage_env, serving_nexeon, stop_process, test_database_url
 
 MINI = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 
 @contextmanager
 def gateway(fake_openai, *, workers: int = 2, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uvicorn", "nexeon.asgi:application"),
-            *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
-            *("--loop", "uvloop", "--http", "httptools", "--lifespan", "off", "--no-access-log"),
-        ],
-        cwd=PROJECT_DIR,
-        env=manage_env(
-            DATABASE_URL=test_database_url(),
-            OPENAI_BASE_URL=f"{fake_openai.base_url}/v1",
-            OPENAI_API_KEY=UPSTREAM_KEY,
-            **env,
-        ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
+    environment = manage_env(
+        DATABASE_URL=test_database_url(),
+        OPENAI_BASE_URL=f"{fake_openai.base_url}/v1",
+        OPENAI_API_KEY=UPSTREAM_KEY,
+        **env,
     )
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/healthz", process=process)
-        yield f"http://127.0.0.1:{port}", process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
+    with serving_nexeon(environment, workers=workers) as served:
+        yield served
 
 
 def thin_organization(amount_nanos: int):
@@ -155,8 +136,7 @@ def test_a_gateway_killed_mid_call_strands_no_credit(tenant, fake_openai, celery
             time.sleep(0.05)
         held = holds.held_nanos(client, organization.pk)
         assert int(client.get(balance_key(organization.pk))) == before - held
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+        stop_process(process, signal.SIGKILL)
         caller.join(timeout=10)
         assert outcome, "the caller should have lost its connection"
 

@@ -2,8 +2,6 @@
 checkout page, its signed webhook to the running app, the success page, the balance."""
 
 import re
-import subprocess
-import sys
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -16,14 +14,13 @@ from tests.billing.conftest import assert_books_balance
 from tests.e2e.test_first_api_call import ARTIFACTS, CHROMIUM_ARGS
 from tests.fakes.server import serving
 from tests.fakes.stripe import FakeStripe
-from tests.support import PROJECT_DIR, free_port, manage_env, test_database_url, wait_for_http
+from tests.support import manage_env, serving_nexeon, test_database_url
 
 
 @pytest.fixture
 def stripe_and_app(transactional_db, redis_client):
     fake = FakeStripe()
     with serving(fake) as stripe_base:
-        port = free_port()
         environment = manage_env(
             DATABASE_URL=test_database_url(),
             DEBUG="1",
@@ -32,23 +29,9 @@ def stripe_and_app(transactional_db, redis_client):
             STRIPE_WEBHOOK_SECRET=fake.webhook_secret,
             STRIPE_API_BASE=stripe_base,
         )
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "uvicorn", "nexeon.asgi:application"),
-                *("--port", str(port), "--host", "127.0.0.1", "--lifespan", "off"),
-                *("--log-level", "warning"),
-            ],
-            cwd=PROJECT_DIR,
-            env=environment,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_for_http(f"{base}/healthz", process=process)
+        with serving_nexeon(environment) as (base, _):
             fake.webhook_url = f"{base}/billing/stripe/webhook/"
             yield fake, base
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
 
 
 def test_buy_25_dollars_of_credits_through_checkout(stripe_and_app):

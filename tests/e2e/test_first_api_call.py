@@ -2,8 +2,6 @@
 of each step kept in test-artifacts/e2e/."""
 
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from apigateway.catalog import catalog_load_defaults
-from tests.support import PROJECT_DIR, free_port, manage_env, test_database_url, wait_for_http
+from tests.support import PROJECT_DIR, manage_env, serving_nexeon, test_database_url
 
 ARTIFACTS = PROJECT_DIR / "test-artifacts" / "e2e"
 CHROMIUM_ARGS = [
@@ -30,7 +28,6 @@ CHROMIUM_ARGS = [
 @pytest.fixture
 def server(transactional_db, redis_client, tmp_path):
     catalog_load_defaults()
-    port = free_port()
     mail_dir = tmp_path / "mail"
     environment = manage_env(
         DATABASE_URL=test_database_url(),
@@ -40,20 +37,8 @@ def server(transactional_db, redis_client, tmp_path):
         OPENAI_API_KEY="sk-e2e-operator",
         GATEWAY_KEY_CACHE_SECONDS="2",
     )
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uvicorn", "nexeon.asgi:application", "--port", str(port)),
-            *("--host", "127.0.0.1", "--lifespan", "off", "--log-level", "warning"),
-        ],
-        cwd=PROJECT_DIR,
-        env=environment,
-    )
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/healthz", process=process)
-        yield f"http://127.0.0.1:{port}", mail_dir
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with serving_nexeon(environment) as (base, _):
+        yield base, mail_dir
 
 
 def confirmation_link(mail_dir: Path, timeout: float = 10) -> str:

@@ -1,8 +1,6 @@
 """The usage page in a real Chromium against a real uvicorn: SVG charts drawn from the
 rollups, and the Live list filled over the WebSocket when the pipeline publishes a call."""
 
-import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -12,33 +10,18 @@ from playwright.sync_api import expect, sync_playwright
 from accounts.models import User
 from accounts.services import api_key_create, organization_create
 from tests.e2e.test_first_api_call import ARTIFACTS, CHROMIUM_ARGS
-from tests.support import PROJECT_DIR, free_port, manage_env, test_database_url, wait_for_http
+from tests.support import manage_env, serving_nexeon, test_database_url
 from tests.usage.conftest import make_record, roll_up
 from usage.live import publish
 
 
 @pytest.fixture
 def app(transactional_db, redis_client):
-    port = free_port()
     environment = manage_env(
         DATABASE_URL=test_database_url(), DEBUG="1", ACCOUNT_EMAIL_VERIFICATION="none"
     )
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uvicorn", "nexeon.asgi:application"),
-            *("--port", str(port), "--host", "127.0.0.1", "--lifespan", "off"),
-            *("--loop", "uvloop", "--http", "httptools", "--log-level", "warning"),
-        ],
-        cwd=PROJECT_DIR,
-        env=environment,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for_http(f"{base}/healthz", process=process)
+    with serving_nexeon(environment) as (base, _):
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_usage_page_draws_charts_and_shows_live_calls(app):

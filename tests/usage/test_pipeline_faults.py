@@ -21,8 +21,8 @@ import redis
 
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import serving
-from tests.own_services import OwnPostgres, OwnRedis, kill_tree
-from tests.support import PROJECT_DIR, free_port, manage_env, run_manage, wait_for_http
+from tests.own_services import OwnPostgres, OwnRedis
+from tests.support import PROJECT_DIR, manage_env, run_manage, start_nexeon, stop_process
 from usage.pipeline import QUEUE
 
 UPSTREAM_KEY = "sk-upstream-faults"
@@ -64,22 +64,8 @@ class Stack:
         return worker
 
     def start_gateway(self) -> str:
-        port = free_port()
-        gateway = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "uvicorn", "nexeon.asgi:application", "--port"),
-                *(str(port), "--host", "127.0.0.1", "--lifespan", "off", "--no-access-log"),
-                *("--loop", "uvloop", "--http", "httptools"),
-            ],
-            cwd=PROJECT_DIR,
-            env=self.env(),
-            stdout=subprocess.DEVNULL,
-            stderr=open(f"{self.tmp}/gateway.log", "ab"),  # noqa: SIM115
-            start_new_session=True,
-        )
+        url, gateway = start_nexeon(self.env(), stderr=open(f"{self.tmp}/gateway.log", "ab"))  # noqa: SIM115
         self.processes.append(gateway)
-        url = f"http://127.0.0.1:{port}"
-        wait_for_http(f"{url}/healthz", process=gateway)
         return url
 
     def sql(self, query: str, *values) -> int:
@@ -117,7 +103,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         finally:
             for process in getattr(locals().get("made"), "processes", []):
                 if process.poll() is None:
-                    kill_tree(process, signal.SIGTERM)
+                    stop_process(process)
             broker.stop()
             postgres.destroy()
 
@@ -127,7 +113,7 @@ def fresh(stack) -> Iterator[Stack]:
     yield stack
     for process in stack.processes:
         if process.poll() is None:
-            kill_tree(process, signal.SIGTERM)
+            stop_process(process)
     stack.processes.clear()
 
 
@@ -200,7 +186,7 @@ def test_a_worker_killed_mid_batch_loses_and_repeats_nothing(fresh):
         60,
         "the worker wrote nothing",
     )
-    kill_tree(worker)  # SIGKILL, in the middle of its batches
+    stop_process(worker, signal.SIGKILL)  # in the middle of its batches
     written = stack.sql("select count(*) from usage_usagerecord") - before
     assert 0 < written < len(results), "the kill came too late to test anything"
 
