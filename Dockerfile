@@ -15,4 +15,4 @@ USER nexeon
 EXPOSE 8000
 CMD ["uvicorn", "nexeon.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
      "--workers", "4", "--loop", "uvloop", "--http", "httptools", "--no-access-log", \
-     "--lifespan", "off", "--proxy-headers"]
+     "--lifespan", "on", "--timeout-graceful-shutdown", "30", "--proxy-headers"]

@@ -6,6 +6,7 @@ Checks run in the documented order: the key (401), the request (413, 400, 404), 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from typing import Any
@@ -37,9 +38,32 @@ def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
 
 
+# Calls being served by this process, so that a stopping server can let them settle.
+_in_flight: set[asyncio.Task] = set()
+
+
+async def finish_in_flight(limit: float) -> int:
+    """At shutdown, after uvicorn's grace period: wait (at most `limit` seconds) for the
+    calls still here, which the server has just cancelled, to settle their credit and
+    queue their usage. Returns how many were still running at the end."""
+    pending = {task for task in _in_flight if not task.done()}
+    if pending:
+        _, pending = await asyncio.wait(pending, timeout=limit)
+    return len(pending)
+
+
 async def application(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
+    task = asyncio.current_task()
+    _in_flight.add(task)
+    try:
+        await _serve(scope, receive, send)
+    finally:
+        _in_flight.discard(task)
+
+
+async def _serve(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     request_id = new_request_id()
     headers = [(b"x-request-id", request_id.encode())]
     response = _Response(send)

@@ -12,6 +12,7 @@ against a short-lived counter loaded from the ledger.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from billing.money import format_usd
 from billing.selectors import key_month_usage_nanos, organization_balance_nanos_by_id
 from usage import pipeline
 
+logger = logging.getLogger(__name__)
 WINDOW_SECONDS = 60
 SPEND_CACHE_SECONDS = 300  # a key's month-to-date spend is re-read from the ledger this often
 
@@ -187,6 +189,11 @@ class MemoryQuota:
             value, at = self.ledger[what]
             self.ledger[what] = (value + ledger_change, at)
 
+    def settle_now(self, reservation: Reservation, cost_nanos: int, event: bytes | None) -> None:
+        """Embedded mode keeps balances in memory, which the stopping process takes with it;
+        the ledger cannot be written from the event loop's thread."""
+        logger.warning("process stopping: usage of a call cut short not booked (embedded mode)")
+
     def forget(self) -> None:
         """Re-read balances and spend from the ledger on next use."""
         self.ledger.clear()
@@ -241,6 +248,15 @@ class RedisQuota:
         keys = [holds.HOLDS, balance_key(reservation.organization_id), spend, pipeline.QUEUE]
         args = [reservation.hold, cost_nanos, event or b""]
         await gateway_redis.fast().run_script(holds.SETTLE_SCRIPT, keys, args)
+
+    def settle_now(self, reservation: Reservation, cost_nanos: int, event: bytes | None) -> None:
+        """The same settlement as a blocking call, for a process whose loop is stopping."""
+        import redis as sync_redis
+
+        spend = reservation.hold.rsplit("|", 1)[1]
+        keys = [holds.HOLDS, balance_key(reservation.organization_id), spend, pipeline.QUEUE]
+        with sync_redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2) as client:
+            client.eval(holds.SETTLE_SCRIPT, 4, *keys, reservation.hold, cost_nanos, event or b"")
 
 
 _memory = MemoryQuota()

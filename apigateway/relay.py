@@ -82,12 +82,18 @@ async def settle(call: Call, reservation, cost_nanos: int) -> None:
     """
     call.log.cost_nanos = cost_nanos
     event = call.log.event()
-    for delay in SETTLE_RETRY_DELAYS:
-        try:
-            await quota().settle(reservation, cost_nanos, event)
-            return
-        except RedisUnavailable:
-            await asyncio.sleep(delay)
+    try:
+        for delay in SETTLE_RETRY_DELAYS:
+            try:
+                await quota().settle(reservation, cost_nanos, event)
+                return
+            except RedisUnavailable:
+                await asyncio.sleep(delay)
+    except asyncio.CancelledError:
+        # The server is stopping and its grace period ran out (a stream cut short): the
+        # event loop is going away, so settle with a blocking call rather than not at all.
+        quota().settle_now(reservation, cost_nanos, event)
+        raise
     if call.log.ttfb is None:
         raise credit_service_unavailable()
     task = asyncio.ensure_future(_settle_later(call, reservation, cost_nanos, event))
@@ -186,7 +192,7 @@ async def chat(call: Call, send: Send, receive: Receive, headers: Headers) -> No
         await send_json(send, 200, body, [*headers, cost_header(cost)])
     finally:
         if reservation is not None:
-            await settle(call, reservation, cost)
+            await settle(call, reservation, cost or call.log.cost_nanos)
 
 
 async def _chat_stream(call: Call, upstream, send: Send, receive: Receive, headers) -> int:
@@ -212,15 +218,17 @@ async def _chat_stream(call: Call, upstream, send: Send, receive: Receive, heade
             if not gone.done():
                 raise
     finally:
+        relay.cancel()  # (the server is stopping: this task itself was cancelled)
         gone.cancel()
         response.close()
-    usage = translator.usage or Usage(
-        prompt_tokens=call.body_bytes // 4, completion_tokens=progress.output_chars // 4 + 1
-    )
-    if not progress.started:
-        return 0
-    call.log.usage = usage
-    return usage_cost(call.entry, usage)
+        # Billed from the provider's counts, or, for a stream cut short, from what was sent.
+        if progress.started:
+            call.log.usage = translator.usage or Usage(
+                prompt_tokens=call.body_bytes // 4,
+                completion_tokens=progress.output_chars // 4 + 1,
+            )
+            call.log.cost_nanos = usage_cost(call.entry, call.log.usage)
+    return call.log.cost_nanos
 
 
 class _StreamProgress:

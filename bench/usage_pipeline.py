@@ -105,7 +105,7 @@ def main() -> None:
                 "httptools",
                 "--no-access-log",
                 "--lifespan",
-                "off",
+                "on",
             ],
             cpus="1",
             env={

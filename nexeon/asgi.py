@@ -13,11 +13,31 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nexeon.settings")
 
 django_application = get_asgi_application()
 
+from django.conf import settings  # noqa: E402
+
 from apigateway.app import application as gateway_application  # noqa: E402  (after setup)
+from apigateway.app import finish_in_flight  # noqa: E402
 from usage.routing import websocket_application  # noqa: E402  (after setup)
 
 
+async def lifespan(receive, send) -> None:
+    """uvicorn's startup and shutdown (run it with `--lifespan on`). At shutdown, after the
+    grace period (`--timeout-graceful-shutdown`), the calls that were cut short get a few
+    seconds to settle their credit and queue their usage before the process exits."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await finish_in_flight(settings.GATEWAY_SHUTDOWN_SETTLE_SECONDS)
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 async def application(scope, receive, send):
+    if scope["type"] == "lifespan":
+        await lifespan(receive, send)
+        return
     path = scope.get("path", "")
     if path.startswith("/v1/") or path == "/v1":
         await gateway_application(scope, receive, send)

@@ -266,6 +266,8 @@ GATEWAY_KEY_CACHE_SECONDS = read(env.float, "GATEWAY_KEY_CACHE_SECONDS", default
 GATEWAY_CATALOG_REFRESH_SECONDS = read(env.float, "GATEWAY_CATALOG_REFRESH_SECONDS", default=5.0)
 # A stream already delivered whose settlement cannot reach Redis retries this long.
 GATEWAY_SETTLE_RETRY_SECONDS = read(env.float, "GATEWAY_SETTLE_RETRY_SECONDS", default=120.0)
+# At shutdown, calls cut short by the grace period get this long to settle and record usage.
+GATEWAY_SHUTDOWN_SETTLE_SECONDS = read(env.float, "GATEWAY_SHUTDOWN_SETTLE_SECONDS", default=5.0)
 # Credit held for a call is returned by the reaper if its process never settles it.
 GATEWAY_HOLD_SECONDS = read(env.float, "GATEWAY_HOLD_SECONDS", default=UPSTREAM_TIMEOUT + 60)
 # What customers pay over the catalog's (provider) prices, in percent: 10 -> prices x 1.10.

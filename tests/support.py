@@ -72,7 +72,7 @@ test_database_url.__test__ = False  # type: ignore[attr-defined]
 
 
 def start_nexeon(
-    env: dict[str, str], *, workers: int = 1, stderr=subprocess.DEVNULL
+    env: dict[str, str], *, workers: int = 1, grace: float = 30, stderr=subprocess.DEVNULL
 ) -> tuple[str, subprocess.Popen]:
     """Serve nexeon.asgi with uvicorn as `make run` does, in its own process group, on a
     free port; returns (base URL, process) once /healthz answers. Stop it with
@@ -82,8 +82,9 @@ def start_nexeon(
         [
             *(sys.executable, "-m", "uvicorn", "nexeon.asgi:application"),
             *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
-            *("--loop", "uvloop", "--http", "httptools", "--lifespan", "off"),
+            *("--loop", "uvloop", "--http", "httptools", "--lifespan", "on"),
             *("--no-access-log", "--log-level", "warning"),
+            *("--timeout-graceful-shutdown", f"{grace:g}"),
         ],
         cwd=PROJECT_DIR,
         env=env,

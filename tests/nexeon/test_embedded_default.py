@@ -48,7 +48,7 @@ def _migrate_provision_serve(tmp_path, embedded_env):
                 "--http",
                 "httptools",
                 "--lifespan",
-                "off",
+                "on",
             ),
         ],
         cwd=PROJECT_DIR,
