@@ -194,10 +194,6 @@ class MemoryQuota:
         the ledger cannot be written from the event loop's thread."""
         logger.warning("process stopping: usage of a call cut short not booked (embedded mode)")
 
-    def forget(self) -> None:
-        """Re-read balances and spend from the ledger on next use."""
-        self.ledger.clear()
-
 
 def credit_service_unavailable() -> GatewayError:
     """Fail closed: without Redis nobody's credit can be checked, so nothing is forwarded."""
@@ -209,11 +205,18 @@ def credit_service_unavailable() -> GatewayError:
     )
 
 
+def settle_keys(reservation: Reservation) -> list[str]:
+    """The settle script's keys: holds, balance, the key's month counter (the hold's last
+    field, '' when uncounted) and the usage queue."""
+    spend = reservation.hold.rsplit("|", 1)[1]
+    return [holds.HOLDS, balance_key(reservation.organization_id), spend, pipeline.QUEUE]
+
+
 class RedisQuota:
     async def reserve(
         self, *, key_id, organization_id, rpm_limit, amount_nanos, request_id, spend_limit=None
     ) -> Reservation:
-        spend = holds.spend_key(key_id)
+        spend = holds.spend_key(key_id) if spend_limit else ""  # (unread without a limit)
         keys = [rpm_key(key_id), balance_key(organization_id), holds.HOLDS, spend]
         deadline = time.time() + settings.GATEWAY_HOLD_SECONDS
         args = [rpm_limit or 0, amount_nanos, request_id, organization_id, f"{deadline:.3f}"]
@@ -244,17 +247,14 @@ class RedisQuota:
 
     async def settle(self, reservation: Reservation, cost_nanos: int, event: bytes | None) -> None:
         """Release the hold, return the unused part, queue the usage event: one round trip."""
-        spend = reservation.hold.rsplit("|", 1)[1]
-        keys = [holds.HOLDS, balance_key(reservation.organization_id), spend, pipeline.QUEUE]
         args = [reservation.hold, cost_nanos, event or b""]
-        await gateway_redis.fast().run_script(holds.SETTLE_SCRIPT, keys, args)
+        await gateway_redis.fast().run_script(holds.SETTLE_SCRIPT, settle_keys(reservation), args)
 
     def settle_now(self, reservation: Reservation, cost_nanos: int, event: bytes | None) -> None:
         """The same settlement as a blocking call, for a process whose loop is stopping."""
         import redis as sync_redis
 
-        spend = reservation.hold.rsplit("|", 1)[1]
-        keys = [holds.HOLDS, balance_key(reservation.organization_id), spend, pipeline.QUEUE]
+        keys = settle_keys(reservation)
         with sync_redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2) as client:
             client.eval(holds.SETTLE_SCRIPT, 4, *keys, reservation.hold, cost_nanos, event or b"")
 

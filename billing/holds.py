@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 import redis
 
 HOLDS = "nexeon:holds"
-SPEND_TTL_SECONDS = 40 * 24 * 3600  # a month's counter outlives its month
 
 
 def spend_key(key_id: int, when: float | None = None) -> str:

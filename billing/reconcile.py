@@ -15,10 +15,12 @@ import logging
 import redis
 
 from billing.balance_cache import balance_key
+from billing.holds import HOLDS
 from billing.selectors import organization_balance_nanos_by_id
+from usage.metrics import HASH as METRICS
+from usage.pipeline import QUEUE
 
 logger = logging.getLogger(__name__)
-CORRECTIONS = "nexeon:metrics"  # counted with the operator metrics (usage/metrics.py)
 
 # KEYS: balance, holds, usage queue. ARGV: organization id, expected balance (the ledger),
 # the balance read before (compare-and-set), write (1/0).
@@ -42,9 +44,6 @@ return {-1, tonumber(balance)}
 
 def reconcile_organization(client: redis.Redis, organization_id: int) -> str:
     """'equal', 'corrected', 'busy' or 'not cached'."""
-    from billing.holds import HOLDS
-    from usage.pipeline import QUEUE
-
     keys = [balance_key(organization_id), HOLDS, QUEUE]
     ledger = organization_balance_nanos_by_id(organization_id)
     status, seen = client.eval(CHECK_SCRIPT, 3, *keys, organization_id, ledger, "", 0)
@@ -60,7 +59,7 @@ def reconcile_organization(client: redis.Redis, organization_id: int) -> str:
             seen,
             ledger,
         )
-        client.hincrby(CORRECTIONS, "nexeon_balance_corrections_total", 1)
+        client.hincrby(METRICS, "nexeon_balance_corrections_total", 1)
         return "corrected"
     return "equal" if status == 0 else "busy"
 

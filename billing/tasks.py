@@ -1,13 +1,13 @@
 from celery import shared_task
 
 from billing import holds
-from usage.pipeline import redis_connection as connection
+from usage.pipeline import redis_connection
 
 
 @shared_task(name="billing.return_expired_holds", ignore_result=True)
 def return_expired_holds() -> int:
     """Credit held by calls whose process died goes back to its organization (beat, 10 s)."""
-    with connection() as client:
+    with redis_connection() as client:
         return holds.reap_expired(client)
 
 
@@ -16,7 +16,7 @@ def reconcile_balances() -> dict[str, int]:
     """Every minute: each quiet organization's Redis balance is set to its ledger sum."""
     from billing.reconcile import reconcile_all
 
-    with connection() as client:
+    with redis_connection() as client:
         return reconcile_all(client)
 
 

@@ -140,21 +140,22 @@ def counts_for(events: Iterable[dict], now: float | None = None) -> Counter[str]
     return out
 
 
-def observe(events: list[dict]) -> None:
+def observe(events: list[dict], client: redis.Redis | None) -> None:
+    """Add newly written calls to the counters: in Redis through `client` (the drain's own
+    connection), or in this process when there is no Redis."""
     if not events:
         return
     counts = counts_for(events)
-    if not settings.REDIS_URL:
+    if client is None:
         _local.update(counts)
         return
-    with redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5) as client:
-        pipe = client.pipeline(transaction=False)
-        for field, value in counts.items():
-            if isinstance(value, float) and not value.is_integer():
-                pipe.hincrbyfloat(HASH, field, value)
-            else:
-                pipe.hincrby(HASH, field, int(value))
-        pipe.execute()
+    pipe = client.pipeline(transaction=False)
+    for field, value in counts.items():
+        if isinstance(value, float) and not value.is_integer():
+            pipe.hincrbyfloat(HASH, field, value)
+        else:
+            pipe.hincrby(HASH, field, int(value))
+    pipe.execute()
 
 
 def _snapshot() -> dict[str, float]:

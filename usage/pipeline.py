@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, Organization
 from billing.models import EntryKind, LedgerEntry
-from usage import fast_insert
+from usage import fast_insert, live, metrics
 from usage.models import UsageRecord
 
 logger = logging.getLogger(__name__)
@@ -169,16 +169,14 @@ def _parse(raw: list[bytes]) -> tuple[list[dict[str, Any]], list[bytes]]:
 def book_now(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Embedded mode (no Redis): write at once, as the drain would."""
     fresh = book(events)
-    after_commit(fresh)
+    after_commit(fresh, None)
     return fresh
 
 
-def after_commit(events: list[dict[str, Any]]) -> None:
+def after_commit(events: list[dict[str, Any]], client: redis.Redis | None) -> None:
     """Best effort, never blocking the pipeline: operator metrics and the live feed."""
-    from usage import live, metrics
-
     try:
-        metrics.observe(events)
+        metrics.observe(events, client)
     except Exception:
         logger.exception("usage metrics update failed")
     try:
@@ -210,7 +208,7 @@ def drain(*, max_batches: int = 100) -> int:
                     client.rpush(DEAD, *dead)
                 client.ltrim(QUEUE, len(raw), -1)
                 client.expire(LOCK, LOCK_SECONDS)
-                after_commit(fresh)
+                after_commit(fresh, client)
                 written += len(fresh)
             return written
         finally:

@@ -132,6 +132,14 @@ def test_credits_and_key_need_a_key(tenant):
         assert httpx.post(f"{tenant.url}/v1{path}", headers={}).status_code == 405
 
 
+def chat_as(tenant, key: str, **extra) -> httpx.Response:
+    return httpx.post(
+        f"{tenant.url}/v1/chat/completions",
+        json={**CHAT, **extra},
+        headers={"authorization": f"Bearer {key}"},
+    )
+
+
 def limited_key(tenant, limit_usd: str) -> tuple[str, ApiKey]:
     created = api_key_create(organization=tenant.organization, name="capped")
     row = ApiKey.objects.get(pk=created.api_key.pk)
@@ -149,11 +157,7 @@ def test_a_keys_monthly_spend_limit_answers_402_when_reached(tenant, fake_openai
     assert spent > 0
     calls = 1
     while True:
-        response = httpx.post(
-            f"{tenant.url}/v1/chat/completions",
-            json={**CHAT, "max_tokens": 50},
-            headers={"authorization": f"Bearer {key}"},
-        )
+        response = chat_as(tenant, key, max_tokens=50)
         if response.status_code == 402:
             break
         assert response.status_code == 200
@@ -175,11 +179,7 @@ def test_a_keys_monthly_spend_limit_answers_402_when_reached(tenant, fake_openai
 
 def test_a_spend_limit_below_one_calls_maximum_is_402_before_spending(tenant, fake_openai):
     key, _ = limited_key(tenant, "0.0001")  # gpt-4o with 4096 output tokens could cost $0.04
-    response = httpx.post(
-        f"{tenant.url}/v1/chat/completions",
-        json=CHAT,
-        headers={"authorization": f"Bearer {key}"},
-    )
+    response = chat_as(tenant, key)
     assert response.status_code == 402
     assert response.json()["error"]["code"] == "spend_limit_reached"
     assert fake_openai.requests == []
@@ -193,11 +193,7 @@ def test_a_limit_lowered_on_the_dashboard_applies_within_seconds(tenant, fake_op
     auth.forget_key(row.digest)
     deadline = time.monotonic() + settings.GATEWAY_KEY_CACHE_SECONDS + 2
     while True:
-        response = httpx.post(
-            f"{tenant.url}/v1/chat/completions",
-            json={**CHAT, "max_tokens": 10},
-            headers={"authorization": f"Bearer {key}"},
-        )
+        response = chat_as(tenant, key, max_tokens=10)
         if response.status_code == 402:
             break
         assert time.monotonic() < deadline, "the lowered limit was not applied"

@@ -123,7 +123,6 @@ def test_password_and_database_from_the_url(tmp_path):
         async def scenario():
             client = FastRedis(f"redis://:s3cret@127.0.0.1:{port}/3")
             await client.call("SET", "where", "here")
-            assert await client.call("CLIENT", "INFO") is not None
             info = (await client.call("CLIENT", "INFO")).decode()
             client.close()
             wrong = FastRedis(f"redis://:nope@127.0.0.1:{port}/0")
