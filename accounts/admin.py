@@ -1,7 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import transaction
 
 from accounts.models import ApiKey, Invitation, Membership, Organization, User
+from accounts.services import organization_keys_forget
+from apigateway.auth import forget_key
 
 
 @admin.register(User)
@@ -26,9 +29,15 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "is_personal", "created_at")
+    list_display = ("name", "slug", "plan", "is_personal", "created_at")
+    list_filter = ("plan",)
     search_fields = ("name", "slug")
     inlines = [MembershipInline]
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if change and {"plan", "rpm_limit", "tpm_limit"} & set(form.changed_data):
+            organization_keys_forget(organization=obj)  # the gateway caches the limits
 
 
 @admin.register(ApiKey)
@@ -39,6 +48,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
     raw_id_fields = ("organization", "created_by")
     # The digest is a secret's fingerprint: operators never edit it by hand.
     readonly_fields = ("prefix", "digest", "created_at", "last_used_at")
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if change:
+            digest = obj.digest
+            transaction.on_commit(lambda: forget_key(digest))  # the gateway caches its facts
 
 
 @admin.register(Invitation)

@@ -8,6 +8,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
 
+from accounts import plans
+
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
@@ -49,6 +51,18 @@ class Organization(models.Model):
     slug = models.SlugField(max_length=140, unique=True)
     is_personal = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    plan = models.CharField(
+        max_length=32,
+        default=plans.default_plan,
+        choices=plans.plan_choices,
+        help_text="Rate-limit plan: the default requests/tokens per minute (RATE_LIMIT_PLANS).",
+    )
+    rpm_limit = models.PositiveIntegerField(
+        "requests per minute", null=True, blank=True, help_text="Overrides the plan's."
+    )
+    tpm_limit = models.PositiveIntegerField(
+        "tokens per minute", null=True, blank=True, help_text="Overrides the plan's."
+    )
 
     def __str__(self) -> str:
         return self.name

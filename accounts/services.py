@@ -112,6 +112,28 @@ def _forget(digest: str) -> None:
     forget_key(digest)
 
 
+def organization_limits_update(
+    *,
+    organization: Organization,
+    plan: str,
+    rpm_limit: int | None = None,
+    tpm_limit: int | None = None,
+) -> Organization:
+    """The operator's choice of plan and overrides; every gateway worker applies it within
+    GATEWAY_KEY_CACHE_SECONDS (the keys' cached facts carry the organization's limits)."""
+    organization.plan = plan
+    organization.rpm_limit = rpm_limit
+    organization.tpm_limit = tpm_limit
+    organization.save(update_fields=["plan", "rpm_limit", "tpm_limit"])
+    organization_keys_forget(organization=organization)
+    return organization
+
+
+def organization_keys_forget(*, organization: Organization) -> None:
+    digests = list(organization.api_keys.values_list("digest", flat=True))
+    transaction.on_commit(lambda: [_forget(digest) for digest in digests])
+
+
 class MembershipError(Exception):
     """A membership change the rules forbid; the message says why."""
 

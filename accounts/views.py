@@ -14,6 +14,7 @@ from accounts import services
 from accounts.current import SESSION_KEY, can_manage_keys, current_membership, page_context
 from accounts.forms import ApiKeyCreateForm, ApiKeyRenameForm
 from accounts.models import ApiKey, Membership
+from accounts.plans import organization_limits
 from billing.money import format_usd
 from billing.selectors import organization_balance_nanos, organization_month_usage
 
@@ -60,6 +61,8 @@ def keys(request: HttpRequest) -> HttpResponse:
             new_key=request.session.pop(NEW_KEY_SESSION, None),
             can_manage=can_manage_keys(membership),
             api_base=request.build_absolute_uri("/v1"),
+            plan=membership.organization.plan,
+            limits=organization_limits(membership.organization),
         ),
     )
 

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from apigateway import account, relay, routing, validation
+from apigateway import account, http, relay, routing, validation
 from apigateway.asgi_io import ClientGone, Receive, Send, header, read_body, send_json
 from apigateway.auth import authenticate
 from apigateway.calllog import CallLog, emit_unsettled
@@ -155,17 +155,17 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     ):
         raise validation.unknown_model(model)
     log.provider = entry.provider
-    deployment = routing.deployment_for(entry)
-    if deployment is None:
+    routes = routing.deployments_for(entry)
+    if not routes:
         raise GatewayError(
             503, f"No provider is available for the model '{model}' right now.", type=API_ERROR
         )
+    http.check_available(routes)  # 503 when every deployment rests (circuit open)
     call = relay.Call(
         request_id=request_id,
         key=key,
         entry=entry,
-        deployment=deployment,
-        adapter=routing.adapter(routing.adapter_name(entry.provider)),
+        routes=routes,
         body=payload,
         body_bytes=len(body),
         log=log,
@@ -190,12 +190,10 @@ def model_object(entry: CatalogEntry) -> dict[str, Any]:
 
 
 async def models(path: str, send: Send, headers) -> None:
-    """Only models whose provider the operator configured are listed (available now)."""
+    """Only models with a deployment the operator configured are listed (available now)."""
     entries = await snapshot.get()
     available = {
-        model_id: entry
-        for model_id, entry in entries.items()
-        if routing.is_configured(entry.provider)
+        model_id: entry for model_id, entry in entries.items() if routing.is_available(entry)
     }
     if path == "/v1/models":
         body = {"object": "list", "data": [model_object(e) for e in available.values()]}

@@ -6,18 +6,23 @@ in-process TTL.
 
 from __future__ import annotations
 
+import logging
 import time
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 
 import orjson
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from accounts import keys
 from accounts.models import ApiKey
+from accounts.plans import effective_limits
 from apigateway import redis as gateway_redis
 from apigateway.dbsync import run_sync
 from apigateway.errors import INVALID_REQUEST, GatewayError
 
+logger = logging.getLogger(__name__)
 REDIS_TTL_SECONDS = 60
 _local: dict[str, tuple[KeyInfo | None, float]] = {}
 _LOCAL_MAX = 50_000
@@ -28,11 +33,13 @@ class KeyInfo:
     key_id: int
     organization_id: int
     name: str
-    rpm_limit: int | None
+    rpm_limit: int | None  # effective: the key's own, else its organization's plan default
     tpm_limit: int | None
     allowed_models: tuple[str, ...]
     expires_at: float | None  # unix time
     monthly_spend_limit_nanos: int | None
+    org_rpm_limit: int | None = None
+    org_tpm_limit: int | None = None
 
 
 def redis_key(digest: str) -> str:
@@ -52,17 +59,29 @@ def read_key(digest: str) -> KeyInfo | None:
             "allowed_models",
             "expires_at",
             "monthly_spend_limit_nanos",
+            "organization__plan",
+            "organization__rpm_limit",
+            "organization__tpm_limit",
         )
         .first()
     )
     if row is None:
         return None
+    limits = effective_limits(
+        plan_name=row["organization__plan"],
+        key_rpm=row["rpm_limit"],
+        key_tpm=row["tpm_limit"],
+        org_rpm=row["organization__rpm_limit"],
+        org_tpm=row["organization__tpm_limit"],
+    )
     return KeyInfo(
         key_id=row["id"],
         organization_id=row["organization_id"],
         name=row["name"],
-        rpm_limit=row["rpm_limit"],
-        tpm_limit=row["tpm_limit"],
+        rpm_limit=limits.key_rpm,
+        tpm_limit=limits.key_tpm,
+        org_rpm_limit=limits.org_rpm,
+        org_tpm_limit=limits.org_tpm,
         allowed_models=tuple(row["allowed_models"] or ()),
         expires_at=row["expires_at"].timestamp() if row["expires_at"] else None,
         monthly_spend_limit_nanos=row["monthly_spend_limit_nanos"],
@@ -104,16 +123,23 @@ async def lookup(digest: str) -> KeyInfo | None:
 
 
 async def _shared_lookup(digest: str) -> KeyInfo | None:
+    """Redis's copy, else the database. Redis unreachable is not the caller's fault: the
+    database answers (whether the call may then proceed is the credit check's decision)."""
     client = gateway_redis.client()
     if client is not None:
-        raw = await client.get(redis_key(digest))
+        try:
+            raw = await client.get(redis_key(digest))
+        except RedisError:
+            logger.warning("key lookup: Redis unreachable, reading the database")
+            client = raw = None
         if raw is not None:
             data = orjson.loads(raw)
             return None if data is None else _from_json(data)
     info = await run_sync(read_key, digest)
     if client is not None:
         payload = orjson.dumps(asdict(info) if info else None)
-        await client.set(redis_key(digest), payload, ex=REDIS_TTL_SECONDS)
+        with suppress(RedisError):  # (the next lookup reads the database again)
+            await client.set(redis_key(digest), payload, ex=REDIS_TTL_SECONDS)
     return info
 
 

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from apigateway import redis as gateway_redis
+from apigateway.auth import KeyInfo
 from apigateway.dbsync import run_sync
-from apigateway.errors import API_ERROR, INSUFFICIENT_QUOTA, RATE_LIMITED, GatewayError
+from apigateway.errors import API_ERROR, INSUFFICIENT_QUOTA, GatewayError
+from apigateway.ratelimit import LocalWindows, RateInfo, rate_limited
 from apigateway.resp import RedisUnavailable
 from billing import holds
 from billing.balance_cache import balance_key
@@ -30,53 +33,131 @@ from billing.selectors import key_month_usage_nanos, organization_balance_nanos_
 from usage import pipeline
 
 logger = logging.getLogger(__name__)
-WINDOW_SECONDS = 60
 SPEND_CACHE_SECONDS = 300  # a key's month-to-date spend is re-read from the ledger this often
 
-# KEYS: rpm counter, balance, holds, spend counter. ARGV: rpm limit (0 = none), reserve
-# (nano-dollars), request id, organization id, hold deadline, spend limit (0 = none).
-# Returns {status, value, hold}: 1 ok (value = balance left), -1 rate limited (value =
-# seconds to wait), -2 balance not cached, -4 spend not cached (load it, call again),
-# -3 insufficient (value = balance), -5 over the key's spend limit (value = spent).
-# A request refused for credit still counts against the rate limit (it was made).
+# KEYS: key window, org window, balance, holds, spend counter. ARGV: key rpm, key tpm, org
+# rpm, org tpm (0 = none), token estimate, reserve (nano-dollars), request id, org id, hold
+# deadline, spend limit (0 = none), and optionally the time (unix seconds; by default
+# Redis's own clock, the same for every gateway replica). Windows are hashes of one-second
+# buckets (ratelimit.py): 'r<second>' requests, 't<second>' tokens, running totals 'R' and
+# 'T', and 'c', the oldest second that may still hold counts. Returns:
+#   {1, balance left, hold, request limit, requests left, token limit, tokens left,
+#    ms until the window resets, second counted in}
+#   {-1, ms to wait, subject (1 key, 2 org), unit (1 requests, 2 tokens), limit}: 429
+#   {-2} balance not cached, {-4} spend not cached: load it, call again (nothing counted)
+#   {-3, balance} insufficient; {-5, spent} over the key's spend limit: both still count
+#   as requests (they were made) but not as tokens.
 RESERVE_SCRIPT = """
-local limit = tonumber(ARGV[1])
-if limit > 0 then
-  local count = redis.call('INCR', KEYS[1])
-  if count == 1 then redis.call('EXPIRE', KEYS[1], 60) end
-  if count > limit then
-    redis.call('DECR', KEYS[1])
-    local ttl = redis.call('TTL', KEYS[1])
-    if ttl < 1 then ttl = 1 end
-    return {-1, ttl}
+local now = tonumber(ARGV[11])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local now_s = math.floor(now)
+local oldest = now_s - 60
+local tokens = tonumber(ARGV[5])
+
+local function advance(win)
+  local state = redis.call('HMGET', win, 'c', 'R', 'T')
+  local cursor = tonumber(state[1])
+  if not cursor then return 0, 0 end
+  local requests, toks = tonumber(state[2]) or 0, tonumber(state[3]) or 0
+  if cursor >= oldest then return requests, toks end
+  if cursor + 60 < oldest then
+    redis.call('DEL', win)
+    return 0, 0
+  end
+  local gone = {}
+  for s = cursor, oldest - 1 do
+    local v = redis.call('HMGET', win, 'r' .. s, 't' .. s)
+    requests = requests - (tonumber(v[1]) or 0)
+    toks = toks - (tonumber(v[2]) or 0)
+    gone[#gone + 1] = 'r' .. s
+    gone[#gone + 1] = 't' .. s
+  end
+  redis.call('HDEL', win, unpack(gone))
+  redis.call('HSET', win, 'c', oldest, 'R', requests, 'T', toks)
+  return requests, toks
+end
+
+local function wait_ms(win, prefix, excess)
+  local freed = 0
+  for s = oldest, now_s do
+    freed = freed + (tonumber(redis.call('HGET', win, prefix .. s)) or 0)
+    if freed >= excess then return math.ceil((s + 61 - now) * 1000) end
+  end
+  return 61000
+end
+
+local subjects = {}
+for i = 1, 2 do
+  local rpm, tpm = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  if rpm > 0 or tpm > 0 then
+    local requests, toks = advance(KEYS[i])
+    if rpm > 0 and requests + 1 > rpm then
+      return {-1, wait_ms(KEYS[i], 'r', requests + 1 - rpm), i, 1, rpm}
+    end
+    if tpm > 0 and toks + tokens > tpm then
+      return {-1, wait_ms(KEYS[i], 't', toks + tokens - tpm), i, 2, tpm}
+    end
+    subjects[#subjects + 1] = {KEYS[i], rpm, tpm, requests, toks}
   end
 end
-local balance = redis.call('GET', KEYS[2])
-local spend_limit = tonumber(ARGV[6])
+
+local balance = redis.call('GET', KEYS[3])
+if not balance then return {-2} end
+local spend_limit = tonumber(ARGV[10])
 local spent = false
-if spend_limit > 0 then spent = redis.call('GET', KEYS[4]) end
-if not balance or (spend_limit > 0 and not spent) then
-  if limit > 0 then redis.call('DECR', KEYS[1]) end
-  if not balance then return {-2, 0} end
-  return {-4, 0}
+if spend_limit > 0 then
+  spent = redis.call('GET', KEYS[5])
+  if not spent then return {-4} end
 end
+
+local req_limit, req_left, tok_limit, tok_left = 0, 0, 0, 0
+for _, w in ipairs(subjects) do
+  redis.call('HSETNX', w[1], 'c', oldest)
+  redis.call('HINCRBY', w[1], 'r' .. now_s, 1)
+  redis.call('HINCRBY', w[1], 'R', 1)
+  redis.call('PEXPIRE', w[1], 62000)
+  if w[2] > 0 and (req_limit == 0 or w[2] - w[4] - 1 < req_left) then
+    req_limit, req_left = w[2], w[2] - w[4] - 1
+  end
+end
+
 balance = tonumber(balance)
-local reserve = tonumber(ARGV[2])
+local reserve = tonumber(ARGV[6])
 if balance <= 0 or balance < reserve then return {-3, balance} end
 local counted = ''
 if spend_limit > 0 then
   if tonumber(spent) + reserve > spend_limit then return {-5, tonumber(spent)} end
-  redis.call('INCRBY', KEYS[4], reserve)
-  counted = KEYS[4]
+  redis.call('INCRBY', KEYS[5], reserve)
+  counted = KEYS[5]
 end
-local hold = ARGV[3] .. '|' .. ARGV[4] .. '|' .. ARGV[2] .. '|' .. counted
-redis.call('ZADD', KEYS[3], ARGV[5], hold)
-return {1, redis.call('DECRBY', KEYS[2], reserve), hold}
+for _, w in ipairs(subjects) do
+  if w[3] > 0 then
+    if tokens > 0 then
+      redis.call('HINCRBY', w[1], 't' .. now_s, tokens)
+      redis.call('HINCRBY', w[1], 'T', tokens)
+    end
+    if tok_limit == 0 or w[3] - w[5] - tokens < tok_left then
+      tok_limit, tok_left = w[3], math.max(w[3] - w[5] - tokens, 0)
+    end
+  end
+end
+local hold = ARGV[7] .. '|' .. ARGV[8] .. '|' .. ARGV[6] .. '|' .. counted
+redis.call('ZADD', KEYS[4], ARGV[9], hold)
+local reset = math.ceil((now_s + 61 - now) * 1000)
+return {1, redis.call('DECRBY', KEYS[3], reserve), hold, req_limit, req_left, tok_limit,
+        tok_left, reset, now_s}
 """
 
 
-def rpm_key(key_id: int) -> str:
-    return f"nexeon:rpm:{key_id}:{int(time.time() // WINDOW_SECONDS)}"
+def key_window(key_id: int) -> str:
+    return f"nexeon:rl:key:{key_id}"
+
+
+def org_window(organization_id: int) -> str:
+    return f"nexeon:rl:org:{organization_id}"
 
 
 @dataclass(slots=True)
@@ -86,22 +167,27 @@ class Reservation:
     key_id: int = 0
     hold: str = ""  # the Redis hold member ('' in embedded mode)
     spend: str = ""  # embedded mode: the month counter this reservation is counted in
+    rate: RateInfo = field(default_factory=RateInfo)
+    token_windows: tuple[str, ...] = ()  # windows holding this call's token estimate
+
+    def token_correction(self, tokens_used: int) -> int:
+        return tokens_used - self.rate.tokens if self.token_windows else 0
 
 
-def rate_limited(limit: int, retry_after: int) -> GatewayError:
-    return GatewayError(
-        429,
-        f"Rate limit reached: {limit} requests per minute for this key. Retry after "
-        f"{retry_after} s.",
-        type=RATE_LIMITED,
-        code="rate_limit_exceeded",
-        headers={
-            "retry-after": str(retry_after),
-            "x-ratelimit-limit-requests": str(limit),
-            "x-ratelimit-remaining-requests": "0",
-            "x-ratelimit-reset-requests": f"{retry_after}s",
-        },
-    )
+def limits_of(key: KeyInfo) -> list[tuple[str, str, int | None, int | None]]:
+    """(window, subject, rpm, tpm) of the limits that apply to this key's calls."""
+    found = []
+    if key.rpm_limit or key.tpm_limit:
+        found.append((key_window(key.key_id), "key", key.rpm_limit, key.tpm_limit))
+    if key.org_rpm_limit or key.org_tpm_limit:
+        found.append(
+            (org_window(key.organization_id), "organization", key.org_rpm_limit, key.org_tpm_limit)
+        )
+    return found
+
+
+def token_windows(key: KeyInfo) -> tuple[str, ...]:
+    return tuple(window for window, _, _, tpm in limits_of(key) if tpm)
 
 
 def insufficient_credits() -> GatewayError:
@@ -135,7 +221,7 @@ class MemoryQuota:
     RELOAD_SECONDS = 2.0
 
     def __init__(self) -> None:
-        self.counters: dict[str, int] = {}
+        self.windows = LocalWindows()
         self.ledger: dict[object, tuple[int, float]] = {}  # org id / spend key -> (nanos, at)
         self.held: dict[object, int] = {}  # org id / spend key -> nanos held in flight
 
@@ -149,33 +235,49 @@ class MemoryQuota:
         self.held[what] = self.held.get(what, 0) + amount
 
     async def reserve(
-        self, *, key_id, organization_id, rpm_limit, amount_nanos, request_id, spend_limit=None
+        self, *, key: KeyInfo, amount_nanos: int, request_id: str, tokens: int = 0
     ) -> Reservation:
-        window = rpm_key(key_id)
-        if rpm_limit and self.counters.get(window, 0) >= rpm_limit:
-            raise rate_limited(rpm_limit, WINDOW_SECONDS - int(time.time()) % WINDOW_SECONDS)
-        if rpm_limit:
-            if len(self.counters) > 100_000:
-                self.counters.clear()
-            self.counters[window] = self.counters.get(window, 0) + 1
+        rate = self.windows.admit(limits_of(key), tokens, time.time())
+        windows = token_windows(key)
+        try:
+            return await self._reserve_credit(key, amount_nanos, rate, windows)
+        except GatewayError:
+            self.windows.correct(windows, rate.second, -rate.tokens)  # a request, no tokens
+            raise
+
+    async def _reserve_credit(self, key: KeyInfo, amount_nanos: int, rate, windows):
+        organization_id = key.organization_id
         balance = await self._ledger(
             organization_id, organization_balance_nanos_by_id, organization_id
         )
         balance -= self.held.get(organization_id, 0)
         if balance <= 0 or balance < amount_nanos:
             raise insufficient_credits()
-        month = holds.spend_key(key_id)
+        month = holds.spend_key(key.key_id)
+        spend_limit = key.monthly_spend_limit_nanos
         if spend_limit:
-            spent = await self._ledger(month, key_month_usage_nanos, key_id)
+            spent = await self._ledger(month, key_month_usage_nanos, key.key_id)
             if spent + self.held.get(month, 0) + amount_nanos > spend_limit:
                 raise spend_limit_reached(spend_limit)
             self._hold(month, amount_nanos)
         self._hold(organization_id, amount_nanos)
         return Reservation(
-            organization_id, amount_nanos, key_id, spend=month if spend_limit else ""
+            organization_id,
+            amount_nanos,
+            key.key_id,
+            spend=month if spend_limit else "",
+            rate=rate,
+            token_windows=windows,
         )
 
-    async def settle(self, reservation: Reservation, cost_nanos: int, event: bytes | None) -> None:
+    async def settle(
+        self, reservation: Reservation, cost_nanos: int, event: bytes | None, tokens_used: int = 0
+    ) -> None:
+        self.windows.correct(
+            reservation.token_windows,
+            reservation.rate.second,
+            reservation.token_correction(tokens_used),
+        )
         if event is not None:
             await run_sync(pipeline.book_now, [orjson.loads(event)])
         # The booking is in the ledger now: count it at once, not at the next re-read.
@@ -189,15 +291,21 @@ class MemoryQuota:
             value, at = self.ledger[what]
             self.ledger[what] = (value + ledger_change, at)
 
-    def settle_now(self, reservation: Reservation, cost_nanos: int, event: bytes | None) -> None:
+    def settle_now(
+        self, reservation: Reservation, cost_nanos: int, event: bytes | None, tokens_used: int = 0
+    ) -> None:
         """Embedded mode keeps balances in memory, which the stopping process takes with it;
         the ledger cannot be written from the event loop's thread."""
         logger.warning("process stopping: usage of a call cut short not booked (embedded mode)")
 
 
+class CreditServiceUnavailable(GatewayError):
+    pass
+
+
 def credit_service_unavailable() -> GatewayError:
     """Fail closed: without Redis nobody's credit can be checked, so nothing is forwarded."""
-    return GatewayError(
+    return CreditServiceUnavailable(
         503,
         "The credit service is temporarily unavailable; nothing was charged. Retry shortly.",
         type=API_ERROR,
@@ -205,58 +313,121 @@ def credit_service_unavailable() -> GatewayError:
     )
 
 
-def settle_keys(reservation: Reservation) -> list[str]:
-    """The settle script's keys: holds, balance, the key's month counter (the hold's last
-    field, '' when uncounted) and the usage queue."""
+def settle_arguments(
+    reservation: Reservation, cost_nanos: int, event: bytes | None, tokens_used: int
+) -> tuple[list[str], list]:
+    """The settle script's keys (holds, balance, the key's month counter: the hold's last
+    field, '' when uncounted; the usage queue; the windows holding the call's token
+    estimate) and arguments."""
     spend = reservation.hold.rsplit("|", 1)[1]
-    return [holds.HOLDS, balance_key(reservation.organization_id), spend, pipeline.QUEUE]
+    windows = list(reservation.token_windows)
+    keys = [holds.HOLDS, balance_key(reservation.organization_id), spend, pipeline.QUEUE]
+    args = [reservation.hold, cost_nanos, event or b""]
+    correction = reservation.token_correction(tokens_used)
+    if correction:
+        keys += windows
+        args += [reservation.rate.second, correction]
+    return keys, args
+
+
+def reserve_arguments(
+    key: KeyInfo, amount_nanos: int, request_id: str, tokens: int, now: float | None = None
+) -> tuple[list[str], list]:
+    spend_limit = key.monthly_spend_limit_nanos
+    spend = holds.spend_key(key.key_id) if spend_limit else ""  # (unread without a limit)
+    organization_id = key.organization_id
+    keys = [
+        key_window(key.key_id),
+        org_window(organization_id),
+        balance_key(organization_id),
+        holds.HOLDS,
+        spend,
+    ]
+    deadline = time.time() + settings.GATEWAY_HOLD_SECONDS
+    args = [
+        key.rpm_limit or 0,
+        key.tpm_limit or 0,
+        key.org_rpm_limit or 0,
+        key.org_tpm_limit or 0,
+        tokens,
+        amount_nanos,
+        request_id,
+        organization_id,
+        f"{deadline:.3f}",
+        spend_limit or 0,
+    ]
+    if now is not None:
+        args.append(repr(now))
+    return keys, args
 
 
 class RedisQuota:
     async def reserve(
-        self, *, key_id, organization_id, rpm_limit, amount_nanos, request_id, spend_limit=None
+        self, *, key: KeyInfo, amount_nanos: int, request_id: str, tokens: int = 0
     ) -> Reservation:
-        spend = holds.spend_key(key_id) if spend_limit else ""  # (unread without a limit)
-        keys = [rpm_key(key_id), balance_key(organization_id), holds.HOLDS, spend]
-        deadline = time.time() + settings.GATEWAY_HOLD_SECONDS
-        args = [rpm_limit or 0, amount_nanos, request_id, organization_id, f"{deadline:.3f}"]
-        args.append(spend_limit or 0)
+        organization_id = key.organization_id
+        spend_limit = key.monthly_spend_limit_nanos
+        keys, args = reserve_arguments(key, amount_nanos, request_id, tokens)
+        spend = keys[4]
         client = gateway_redis.fast()
         for _ in range(3):
             try:
                 result = await client.run_script(RESERVE_SCRIPT, keys, args)
             except RedisUnavailable:
                 raise credit_service_unavailable() from None
-            status, value = result[0], result[1]
+            status = result[0]
             if status == 1:
-                return Reservation(organization_id, amount_nanos, key_id, result[2].decode())
+                rate = RateInfo(*result[3:9], tokens=tokens)
+                return Reservation(
+                    organization_id,
+                    amount_nanos,
+                    key.key_id,
+                    result[2].decode(),
+                    rate=rate,
+                    token_windows=token_windows(key),
+                )
             if status == -1:
-                raise rate_limited(rpm_limit, int(value))
+                _, wait_ms, subject, unit, limit = result
+                raise rate_limited(
+                    subject="key" if subject == 1 else "organization",
+                    unit="requests" if unit == 1 else "tokens",
+                    limit=limit,
+                    retry_after_ms=wait_ms,
+                    requested=1 if unit == 1 else tokens,
+                )
             if status == -3:
                 raise insufficient_credits()
             if status == -5:
                 raise spend_limit_reached(spend_limit)
             loader = gateway_redis.client()
-            if status == -2:
-                balance = await run_sync(organization_balance_nanos_by_id, organization_id)
-                await loader.set(balance_key(organization_id), balance, nx=True)
-            else:
-                spent = await run_sync(key_month_usage_nanos, key_id)
-                await loader.set(spend, spent, nx=True, ex=SPEND_CACHE_SECONDS)
+            try:
+                if status == -2:
+                    balance = await run_sync(organization_balance_nanos_by_id, organization_id)
+                    await loader.set(balance_key(organization_id), balance, nx=True)
+                else:
+                    spent = await run_sync(key_month_usage_nanos, key.key_id)
+                    await loader.set(spend, spent, nx=True, ex=SPEND_CACHE_SECONDS)
+            except RedisError:
+                raise credit_service_unavailable() from None
         raise insufficient_credits()
 
-    async def settle(self, reservation: Reservation, cost_nanos: int, event: bytes | None) -> None:
-        """Release the hold, return the unused part, queue the usage event: one round trip."""
-        args = [reservation.hold, cost_nanos, event or b""]
-        await gateway_redis.fast().run_script(holds.SETTLE_SCRIPT, settle_keys(reservation), args)
+    async def settle(
+        self, reservation: Reservation, cost_nanos: int, event: bytes | None, tokens_used: int = 0
+    ) -> None:
+        """Release the hold, return the unused part, correct the token estimate, queue the
+        usage event: one round trip."""
+        keys, args = settle_arguments(reservation, cost_nanos, event, tokens_used)
+        await gateway_redis.fast().run_script(holds.SETTLE_SCRIPT, keys, args)
 
-    def settle_now(self, reservation: Reservation, cost_nanos: int, event: bytes | None) -> None:
+    def settle_now(
+        self, reservation: Reservation, cost_nanos: int, event: bytes | None, tokens_used: int = 0
+    ) -> None:
         """The same settlement as a blocking call, for a process whose loop is stopping."""
         import redis as sync_redis
 
-        keys = settle_keys(reservation)
+        keys, args = settle_arguments(reservation, cost_nanos, event, tokens_used)
         with sync_redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2) as client:
-            client.eval(holds.SETTLE_SCRIPT, 4, *keys, reservation.hold, cost_nanos, event or b"")
+            client.eval(holds.SETTLE_SCRIPT, len(keys), *keys, *args)
 
 
 _memory = MemoryQuota()
@@ -265,3 +436,39 @@ _redis = RedisQuota()
 
 def quota() -> MemoryQuota | RedisQuota:
     return _redis if gateway_redis.client() is not None else _memory
+
+
+def quota_for(reservation: Reservation) -> MemoryQuota | RedisQuota:
+    """The quota that made a reservation settles it (only Redis's have a hold)."""
+    return _redis if reservation.hold else _memory
+
+
+async def reserve(*, key: KeyInfo, amount_nanos: int, request_id: str, tokens: int) -> Reservation:
+    """Limits and credit through Redis (in-process when embedded). Redis unreachable: 503,
+    nothing forwarded; or, if the operator chose GATEWAY_REDIS_FAILURE=local, this process
+    checks limits and credit itself (from the ledger) and books usage directly."""
+    try:
+        return await quota().reserve(
+            key=key, amount_nanos=amount_nanos, request_id=request_id, tokens=tokens
+        )
+    except CreditServiceUnavailable:
+        if settings.GATEWAY_REDIS_FAILURE != "local":
+            raise
+    logger.warning("%s: Redis unreachable; limits and credit checked in this process", request_id)
+    return await _memory.reserve(
+        key=key, amount_nanos=amount_nanos, request_id=request_id, tokens=tokens
+    )
+
+
+async def book_directly(reservation: Reservation, event: bytes | None) -> bool:
+    """GATEWAY_REDIS_FAILURE=local, a Redis reservation that cannot be settled: book the
+    usage into the ledger now (its request id makes a later settle's booking a no-op) and
+    leave the hold for the reaper to return. False when the database cannot take it."""
+    if settings.GATEWAY_REDIS_FAILURE != "local" or not reservation.hold or not event:
+        return False
+    try:
+        await run_sync(pipeline.book_now, [orjson.loads(event)])
+    except Exception:
+        logger.exception("usage of %s could not be booked directly", reservation.hold)
+        return False
+    return True

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -21,9 +22,10 @@ from apigateway.auth import KeyInfo
 from apigateway.calllog import CallLog
 from apigateway.catalog import CatalogEntry
 from apigateway.errors import API_ERROR, GatewayError
-from apigateway.providers.base import JSON, Deployment, Provider, StreamTranslator, Usage
+from apigateway.providers.base import JSON, StreamTranslator, UpstreamRequest, Usage
 from apigateway.quota import credit_service_unavailable, quota
 from apigateway.resp import RedisUnavailable
+from apigateway.routing import Route
 from apigateway.sse import DONE, SSEDecoder, encode_data
 from billing import pricing
 from billing.money import nanos_to_usd
@@ -38,11 +40,21 @@ class Call:
     request_id: str
     key: KeyInfo
     entry: CatalogEntry
-    deployment: Deployment
-    adapter: Provider
+    routes: tuple[Route, ...]  # the model's configured deployments, in the order to try
     body: JSON
     body_bytes: int
     log: CallLog
+
+
+def upstream_requests(call: Call, build: Callable[[Route], UpstreamRequest]) -> http.Requests:
+    """The call's upstream request for each deployment it may use (the first built now, so
+    that an adapter's 400 comes before credit is reserved); its usage record names the
+    deployment tried last, which is the one that served it."""
+
+    def tried(route: Route) -> None:
+        call.log.provider = route.provider
+
+    return http.Requests(call.routes, build, tried)
 
 
 def cost_header(cost_nanos: int) -> tuple[bytes, bytes]:
@@ -164,7 +176,9 @@ async def reserve(call: Call, amount_nanos: int):
 
 
 async def chat(call: Call, send: Send, receive: Receive, headers: Headers) -> None:
-    upstream = call.adapter.build_chat_request(call.body, call.deployment)
+    upstream = upstream_requests(
+        call, lambda route: route.adapter.build_chat_request(call.body, route.deployment)
+    )
     n = call.body.get("n") or 1
     reservation = await reserve(
         call,
@@ -180,9 +194,9 @@ async def chat(call: Call, send: Send, receive: Receive, headers: Headers) -> No
             if call.body.get("stream"):
                 cost = await _chat_stream(call, upstream, send, receive, headers)
                 return
-            data = await _read(call, upstream)
-            payload, usage = call.adapter.parse_chat_response(
-                data, model=call.entry.id, deployment=call.deployment
+            route, data = await http.fetch(upstream)
+            payload, usage = route.adapter.parse_chat_response(
+                data, model=call.entry.id, deployment=route.deployment
             )
             call.log.usage = usage
             cost = usage_cost(call.entry, usage)
@@ -199,10 +213,12 @@ async def _chat_stream(call: Call, upstream, send: Send, receive: Receive, heade
     """Relay a stream as it arrives; returns the cost of what the provider produced."""
     call.log.streamed = True
     include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
-    translator = call.adapter.stream_translator(
-        model=call.entry.id, include_usage=include_usage, deployment=call.deployment
+    response = await http.open_response(upstream)
+    # Translated by the adapter of the deployment that answered (a fallback may be another
+    # provider family).
+    translator = response.adapter.stream_translator(
+        model=call.entry.id, include_usage=include_usage, deployment=response.route.deployment
     )
-    response = await http.open_response(call.adapter, upstream)
     progress = _StreamProgress()
     relay = asyncio.ensure_future(_pump(call, response, translator, send, headers, progress))
     gone = asyncio.ensure_future(wait_for_disconnect(receive))
@@ -237,14 +253,6 @@ class _StreamProgress:
     def __init__(self) -> None:
         self.started = False
         self.output_chars = 0
-
-
-async def _read(call: Call, upstream) -> bytes:
-    response = await http.open_response(call.adapter, upstream)
-    try:
-        return await response.read()
-    finally:
-        response.close()
 
 
 async def _pump(
@@ -306,7 +314,9 @@ async def _pump(
 
 
 async def embeddings(call: Call, send: Send, headers: Headers) -> None:
-    upstream = call.adapter.build_embeddings_request(call.body, call.deployment)
+    upstream = upstream_requests(
+        call, lambda route: route.adapter.build_embeddings_request(call.body, route.deployment)
+    )
     reservation = await reserve(
         call,
         pricing.max_cost_nanos(call.entry.prices, body_bytes=call.body_bytes, max_output_tokens=0),
@@ -314,8 +324,8 @@ async def embeddings(call: Call, send: Send, headers: Headers) -> None:
     cost = 0
     try:
         with outcome(call.log):
-            data = await _read(call, upstream)
-            payload, usage = call.adapter.parse_embeddings_response(
+            route, data = await http.fetch(upstream)
+            payload, usage = route.adapter.parse_embeddings_response(
                 data, model=call.entry.id, body=call.body
             )
             call.log.usage = usage
@@ -327,7 +337,9 @@ async def embeddings(call: Call, send: Send, headers: Headers) -> None:
 
 
 async def images(call: Call, send: Send, headers: Headers) -> None:
-    upstream = call.adapter.build_images_request(call.body, call.deployment)
+    upstream = upstream_requests(
+        call, lambda route: route.adapter.build_images_request(call.body, route.deployment)
+    )
     price = pricing.image_cost_nanos(
         call.entry.prices,
         quality=call.body.get("quality") or "standard",
@@ -338,8 +350,8 @@ async def images(call: Call, send: Send, headers: Headers) -> None:
     cost = 0
     try:
         with outcome(call.log):
-            data = await _read(call, upstream)
-            payload, _ = call.adapter.parse_images_response(data, model=call.entry.id)
+            route, data = await http.fetch(upstream)
+            payload, _ = route.adapter.parse_images_response(data, model=call.entry.id)
             cost = price
     finally:
         await settle(call, reservation, cost)

@@ -16,7 +16,7 @@ psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname='nex
 env $ENVS .venv/bin/python manage.py migrate -v0
 redis-cli -u "$RD" flushdb >/dev/null
 KEY=$(env $ENVS .venv/bin/python manage.py create_api_key bench@example.com \
-      --credits 1000000 --rpm 10000000 --name bench | tail -1)
+      --credits 1000000 --rpm 10000000 --plan unlimited --name bench | tail -1)
 SERVER=".venv/bin/uvicorn nexeon.asgi:application --host 127.0.0.1 --port {port}"
 SERVER+=" --workers {workers} --loop uvloop --http httptools --no-access-log --lifespan on"
 exec env -u DATABASE_URL -u REDIS_URL "$BENCH/compare.sh" --target http://127.0.0.1:8000 \

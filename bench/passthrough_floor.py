@@ -5,7 +5,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nexeon.settings")
 import nexeon.asgi as asgi
 from apigateway import relay, quota
 class NoQuota:
-    async def reserve(self, **k): return quota.Reservation(k["organization_id"], k["amount_nanos"])
+    async def reserve(self, *, key, amount_nanos, **k): return quota.Reservation(key.organization_id, amount_nanos)
     async def settle(self, *a): return None
 MODE = os.environ.get("MODE", "noredis")
 if MODE == "noredis":

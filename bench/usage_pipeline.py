@@ -73,7 +73,7 @@ def main() -> None:
     key = (
         subprocess.run(
             [PY, "manage.py", "create_api_key", "bench@example.com", "--credits", "1000000"]
-            + ["--rpm", "100000000", "--name", "bench"],
+            + ["--rpm", "100000000", "--plan", "unlimited", "--name", "bench"],
             cwd=ROOT,
             env=ENV,
             check=True,

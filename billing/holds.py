@@ -28,8 +28,17 @@ def hold_member(request_id: str, organization_id: int, amount_nanos: int, spend:
     return f"{request_id}|{organization_id}|{amount_nanos}|{spend or ''}"
 
 
-# KEYS: holds, balance, spend ('' if none), usage queue. ARGV: member, cost, event ('' if none).
+# KEYS: holds, balance, spend ('' if none), usage queue, then any rate-limit windows that
+# hold the call's token estimate (apigateway/ratelimit.py). ARGV: member, cost, event ('' if
+# none), then (with windows) the second the call was counted in and the tokens to add to
+# it (the real count minus the estimate), applied only while that second still counts.
 SETTLE_SCRIPT = """
+for i = 5, #KEYS do
+  if redis.call('HEXISTS', KEYS[i], 'r' .. ARGV[4]) == 1 then  -- the second still counts
+    redis.call('HINCRBY', KEYS[i], 't' .. ARGV[4], ARGV[5])
+    redis.call('HINCRBY', KEYS[i], 'T', ARGV[5])
+  end
+end
 local held = redis.call('ZREM', KEYS[1], ARGV[1])
 local reserved = tonumber(string.match(ARGV[1], '^[^|]*|[^|]*|([^|]*)'))
 local cost = tonumber(ARGV[2])

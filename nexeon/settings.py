@@ -245,22 +245,53 @@ PROVIDERS = {
 AZURE_OPENAI_API_VERSION = env.str("OPENAI_API_VERSION", default="2024-10-21")
 # More OpenAI-compatible (or Anthropic/Gemini-shaped) endpoints, by configuration alone:
 # {"mylab": {"base_url": "http://10.0.0.5:8000/v1", "api_key": "", "adapter": "openai",
-#            "headers": {"X-Team": "ml"}}}; catalog rows then name "mylab" as their provider.
+#            "headers": {"X-Team": "ml"}, "timeout": 120, "connect_timeout": 5}}; catalog rows
+# then name "mylab" as their provider (or fallback). An entry named like a built-in provider
+# changes only the fields it gives, e.g. {"anthropic": {"timeout": 300}}.
+
+
+def _provider_seconds(name: str, config: dict, field: str) -> dict:
+    if field not in config:
+        return {}
+    value = config[field]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e6:
+        refuse_to_start(f"NEXEON_PROVIDERS[{name!r}].{field} must be a number of seconds above 0")
+    return {field: float(value)}
+
+
 for _name, _extra in read(env.json, "NEXEON_PROVIDERS", default={}).items():
-    if not isinstance(_extra, dict) or not _extra.get("base_url"):
+    if not isinstance(_extra, dict):
+        refuse_to_start(f"NEXEON_PROVIDERS[{_name!r}] must be an object")
+    if _name in PROVIDER_ENV:
+        _config = dict(PROVIDERS[_name])  # a built-in provider: only what is given changes
+    elif _extra.get("base_url"):
+        _config = {"api_key": "", "adapter": "openai", "headers": {}}
+    else:
         refuse_to_start(f"NEXEON_PROVIDERS[{_name!r}] needs at least a base_url")
-    PROVIDERS[_name] = {
-        "api_key": str(_extra.get("api_key", "")),
-        "base_url": str(_extra["base_url"]).rstrip("/"),
-        "adapter": str(_extra.get("adapter", "openai")),
-        "headers": dict(_extra.get("headers", {})),
-    }
+    if "base_url" in _extra:
+        _config["base_url"] = str(_extra["base_url"]).rstrip("/")
+    if "api_key" in _extra:
+        _config["api_key"] = str(_extra["api_key"])
+    if "adapter" in _extra:
+        _config["adapter"] = str(_extra["adapter"])
+    if "headers" in _extra:
+        _config["headers"] = dict(_extra["headers"])
+    for _field in ("timeout", "connect_timeout"):
+        _config.update(_provider_seconds(_name, _extra, _field))
+    PROVIDERS[_name] = _config
 
 # --- The /v1 gateway ---------------------------------------------------------------------
 
 UPSTREAM_TIMEOUT = read(env.float, "UPSTREAM_TIMEOUT", default=600.0)
 UPSTREAM_CONNECT_TIMEOUT = read(env.float, "UPSTREAM_CONNECT_TIMEOUT", default=10.0)
 UPSTREAM_RETRIES = read(env.int, "UPSTREAM_RETRIES", default=2)
+# A deployment rests this long after this many consecutive failures (circuit breaker).
+GATEWAY_BREAKER_FAILURES = read(env.int, "GATEWAY_BREAKER_FAILURES", default=5)
+GATEWAY_BREAKER_REST_SECONDS = read(env.float, "GATEWAY_BREAKER_REST_SECONDS", default=30.0)
+if GATEWAY_BREAKER_FAILURES < 1 or GATEWAY_BREAKER_REST_SECONDS < 0:
+    refuse_to_start(
+        "GATEWAY_BREAKER_FAILURES must be 1 or more, GATEWAY_BREAKER_REST_SECONDS 0 or more"
+    )
 GATEWAY_MAX_BODY_BYTES = read(env.int, "GATEWAY_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 GATEWAY_KEY_CACHE_SECONDS = read(env.float, "GATEWAY_KEY_CACHE_SECONDS", default=2.0)
 GATEWAY_CATALOG_REFRESH_SECONDS = read(env.float, "GATEWAY_CATALOG_REFRESH_SECONDS", default=5.0)

@@ -107,3 +107,16 @@ def test_signup_creates_a_personal_organization(client, settings):
     assert response.status_code == 302
     membership = Membership.objects.get(user__email="new@example.com")
     assert membership.role == Role.OWNER and membership.organization.is_personal
+
+
+def test_the_keys_page_shows_each_keys_limits_and_the_plans(client, owner, organization):
+    from accounts.services import organization_limits_update
+
+    organization_limits_update(organization=organization, plan="standard", tpm_limit=90_000)
+    api_key_create(organization=organization, name="own", rpm_limit=60, tpm_limit=1000)
+    api_key_create(organization=organization, name="plain")
+    client.force_login(owner)
+    page = client.get("/keys/").content.decode()
+    assert "60 requests, 1000 tokens" in page
+    assert "500 requests</td>" in page  # the plain key: the standard plan's default
+    assert "the whole organization 5000 requests and 90000 tokens per minute" in page

@@ -112,7 +112,8 @@ def test_credits_and_key_endpoints_follow_openrouters_shape(tenant, fake_openai)
     key = get(tenant, "/key").json()["data"]
     assert key["label"] == "test"
     assert key["usage"] == 0 and key["limit"] is None and key["limit_remaining"] is None
-    assert key["rate_limit"] == {"requests": None, "tokens": None, "interval": "1m"}
+    # The standard plan's default RPM per key (accounts/plans.py); no TPM by default.
+    assert key["rate_limit"] == {"requests": 500, "tokens": None, "interval": "1m"}
 
     cost = Decimal(
         tenant.client().chat.completions.with_raw_response.create(**CHAT).headers["x-nexeon-cost"]

@@ -32,13 +32,13 @@ class FlakyQuota(RedisQuota):
         self.failures = failures
         self.hang = hang
 
-    async def settle(self, reservation, cost_nanos, event) -> None:
+    async def settle(self, reservation, cost_nanos, event, tokens_used=0) -> None:
         if self.hang:
             await asyncio.Event().wait()
         if self.failures:
             self.failures -= 1
             raise RedisUnavailable("down")
-        await super().settle(reservation, cost_nanos, event)
+        await super().settle(reservation, cost_nanos, event, tokens_used)
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def quota(redis_client, monkeypatch, settings):
     monkeypatch.setattr(relay, "SETTLE_RETRY_DELAYS", (0, 0))
     settings.GATEWAY_SETTLE_RETRY_SECONDS = 10
     flaky = FlakyQuota()
-    monkeypatch.setattr(relay, "quota", lambda: flaky)
+    monkeypatch.setattr(relay, "quota_for", lambda reservation: flaky)
     return flaky
 
 
@@ -60,13 +60,7 @@ def call(delivered: bool) -> SimpleNamespace:
 
 
 async def reserve(quota) -> object:
-    return await quota.reserve(
-        key_id=KEY.key_id,
-        organization_id=ORG,
-        rpm_limit=None,
-        amount_nanos=RESERVE,
-        request_id="req_retry",
-    )
+    return await quota.reserve(key=KEY, amount_nanos=RESERVE, request_id="req_retry")
 
 
 def state(redis_client) -> tuple[int, int, list]:

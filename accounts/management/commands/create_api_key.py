@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_email
@@ -40,8 +41,16 @@ class Command(BaseCommand):
         parser.add_argument("--rpm", type=int, default=None, help="requests per minute limit")
         parser.add_argument("--tpm", type=int, default=None, help="tokens per minute limit")
         parser.add_argument("--name", default="default", help="the key's name")
+        parser.add_argument(
+            "--plan",
+            choices=sorted(settings.RATE_LIMIT_PLANS),
+            default=None,
+            help="put the organization on this rate-limit plan (RATE_LIMIT_PLANS)",
+        )
 
-    def handle(self, *args, email: str, credits: Decimal, rpm, tpm, name: str, **options):
+    def handle(
+        self, *args, email: str, credits: Decimal, rpm, tpm, name: str, plan=None, **options
+    ):
         try:
             validate_email(email)
         except ValidationError:
@@ -53,6 +62,13 @@ class Command(BaseCommand):
         with transaction.atomic():
             user, created = account_services.user_get_or_create(email=email)
             organization = account_services.personal_organization_get_or_create(user=user)
+            if plan is not None:
+                account_services.organization_limits_update(
+                    organization=organization,
+                    plan=plan,
+                    rpm_limit=organization.rpm_limit,
+                    tpm_limit=organization.tpm_limit,
+                )
             amount_nanos = money.usd_to_nanos(credits)
             if amount_nanos:
                 billing_services.credits_grant(
@@ -68,7 +84,8 @@ class Command(BaseCommand):
         balance = organization_balance_nanos(organization=organization)
         self.stdout.write(
             f"{'Created' if created else 'Found'} user {user.email}; "
-            f"organization {organization.slug!r}; balance {money.format_usd(balance)}; "
+            f"organization {organization.slug!r} (plan {organization.plan}); "
+            f"balance {money.format_usd(balance)}; "
             f"key {name!r} ({new_key.api_key.prefix}…):"
         )
         self.stdout.write(new_key.plaintext)

@@ -1,0 +1,175 @@
+"""The sliding-window limiter's rules: the in-process windows (embedded mode) directly, and
+the Redis script checked against them step by step on random schedules."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from apigateway import quota
+from apigateway.auth import KeyInfo
+from apigateway.errors import GatewayError
+from apigateway.ratelimit import LocalWindows, RateInfo, duration, estimate_tokens
+from billing import holds
+from billing.balance_cache import balance_key
+
+T0 = 1_800_000_000.0
+
+
+def admit(windows: LocalWindows, at: float, rpm=None, tpm=None, tokens=0) -> RateInfo:
+    return windows.admit([("w", "key", rpm, tpm)], tokens, at)
+
+
+def refusal(windows: LocalWindows, at: float, **limits) -> GatewayError:
+    with pytest.raises(GatewayError) as refused:
+        admit(windows, at, **limits)
+    assert refused.value.status == 429
+    return refused.value
+
+
+def test_no_more_than_n_requests_in_any_60_seconds():
+    windows = LocalWindows()
+    admitted = []
+    at = T0
+    while at < T0 + 300:  # one attempt every 0.25 s for five minutes, RPM 7
+        try:
+            admit(windows, at, rpm=7)
+            admitted.append(at)
+        except GatewayError:
+            pass
+        at += 0.25
+    for start in admitted:  # every window that starts at an admitted request
+        assert sum(1 for t in admitted if start <= t < start + 60) <= 7
+    assert len(admitted) >= 7 * 4  # and the limit is not simply stuck shut
+
+
+def test_retry_after_is_when_the_oldest_request_leaves_the_window():
+    windows = LocalWindows()
+    admit(windows, T0 + 0.5, rpm=2)
+    admit(windows, T0 + 10.2, rpm=2)
+    refused = refusal(windows, T0 + 20.7, rpm=2)
+    # The first request's second (T0) stops counting 61 s after it began: T0 + 61.
+    assert refused.headers["retry-after"] == "41"  # ceil(61 - 20.7)
+    assert refused.headers["x-ratelimit-reset-requests"] == "40.3s"
+    assert refused.headers["x-ratelimit-remaining-requests"] == "0"
+    assert "try again in 41s" in refused.message
+    admit(windows, T0 + 61.0, rpm=2)  # and then it is admitted
+
+
+def test_tokens_are_estimated_then_corrected_to_the_real_count():
+    windows = LocalWindows()
+    first = admit(windows, T0, tpm=1000, tokens=600)
+    assert (first.token_limit, first.tokens_remaining) == (1000, 400)
+    refusal(windows, T0 + 1, tpm=1000, tokens=600)  # 600 + 600 > 1000
+    windows.correct(["w"], first.second, 100 - 600)  # it used 100 tokens in the end
+    second = admit(windows, T0 + 2, tpm=1000, tokens=600)
+    assert second.tokens_remaining == 300
+
+
+def test_a_request_larger_than_the_limit_says_so():
+    refused = refusal(LocalWindows(), T0, tpm=1000, tokens=5000)
+    assert "Request too large" in refused.message and "5000" in refused.message
+    assert refused.headers["x-ratelimit-limit-tokens"] == "1000"
+
+
+def test_the_tightest_limit_is_reported():
+    windows = LocalWindows()
+    subjects = [("k", "key", 10, None), ("o", "organization", 3, None)]
+    info = windows.admit(subjects, 0, T0)
+    assert (info.request_limit, info.requests_remaining) == (3, 2)
+    windows.admit(subjects, 0, T0)
+    windows.admit(subjects, 0, T0)
+    with pytest.raises(GatewayError) as refused:
+        windows.admit(subjects, 0, T0)
+    assert "organization" in refused.value.message
+
+
+def test_headers_are_openais():
+    info = RateInfo(
+        request_limit=60, requests_remaining=59, token_limit=0, reset_ms=60_500, second=1
+    )
+    assert dict(info.headers()) == {
+        b"x-ratelimit-limit-requests": b"60",
+        b"x-ratelimit-remaining-requests": b"59",
+        b"x-ratelimit-reset-requests": b"1m0s",
+    }
+    assert [duration(ms) for ms in (20, 1500, 6_000, 360_000)] == ["20ms", "1.5s", "6s", "6m0s"]
+
+
+def test_token_estimates():
+    body = {"messages": [{"role": "user", "content": "x" * 400}], "max_tokens": 50}
+    assert estimate_tokens(body, max_output_tokens=50) == 101 + 50  # (400 + len("user")) / 4
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "A" * 10**6}}
+    with_image = {"messages": [{"role": "user", "content": [image]}]}
+    assert estimate_tokens(with_image, max_output_tokens=None) < 200  # not the base64
+    assert estimate_tokens({"input": [1, 2, 3]}, max_output_tokens=None) == 3
+
+
+# --- the Redis script against the same rules -----------------------------------------------
+
+KEY = KeyInfo(31, 77, "k", 4, 300, (), None, None, org_rpm_limit=6, org_tpm_limit=None)
+
+
+def lua_admit(redis_client, at: float, tokens: int, request: str):
+    keys, args = quota.reserve_arguments(KEY, 0, request, tokens, now=at)
+    return redis_client.eval(quota.RESERVE_SCRIPT, len(keys), *keys, *args)
+
+
+def lua_settle(redis_client, reservation: quota.Reservation, used: int) -> None:
+    keys, args = quota.settle_arguments(reservation, 0, None, used)
+    redis_client.eval(holds.SETTLE_SCRIPT, len(keys), *keys, *args)
+
+
+schedules = st.lists(
+    st.tuples(
+        st.floats(min_value=0, max_value=25, allow_nan=False),  # seconds since the last call
+        st.integers(min_value=0, max_value=120),  # the estimate
+        st.integers(min_value=0, max_value=160),  # what the call really used
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(schedule=schedules)
+def test_the_redis_script_follows_the_same_rules(redis_client, schedule):
+    for name in (quota.key_window(KEY.key_id), quota.org_window(KEY.organization_id)):
+        redis_client.delete(name)
+    redis_client.set(balance_key(KEY.organization_id), 10**12)
+    local = LocalWindows()
+    subjects = quota.limits_of(KEY)
+    at = T0
+    for index, (pause, tokens, used) in enumerate(schedule):
+        at += pause
+        result = lua_admit(redis_client, at, tokens, f"req{index}")
+        try:
+            info = local.admit(subjects, tokens, at)
+        except GatewayError as refused:
+            assert result[0] == -1, (index, result)
+            assert refused.headers["retry-after"] == str(max(1, -(-result[1] // 1000)))
+            assert refused.headers.get("x-ratelimit-limit-requests", "") in ("", str(result[4]))
+            continue
+        assert result[0] == 1, (index, result)
+        assert list(result[3:9]) == [
+            info.request_limit,
+            info.requests_remaining,
+            info.token_limit,
+            info.tokens_remaining,
+            info.reset_ms,
+            info.second,
+        ]
+        reservation = quota.Reservation(
+            KEY.organization_id,
+            0,
+            KEY.key_id,
+            result[2].decode(),
+            rate=RateInfo(*result[3:9], tokens=tokens),
+            token_windows=quota.token_windows(KEY),
+        )
+        lua_settle(redis_client, reservation, used)
+        local.correct(list(reservation.token_windows), info.second, used - tokens)
+    redis_client.delete(holds.HOLDS)
