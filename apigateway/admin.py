@@ -9,3 +9,16 @@ class CatalogModelAdmin(admin.ModelAdmin):
     list_filter = ("provider", "mode", "enabled")
     search_fields = ("public_id", "upstream_model")
     list_editable = ("enabled",)
+    fields = (
+        "public_id",
+        "provider",
+        "upstream_model",
+        "fallbacks",
+        "owned_by",
+        "created",
+        "mode",
+        "context_window",
+        "max_output_tokens",
+        "prices",
+        "enabled",
+    )

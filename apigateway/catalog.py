@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 
 from apigateway.dbsync import run_sync
-from apigateway.models import CatalogModel
+from apigateway.models import CatalogModel, fallbacks_problem
 from billing.pricing import with_markup
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ _FIELDS = (
     "context_window",
     "max_output_tokens",
     "prices",
+    "fallbacks",
 )
 
 
@@ -48,6 +49,8 @@ class CatalogEntry:
     context_window: int | None
     max_output_tokens: int | None
     prices: dict[str, Any]  # what customers pay: the catalog's prices plus the markup
+    # After (provider, upstream_model), in order: more deployments of the same model.
+    fallbacks: tuple[tuple[str, str], ...] = ()
 
 
 def default_rows() -> list[dict[str, Any]]:
@@ -61,8 +64,12 @@ def catalog_load_defaults(*, force: bool = False, model=CatalogModel) -> tuple[i
     `model` lets a data migration pass its historical model. Returns (created, updated).
     """
     created = updated = 0
+    # The data migration's historical model predates fallbacks (a later migration).
+    has_fallbacks = any(field.name == "fallbacks" for field in model._meta.get_fields())
     for row in default_rows():
-        values = {name: row[name] for name in _FIELDS}
+        values = {name: row[name] for name in _FIELDS if name != "fallbacks"}
+        if has_fallbacks:
+            values["fallbacks"] = row.get("fallbacks", [])
         if force:
             _, was_created = model.objects.update_or_create(public_id=row["id"], defaults=values)
         else:
@@ -85,9 +92,24 @@ def read_entries() -> dict[str, CatalogEntry]:
             context_window=row.context_window,
             max_output_tokens=row.max_output_tokens,
             prices=with_markup(row.prices or {}, settings.PRICE_MARKUP_PERCENT),
+            fallbacks=fallbacks_of(row),
         )
         for row in CatalogModel.objects.filter(enabled=True)
     }
+
+
+def fallbacks_of(row: CatalogModel) -> tuple[tuple[str, str], ...]:
+    """The row's fallback deployments; a malformed value (edited around the admin's checks)
+    is logged and ignored rather than failing the whole catalog."""
+    value = row.fallbacks or []
+    problem = fallbacks_problem(value)
+    if problem:
+        logger.error("catalog model %s: fallbacks ignored: %s", row.public_id, problem)
+        return ()
+    return tuple(
+        (item["provider"].strip(), item.get("upstream_model") or row.upstream_model)
+        for item in value
+    )
 
 
 class CatalogSnapshot:

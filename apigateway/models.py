@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -31,6 +32,15 @@ class CatalogModel(models.Model):
         '"completion": "10.00", "cached_prompt": "1.25"}; images: {"image": '
         '{"standard/1024x1024": "0.04"}}.',
     )
+    fallbacks = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Deployments tried in order when the provider above fails (connection "
+        'error, 429, 5xx) or rests: [{"provider": "azure", "upstream_model": "gpt-4o"}, '
+        '{"provider": "openai-eu"}]. A provider is any configured provider name, including '
+        "those of NEXEON_PROVIDERS; upstream_model defaults to the one above. Customers pay "
+        "this model's prices whichever deployment serves them.",
+    )
     enabled = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -40,3 +50,23 @@ class CatalogModel(models.Model):
 
     def __str__(self) -> str:
         return self.public_id
+
+    def clean(self) -> None:
+        problem = fallbacks_problem(self.fallbacks)
+        if problem:
+            raise ValidationError({"fallbacks": problem})
+
+
+def fallbacks_problem(value) -> str | None:
+    """What is wrong with a fallbacks value, or None when it is well formed."""
+    if not isinstance(value, list):
+        return 'A list of deployments: [{"provider": "...", "upstream_model": "..."}].'
+    for number, item in enumerate(value, start=1):
+        if not isinstance(item, dict) or set(item) - {"provider", "upstream_model"}:
+            return f"Deployment {number}: an object with provider and, optionally, upstream_model."
+        provider, upstream = item.get("provider"), item.get("upstream_model", "")
+        if not isinstance(provider, str) or not provider.strip():
+            return f"Deployment {number} needs a provider name."
+        if not isinstance(upstream, str):
+            return f"Deployment {number}: upstream_model must be a string."
+    return None

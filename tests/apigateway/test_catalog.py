@@ -2,10 +2,11 @@ import asyncio
 import json
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
 from apigateway import catalog
-from apigateway.models import CatalogModel
+from apigateway.models import CatalogModel, fallbacks_problem
 
 
 def test_the_default_catalog_has_the_promised_models():
@@ -59,3 +60,32 @@ def test_the_snapshot_sees_an_edit_after_the_refresh_interval(settings):
 
 def test_catalog_json_is_valid_json():
     json.loads(catalog.DEFAULTS_FILE.read_text())
+
+
+def test_default_fallbacks_are_well_formed():
+    for row in catalog.default_rows():
+        assert fallbacks_problem(row.get("fallbacks", [])) is None, row["id"]
+
+
+@pytest.mark.django_db
+def test_fallbacks_are_checked_on_edit_and_a_malformed_value_is_ignored(caplog):
+    row = CatalogModel.objects.get(public_id="gpt-4o")
+    for bad in ({"provider": "azure"}, [{"provider": ""}], [{"provider": "a", "region": "eu"}]):
+        row.fallbacks = bad
+        with pytest.raises(ValidationError):
+            row.full_clean()
+    row.fallbacks = [{"provider": "azure", "upstream_model": "gpt-4o-prod"}, {"provider": "eu"}]
+    row.full_clean()
+    row.save()
+    entry = catalog.read_entries()["gpt-4o"]
+    assert entry.fallbacks == (("azure", "gpt-4o-prod"), ("eu", "gpt-4o"))
+    CatalogModel.objects.filter(pk=row.pk).update(fallbacks={"provider": "azure"})
+    assert catalog.read_entries()["gpt-4o"].fallbacks == ()
+    assert "gpt-4o: fallbacks ignored" in caplog.text
+
+
+@pytest.mark.django_db
+def test_fallbacks_are_edited_in_the_admin(admin_client):
+    row = CatalogModel.objects.get(public_id="gpt-4o")
+    page = admin_client.get(f"/admin/apigateway/catalogmodel/{row.pk}/change/")
+    assert page.status_code == 200 and b'name="fallbacks"' in page.content
