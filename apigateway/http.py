@@ -1,28 +1,41 @@
 """The one module that talks to providers: a shared client per process and event loop
-(keep-alive pools), explicit timeouts, and retries that happen only before anything
-reached the caller.
+(keep-alive pools), each deployment's own time-outs, retries and fallbacks that happen
+only before anything reached the caller, and the circuit breakers (apigateway/breaker.py).
 
 The client is apigateway/upstream_client.py, chosen by measurement (README, Performance):
 httpx 0.28's pool spent a fifth of the CPU checking idle connections on every request,
 and aiohttp's response path ran ~0.5 ms slower than a bare asyncio Protocol after the
 idle wait that every call has. Every transport failure leaves this module as a
-GatewayError (502 or 504).
+GatewayError (502, 503 or 504).
+
+A call may go to any deployment of its model (routing.deployments_for: the primary, then
+the catalog's fallbacks). A connection that cannot be opened or breaks before the answer,
+a 429 or a 5xx moves on to the next deployment at once; a deployment tried again waits an
+exponential backoff first (the provider's Retry-After when longer, at most MAX_BACKOFF),
+and there are at most len(deployments) + UPSTREAM_RETRIES attempts. A time-out is never
+retried (504 at once: the provider may still be working on it), nor is an answer about
+the request itself (400, 401, 403, 404...). The adapter that reads the answer is the one
+of the deployment that gave it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import math
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from django.conf import settings
 
+from apigateway.breaker import Breakers, breakers
 from apigateway.errors import GatewayError, upstream_error
-from apigateway.providers.base import Provider, UpstreamRequest
-from apigateway.upstream_client import Client, Response, UpstreamBroken, UpstreamConnectError
+from apigateway.providers.base import UpstreamRequest
+from apigateway.routing import Route
+from apigateway.upstream_client import Client, Response, UpstreamConnectError
 
 logger = logging.getLogger(__name__)
 RETRYABLE_STATUS = {429, 500, 502, 503, 504, 529}
+MAX_BACKOFF = 2.0  # seconds; also the cap on a provider's Retry-After
 _clients: dict[int, tuple[asyncio.AbstractEventLoop, Client]] = {}
 
 
@@ -45,98 +58,248 @@ def reset() -> None:
     _clients.clear()
 
 
-def timed_out() -> GatewayError:
-    return upstream_error(
-        504, f"The provider did not answer within {settings.UPSTREAM_TIMEOUT:g} seconds."
-    )
+def timed_out(seconds: float) -> GatewayError:
+    return upstream_error(504, f"The provider did not answer within {seconds:g} seconds.")
 
 
 def broken(provider: str) -> GatewayError:
     return upstream_error(502, f"The connection to the {provider} provider broke off.")
 
 
+def unreachable(provider: str) -> GatewayError:
+    return upstream_error(502, f"Could not reach the {provider} provider.")
+
+
+def resting(routes: Sequence[Route]) -> GatewayError:
+    seconds = breakers.retry_after(route.key for route in routes)
+    return upstream_error(
+        503,
+        f"The model's providers are failing; retry in {seconds} second"
+        + ("" if seconds == 1 else "s")
+        + ".",
+        headers={"retry-after": str(seconds)},
+    )
+
+
+def check_available(routes: Sequence[Route]) -> None:
+    """503 (with Retry-After) when every deployment rests, before anything is reserved."""
+    for route in routes:
+        if breakers.wait(route.key) <= 0:
+            return
+    raise resting(routes)
+
+
+class Requests:
+    """One call's upstream request for each of its deployments: the first is built at
+    once, so that an adapter's own 400 comes before any credit is reserved; a fallback's
+    only if it is tried. `tried` hears of each deployment as it is tried."""
+
+    __slots__ = ("_build", "_built", "routes", "tried")
+
+    def __init__(
+        self,
+        routes: Sequence[Route],
+        build: Callable[[Route], UpstreamRequest],
+        tried: Callable[[Route], None] | None = None,
+    ) -> None:
+        self.routes = routes
+        self._build = build
+        self._built = {0: build(routes[0])}
+        self.tried = tried
+
+    def get(self, index: int) -> UpstreamRequest:
+        """GatewayError when this deployment's adapter cannot take the request."""
+        request = self._built.get(index)
+        if request is None:
+            request = self._built[index] = self._build(self.routes[index])
+        return request
+
+
+def backoff(retry_after: str, tries: int) -> float:
+    """Before trying a deployment again, after `tries` tries of it."""
+    try:
+        hinted = float(retry_after)  # (an HTTP date is not honoured)
+    except ValueError:
+        hinted = 0.0
+    if not math.isfinite(hinted):
+        hinted = MAX_BACKOFF
+    return min(max(hinted, 0.2 * 2 ** (tries - 1)), MAX_BACKOFF)
+
+
+class AttemptPlan:
+    """Which deployment to try next and after what wait (pure; see the module docstring).
+
+    The deployments in order, then around again; each at most 1 + retries times and at
+    most len(keys) + retries attempts in all. A deployment whose circuit is open is passed
+    over (it may be tried later in the call if its rest ends), as is one dropped for this
+    call (its adapter cannot take the request)."""
+
+    __slots__ = (
+        "_breakers",
+        "_cursor",
+        "_dropped",
+        "_hints",
+        "_keys",
+        "_left",
+        "_retries",
+        "_tries",
+    )
+
+    def __init__(self, keys: Sequence[str], retries: int, breakers: Breakers) -> None:
+        self._keys = keys
+        self._retries = max(retries, 0)
+        self._left = len(keys) + self._retries
+        self._breakers = breakers
+        self._cursor = 0
+        self._tries: dict[int, int] = {}  # (allocated per call: kept small)
+        self._hints: dict[int, str] = {}
+        self._dropped: set[int] = set()
+
+    def next(self) -> tuple[int, float] | None:
+        """(deployment index, seconds to wait before trying it), or None: give up."""
+        if self._left <= 0:
+            return None
+        count = len(self._keys)
+        for step in range(count):
+            index = (self._cursor + step) % count
+            tries = self._tries.get(index, 0)
+            if tries > self._retries or index in self._dropped:
+                continue
+            if self._breakers.wait(self._keys[index]) > 0:
+                continue
+            self._cursor = index + 1
+            self._left -= 1
+            self._tries[index] = tries + 1
+            if not tries:
+                return index, 0.0
+            return index, backoff(self._hints.get(index, ""), tries)
+        return None
+
+    def answered(self, index: int, retry_after: str) -> None:
+        """The deployment's Retry-After, for the wait before it is tried again."""
+        self._hints[index] = retry_after
+
+    def drop(self, index: int) -> None:
+        self._dropped.add(index)
+
+
 class UpstreamResponse:
-    """A 2xx answer whose body is still to be read; close() it when done."""
+    """A 2xx answer whose body is still to be read; close() it when done. A time-out or a
+    broken connection while reading counts against the deployment's circuit breaker."""
 
-    def __init__(self, response: Response, provider: str) -> None:
+    def __init__(self, response: Response, route: Route) -> None:
         self._response = response
-        self.provider = provider
+        self.route = route
+        self.adapter = route.adapter
+        self.provider = route.provider
         self.status = response.status
-
-    async def read(self) -> bytes:
-        try:
-            return await self._response.read()
-        except TimeoutError:
-            raise timed_out() from None
-        except (UpstreamBroken, ConnectionError):
-            raise broken(self.provider) from None
 
     async def chunks(self) -> AsyncIterator[bytes]:
         try:
             async for chunk in self._response.chunks():
                 yield chunk
         except TimeoutError:
-            raise timed_out() from None
-        except (UpstreamBroken, ConnectionError):
+            breakers.failure(self.route.key)
+            raise timed_out(self.route.read_timeout) from None
+        except ConnectionError:
+            breakers.failure(self.route.key)
             raise broken(self.provider) from None
 
     def close(self) -> None:
         self._response.close()  # drops the connection if the body was not fully read
 
 
-async def open_response(adapter: Provider, request: UpstreamRequest) -> UpstreamResponse:
-    """Send, retrying connection failures, 429 and 5xx; a time-out is never retried.
+async def open_response(requests: Requests) -> UpstreamResponse:
+    """A 2xx answer whose body is still to come (a stream), from the first deployment that
+    gives one; or the GatewayError the last answer maps to."""
+    return await _exchange(requests, whole=False)
 
-    Returns a 2xx response, or raises the GatewayError the provider's last answer maps to.
-    """
+
+async def fetch(requests: Requests) -> tuple[Route, bytes]:
+    """A whole 2xx answer and the deployment that gave it. A body cut off on its way is
+    retried like a refused connection (nothing has reached the caller yet)."""
+    return await _exchange(requests, whole=True)
+
+
+async def _exchange(requests: Requests, *, whole: bool):
+    routes = requests.routes
+    plan = AttemptPlan([route.key for route in routes], settings.UPSTREAM_RETRIES, breakers)
     upstream = client()
-    attempts = 1 + max(settings.UPSTREAM_RETRIES, 0)
-    for attempt in range(attempts):
-        last = attempt == attempts - 1
+    error: GatewayError | None = None
+    while (step := plan.next()) is not None:
+        index, delay = step
+        route = routes[index]
+        try:
+            request = requests.get(index)
+        except GatewayError as refused:
+            logger.info("%s skipped: %s", route.key, refused.message)
+            plan.drop(index)
+            continue
+        if delay:
+            await asyncio.sleep(delay)
+        if not breakers.acquire(route.key):
+            continue  # opened, or another call took its one trial, while we waited
+        if requests.tried is not None:
+            requests.tried(route)
         try:
             response = await upstream.request(
                 request.method,
                 request.url,
                 headers=request.headers,
                 body=request.body,
-                connect_timeout=settings.UPSTREAM_CONNECT_TIMEOUT,
-                read_timeout=settings.UPSTREAM_TIMEOUT,
+                connect_timeout=route.connect_timeout,
+                read_timeout=route.read_timeout,
             )
+            if response.status < 300:
+                if not whole:
+                    breakers.success(route.key)
+                    return UpstreamResponse(response, route)
+                try:
+                    data = await response.read()
+                finally:
+                    response.close()
+                breakers.success(route.key)
+                return route, data
+            try:
+                data = await response.read()
+            except ConnectionError:
+                data = b""
+            finally:
+                response.close()
         except UpstreamConnectError as exc:
-            logger.warning("%s: upstream connection failed: %s", adapter.name, exc)
-            if last:
-                raise upstream_error(502, f"Could not reach the {adapter.name} provider.") from None
-            await asyncio.sleep(0.1 * 2**attempt)
+            breakers.failure(route.key)
+            logger.warning("%s: upstream connection failed: %s", route.key, exc)
+            error = unreachable(route.provider)
             continue
         except TimeoutError:
-            raise timed_out() from None
-        except UpstreamBroken as exc:
-            logger.warning("%s: upstream connection broke: %s", adapter.name, exc)
-            if last:
-                raise broken(adapter.name) from None
-            await asyncio.sleep(0.1 * 2**attempt)
+            breakers.failure(route.key)
+            raise timed_out(route.read_timeout) from None
+        except ConnectionError as exc:  # UpstreamBroken: before or while the answer came
+            breakers.failure(route.key)
+            logger.warning("%s: upstream connection broke: %s", route.key, exc)
+            error = broken(route.provider)
             continue
-        if response.status < 300:
-            return UpstreamResponse(response, adapter.name)
-        try:
-            data = await response.read()
-        except TimeoutError:
-            raise timed_out() from None
-        except (UpstreamBroken, ConnectionError):
-            data = b""
-        finally:
-            response.close()
-        error = adapter.map_error(response.status, data)
-        logger.info("%s answered %s", adapter.name, response.status)
-        if response.status not in RETRYABLE_STATUS or last:
+        except BaseException:
+            breakers.release(route.key)  # cancelled: neither a success nor a failure
+            raise
+        status = response.status
+        logger.info("%s answered %s", route.key, status)
+        error = route.adapter.map_error(status, data)
+        if status not in RETRYABLE_STATUS:
+            breakers.success(route.key)  # it answered: the request itself is at fault
             raise error
-        await asyncio.sleep(_backoff(response.headers.get("retry-after", ""), attempt))
-    raise AssertionError("unreachable")
+        breakers.failure(route.key)
+        hint = response.headers.get("retry-after", "")
+        plan.answered(index, hint)
+        if error.status == 503 and "retry-after" in error.headers:
+            error.headers = {**error.headers, "retry-after": _retry_after(hint)}
+    raise error or resting(routes)
 
 
-def _backoff(retry_after: str, attempt: int) -> float:
+def _retry_after(hint: str) -> str:
+    """The provider's Retry-After passed on to the caller, in whole seconds (1 to 60)."""
     try:
-        hinted = float(retry_after)
+        seconds = float(hint)
     except ValueError:
-        hinted = 0.0
-    return min(max(hinted, 0.2 * 2**attempt), 2.0)
+        return "1"
+    return str(min(max(math.ceil(seconds), 1), 60)) if math.isfinite(seconds) else "1"

@@ -1,7 +1,13 @@
-"""Model → deployment: which adapter, which address, which operator key."""
+"""Model → deployments: which adapter, which address, which operator key, which time-outs.
+
+A catalog model is served by its primary deployment (provider + upstream model) and then,
+in order, by the fallbacks the catalog lists for it (another key, region or provider); a
+deployment whose provider the operator has not configured is left out.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 from django.conf import settings
@@ -36,23 +42,71 @@ def adapter_name(provider: str) -> str:
 
 
 def is_configured(provider: str) -> bool:
-    config = settings.PROVIDERS.get(provider)
+    return _configured(provider, settings.PROVIDERS.get(provider))
+
+
+def _configured(provider: str, config: dict | None) -> bool:
     if not config or not config.get("base_url"):
         return False
     return bool(config.get("api_key")) or provider in KEYLESS or "adapter" in config
 
 
-def deployment_for(entry: CatalogEntry) -> Deployment | None:
-    """None when the operator has not configured the model's provider."""
-    if not is_configured(entry.provider):
+@dataclass(slots=True)
+class Route:
+    """One deployment a call may be sent to, with the adapter that speaks its wire format
+    and its own time-outs (the provider's, else UPSTREAM_TIMEOUT / UPSTREAM_CONNECT_TIMEOUT)."""
+
+    deployment: Deployment
+    adapter: Provider
+    connect_timeout: float
+    read_timeout: float
+    key: str  # the circuit breaker's name for it: "provider/upstream_model"
+
+    @property
+    def provider(self) -> str:
+        return self.deployment.provider
+
+
+def deployments_for(entry: CatalogEntry) -> tuple[Route, ...]:
+    """The primary, then the catalog's fallbacks, in order: only configured ones, each once.
+    Empty when none is configured."""
+    providers = settings.PROVIDERS
+    if not entry.fallbacks:  # the common case, on the hot path
+        found = _route(entry, providers, entry.provider, entry.upstream_model)
+        return () if found is None else (found,)
+    routes: dict[str, Route] = {}
+    for provider, upstream_model in ((entry.provider, entry.upstream_model), *entry.fallbacks):
+        found = _route(entry, providers, provider, upstream_model)
+        if found is not None and found.key not in routes:
+            routes[found.key] = found
+    return tuple(routes.values())
+
+
+def _route(entry: CatalogEntry, providers: dict, provider: str, upstream_model: str):
+    config = providers.get(provider)
+    if not _configured(provider, config):
         return None
-    config = settings.PROVIDERS[entry.provider]
-    return Deployment(
-        provider=entry.provider,
-        upstream_model=entry.upstream_model,
-        base_url=config["base_url"],
-        api_key=config.get("api_key", ""),
-        extra_headers=config.get("headers", {}),
-        max_output_tokens=entry.max_output_tokens,
-        api_version=settings.AZURE_OPENAI_API_VERSION if entry.provider == "azure" else None,
+    name = config.get("adapter") or NATIVE_ADAPTERS.get(provider, "openai")
+    deployment = Deployment(
+        provider,
+        upstream_model,
+        config["base_url"],
+        config.get("api_key", ""),
+        config.get("headers", {}),
+        entry.max_output_tokens,
+        settings.AZURE_OPENAI_API_VERSION if name == "azure" else None,
+    )
+    return Route(
+        deployment,
+        adapter(name),
+        config.get("connect_timeout") or settings.UPSTREAM_CONNECT_TIMEOUT,
+        config.get("timeout") or settings.UPSTREAM_TIMEOUT,
+        f"{provider}/{upstream_model}",
+    )
+
+
+def is_available(entry: CatalogEntry) -> bool:
+    """Has the model a configured deployment (primary or fallback)?"""
+    return is_configured(entry.provider) or any(
+        is_configured(provider) for provider, _ in entry.fallbacks
     )

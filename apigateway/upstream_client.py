@@ -192,7 +192,8 @@ class _Pool:
                 seconds,
             )
         except TimeoutError:
-            raise
+            # Nothing was sent: as safe to retry elsewhere as a refused connection.
+            raise UpstreamConnectError("connect timed out") from None
         except (OSError, ssl.SSLError) as exc:
             raise UpstreamConnectError(type(exc).__name__) from None
         return connection

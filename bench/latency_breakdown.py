@@ -17,8 +17,8 @@ def wrap(mod, name, label):
     setattr(mod, name, timed)
 wrap(relay, "reserve", "reserve")
 wrap(relay, "settle", "settle")
-wrap(http, "open_response", "open_response")
-wrap(http.UpstreamResponse, "read", "read_body")
+wrap(http, "open_response", "open_response")  # streams: until the provider's headers
+wrap(http, "fetch", "fetch")  # whole answers: the provider's headers and body
 wrap(app, "authenticate", "auth")
 wrap(relay, "send_json", "send_json")
 wrap(app, "dispatch", "dispatch")

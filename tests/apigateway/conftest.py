@@ -17,6 +17,7 @@ from django.conf import settings
 from accounts.models import Organization, User
 from accounts.services import api_key_create, organization_create
 from apigateway import auth
+from apigateway.breaker import breakers
 from apigateway.catalog import catalog_load_defaults, snapshot
 from billing.services import credits_grant
 from tests.fakes.anthropic import FakeAnthropic
@@ -123,6 +124,15 @@ def providers(fake_openai, fake_gemini, fake_anthropic):
     yield settings.PROVIDERS
     settings.PROVIDERS.clear()
     settings.PROVIDERS.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def closed_breakers() -> Iterator[None]:
+    """Every test starts with every deployment's circuit breaker closed (they are per
+    process, and the gateway under test serves the whole session)."""
+    breakers.reset()
+    yield
+    breakers.reset()
 
 
 @pytest.fixture

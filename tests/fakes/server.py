@@ -1,8 +1,8 @@
 """Fake provider servers for tests: real HTTP on loopback, run by uvicorn in a thread.
 
 A fake subclasses FakeProvider and implements `handle`. Tests read `requests` (what the
-gateway sent upstream) and steer the next answers with `fail_next`, `latency` and
-`chunk_delay`.
+gateway sent upstream) and steer the next answers with `fail_next`, `latency`,
+`chunk_delay` and `break_after`.
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ class RecordedRequest:
         return orjson.loads(self.body)
 
 
+class BrokenStream(Exception):
+    """Raised by a fake to cut a stream off mid-way, as a crashing provider would."""
+
+
 @dataclass
 class Failure:
     status: int
@@ -50,6 +54,7 @@ class FakeProvider:
         self.failures: deque[Failure] = deque()
         self.latency = 0.0  # seconds before the answer (before the first SSE byte)
         self.chunk_delay = 0.0  # seconds between SSE events
+        self.break_after: int | None = None  # drop the connection after this many SSE events
         self.disconnected = 0  # streams the client abandoned mid-way
         self.base_url = ""
 
@@ -62,6 +67,7 @@ class FakeProvider:
         self.requests.clear()
         self.failures.clear()
         self.latency = self.chunk_delay = 0.0
+        self.break_after = None
         self.disconnected = 0
 
     # --- ASGI ---
@@ -126,6 +132,9 @@ class FakeProvider:
                 if gone.done():
                     self.disconnected += 1
                     return
+                if index == self.break_after:
+                    # uvicorn aborts a response its app fails in: no final chunk is sent
+                    raise BrokenStream(f"the fake broke off after {index} events")
                 await send({"type": "http.response.body", "body": event, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
         finally:
