@@ -95,6 +95,12 @@ async def emit_unsettled(log: CallLog) -> None:
     try:
         await gateway_redis.fast().call("RPUSH", pipeline.QUEUE, event)
     except RedisUnavailable:
-        # Redis is down: the call was refused (fail closed), so nothing was charged; the
-        # record of the refusal is what is lost, and the log keeps it.
-        logger.warning("usage event of refused call %s not queued: no Redis", log.request_id)
+        # Redis is down, so the call was refused (nothing charged) or, with
+        # GATEWAY_REDIS_FAILURE=local, refused by this process's own check: its record
+        # goes straight to the database.
+        try:
+            await run_sync(pipeline.book_now, [orjson.loads(event)])
+        except Exception:
+            logger.warning(
+                "usage event of refused call %s not recorded: no Redis or database", log.request_id
+            )

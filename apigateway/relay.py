@@ -23,7 +23,9 @@ from apigateway.calllog import CallLog
 from apigateway.catalog import CatalogEntry
 from apigateway.errors import API_ERROR, GatewayError
 from apigateway.providers.base import JSON, StreamTranslator, UpstreamRequest, Usage
-from apigateway.quota import credit_service_unavailable, quota
+from apigateway.quota import book_directly, credit_service_unavailable, quota_for
+from apigateway.quota import reserve as reserve_credit
+from apigateway.ratelimit import estimate_tokens
 from apigateway.resp import RedisUnavailable
 from apigateway.routing import Route
 from apigateway.sse import DONE, SSEDecoder, encode_data
@@ -94,21 +96,24 @@ async def settle(call: Call, reservation, cost_nanos: int) -> None:
     """
     call.log.cost_nanos = cost_nanos
     event = call.log.event()
+    tokens = call.log.usage.total_tokens if call.log.usage else 0
     try:
         for delay in SETTLE_RETRY_DELAYS:
             try:
-                await quota().settle(reservation, cost_nanos, event)
+                await quota_for(reservation).settle(reservation, cost_nanos, event, tokens)
                 return
             except RedisUnavailable:
                 await asyncio.sleep(delay)
     except asyncio.CancelledError:
         # The server is stopping and its grace period ran out (a stream cut short): the
         # event loop is going away, so settle with a blocking call rather than not at all.
-        quota().settle_now(reservation, cost_nanos, event)
+        quota_for(reservation).settle_now(reservation, cost_nanos, event, tokens)
         raise
+    if await book_directly(reservation, event):
+        return
     if call.log.ttfb is None:
         raise credit_service_unavailable()
-    task = asyncio.ensure_future(_settle_later(call, reservation, cost_nanos, event))
+    task = asyncio.ensure_future(_settle_later(call, reservation, cost_nanos, event, tokens))
     _background.add(task)
     task.add_done_callback(_background.discard)
 
@@ -117,11 +122,13 @@ SETTLE_RETRY_DELAYS = (0.1, 0.2, 0.4, 0.8, 1.0)
 _background: set[asyncio.Task] = set()
 
 
-async def _settle_later(call: Call, reservation, cost_nanos: int, event: bytes) -> None:
+async def _settle_later(
+    call: Call, reservation, cost_nanos: int, event: bytes, tokens: int
+) -> None:
     deadline = time.monotonic() + settings.GATEWAY_SETTLE_RETRY_SECONDS
     while time.monotonic() < deadline:
         try:
-            await quota().settle(reservation, cost_nanos, event)
+            await quota_for(reservation).settle(reservation, cost_nanos, event, tokens)
             logger.info("%s: settled after Redis came back", call.request_id)
             return
         except RedisUnavailable:
@@ -164,15 +171,20 @@ def max_output_tokens(call: Call) -> int:
     )
 
 
-async def reserve(call: Call, amount_nanos: int):
-    return await quota().reserve(
-        key_id=call.key.key_id,
-        organization_id=call.key.organization_id,
-        rpm_limit=call.key.rpm_limit,
-        amount_nanos=amount_nanos,
-        request_id=call.request_id,
-        spend_limit=call.key.monthly_spend_limit_nanos,
+async def reserve(call: Call, amount_nanos: int, headers: Headers, tokens: int = 0):
+    """Rate limits and credit in one step; the limits' x-ratelimit-* headers join the
+    answer's headers."""
+    reservation = await reserve_credit(
+        key=call.key, amount_nanos=amount_nanos, request_id=call.request_id, tokens=tokens
     )
+    headers.extend(reservation.rate.headers())
+    return reservation
+
+
+def chat_token_estimate(call: Call) -> int:
+    asked = call.body.get("max_completion_tokens") or call.body.get("max_tokens")
+    n = call.body.get("n") or 1
+    return estimate_tokens(call.body, max_output_tokens=asked * n if asked else None)
 
 
 async def chat(call: Call, send: Send, receive: Receive, headers: Headers) -> None:
@@ -187,6 +199,8 @@ async def chat(call: Call, send: Send, receive: Receive, headers: Headers) -> No
             body_bytes=call.body_bytes,
             max_output_tokens=max_output_tokens(call) * n,
         ),
+        headers,
+        chat_token_estimate(call),
     )
     cost = 0
     try:
@@ -320,6 +334,8 @@ async def embeddings(call: Call, send: Send, headers: Headers) -> None:
     reservation = await reserve(
         call,
         pricing.max_cost_nanos(call.entry.prices, body_bytes=call.body_bytes, max_output_tokens=0),
+        headers,
+        estimate_tokens(call.body, max_output_tokens=None),
     )
     cost = 0
     try:
@@ -346,7 +362,7 @@ async def images(call: Call, send: Send, headers: Headers) -> None:
         size=call.body.get("size") or "1024x1024",
         n=call.body.get("n") or 1,
     )
-    reservation = await reserve(call, price)
+    reservation = await reserve(call, price, headers)
     cost = 0
     try:
         with outcome(call.log):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from accounts.plans import DEFAULT_PLANS, validated_plans
 from nexeon.env import (
     database,
     env,
@@ -305,6 +306,24 @@ GATEWAY_HOLD_SECONDS = read(env.float, "GATEWAY_HOLD_SECONDS", default=UPSTREAM_
 PRICE_MARKUP_PERCENT = read(env_decimal, "PRICE_MARKUP_PERCENT", default="0")
 if PRICE_MARKUP_PERCENT < 0:
     refuse_to_start("PRICE_MARKUP_PERCENT must be 0 or more")
+
+# --- Rate limits: requests and tokens per minute, per key and per organization -----------
+
+# Plans give the defaults; a key's own limits and an organization's (admin) override them.
+# JSON: {"standard": {"key_rpm": 500, "key_tpm": null, "org_rpm": 5000, "org_tpm": null}}
+_plans_raw = read(env.json, "RATE_LIMIT_PLANS", default=None)
+try:
+    RATE_LIMIT_PLANS = DEFAULT_PLANS if _plans_raw is None else validated_plans(_plans_raw)
+except ValueError as _error:
+    refuse_to_start(f"RATE_LIMIT_PLANS {_error}")
+DEFAULT_PLAN = env.str("DEFAULT_PLAN", default="standard")
+if DEFAULT_PLAN not in RATE_LIMIT_PLANS:
+    refuse_to_start(f"DEFAULT_PLAN {DEFAULT_PLAN!r} is not one of RATE_LIMIT_PLANS")
+# Redis unreachable: "closed" refuses calls with 503 (nothing forwarded, nothing charged);
+# "local" lets each process check limits and credit itself and book usage directly.
+GATEWAY_REDIS_FAILURE = env.str("GATEWAY_REDIS_FAILURE", default="closed")
+if GATEWAY_REDIS_FAILURE not in ("closed", "local"):
+    refuse_to_start("GATEWAY_REDIS_FAILURE must be closed or local")
 
 # --- Operations ---------------------------------------------------------------------------
 

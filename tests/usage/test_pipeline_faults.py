@@ -38,13 +38,14 @@ class Stack:
     tmp: str
     processes: list[subprocess.Popen] = field(default_factory=list)
 
-    def env(self) -> dict[str, str]:
+    def env(self, **extra: str) -> dict[str, str]:
         return manage_env(
             DATABASE_URL=self.postgres.url,
             REDIS_URL=self.redis.url,
             OPENAI_BASE_URL=f"{self.upstream}/v1",
             OPENAI_API_KEY=UPSTREAM_KEY,
             GATEWAY_KEY_CACHE_SECONDS="30",
+            **extra,
         )
 
     def start_worker(self) -> subprocess.Popen:
@@ -63,8 +64,9 @@ class Stack:
         self.processes.append(worker)
         return worker
 
-    def start_gateway(self) -> str:
-        url, gateway = start_nexeon(self.env(), stderr=open(f"{self.tmp}/gateway.log", "ab"))  # noqa: SIM115
+    def start_gateway(self, **extra: str) -> str:
+        log = open(f"{self.tmp}/gateway.log", "ab")  # noqa: SIM115
+        url, gateway = start_nexeon(self.env(**extra), stderr=log)
         self.processes.append(gateway)
         return url
 
@@ -94,7 +96,9 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
             migrated = run_manage("migrate", "--noinput", env=environment, timeout=300)
             assert migrated.returncode == 0, migrated.stderr
             created = run_manage(
-                "create_api_key", "faults@example.com", "--credits", "1000", env=environment
+                *("create_api_key", "faults@example.com", "--credits", "1000"),
+                *("--plan", "unlimited"),  # thousands of calls a minute, from one key
+                env=environment,
             )
             assert created.returncode == 0, created.stderr
             key = created.stdout.strip().splitlines()[-1]
@@ -214,6 +218,29 @@ def test_the_broker_killed_while_calls_flow_loses_no_answered_call(fresh):
     # Service came back without a restart.
     with httpx.Client() as client:
         assert call(url, stack.key, client)[0] == 200
+    assert len(answered) > 100
+
+
+def test_with_local_fallback_the_broker_killed_refuses_nothing_and_loses_nothing(fresh):
+    """GATEWAY_REDIS_FAILURE=local: while Redis is down each gateway process checks credit
+    against the ledger itself and books usage directly."""
+    stack = fresh
+    url = stack.start_gateway(GATEWAY_REDIS_FAILURE="local")
+    stack.start_worker()
+    results: list[tuple[int, str]] = []
+    flow = threading.Thread(target=lambda: results.extend(load(url, stack.key, seconds=7)))
+    flow.start()
+    time.sleep(2)
+    before = stack.sql("select count(*) from usage_usagerecord")
+    stack.redis.kill()
+    time.sleep(2)
+    during = stack.sql("select count(*) from usage_usagerecord")
+    stack.redis.start()
+    flow.join()
+    statuses = {status for status, _ in results}
+    assert statuses == {200}, statuses  # served throughout
+    assert during > before  # booked straight into the database while Redis was away
+    answered = assert_each_answered_call_recorded_once(stack, results)
     assert len(answered) > 100
 
 

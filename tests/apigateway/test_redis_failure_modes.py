@@ -1,0 +1,59 @@
+"""A gateway whose Redis cannot be reached: by default credit fails closed (503, nothing
+forwarded); with GATEWAY_REDIS_FAILURE=local each process checks limits and credit itself
+and books usage straight into the ledger. Keys are read from the database either way."""
+
+from __future__ import annotations
+
+import httpx
+
+from accounts.models import ApiKey
+from billing.models import EntryKind, LedgerEntry
+from tests.apigateway.conftest import UPSTREAM_KEY
+from tests.support import free_port, manage_env, serving_nexeon, test_database_url
+from usage.models import UsageRecord
+
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def environment(fake_openai, **extra: str) -> dict[str, str]:
+    return manage_env(
+        DATABASE_URL=test_database_url(),
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+        OPENAI_BASE_URL=f"{fake_openai.base_url}/v1",
+        OPENAI_API_KEY=UPSTREAM_KEY,
+        **extra,
+    )
+
+
+def call(url: str, key: str, path: str = "/v1/chat/completions") -> httpx.Response:
+    headers = {"authorization": f"Bearer {key}"}
+    if path == "/v1/chat/completions":
+        return httpx.post(f"{url}{path}", json=CHAT, headers=headers, timeout=30)
+    return httpx.get(f"{url}{path}", headers=headers, timeout=30)
+
+
+def test_by_default_credit_fails_closed(tenant, fake_openai):
+    with serving_nexeon(environment(fake_openai)) as (url, _):
+        assert call(url, tenant.key, "/v1/models").status_code == 200  # the key still works
+        refused = call(url, tenant.key)
+    assert refused.status_code == 503
+    assert refused.json()["error"]["type"] == "api_error"
+    assert refused.headers["retry-after"] == "1"
+    assert fake_openai.requests == []
+    assert not LedgerEntry.objects.filter(kind=EntryKind.USAGE).exists()
+    # The refusal is still on record, written straight to the database.
+    assert UsageRecord.objects.get().status == 503
+
+
+def test_local_mode_serves_and_books_usage_directly(tenant, fake_openai):
+    ApiKey.objects.filter(organization=tenant.organization).update(rpm_limit=2)
+    env = environment(fake_openai, GATEWAY_REDIS_FAILURE="local")
+    with serving_nexeon(env) as (url, _):
+        answers = [call(url, tenant.key) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]  # limits, in the process
+    assert len(fake_openai.requests) == 2
+    charged = LedgerEntry.objects.filter(kind=EntryKind.USAGE)
+    assert sorted(e.reference for e in charged) == sorted(
+        f"usage:{a.headers['x-request-id']}" for a in answers[:2]
+    )
+    assert sorted(r.status for r in UsageRecord.objects.all()) == [200, 200, 429]
