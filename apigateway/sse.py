@@ -28,6 +28,8 @@ class SSEDecoder:
         self._pending_cr = False
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        if not chunk:
+            return []  # (and a CR that ended the last chunk may still be half of a CRLF)
         if self._pending_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]  # the LF of a CRLF split across two chunks
         self._pending_cr = chunk.endswith(b"\r")

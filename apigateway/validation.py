@@ -14,6 +14,7 @@ from apigateway.errors import GatewayError, bad_request
 
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 JSON = dict[str, Any]
+MODEL_MAX_LENGTH = 200  # the longest id a usage record holds
 
 
 def parse_json(body: bytes) -> JSON:
@@ -63,6 +64,18 @@ def _model(body: JSON) -> str:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise bad_request("You must provide a model parameter.", param="model")
+    return _model_id(model)
+
+
+def _model_id(model: str) -> str:
+    """Even an unknown model is recorded (its call answers 404), so it must be storable: a
+    NUL or an overlong id would stop the usage pipeline's PostgreSQL batch."""
+    if len(model) > MODEL_MAX_LENGTH or "\x00" in model:
+        raise bad_request(
+            f"'model' must be a model id from /v1/models (at most {MODEL_MAX_LENGTH} "
+            "characters, no NUL).",
+            param="model",
+        )
     return model
 
 
@@ -80,14 +93,15 @@ def chat(body: JSON) -> str:
         param = f"messages[{index}]"
         if not isinstance(message, dict):
             raise bad_request(f"'{param}' must be an object.", param=param)
-        if message.get("role") not in ROLES:
+        role = message.get("role")
+        if not isinstance(role, str) or role not in ROLES:  # (a list or object is unhashable)
             raise bad_request(
                 f"'{param}.role' must be one of {', '.join(sorted(ROLES))}.",
                 param=f"{param}.role",
             )
         content = message.get("content")
         if content is None:
-            if message["role"] != "assistant":
+            if role != "assistant":
                 raise bad_request(f"'{param}.content' is required.", param=f"{param}.content")
         elif not isinstance(content, str | list):
             raise bad_request(
@@ -181,7 +195,7 @@ def images(body: JSON) -> str:
     model = body.get("model") or "dall-e-3"
     if not isinstance(model, str):
         raise bad_request("'model' must be a string.", param="model")
-    return model
+    return _model_id(model)
 
 
 def unknown_model(model: str) -> GatewayError:

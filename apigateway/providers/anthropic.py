@@ -28,9 +28,14 @@ from apigateway.providers.base import (
     StreamTranslator,
     UpstreamRequest,
     Usage,
+    file_data,
     load_object,
     new_completion_id,
     now,
+    object_field,
+    text_field,
+    token_count,
+    tool_calls_of,
     upstream_invalid,
 )
 from apigateway.sse import SSEEvent
@@ -191,7 +196,8 @@ def texts_of(content: Any) -> list[str]:
         return []
     if isinstance(content, str):
         return [content]
-    return [p.get("text") or p.get("refusal") or "" for p in content if isinstance(p, dict)]
+    texts = [p.get("text") or p.get("refusal") or "" for p in content if isinstance(p, dict)]
+    return [text_field(text, "content[].text") for text in texts]
 
 
 def text_blocks(content: Any) -> list[JSON]:
@@ -206,13 +212,13 @@ def user_blocks(content: Any) -> list[JSON]:
     for part in content:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
-            blocks.extend(text_blocks(part.get("text")))
+            blocks.extend(text_blocks(text_field(part.get("text"), "content[].text")))
         elif kind == "image_url":
             image = part.get("image_url")
             url = image.get("url", "") if isinstance(image, dict) else image
             blocks.append(media_block("image", str(url or "")))
-        elif kind == "file" and (part.get("file") or {}).get("file_data"):
-            blocks.append(media_block("document", part["file"]["file_data"]))  # e.g. a PDF
+        elif kind == "file" and file_data(part):
+            blocks.append(media_block("document", file_data(part)))  # e.g. a PDF
         else:
             raise bad_request(f"anthropic does not take {kind!r} content parts", param="messages")
     return blocks
@@ -234,22 +240,8 @@ def media_block(kind: str, url: str) -> JSON:
 
 def assistant_blocks(message: JSON) -> list[JSON]:
     blocks = text_blocks(message.get("content"))
-    for call in message.get("tool_calls") or []:
-        function = call.get("function") or {}
-        try:
-            arguments = orjson.loads(function.get("arguments") or "{}")
-        except orjson.JSONDecodeError:
-            arguments = None
-        if not isinstance(arguments, dict):
-            raise bad_request("tool call arguments must be a JSON object", param="messages")
-        blocks.append(
-            {
-                "type": "tool_use",
-                "id": call.get("id") or "",
-                "name": function.get("name") or "",
-                "input": arguments,
-            }
-        )
+    for call_id, name, arguments in tool_calls_of(message):
+        blocks.append({"type": "tool_use", "id": call_id, "name": name, "input": arguments})
     return blocks
 
 
@@ -278,7 +270,7 @@ def convert_tools(tools: list[JSON]) -> list[JSON]:
     for tool in tools:
         if tool.get("type", "function") != "function":
             raise bad_request("anthropic only takes function tools", param="tools")
-        function = tool.get("function") or {}
+        function = object_field(tool.get("function"), "tools[].function", "tools")
         item: JSON = {"name": function.get("name") or ""}
         if function.get("description"):
             item["description"] = function["description"]
@@ -294,7 +286,8 @@ def tool_choice(choice: Any, parallel: bool | None) -> JSON | None:
             raise bad_request(f"unknown tool_choice {choice!r}", param="tool_choice")
         result = dict(TOOL_CHOICES[choice])
     elif isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name")
+        function = object_field(choice.get("function"), "tool_choice.function", "tool_choice")
+        name = function.get("name")
         if not name:
             raise bad_request("tool_choice must name a function", param="tool_choice")
         result = {"type": "tool", "name": name}
@@ -310,7 +303,9 @@ def json_instruction(response_format: Any) -> str | None:
     if kind == "json_object":
         return JSON_ONLY
     if kind == "json_schema":
-        schema = (response_format.get("json_schema") or {}).get("schema")
+        name = "response_format.json_schema"
+        schema = object_field(response_format.get("json_schema"), name, "response_format")
+        schema = schema.get("schema")
         if isinstance(schema, dict):
             encoded = orjson.dumps(schema).decode()
             return f"{JSON_ONLY} The JSON must conform to this JSON Schema:\n{encoded}"
@@ -347,9 +342,7 @@ def read_usage(counts: dict[str, int], usage: Any) -> Usage:
         raise upstream_invalid(NAME)
     for name, value in (usage or {}).items():
         if name in USAGE_FIELDS and value is not None:
-            if not isinstance(value, int):
-                raise upstream_invalid(NAME)
-            counts[name] = value
+            counts[name] = token_count(value, NAME)
     cache_read = counts.get("cache_read_input_tokens", 0)
     prompt = counts.get("input_tokens", 0) + cache_read
     return Usage(
@@ -357,6 +350,21 @@ def read_usage(counts: dict[str, int], usage: Any) -> Usage:
         completion_tokens=counts.get("output_tokens", 0),
         cached_tokens=cache_read,
     )
+
+
+def block_index(event: JSON) -> int:
+    index = event.get("index", -1)
+    if not isinstance(index, int):
+        raise upstream_invalid(NAME)
+    return index
+
+
+def string(payload: JSON, name: str) -> str:
+    """A text field of a stream event, which goes to the client as it is."""
+    value = payload.get(name)
+    if not isinstance(value, str):
+        raise upstream_invalid(NAME)
+    return value
 
 
 class AnthropicStreamTranslator(StreamTranslator):
@@ -382,28 +390,32 @@ class AnthropicStreamTranslator(StreamTranslator):
             if not isinstance(block, dict):
                 raise upstream_invalid(NAME)
             if block.get("type") == "tool_use":
-                number = self.tools[payload.get("index", -1)] = len(self.tools)
+                number = self.tools[block_index(payload)] = len(self.tools)
                 call = {"index": number, **tool_call(block, "")}
                 return [self.chunk({"tool_calls": [call]})]
             if block.get("type") == "text" and block.get("text"):
-                return [self.chunk({"content": block["text"]})]
+                return [self.chunk({"content": string(block, "text")})]
             return []
         if kind == "content_block_delta":
             delta = payload.get("delta")
             if not isinstance(delta, dict):
                 raise upstream_invalid(NAME)
             if delta.get("type") == "text_delta" and delta.get("text"):
-                return [self.chunk({"content": delta["text"]})]
+                return [self.chunk({"content": string(delta, "text")})]
             if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
-                number = self.tools.get(payload.get("index", -1))
+                number = self.tools.get(block_index(payload))
                 if number is None:
                     raise upstream_invalid(NAME)
-                call = {"index": number, "function": {"arguments": delta["partial_json"]}}
+                arguments = string(delta, "partial_json")
+                call = {"index": number, "function": {"arguments": arguments}}
                 return [self.chunk({"tool_calls": [call]})]
             return []  # thinking, signatures, citations: not part of an OpenAI answer
         if kind == "message_delta":
             self.usage = read_usage(self.counts, payload.get("usage"))
-            reason = (payload.get("delta") or {}).get("stop_reason")
+            delta = payload.get("delta") or {}
+            if not isinstance(delta, dict):
+                raise upstream_invalid(NAME)
+            reason = delta.get("stop_reason")
             return [self.chunk({}, finish_reason(reason))] if reason else []
         if kind == "message_stop":
             self.finished = True

@@ -189,8 +189,69 @@ class Provider:
         return upstream_error(502, f"the {self.name} provider failed (HTTP {status})")
 
 
+# --- reading the caller's body: validation checked its top level; the parts an adapter
+# reads deeper are checked here, so that a malformed one is the caller's 400 -------------
+
+
+def object_field(value: Any, name: str, param: str = "messages") -> JSON:
+    """A field the adapter reads as an object; absent or null is empty."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise bad_request(f"'{name}' must be an object.", param=param)
+    return value
+
+
+def text_field(value: Any, name: str, param: str = "messages") -> str:
+    """A field the adapter reads as text; absent or null is empty."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise bad_request(f"'{name}' must be a string.", param=param)
+    return value
+
+
+def file_data(part: JSON) -> str:
+    """A `file` content part's data URL ("" when it has none)."""
+    file = object_field(part.get("file"), "content[].file")
+    return text_field(file.get("file_data"), "content[].file.file_data")
+
+
+def tool_calls_of(message: JSON) -> list[tuple[str, str, JSON]]:
+    """An assistant message's tool calls as (id, function name, arguments object)."""
+    calls = message.get("tool_calls") or []
+    if not isinstance(calls, list):
+        raise bad_request("'tool_calls' must be an array.", param="messages")
+    out = []
+    for call in calls:
+        call = object_field(call, "tool_calls[]")
+        function = object_field(call.get("function"), "tool_calls[].function")
+        call_id = text_field(call.get("id"), "tool_calls[].id")
+        name = text_field(function.get("name"), "tool_calls[].function.name")
+        try:
+            arguments = orjson.loads(function.get("arguments") or "{}")
+        except orjson.JSONDecodeError:
+            arguments = None
+        if not isinstance(arguments, dict):
+            raise bad_request("tool call arguments must be a JSON object", param="messages")
+        out.append((call_id, name, arguments))
+    return out
+
+
 def upstream_invalid(provider: str) -> GatewayError:
     return GatewayError(502, f"the {provider} provider sent an unreadable answer", type=API_ERROR)
+
+
+def token_count(value: Any, provider: str) -> int:
+    """A provider's token count: a whole number, not negative (absent: 0); anything else
+    makes the answer unreadable (a 502), as it cannot be billed."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise upstream_invalid(provider)
+    if isinstance(value, float) and not value.is_integer():
+        raise upstream_invalid(provider)
+    return int(value)
 
 
 def load_object(data: bytes | str, provider: str) -> JSON:

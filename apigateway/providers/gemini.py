@@ -26,9 +26,14 @@ from apigateway.providers.base import (
     StreamTranslator,
     UpstreamRequest,
     Usage,
+    file_data,
     load_object,
     new_completion_id,
     now,
+    object_field,
+    text_field,
+    token_count,
+    tool_calls_of,
     upstream_invalid,
 )
 from apigateway.sse import SSEEvent
@@ -94,7 +99,7 @@ class GeminiProvider(Provider):
             if calls:
                 message["tool_calls"] = calls
             reason = finish_reason(candidate.get("finishReason"), bool(calls))
-            index = candidate.get("index", position)
+            index = candidate_index(candidate, position)
             choices.append(
                 {"index": index, "message": message, "logprobs": None, "finish_reason": reason}
             )
@@ -135,11 +140,14 @@ class GeminiProvider(Provider):
         items = []
         for index, embedding in enumerate(embeddings):
             values = embedding.get("values") if isinstance(embedding, dict) else None
-            if not isinstance(values, list):
+            if not isinstance(values, list) or not all(map(is_number, values)):
                 raise upstream_invalid(NAME)
             vector: Any = values
             if as_base64:
-                vector = base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+                try:
+                    vector = base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+                except OverflowError:  # beyond a float32
+                    raise upstream_invalid(NAME) from None
             items.append({"object": "embedding", "index": index, "embedding": vector})
         # Gemini counts no tokens for embeddings: about four characters a token.
         characters = sum(len(text) for text in embedding_inputs(body.get("input")))
@@ -196,7 +204,8 @@ def texts_of(content: Any) -> list[str]:
         return []
     if isinstance(content, str):
         return [content] if content else []
-    return [p.get("text") or p.get("refusal") or "" for p in content if isinstance(p, dict)]
+    texts = [p.get("text") or p.get("refusal") or "" for p in content if isinstance(p, dict)]
+    return [text_field(text, "content[].text") for text in texts]
 
 
 def user_parts(content: Any) -> list[JSON]:
@@ -206,22 +215,24 @@ def user_parts(content: Any) -> list[JSON]:
     for part in content:
         kind = part.get("type")
         if kind == "text":
-            parts.append({"text": part.get("text") or ""})
+            parts.append({"text": text_field(part.get("text"), "content[].text")})
         elif kind == "image_url":
             image = part.get("image_url")
             parts.append(image_part(image.get("url", "") if isinstance(image, dict) else image))
         elif kind == "input_audio":
-            audio = part.get("input_audio") or {}
-            mime = AUDIO_TYPES.get(audio.get("format", ""), "audio/wav")
+            audio = object_field(part.get("input_audio"), "content[].input_audio")
+            audio_format = text_field(audio.get("format"), "content[].input_audio.format")
+            mime = AUDIO_TYPES.get(audio_format, "audio/wav")
             parts.append({"inlineData": {"mimeType": mime, "data": audio.get("data", "")}})
-        elif kind == "file" and (part.get("file") or {}).get("file_data"):
-            parts.append(image_part(part["file"]["file_data"]))  # a data URL, e.g. a PDF
+        elif kind == "file" and file_data(part):
+            parts.append(image_part(file_data(part)))  # a data URL, e.g. a PDF
         else:
             raise bad_request(f"gemini does not take {kind!r} content parts", param="messages")
     return parts
 
 
-def image_part(url: str) -> JSON:
+def image_part(url: Any) -> JSON:
+    url = text_field(url, "content[].image_url.url")
     if url.startswith("data:"):
         header, _, data = url[5:].partition(",")
         mime, _, encoding = header.partition(";")
@@ -236,16 +247,8 @@ def image_part(url: str) -> JSON:
 
 def assistant_parts(message: JSON, names: dict[str, str]) -> list[JSON]:
     parts: list[JSON] = [{"text": t} for t in texts_of(message.get("content")) if t]
-    for position, call in enumerate(message.get("tool_calls") or []):
-        function = call.get("function") or {}
-        name = function.get("name") or ""
-        names[call.get("id") or ""] = name
-        try:
-            args = orjson.loads(function.get("arguments") or "{}")
-        except orjson.JSONDecodeError:
-            args = None
-        if not isinstance(args, dict):
-            raise bad_request("tool call arguments must be a JSON object", param="messages")
+    for position, (call_id, name, args) in enumerate(tool_calls_of(message)):
+        names[call_id] = name
         part: JSON = {"functionCall": {"name": name, "args": args}}
         if position == 0:
             part["thoughtSignature"] = SKIP_SIGNATURE
@@ -254,7 +257,8 @@ def assistant_parts(message: JSON, names: dict[str, str]) -> list[JSON]:
 
 
 def tool_response_part(message: JSON, names: dict[str, str]) -> JSON:
-    name = names.get(message.get("tool_call_id") or "") or message.get("name")
+    call_id = text_field(message.get("tool_call_id"), "tool_call_id")
+    name = names.get(call_id) or message.get("name")
     if not name:
         raise bad_request("a tool message answers no earlier tool call", param="messages")
     text = "".join(texts_of(message.get("content")))
@@ -285,22 +289,29 @@ def generation_config(body: JSON) -> JSON:
     response_format = body.get("response_format") or {}
     if response_format.get("type") in ("json_object", "json_schema"):
         config["responseMimeType"] = "application/json"
-        schema = (response_format.get("json_schema") or {}).get("schema")
+        name = "response_format.json_schema"
+        schema = object_field(response_format.get("json_schema"), name, "response_format")
+        schema = schema.get("schema")
         if isinstance(schema, dict):
             config["responseSchema"] = clean_schema(schema)
     return config
 
 
 def clean_schema(schema: JSON, defs: JSON | None = None, depth: int = 0) -> JSON:
-    """A JSON Schema as Gemini's Schema (an OpenAPI 3.0 subset), recursively."""
-    if defs is None:
-        defs = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
-    if depth > 16:
+    """A JSON Schema as Gemini's Schema (an OpenAPI 3.0 subset), recursively. What is not
+    an object schema (`true`, a malformed part) constrains nothing."""
+    if not isinstance(schema, dict) or depth > 16:
         return {}
+    if defs is None:
+        defs = {}
+        for name in ("definitions", "$defs"):
+            if isinstance(found := schema.get(name), dict):
+                defs.update(found)
     if isinstance(ref := schema.get("$ref"), str):
         target = defs.get(ref.rpartition("/")[2])
         rest = {k: v for k, v in schema.items() if k != "$ref"}
-        return clean_schema({**(target or {}), **rest}, defs, depth + 1)
+        target = target if isinstance(target, dict) else {}
+        return clean_schema({**target, **rest}, defs, depth + 1)
     all_of = schema.get("allOf")
     if isinstance(all_of, list) and len(all_of) == 1 and isinstance(all_of[0], dict):
         merged = {**all_of[0], **{k: v for k, v in schema.items() if k != "allOf"}}
@@ -332,7 +343,10 @@ def clean_schema(schema: JSON, defs: JSON | None = None, depth: int = 0) -> JSON
                 out["anyOf"] = [{"type": str(kind).upper()} for kind in kinds]
                 continue
             value = kinds[0]
-        elif key == "items" or (key == "enum" and not all(isinstance(v, str) for v in value)):
+        elif key == "items" or (
+            key == "enum"
+            and not (isinstance(value, list) and all(isinstance(v, str) for v in value))
+        ):
             continue  # tuple-style items, non-string enums: no equivalent
         if key == "type" and isinstance(value, str):
             value = value.upper()
@@ -345,7 +359,7 @@ def function_declarations(tools: list[JSON]) -> list[JSON]:
     for tool in tools:
         if tool.get("type") != "function":
             raise bad_request("gemini supports only function tools", param="tools")
-        function = tool.get("function") or {}
+        function = object_field(tool.get("function"), "tools[].function", "tools")
         declaration: JSON = {"name": function.get("name", "")}
         if function.get("description"):
             declaration["description"] = function["description"]
@@ -359,7 +373,8 @@ def function_declarations(tools: list[JSON]) -> list[JSON]:
 def calling_config(choice: Any) -> JSON:
     if isinstance(choice, str) and choice in TOOL_MODES:
         return {"mode": TOOL_MODES[choice]}
-    name = ((choice or {}).get("function") or {}).get("name") if isinstance(choice, dict) else None
+    function = choice.get("function") if isinstance(choice, dict) else None
+    name = object_field(function, "tool_choice.function", "tool_choice").get("name")
     if not name:
         raise bad_request("unsupported tool_choice", param="tool_choice")
     return {"mode": "ANY", "allowedFunctionNames": [name]}
@@ -380,8 +395,15 @@ def load(data: bytes) -> JSON:
     return load_object(data, NAME)
 
 
+def block_reason(payload: JSON) -> Any:
+    feedback = payload.get("promptFeedback") or {}
+    if not isinstance(feedback, dict):
+        raise upstream_invalid(NAME)
+    return feedback.get("blockReason")
+
+
 def blocked(payload: JSON) -> GatewayError:
-    reason = (payload.get("promptFeedback") or {}).get("blockReason")
+    reason = block_reason(payload)
     if not reason:
         raise upstream_invalid(NAME)
     return bad_request(
@@ -393,7 +415,10 @@ def read_parts(candidate: Any) -> tuple[list[str], list[JSON]]:
     """A candidate's answer text pieces (thoughts left out) and its calls as OpenAI tool calls."""
     if not isinstance(candidate, dict):
         raise upstream_invalid(NAME)
-    parts = (candidate.get("content") or {}).get("parts") or []
+    content = candidate.get("content") or {}
+    parts = (content.get("parts") or []) if isinstance(content, dict) else None
+    if not isinstance(parts, list):
+        raise upstream_invalid(NAME)
     texts: list[str] = []
     calls: list[JSON] = []
     for part in parts:
@@ -415,10 +440,17 @@ def read_parts(candidate: Any) -> tuple[list[str], list[JSON]]:
     return texts, calls
 
 
-def finish_reason(reason: str | None, tool_calls: bool) -> str:
+def candidate_index(candidate: JSON, position: int) -> int:
+    index = candidate.get("index", position)
+    if not isinstance(index, int):
+        raise upstream_invalid(NAME)
+    return index
+
+
+def finish_reason(reason: Any, tool_calls: bool) -> str:
     if reason == "MAX_TOKENS":
         return "length"
-    if reason in FILTERED:
+    if isinstance(reason, str) and reason in FILTERED:
         return "content_filter"
     return "tool_calls" if tool_calls else "stop"
 
@@ -426,13 +458,17 @@ def finish_reason(reason: str | None, tool_calls: bool) -> str:
 def usage_from(metadata: Any) -> tuple[Usage, int]:
     """usageMetadata → (Usage, thinking tokens, already counted in completion_tokens)."""
     meta = metadata if isinstance(metadata, dict) else {}
-    thoughts = int(meta.get("thoughtsTokenCount") or 0)
+    thoughts = token_count(meta.get("thoughtsTokenCount"), NAME)
     usage = Usage(
-        prompt_tokens=int(meta.get("promptTokenCount") or 0),
-        completion_tokens=int(meta.get("candidatesTokenCount") or 0) + thoughts,
-        cached_tokens=int(meta.get("cachedContentTokenCount") or 0),
+        prompt_tokens=token_count(meta.get("promptTokenCount"), NAME),
+        completion_tokens=token_count(meta.get("candidatesTokenCount"), NAME) + thoughts,
+        cached_tokens=token_count(meta.get("cachedContentTokenCount"), NAME),
     )
     return usage, thoughts
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def openai_usage(usage: Usage, reasoning_tokens: int) -> JSON:
@@ -461,20 +497,21 @@ class GeminiStreamTranslator(StreamTranslator):
     def feed(self, event: SSEEvent) -> list[JSON]:
         payload = load(event.data.encode())
         if isinstance(error := payload.get("error"), dict):
-            message = error.get("message") or "the gemini provider failed mid-stream"
+            message = error.get("message")
+            if not isinstance(message, str) or not message:
+                message = "the gemini provider failed mid-stream"
             raise GatewayError(502, message, type=API_ERROR)
         if payload.get("usageMetadata"):
             self.usage, self.reasoning_tokens = usage_from(payload["usageMetadata"])
         candidates = payload.get("candidates") or []
         if not isinstance(candidates, list):
             raise upstream_invalid(NAME)
-        blocked_reason = (payload.get("promptFeedback") or {}).get("blockReason")
-        if not candidates and blocked_reason and not self.started:
+        if not candidates and block_reason(payload) and not self.started:
             raise blocked(payload)
         out: list[JSON] = []
         for position, candidate in enumerate(candidates):
             texts, calls = read_parts(candidate)
-            index = candidate.get("index", position)
+            index = candidate_index(candidate, position)
             if text := "".join(texts):
                 out.append(self.delta(index, {"content": text}))
             for call in calls:

@@ -8,6 +8,8 @@ the key (the operator's, never the caller's), and streams always ask for usage
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from apigateway.errors import API_ERROR, GatewayError
@@ -19,6 +21,7 @@ from apigateway.providers.base import (
     UpstreamRequest,
     Usage,
     load_object,
+    token_count,
     upstream_invalid,
 )
 from apigateway.sse import SSEEvent
@@ -26,11 +29,13 @@ from apigateway.sse import SSEEvent
 
 def usage_from(payload: JSON) -> Usage:
     usage = payload.get("usage") or {}
-    details = usage.get("prompt_tokens_details") or {}
+    details = (usage.get("prompt_tokens_details") or {}) if isinstance(usage, dict) else None
+    if not isinstance(details, dict):
+        raise upstream_invalid("openai")
     return Usage(
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
-        cached_tokens=int(details.get("cached_tokens") or 0),
+        prompt_tokens=token_count(usage.get("prompt_tokens"), "openai"),
+        completion_tokens=token_count(usage.get("completion_tokens"), "openai"),
+        cached_tokens=token_count(details.get("cached_tokens"), "openai"),
     )
 
 
@@ -142,6 +147,8 @@ class OpenAIStreamTranslator(StreamTranslator):
             self.usage = usage_from(chunk)
         if not chunk.get("choices"):
             return []  # the usage chunk: close() sends it if asked
+        if not isinstance(chunk["choices"], list) or not all(map(readable, chunk["choices"])):
+            raise upstream_invalid("openai")
         chunk["model"] = self.model
         if self.include_usage:
             chunk["usage"] = None
@@ -150,7 +157,18 @@ class OpenAIStreamTranslator(StreamTranslator):
         return [chunk]
 
 
+def readable(choice: Any) -> bool:
+    """A streamed choice as the relay reads it: an object whose delta, if any, is an object
+    whose content, if any, is text."""
+    if not isinstance(choice, dict):
+        return False
+    delta = choice.get("delta") or {}
+    return isinstance(delta, dict) and isinstance(delta.get("content"), str | None)
+
+
 def stream_error(chunk: JSON) -> GatewayError:
     error = chunk.get("error")
     message = error.get("message") if isinstance(error, dict) else None
-    return GatewayError(502, message or "the provider failed mid-stream", type=API_ERROR)
+    if not isinstance(message, str) or not message:
+        message = "the provider failed mid-stream"
+    return GatewayError(502, message, type=API_ERROR)
