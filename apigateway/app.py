@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -30,7 +31,9 @@ POST_ENDPOINTS = {
     "/v1/embeddings": ("embedding", validation.embeddings),
     "/v1/images/generations": ("image", validation.images),
 }
-GET_ENDPOINTS = {"/v1/models", "/v1/credits", "/v1/key"}
+GET_ENDPOINTS = {"/v1/models", "/v1/credits", "/v1/key", "/v1/openapi.json"}
+# The OpenAPI description of /v1, served as it is, to anyone (it holds nothing secret).
+OPENAPI = Path(__file__).with_name("openapi.json").read_bytes()
 ENDPOINT_NAMES = {"chat": "chat", "embedding": "embeddings", "image": "images"}
 
 
@@ -131,6 +134,9 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
         raise GatewayError(
             405, f"Method {method} is not allowed for {scope['path']}; use {expected}."
         )
+    if path == "/v1/openapi.json":
+        await send_json(send, 200, OPENAPI, headers)
+        return
     key = await authenticate(header(scope, b"authorization"))
     if endpoint is None:
         if path == "/v1/credits":
