@@ -1,0 +1,89 @@
+"""A body over GATEWAY_MAX_BODY_BYTES is refused (413, OpenAI's error format) before it is
+read whole: from its Content-Length while most of it has not been sent, and, for a chunked
+body that never ends, as soon as what arrived passes the limit. Raw sockets, so that the
+client sends exactly what the test says and no more."""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+from urllib.parse import urlsplit
+
+import orjson
+
+LIMIT = 1000
+
+
+def connect(url: str) -> socket.socket:
+    parts = urlsplit(url)
+    return socket.create_connection((parts.hostname, parts.port), timeout=5)
+
+
+def head(key: str, *lines: str) -> bytes:
+    return "\r\n".join(
+        [
+            "POST /v1/chat/completions HTTP/1.1",
+            "Host: 127.0.0.1",
+            f"Authorization: Bearer {key}",
+            "Content-Type: application/json",
+            *lines,
+            "",
+            "",
+        ]
+    ).encode()
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    header, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in header.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return int(header.split(b" ", 2)[1]), orjson.loads(body[:length])
+
+
+def assert_too_large(status: int, body: dict) -> None:
+    assert status == 413
+    assert body["error"]["code"] == "request_too_large"
+    assert body["error"]["type"] == "invalid_request_error"
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+
+
+def test_a_declared_length_over_the_limit_is_413_with_most_of_the_body_unsent(
+    tenant, fake_openai, settings
+):
+    settings.GATEWAY_MAX_BODY_BYTES = LIMIT
+    with connect(tenant.url) as sock:
+        sock.sendall(head(tenant.key, f"Content-Length: {LIMIT + 1}") + b'{"model": ')
+        started = time.monotonic()
+        status, body = read_response(sock)  # the other 991 bytes are never sent
+        assert time.monotonic() - started < 2
+    assert_too_large(status, body)
+    assert fake_openai.requests == []
+
+
+def test_a_chunked_body_that_keeps_coming_is_413_once_it_passes_the_limit(
+    tenant, fake_openai, settings
+):
+    settings.GATEWAY_MAX_BODY_BYTES = LIMIT
+    chunk = b"100\r\n" + b" " * 0x100 + b"\r\n"  # 256 bytes a chunk, and no last chunk
+    sent = 0
+    with connect(tenant.url) as sock:
+        sock.sendall(head(tenant.key, "Transfer-Encoding: chunked") + b'5\r\n{"a":\r\n')
+        deadline = time.monotonic() + 5
+        while not select.select([sock], [], [], 0.01)[0]:
+            assert time.monotonic() < deadline, "no answer while the body kept coming"
+            assert sent < 100 * LIMIT, "the body was read far past the limit"
+            sock.sendall(chunk)
+            sent += 0x100
+        status, body = read_response(sock)
+    assert_too_large(status, body)
+    assert sent > LIMIT - 5
+    assert fake_openai.requests == []
