@@ -1,6 +1,6 @@
 """The /v1 ASGI application: a bare ASGI callable, routed past Django's middleware.
 
-Checks run in the documented order: the key (401), the request (413, 400, 404), limits
+Checks run in the documented order: the key (401), the request (413, 408, 400, 404), limits
 (429), credits (402); a request refused here never reaches a provider.
 """
 

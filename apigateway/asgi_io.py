@@ -1,7 +1,9 @@
-"""Small ASGI helpers: read a bounded body, send JSON, watch for a client that leaves."""
+"""Small ASGI helpers: read a bounded body in bounded time, send JSON, watch for a client
+that leaves."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -10,6 +12,10 @@ from apigateway.errors import GatewayError
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
+
+
+# The longest a request body may pause between two pieces (nginx's client_body_timeout).
+BODY_IDLE_SECONDS = 60.0
 
 
 class ClientGone(Exception):
@@ -31,24 +37,39 @@ def too_large(limit: int) -> GatewayError:
     )
 
 
+def too_slow() -> GatewayError:
+    return GatewayError(
+        408,
+        f"The request body stopped arriving: nothing came for {BODY_IDLE_SECONDS:g} seconds.",
+        code="request_timeout",
+    )
+
+
 async def read_body(scope: dict[str, Any], receive: Receive, limit: int) -> bytes:
-    """The whole body, refusing (413) as soon as it is known to exceed `limit`."""
+    """The whole body, refusing (413) as soon as it is known to exceed `limit`, and (408) a
+    body that stops arriving before its end, which uvicorn would wait for forever."""
     declared = header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(BODY_IDLE_SECONDS) as idle:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientGone
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise too_large(limit)
+                chunks.append(chunk)
+                if not message.get("more_body"):
+                    return b"".join(chunks)
+                idle.reschedule(loop.time() + BODY_IDLE_SECONDS)
+    except TimeoutError:
+        raise too_slow() from None
 
 
 async def send_json(send: Send, status: int, body: bytes, headers: Headers = ()) -> None:

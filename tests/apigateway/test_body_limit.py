@@ -1,7 +1,8 @@
 """A body over GATEWAY_MAX_BODY_BYTES is refused (413, OpenAI's error format) before it is
 read whole: from its Content-Length while most of it has not been sent, and, for a chunked
-body that never ends, as soon as what arrived passes the limit. Raw sockets, so that the
-client sends exactly what the test says and no more."""
+body that never ends, as soon as what arrived passes the limit. A body that stops arriving
+before its end is refused (408) instead of waited for. Raw sockets, so that the client sends
+exactly what the test says and no more."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import time
 from urllib.parse import urlsplit
 
 import orjson
+
+from apigateway import asgi_io
 
 LIMIT = 1000
 
@@ -87,3 +90,31 @@ def test_a_chunked_body_that_keeps_coming_is_413_once_it_passes_the_limit(
     assert_too_large(status, body)
     assert sent > LIMIT - 5
     assert fake_openai.requests == []
+
+
+def test_a_body_that_stops_arriving_is_408_not_waited_for(tenant, fake_openai, monkeypatch):
+    monkeypatch.setattr(asgi_io, "BODY_IDLE_SECONDS", 0.5)
+    with connect(tenant.url) as sock:
+        sock.sendall(head(tenant.key, "Content-Length: 100") + b'{"model": ')
+        started = time.monotonic()
+        status, body = read_response(sock)  # the other 90 bytes never come
+        assert time.monotonic() - started < 3
+    assert status == 408
+    assert body["error"]["code"] == "request_timeout"
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert fake_openai.requests == []
+
+
+def test_a_slow_but_steady_body_is_read(tenant, fake_openai, monkeypatch):
+    """The time limit is on a pause, not on the whole body."""
+    monkeypatch.setattr(asgi_io, "BODY_IDLE_SECONDS", 0.5)
+    payload = orjson.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+    pieces = [payload[i : i + 20] for i in range(0, len(payload), 20)]
+    with connect(tenant.url) as sock:
+        sock.sendall(head(tenant.key, f"Content-Length: {len(payload)}"))
+        for piece in pieces:  # 0.25 s apart: longer than the limit in all
+            time.sleep(0.25)
+            sock.sendall(piece)
+        status, body = read_response(sock)
+    assert status == 200, body
+    assert len(pieces) * 0.25 > 0.5
