@@ -21,6 +21,7 @@ from apigateway.auth import authenticate
 from apigateway.calllog import CallLog, emit_unsettled
 from apigateway.catalog import CatalogEntry, snapshot
 from apigateway.errors import API_ERROR, GatewayError
+from apigateway.quota import count_refused_request
 from apigateway.sse import encode_data
 from billing.pricing import public_pricing
 
@@ -35,6 +36,7 @@ GET_ENDPOINTS = {"/v1/models", "/v1/credits", "/v1/key", "/v1/openapi.json"}
 # The OpenAPI description of /v1, served as it is, to anyone (it holds nothing secret).
 OPENAPI = Path(__file__).with_name("openapi.json").read_bytes()
 ENDPOINT_NAMES = {"chat": "chat", "embedding": "embeddings", "image": "images"}
+COUNTED_BY_THE_LIMITER = {402, 429}  # refused by the reservation itself (429: not counted)
 
 
 def new_request_id() -> str:
@@ -89,6 +91,10 @@ async def _serve(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         await response.fail(error, headers)
     finally:
         if response.log is not None and not response.log.emitted:
+            if response.log.status not in COUNTED_BY_THE_LIMITER:
+                # Refused before the limits were checked (400, 404, 408, 413, 503): every
+                # authenticated request to a POST endpoint counts against them all the same.
+                await count_refused_request(response.log.key)
             await emit_unsettled(response.log)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 import orjson
@@ -47,15 +48,14 @@ SPEND_CACHE_SECONDS = 300  # a key's month-to-date spend is re-read from the led
 #   {-2} balance not cached, {-4} spend not cached: load it, call again (nothing counted)
 #   {-3, balance} insufficient; {-5, spent} over the key's spend limit: both still count
 #   as requests (they were made) but not as tokens.
-RESERVE_SCRIPT = """
-local now = tonumber(ARGV[11])
+WINDOWS_LUA = """
+local now = tonumber(ARGV[NOW])
 if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
 local now_s = math.floor(now)
 local oldest = now_s - 60
-local tokens = tonumber(ARGV[5])
 
 local function advance(win)
   local state = redis.call('HMGET', win, 'c', 'R', 'T')
@@ -88,7 +88,12 @@ local function wait_ms(win, prefix, excess)
   end
   return 61000
 end
+"""
 
+RESERVE_SCRIPT = (
+    WINDOWS_LUA.replace("ARGV[NOW]", "ARGV[11]")
+    + """
+local tokens = tonumber(ARGV[5])
 local subjects = {}
 for i = 1, 2 do
   local rpm, tpm = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
@@ -150,6 +155,26 @@ local reset = math.ceil((now_s + 61 - now) * 1000)
 return {1, redis.call('DECRBY', KEYS[3], reserve), hold, req_limit, req_left, tok_limit,
         tok_left, reset, now_s}
 """
+)
+
+
+# A request refused before the limits were checked (400, 404, 413) still counts as one:
+# KEYS: key window, org window. ARGV: key rpm, key tpm, org rpm, org tpm, [time].
+COUNT_SCRIPT = (
+    WINDOWS_LUA.replace("ARGV[NOW]", "ARGV[5]")
+    + """
+for i = 1, 2 do
+  if tonumber(ARGV[2 * i - 1]) > 0 then
+    advance(KEYS[i])
+    redis.call('HSETNX', KEYS[i], 'c', oldest)
+    redis.call('HINCRBY', KEYS[i], 'r' .. now_s, 1)
+    redis.call('HINCRBY', KEYS[i], 'R', 1)
+    redis.call('PEXPIRE', KEYS[i], 62000)
+  end
+end
+return 1
+"""
+)
 
 
 def key_window(key_id: int) -> str:
@@ -244,6 +269,9 @@ class MemoryQuota:
         except GatewayError:
             self.windows.correct(windows, rate.second, -rate.tokens)  # a request, no tokens
             raise
+
+    async def count_request(self, key: KeyInfo) -> None:
+        self.windows.count(limits_of(key), time.time())
 
     async def _reserve_credit(self, key: KeyInfo, amount_nanos: int, rate, windows):
         organization_id = key.organization_id
@@ -411,6 +439,11 @@ class RedisQuota:
                 raise credit_service_unavailable() from None
         raise insufficient_credits()
 
+    async def count_request(self, key: KeyInfo) -> None:
+        keys = [key_window(key.key_id), org_window(key.organization_id)]
+        args = [key.rpm_limit or 0, 0, key.org_rpm_limit or 0, 0]
+        await gateway_redis.fast().run_script(COUNT_SCRIPT, keys, args)
+
     async def settle(
         self, reservation: Reservation, cost_nanos: int, event: bytes | None, tokens_used: int = 0
     ) -> None:
@@ -458,6 +491,16 @@ async def reserve(*, key: KeyInfo, amount_nanos: int, request_id: str, tokens: i
     return await _memory.reserve(
         key=key, amount_nanos=amount_nanos, request_id=request_id, tokens=tokens
     )
+
+
+async def count_refused_request(key: KeyInfo | None) -> None:
+    """A call refused before the limits were checked (400, 404, 413) still counts against
+    the key's and organization's requests per minute: every authenticated request does.
+    Best effort: Redis unreachable leaves it uncounted."""
+    if key is None or not (key.rpm_limit or key.org_rpm_limit):
+        return
+    with suppress(RedisUnavailable):
+        await quota().count_request(key)
 
 
 async def book_directly(reservation: Reservation, event: bytes | None) -> bool:

@@ -189,9 +189,11 @@ class LocalWindows:
                 info.token_limit, info.tokens_remaining = tpm, max(tpm - window.tokens, 0)
         return info
 
-    def uncount_tokens(self, names: list[str], second: int, tokens: int) -> None:
-        """A refused call's token estimate leaves the window (its request stays counted)."""
-        self.correct(names, second, -tokens)
+    def count(self, subjects: list[tuple[str, str, int | None, int | None]], now: float) -> None:
+        """One request in every window with an RPM limit, checked against nothing."""
+        for name, _, rpm, _ in subjects:
+            if rpm:
+                self.window(name, int(now)).add(int(now), 1, 0)
 
     def correct(self, names: list[str], second: int, delta: int) -> None:
         """Replace a call's token estimate by its real count, if its second still counts."""

@@ -83,6 +83,19 @@ def test_a_call_refused_for_credit_still_counts(tenant, fake_openai):
     assert fake_openai.requests == []
 
 
+def test_requests_refused_as_invalid_count_too(tenant, fake_openai):
+    """Every authenticated request to those endpoints counts, whatever its fate."""
+    key = api_key_create(organization=tenant.organization, name="k", rpm_limit=3).plaintext
+    assert post(tenant, "/chat/completions", {**CHAT, "temperature": 7}, key).status_code == 400
+    assert post(tenant, "/chat/completions", {**CHAT, "model": "nope"}, key).status_code == 404
+    assert (
+        post(tenant, "/chat/completions", CHAT, key).headers["x-ratelimit-remaining-requests"]
+        == "0"
+    )
+    assert_429(post(tenant, "/chat/completions", CHAT, key), "requests", 3)
+    assert len(fake_openai.requests) == 1
+
+
 def test_an_organizations_limit_is_shared_by_its_keys(tenant, fake_openai):
     organization_limits_update(organization=tenant.organization, plan="standard", rpm_limit=3)
     auth._local.clear()  # (the on_commit forget ran; this process's copy goes too)

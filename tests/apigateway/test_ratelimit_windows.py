@@ -126,6 +126,7 @@ schedules = st.lists(
         st.floats(min_value=0, max_value=25, allow_nan=False),  # seconds since the last call
         st.integers(min_value=0, max_value=120),  # the estimate
         st.integers(min_value=0, max_value=160),  # what the call really used
+        st.booleans(),  # refused before the limits were checked (a 400): only counted
     ),
     min_size=1,
     max_size=40,
@@ -143,8 +144,14 @@ def test_the_redis_script_follows_the_same_rules(redis_client, schedule):
     local = LocalWindows()
     subjects = quota.limits_of(KEY)
     at = T0
-    for index, (pause, tokens, used) in enumerate(schedule):
+    for index, (pause, tokens, used, invalid) in enumerate(schedule):
         at += pause
+        if invalid:
+            keys = [quota.key_window(KEY.key_id), quota.org_window(KEY.organization_id)]
+            args = [KEY.rpm_limit, 0, KEY.org_rpm_limit, 0, repr(at)]
+            redis_client.eval(quota.COUNT_SCRIPT, 2, *keys, *args)
+            local.count(subjects, at)
+            continue
         result = lua_admit(redis_client, at, tokens, f"req{index}")
         try:
             info = local.admit(subjects, tokens, at)

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import orjson
 
-from accounts.models import ApiKey
+from accounts.services import organization_limits_update
 from apigateway.models import CatalogModel
 from billing.models import EntryKind, LedgerEntry
 from tests.apigateway.conftest import UPSTREAM_KEY
@@ -69,7 +69,7 @@ def providers_of(request_ids: list[str]) -> list[str]:
 
 
 def test_the_upstream_killed_while_calls_flow(tenant, fake_openai):
-    ApiKey.objects.filter(organization=tenant.organization).update(rpm_limit=100_000)
+    organization_limits_update(organization=tenant.organization, plan="unlimited")  # load
     port = free_port()
     CatalogModel.objects.filter(public_id="gpt-4o-mini").update(
         provider="primary", fallbacks=[{"provider": "backup", "upstream_model": "gpt-4o-mini"}]
