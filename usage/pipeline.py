@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 import redis
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -141,8 +141,32 @@ def _touch_keys(events: list[dict[str, Any]]) -> None:
         ).update(last_used_at=moment)
 
 
-def _parse(raw: list[bytes]) -> tuple[list[dict[str, Any]], list[bytes]]:
-    """Events that can be written, and the raw items that never can (dead letters)."""
+POISON = (DataError, IntegrityError, ValueError, TypeError)  # the event, not the database
+
+
+def _book_or_isolate(
+    events: list[dict[str, Any]], items: list[bytes]
+) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """Book a batch; if the database refuses it for its data (a value it cannot store),
+    book its events one by one so that only the bad ones become dead letters and the
+    queue keeps moving. A database that is down raises, and the batch is retried later."""
+    try:
+        return book(events), []
+    except POISON:
+        logger.exception("usage pipeline: a batch was refused; writing its events one by one")
+    fresh: list[dict[str, Any]] = []
+    dead: list[bytes] = []
+    for event, item in zip(events, items, strict=True):
+        try:
+            fresh += book([event])
+        except POISON:
+            dead.append(item)
+    return fresh, dead
+
+
+def _parse(raw: list[bytes]) -> tuple[list[dict[str, Any]], list[bytes], list[bytes]]:
+    """Events that can be written (and their raw items), and the raw items that never can
+    (dead letters)."""
     parsed: list[tuple[bytes, dict[str, Any]]] = []
     dead: list[bytes] = []
     for item in raw:
@@ -157,13 +181,14 @@ def _parse(raw: list[bytes]) -> tuple[list[dict[str, Any]], list[bytes]]:
         parsed.append((item, event))
     organizations = {event["organization_id"] for _, event in parsed}
     known = set(Organization.objects.filter(pk__in=organizations).values_list("pk", flat=True))
-    events = []
+    events, items = [], []
     for item, event in parsed:
         if event["organization_id"] in known:
             events.append(event)
+            items.append(item)
         else:
             dead.append(item)
-    return events, dead
+    return events, items, dead
 
 
 def book_now(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -201,8 +226,9 @@ def drain(*, max_batches: int = 100) -> int:
                 raw = client.lrange(QUEUE, 0, BATCH - 1)
                 if not raw:
                     break
-                events, dead = _parse(raw)
-                fresh = book(events) if events else []
+                events, items, dead = _parse(raw)
+                fresh, refused = _book_or_isolate(events, items) if events else ([], [])
+                dead += refused
                 if dead:
                     logger.error("usage pipeline: %d events moved to %s", len(dead), DEAD)
                     client.rpush(DEAD, *dead)

@@ -225,3 +225,23 @@ def test_the_metrics_endpoint_needs_the_operators_token(
     pipeline.book([event(organization, "req_m")])  # written before: not counted again
     again = client.get("/metrics", HTTP_AUTHORIZATION="Bearer op-secret").content.decode()
     assert 'nexeon_requests_total{endpoint="chat",model="gpt-4o",status="200"} 3' in again
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_the_database_cannot_store_does_not_stop_the_queue(organization, redis_client):
+    # PostgreSQL text cannot hold NUL: the whole batch is refused, then written one by one.
+    enqueue(
+        redis_client,
+        event(organization, "req_before"),
+        event(organization, "req_poison", model="gpt-4o\x00"),
+        event(organization, "req_after"),
+    )
+    assert pipeline.drain() == 2
+    assert pipeline.pending() == 0
+    assert set(UsageRecord.objects.values_list("request_id", flat=True)) == {
+        "req_before",
+        "req_after",
+    }
+    (dead,) = redis_client.lrange(pipeline.DEAD, 0, -1)
+    assert orjson.loads(dead)["request_id"] == "req_poison"
+    assert LedgerEntry.objects.filter(reference="usage:req_poison").count() == 0
