@@ -68,7 +68,10 @@ def rate_limited(
 ) -> GatewayError:
     """429 for `subject` ("key" or "organization") over its `unit` ("requests"/"tokens")."""
     short = "RPM" if unit == "requests" else "TPM"
-    retry = max(1, math.ceil(retry_after_ms / 1000))
+    # Whole seconds, at most 60: the openai SDKs honour a Retry-After only up to 60 s (and
+    # fall back to their own short backoff beyond it); the window frees by then, give or
+    # take the bucket's fraction of a second.
+    retry = min(60, max(1, math.ceil(retry_after_ms / 1000)))
     where = "this API key" if subject == "key" else "this API key's organization"
     if requested > limit:
         message = (

@@ -67,6 +67,14 @@ def test_tokens_are_estimated_then_corrected_to_the_real_count():
     assert second.tokens_remaining == 300
 
 
+def test_retry_after_never_exceeds_what_the_sdks_honour():
+    windows = LocalWindows()
+    admit(windows, T0 + 0.6, rpm=1)
+    refused = refusal(windows, T0 + 0.7, rpm=1)  # the window frees at T0 + 61: 60.3 s
+    assert refused.headers["retry-after"] == "60"
+    assert refused.headers["x-ratelimit-reset-requests"] == "1m0s"
+
+
 def test_a_request_larger_than_the_limit_says_so():
     refused = refusal(LocalWindows(), T0, tpm=1000, tokens=5000)
     assert "Request too large" in refused.message and "5000" in refused.message
@@ -157,7 +165,7 @@ def test_the_redis_script_follows_the_same_rules(redis_client, schedule):
             info = local.admit(subjects, tokens, at)
         except GatewayError as refused:
             assert result[0] == -1, (index, result)
-            assert refused.headers["retry-after"] == str(max(1, -(-result[1] // 1000)))
+            assert refused.headers["retry-after"] == str(min(60, max(1, -(-result[1] // 1000))))
             assert refused.headers.get("x-ratelimit-limit-requests", "") in ("", str(result[4]))
             continue
         assert result[0] == 1, (index, result)
