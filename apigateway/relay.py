@@ -160,9 +160,14 @@ def outcome(log: CallLog):
         raise
 
 
+def asked_output_tokens(call: Call) -> int | None:
+    """The output the caller allows per choice, if it said."""
+    return call.body.get("max_completion_tokens") or call.body.get("max_tokens")
+
+
 def max_output_tokens(call: Call) -> int:
     """The output the reservation covers: what the caller allows, else a default cap."""
-    asked = call.body.get("max_completion_tokens") or call.body.get("max_tokens")
+    asked = asked_output_tokens(call)
     if asked:
         return asked
     return min(
@@ -182,7 +187,8 @@ async def reserve(call: Call, amount_nanos: int, headers: Headers, tokens: int =
 
 
 def chat_token_estimate(call: Call) -> int:
-    asked = call.body.get("max_completion_tokens") or call.body.get("max_tokens")
+    """What the call counts against a TPM limit until it settles (max_tokens only if set)."""
+    asked = asked_output_tokens(call)
     n = call.body.get("n") or 1
     return estimate_tokens(call.body, max_output_tokens=asked * n if asked else None)
 

@@ -3,10 +3,11 @@ providers on loopback, called with the official openai SDK."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import openai
@@ -25,7 +26,7 @@ from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import FakeProvider, serving
 from tests.ledger_check import assert_balance_reconciles
-from tests.support import free_port
+from tests.support import free_port, manage_env, serving_nexeon, test_database_url
 
 UPSTREAM_KEY = "sk-upstream-test"
 GEMINI_KEY = "gemini-upstream-test"
@@ -161,3 +162,19 @@ def assert_settled(organization_id: int) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+@contextmanager
+def gateway(
+    fake_openai, *, workers: int = 2, **env: str | None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """nexeon served by uvicorn in its own process(es) on the test database, OpenAI pointed
+    at the fake; `env` adds or (None) removes variables, e.g. REDIS_URL=None."""
+    environment = manage_env(
+        DATABASE_URL=test_database_url(),
+        OPENAI_BASE_URL=f"{fake_openai.base_url}/v1",
+        OPENAI_API_KEY=UPSTREAM_KEY,
+        **env,
+    )
+    with serving_nexeon(environment, workers=workers) as served:
+        yield served

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 
 import httpx
@@ -23,23 +20,11 @@ from billing.balance_cache import balance_key
 from billing.models import EntryKind, LedgerEntry
 from billing.services import credits_grant
 from billing.tasks import return_expired_holds
-from tests.apigateway.conftest import UPSTREAM_KEY
+from tests.apigateway.conftest import gateway
 from tests.ledger_check import assert_balance_reconciles
-from tests.support import manage_env, serving_nexeon, stop_process, test_database_url
+from tests.support import stop_process
 
 MINI = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
-
-
-@contextmanager
-def gateway(fake_openai, *, workers: int = 2, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    environment = manage_env(
-        DATABASE_URL=test_database_url(),
-        OPENAI_BASE_URL=f"{fake_openai.base_url}/v1",
-        OPENAI_API_KEY=UPSTREAM_KEY,
-        **env,
-    )
-    with serving_nexeon(environment, workers=workers) as served:
-        yield served
 
 
 def thin_organization(amount_nanos: int):

@@ -15,8 +15,7 @@ from accounts.models import ApiKey, User
 from accounts.services import api_key_create, organization_create, organization_limits_update
 from apigateway import auth
 from apigateway.ratelimit import estimate_tokens
-from tests.apigateway.test_billing_processes import gateway
-from tests.support import manage_env, serving_nexeon, test_database_url
+from tests.apigateway.conftest import gateway
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 EMBED = {"model": "text-embedding-3-small", "input": "hello"}
@@ -194,13 +193,7 @@ def test_without_redis_the_limits_are_kept_in_process(tenant, fake_openai):
     key = ApiKey.objects.get(organization=tenant.organization)
     key.rpm_limit = 2
     key.save()
-    env = manage_env(
-        DATABASE_URL=test_database_url(),
-        REDIS_URL=None,
-        OPENAI_BASE_URL=f"{fake_openai.base_url}/v1",
-        OPENAI_API_KEY="sk-upstream-test",
-    )
-    with serving_nexeon(env) as (url, _):
+    with gateway(fake_openai, workers=1, REDIS_URL=None) as (url, _):
         codes = [
             httpx.post(
                 f"{url}/v1/chat/completions",

@@ -8,21 +8,16 @@ import httpx
 
 from accounts.models import ApiKey
 from billing.models import EntryKind, LedgerEntry
-from tests.apigateway.conftest import UPSTREAM_KEY
-from tests.support import free_port, manage_env, serving_nexeon, test_database_url
+from tests.apigateway.conftest import gateway
+from tests.support import free_port
 from usage.models import UsageRecord
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 
-def environment(fake_openai, **extra: str) -> dict[str, str]:
-    return manage_env(
-        DATABASE_URL=test_database_url(),
-        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
-        OPENAI_BASE_URL=f"{fake_openai.base_url}/v1",
-        OPENAI_API_KEY=UPSTREAM_KEY,
-        **extra,
-    )
+def without_redis(fake_openai, **extra: str):
+    """The gateway in its own process, its REDIS_URL pointing where nothing listens."""
+    return gateway(fake_openai, workers=1, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", **extra)
 
 
 def call(url: str, key: str, path: str = "/v1/chat/completions") -> httpx.Response:
@@ -33,7 +28,7 @@ def call(url: str, key: str, path: str = "/v1/chat/completions") -> httpx.Respon
 
 
 def test_by_default_credit_fails_closed(tenant, fake_openai):
-    with serving_nexeon(environment(fake_openai)) as (url, _):
+    with without_redis(fake_openai) as (url, _):
         assert call(url, tenant.key, "/v1/models").status_code == 200  # the key still works
         refused = call(url, tenant.key)
     assert refused.status_code == 503
@@ -47,8 +42,7 @@ def test_by_default_credit_fails_closed(tenant, fake_openai):
 
 def test_local_mode_serves_and_books_usage_directly(tenant, fake_openai):
     ApiKey.objects.filter(organization=tenant.organization).update(rpm_limit=2)
-    env = environment(fake_openai, GATEWAY_REDIS_FAILURE="local")
-    with serving_nexeon(env) as (url, _):
+    with without_redis(fake_openai, GATEWAY_REDIS_FAILURE="local") as (url, _):
         answers = [call(url, tenant.key) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 429]  # limits, in the process
     assert len(fake_openai.requests) == 2

@@ -16,9 +16,9 @@ import orjson
 from accounts.services import organization_limits_update
 from apigateway.models import CatalogModel
 from billing.models import EntryKind, LedgerEntry
-from tests.apigateway.conftest import UPSTREAM_KEY
+from tests.apigateway.conftest import UPSTREAM_KEY, gateway
 from tests.fakes import process as fake_process
-from tests.support import free_port, manage_env, serving_nexeon, stop_process, test_database_url
+from tests.support import free_port, stop_process
 from usage.models import UsageRecord
 from usage.pipeline import drain
 
@@ -46,13 +46,16 @@ def load(url: str, key: str, stop: threading.Event, results: list, workers: int 
             pool.submit(run)
 
 
-def gateway_env(fake_openai, primary_port: int) -> dict[str, str]:
+def serving_with_primary(fake_openai, primary_port: int):
+    """The gateway in its own process: "primary" is the killable fake, "backup" the
+    session's fake OpenAI; breakers open after 3 failures and rest 2 s."""
     providers = {
         "primary": {"base_url": f"http://127.0.0.1:{primary_port}/v1", "api_key": UPSTREAM_KEY},
         "backup": {"base_url": f"{fake_openai.base_url}/v1", "api_key": UPSTREAM_KEY},
     }
-    return manage_env(
-        DATABASE_URL=test_database_url(),
+    return gateway(
+        fake_openai,
+        workers=1,
         NEXEON_PROVIDERS=orjson.dumps(providers).decode(),
         GATEWAY_BREAKER_FAILURES="3",
         GATEWAY_BREAKER_REST_SECONDS="2",
@@ -76,7 +79,7 @@ def test_the_upstream_killed_while_calls_flow(tenant, fake_openai):
     )
     primary = fake_process.start("openai", port, UPSTREAM_KEY, latency=0.02)
     try:
-        with serving_nexeon(gateway_env(fake_openai, port)) as (url, _):
+        with serving_with_primary(fake_openai, port) as (url, _):
             stop = threading.Event()
             results: list[tuple[int, str]] = []
             flow = threading.Thread(target=load, args=(url, tenant.key, stop, results))
@@ -114,7 +117,7 @@ def test_without_a_fallback_the_outage_is_a_502_and_service_resumes(tenant, fake
     primary = fake_process.start("openai", port, UPSTREAM_KEY)
     headers = {"authorization": f"Bearer {tenant.key}"}
     try:
-        with serving_nexeon(gateway_env(fake_openai, port)) as (url, _):
+        with serving_with_primary(fake_openai, port) as (url, _):
 
             def status() -> int:
                 return httpx.post(
