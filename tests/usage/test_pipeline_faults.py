@@ -228,12 +228,14 @@ def test_with_local_fallback_the_broker_killed_refuses_nothing_and_loses_nothing
     url = stack.start_gateway(GATEWAY_REDIS_FAILURE="local")
     stack.start_worker()
     results: list[tuple[int, str]] = []
-    flow = threading.Thread(target=lambda: results.extend(load(url, stack.key, seconds=7)))
+    flow = threading.Thread(target=lambda: results.extend(load(url, stack.key, seconds=9)))
     flow.start()
     time.sleep(2)
     before = stack.sql("select count(*) from usage_usagerecord")
     stack.redis.kill()
-    time.sleep(2)
+    # Longer than the settle retries (2.5 s) of the calls caught in flight, which hold
+    # every load thread until they give up on Redis and book directly.
+    time.sleep(4)
     during = stack.sql("select count(*) from usage_usagerecord")
     stack.redis.start()
     flow.join()
