@@ -26,7 +26,7 @@ from apigateway.auth import KeyInfo
 from apigateway.dbsync import run_sync
 from apigateway.errors import API_ERROR, INSUFFICIENT_QUOTA, GatewayError
 from apigateway.ratelimit import LocalWindows, RateInfo, rate_limited
-from apigateway.resp import RedisUnavailable
+from apigateway.resp import RedisUnavailable, ScriptCall
 from billing import holds
 from billing.balance_cache import balance_key
 from billing.money import format_usd
@@ -400,7 +400,9 @@ class RedisQuota:
         client = gateway_redis.fast()
         for _ in range(3):
             try:
-                result = await client.run_script(RESERVE_SCRIPT, keys, args)
+                # Written at once rather than with the loop turn's other commands: Redis
+                # runs it while this process reads the next request of a burst.
+                result = await client.send_script(RESERVE_SCRIPT, keys, args).reply()
             except RedisUnavailable:
                 raise credit_service_unavailable() from None
             status = result[0]
@@ -449,8 +451,15 @@ class RedisQuota:
     ) -> None:
         """Release the hold, return the unused part, correct the token estimate, queue the
         usage event: one round trip."""
+        await self.send_settlement(reservation, cost_nanos, event, tokens_used).reply()
+
+    def send_settlement(
+        self, reservation: Reservation, cost_nanos: int, event: bytes | None, tokens_used: int = 0
+    ) -> ScriptCall:
+        """The same settlement, written to Redis before this returns when connected: the
+        caller may answer its client at once and await `.reply()` afterwards."""
         keys, args = settle_arguments(reservation, cost_nanos, event, tokens_used)
-        await gateway_redis.fast().run_script(holds.SETTLE_SCRIPT, keys, args)
+        return gateway_redis.fast().send_script(holds.SETTLE_SCRIPT, keys, args)
 
     def settle_now(
         self, reservation: Reservation, cost_nanos: int, event: bytes | None, tokens_used: int = 0

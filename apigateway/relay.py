@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -26,7 +26,7 @@ from apigateway.providers.base import JSON, StreamTranslator, UpstreamRequest, U
 from apigateway.quota import book_directly, credit_service_unavailable, quota_for
 from apigateway.quota import reserve as reserve_credit
 from apigateway.ratelimit import estimate_tokens
-from apigateway.resp import RedisUnavailable
+from apigateway.resp import RedisUnavailable, ScriptCall
 from apigateway.routing import Route
 from apigateway.sse import DONE, SSEDecoder, encode_data
 from billing import pricing
@@ -78,6 +78,22 @@ def with_cost(payload: JSON, cost_nanos: int) -> JSON:
     return payload
 
 
+async def _answer(
+    call: Call,
+    send: Send,
+    headers: Headers,
+    reservation,
+    payload: JSON,
+    cost_nanos: int,
+    *,
+    with_usage: bool = True,
+) -> None:
+    """Settle a whole answer and send it: the settlement leaves first (see settle)."""
+    body = orjson.dumps(with_cost(payload, cost_nanos) if with_usage else payload)
+    extra = [*headers, cost_header(cost_nanos)]
+    await settle(call, reservation, cost_nanos, answer=lambda: send_json(send, 200, body, extra))
+
+
 def usage_cost(entry: CatalogEntry, usage: Usage) -> int:
     return pricing.token_cost_nanos(
         entry.prices,
@@ -87,27 +103,66 @@ def usage_cost(entry: CatalogEntry, usage: Usage) -> int:
     )
 
 
-async def settle(call: Call, reservation, cost_nanos: int) -> None:
+async def settle(
+    call: Call,
+    reservation,
+    cost_nanos: int,
+    answer: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     """Charge the call's cost and queue its usage event, in one round trip.
 
+    With `answer` (the client's reply): the settlement is written to Redis, then the client
+    is answered, then Redis's acknowledgement is awaited. The usage event has left this
+    process before the answer's first byte (a crash after that loses nothing: Redis reads
+    what the kernel holds), and the answer does not wait a round trip for it. Embedded,
+    or with the connection to Redis not up, the settlement completes before the answer.
+
     If Redis is unreachable, retry for a couple of seconds; then a call not yet answered
-    fails with 503 (nothing charged), and a stream already delivered keeps retrying in
-    the background so that its usage is not lost.
+    fails with 503 (nothing charged), and one already answered (a stream, or a reply sent
+    after the write) keeps retrying in the background so that its usage is not lost.
     """
     call.log.cost_nanos = cost_nanos
     event = call.log.event()
     tokens = call.log.usage.total_tokens if call.log.usage else 0
+    sent = None
+    if answer is not None and reservation.hold:
+        sent = quota_for(reservation).send_settlement(reservation, cost_nanos, event, tokens)
+    if sent is not None and await sent.leave():
+        try:
+            await answer()
+        finally:
+            await _settled(call, reservation, cost_nanos, event, tokens, sent)
+        return
+    await _settled(call, reservation, cost_nanos, event, tokens, sent)
+    if answer is not None:
+        await answer()
+
+
+async def _settled(
+    call: Call, reservation, cost_nanos: int, event: bytes, tokens: int, sent: ScriptCall | None
+) -> None:
+    """Wait for the settlement (`sent`, if it was started) to be acknowledged, retrying it
+    while Redis is unreachable."""
+    quota = quota_for(reservation)
+    written = False
     try:
         for delay in SETTLE_RETRY_DELAYS:
             try:
-                await quota_for(reservation).settle(reservation, cost_nanos, event, tokens)
+                if sent is not None:
+                    written, first, sent = sent.written, sent, None
+                    await first.reply()
+                else:
+                    await quota.settle(reservation, cost_nanos, event, tokens)
                 return
             except RedisUnavailable:
+                written = False
                 await asyncio.sleep(delay)
     except asyncio.CancelledError:
         # The server is stopping and its grace period ran out (a stream cut short): the
-        # event loop is going away, so settle with a blocking call rather than not at all.
-        quota_for(reservation).settle_now(reservation, cost_nanos, event, tokens)
+        # event loop is going away, so settle with a blocking call rather than not at all
+        # (unless the settlement is already on its way: Redis runs what it was sent).
+        if not written:
+            quota.settle_now(reservation, cost_nanos, event, tokens)
         raise
     if await book_directly(reservation, event):
         return
@@ -220,10 +275,8 @@ async def chat(call: Call, send: Send, receive: Receive, headers: Headers) -> No
             )
             call.log.usage = usage
             cost = usage_cost(call.entry, usage)
-        settling, reservation = reservation, None
-        await settle(call, settling, cost)
-        body = orjson.dumps(with_cost(payload, cost))
-        await send_json(send, 200, body, [*headers, cost_header(cost)])
+        await _answer(call, send, headers, reservation, payload, cost)
+        reservation = None
     finally:
         if reservation is not None:
             await settle(call, reservation, cost or call.log.cost_nanos)
@@ -352,10 +405,11 @@ async def embeddings(call: Call, send: Send, headers: Headers) -> None:
             )
             call.log.usage = usage
             cost = usage_cost(call.entry, usage)
+        await _answer(call, send, headers, reservation, payload, cost)
+        reservation = None
     finally:
-        await settle(call, reservation, cost)
-    body = orjson.dumps(with_cost(payload, cost))
-    await send_json(send, 200, body, [*headers, cost_header(cost)])
+        if reservation is not None:
+            await settle(call, reservation, cost)
 
 
 async def images(call: Call, send: Send, headers: Headers) -> None:
@@ -375,6 +429,8 @@ async def images(call: Call, send: Send, headers: Headers) -> None:
             route, data = await http.fetch(upstream)
             payload, _ = route.adapter.parse_images_response(data, model=call.entry.id)
             cost = price
+        await _answer(call, send, headers, reservation, payload, cost, with_usage=False)
+        reservation = None
     finally:
-        await settle(call, reservation, cost)
-    await send_json(send, 200, orjson.dumps(payload), [*headers, cost_header(cost)])
+        if reservation is not None:
+            await settle(call, reservation, cost)

@@ -56,6 +56,9 @@ class _Connection(asyncio.Protocol):
         self.outgoing: list[bytes] = []
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self.scripts: set[str] = set()  # digests this connection has run (loaded on the server)
+        self.flushed: asyncio.Future | None = None  # resolved when the queued commands leave
+        self.writes = 0  # how many writes have left; the queued commands go with the next
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -77,25 +80,45 @@ class _Connection(asyncio.Protocol):
             if not future.done():
                 future.set_exception(error)
 
-    def send(self, raw: bytes) -> asyncio.Future:
+    def send(self, raw: bytes, *, eager: bool = False) -> asyncio.Future:
+        """Queue a command; its reply resolves the returned future.
+
+        Commands issued in the same turn of the loop leave in one write (one syscall): under
+        load many requests reserve and settle at once. An `eager` command on an idle
+        connection (no reply outstanding) is written at once instead, so that Redis works
+        on it while this process goes on (Nagle's rule, per loop turn).
+        """
         loop = asyncio.get_running_loop()
         future = loop.create_future()
+        idle = not self.pending and not self.outgoing
         self.pending.append(future)
-        # Commands issued in the same turn of the loop leave in one write (one syscall):
-        # under load many requests reserve and settle at once.
-        if not self.outgoing:
-            loop.call_soon(self.flush)
         self.outgoing.append(raw)
+        if eager and idle:
+            self.flush()
+        elif len(self.outgoing) == 1:
+            self.flushed = loop.create_future()
+            loop.call_soon(self.flush)
         return future
 
     def flush(self) -> None:
         if self.outgoing and not self.closed:
             self.transport.write(b"".join(self.outgoing))
+            self.writes += 1
         self.outgoing.clear()
+        if self.flushed is not None and not self.flushed.done():
+            self.flushed.set_result(None)
+
+    def written(self, write: int) -> bool:
+        """That write has left this process: it is in the kernel's hands."""
+        return (
+            not self.closed and self.writes >= write and not self.transport.get_write_buffer_size()
+        )
 
     def abort(self) -> None:
         """Out of step with the server: drop the connection and everything pending on it."""
         self.closed = True
+        if self.flushed is not None and not self.flushed.done():
+            self.flushed.set_result(None)
         if self.transport is not None:
             self.transport.abort()
         self.fail(RedisUnavailable("Redis did not answer in time"))
@@ -172,19 +195,98 @@ class FastRedis:
 
     async def run_script(self, script: str, keys: list[Arg], args: list[Arg]) -> Any:
         """EVALSHA, loading the script on the server's first NOSCRIPT."""
+        return await self.send_script(script, keys, args, now=False).reply()
+
+    def send_script(
+        self, script: str, keys: list[Arg], args: list[Arg], *, now: bool = True
+    ) -> ScriptCall:
+        """Start a script: with `now` and a connection up, its command is queued at once
+        (written at once if the connection is idle, else with this loop turn's others);
+        `.leave()` waits until it has left this process, `.reply()` for Redis's answer."""
+        return ScriptCall(self, script, keys, args, now)
+
+    def _digest(self, script: str) -> str:
         digest = self._digests.get(script)
         if digest is None:
             digest = self._digests[script] = hashlib.sha1(
                 script.encode(), usedforsecurity=False
             ).hexdigest()
-        try:
-            return await self.call("EVALSHA", digest, len(keys), *keys, *args)
-        except RedisReplyError as error:
-            if not str(error).startswith("NOSCRIPT"):
-                raise
-            return await self.call("EVAL", script, len(keys), *keys, *args)
+        return digest
 
     def close(self) -> None:
         if self._connection is not None and self._connection.transport is not None:
             self._connection.transport.close()
         self._connection = None
+
+
+class ScriptCall:
+    """One script run, sent as soon as a connection is ready and answered later.
+
+    Sent at once when the connection is up: EVALSHA if this connection already ran the
+    script, else the whole script with EVAL (which also loads it), so that what was written
+    is what runs. A server whose scripts were flushed meanwhile answers NOSCRIPT, and the
+    script is sent again in full when the reply is awaited.
+    """
+
+    __slots__ = (
+        "_args",
+        "_client",
+        "_connection",
+        "_digest",
+        "_future",
+        "_keys",
+        "_script",
+        "_write",
+    )
+
+    def __init__(self, client: FastRedis, script: str, keys: list[Arg], args, now: bool):
+        self._client, self._script, self._keys, self._args = client, script, keys, args
+        self._connection: _Connection | None = None
+        self._future: asyncio.Future | None = None
+        self._digest = client._digest(script)
+        connection = client._connection
+        if now and connection is not None and not connection.closed:
+            self._send(connection, eager=True)
+
+    def _send(self, connection: _Connection, *, eager: bool) -> None:
+        self._connection = connection
+        if self._digest in connection.scripts:
+            command = ("EVALSHA", self._digest, len(self._keys), *self._keys, *self._args)
+        else:
+            command = ("EVAL", self._script, len(self._keys), *self._keys, *self._args)
+            connection.scripts.add(self._digest)  # (commands on a connection run in order)
+        self._future = connection.send(pack(command), eager=eager)
+        self._write = connection.writes + (1 if connection.outgoing else 0)
+
+    @property
+    def written(self) -> bool:
+        """The command has left this process."""
+        return self._connection is not None and self._connection.written(self._write)
+
+    async def leave(self) -> bool:
+        """Wait for the end of this loop turn's write if the command is queued in it;
+        whether it has left this process."""
+        connection = self._connection
+        if connection is None:
+            return False
+        if connection.writes < self._write and connection.flushed is not None:
+            await connection.flushed
+        return self.written
+
+    async def reply(self) -> Any:
+        client = self._client
+        if self._future is None:
+            self._send(await client._ready(), eager=False)
+        reply = await client._wait(self._connection, self._future)
+        if isinstance(reply, hiredis.ReplyError):
+            message = str(reply)
+            if message.startswith("NOSCRIPT"):
+                self._connection.scripts.discard(self._digest)
+                self._send(await client._ready(), eager=False)
+                reply = await client._wait(self._connection, self._future)
+                message = str(reply) if isinstance(reply, hiredis.ReplyError) else ""
+            if message.startswith(NOT_READY):  # restarting, failing over: try later
+                raise RedisUnavailable(message)
+            if message:
+                raise RedisReplyError(message)
+        return reply

@@ -50,6 +50,52 @@ def test_scripts_load_themselves_after_a_script_flush(redis_client):
     assert run(scenario()) == (42, 2)
 
 
+def test_a_sent_script_reaches_redis_even_if_its_sender_dies_before_the_reply(redis_client):
+    """What settlements rely on to answer the client before Redis's acknowledgement."""
+
+    async def scenario():
+        client = FastRedis(settings.REDIS_URL)
+        assert await client.call("PING") == b"PONG"  # connected and idle
+        started = client.send_script("return redis.call('SET', KEYS[1], ARGV[1])", ["k"], [7])
+        assert started.written  # before this returns, nothing awaited
+        client._connection.transport.abort()  # as if the process died right here
+
+    run(scenario())
+    deadline = time.monotonic() + 2
+    while redis_client.get("k") is None:
+        assert time.monotonic() < deadline, "the script never ran"
+        time.sleep(0.01)
+    assert redis_client.get("k") == b"7"
+
+
+def test_a_script_sent_while_replies_are_outstanding_leaves_with_the_loop_turn(redis_client):
+    async def scenario():
+        client = FastRedis(settings.REDIS_URL)
+        await client.call("PING")
+        first = client.send_script("return redis.call('INCR', KEYS[1])", ["n"], [])
+        second = client.send_script("return redis.call('INCR', KEYS[1])", ["n"], [])
+        assert first.written  # the connection was idle: written at once
+        assert not second.written  # a reply is outstanding: it joins this turn's write
+        assert await second.leave()
+        return await first.reply(), await second.reply()
+
+    assert run(scenario()) == (1, 2)
+
+
+def test_a_script_sent_before_connecting_and_after_a_script_flush(redis_client):
+    async def scenario():
+        client = FastRedis(settings.REDIS_URL)
+        cold = client.send_script("return ARGV[1] * 2", [], [21])
+        assert not cold.written and not await cold.leave()  # no connection yet: nothing sent
+        assert await cold.reply() == 42  # sent (in full, with EVAL) once connected
+        await client.call("SCRIPT", "FLUSH")
+        again = client.send_script("return ARGV[1] * 2", [], [5])
+        assert again.written  # as EVALSHA: this connection ran it, the server forgot it
+        return await again.reply()
+
+    assert run(scenario()) == 10
+
+
 def test_an_error_reply_raises_and_the_connection_stays_usable(redis_client):
     async def scenario():
         client = FastRedis(settings.REDIS_URL)
