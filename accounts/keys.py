@@ -7,6 +7,7 @@ SHA-256 digest is stored; the first characters (the prefix) are kept to show in 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import string
 
@@ -21,14 +22,12 @@ def generate(prefix: str = KEY_PREFIX) -> str:
     return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(SECRET_LENGTH))
 
 
+_SECRET = re.compile(f"[A-Za-z0-9]{{{SECRET_LENGTH}}}")
+
+
 def looks_like_key(candidate: str, prefix: str = KEY_PREFIX) -> bool:
     """Cheap shape check, so that garbage never costs a cache or database lookup."""
-    secret = candidate[len(prefix) :]
-    return (
-        candidate.startswith(prefix)
-        and len(secret) == SECRET_LENGTH
-        and all(ch in _ALPHABET for ch in secret)
-    )
+    return candidate.startswith(prefix) and _SECRET.fullmatch(candidate, len(prefix)) is not None
 
 
 def digest(key: str) -> str:

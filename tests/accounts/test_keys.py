@@ -15,6 +15,10 @@ def test_malformed_candidates_are_recognised_without_a_lookup():
     assert not keys.looks_like_key(key[:-1])
     assert not keys.looks_like_key(key[:-1] + "!")
     assert not keys.looks_like_key("")
+    assert not keys.looks_like_key(key + "a")
+    assert not keys.looks_like_key(key[:-1] + "\n")
+    assert not keys.looks_like_key(key[:-1] + "é")  # letters and digits, ASCII only
+    assert not keys.looks_like_key(key[:-1] + "٣")
 
 
 def test_digest_is_sha256_hex_and_differs_per_key():
