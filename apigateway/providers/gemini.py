@@ -240,7 +240,11 @@ def image_part(url: Any) -> JSON:
             raise bad_request("data URLs must be base64-encoded", param="messages")
         return {"inlineData": {"mimeType": mime or "image/jpeg", "data": data}}
     if url.startswith(("http://", "https://")):
-        extension = urlsplit(url).path.rpartition(".")[2].lower()
+        try:
+            path = urlsplit(url).path
+        except ValueError:  # e.g. "http://host]/": a bracket outside an IPv6 literal
+            raise bad_request("the image URL is not a valid URL", param="messages") from None
+        extension = path.rpartition(".")[2].lower()
         return {"fileData": {"mimeType": IMAGE_TYPES.get(extension, "image/jpeg"), "fileUri": url}}
     raise bad_request("image URLs must be http(s) or base64 data URLs", param="messages")
 
