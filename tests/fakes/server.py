@@ -92,10 +92,13 @@ class FakeProvider:
             receive=receive,
         )
         self.requests.append(request)
+        # The failure is bound to the request when it arrives: a request still sleeping
+        # out `latency` from an earlier test (whose gateway was killed meanwhile) must not
+        # take a failure the next test queued.
+        failure = self.failures.popleft() if self.failures else None
         if self.latency:
             await asyncio.sleep(self.latency)
-        if self.failures:
-            failure = self.failures.popleft()
+        if failure is not None:
             await self.respond(send, failure.status, failure.body, failure.headers)
             return
         await self.handle(request, send)
