@@ -144,24 +144,23 @@ async def _settled(
     """Wait for the settlement (`sent`, if it was started) to be acknowledged, retrying it
     while Redis is unreachable."""
     quota = quota_for(reservation)
-    written = False
+    on_its_way = sent is not None and sent.written
     try:
         for delay in SETTLE_RETRY_DELAYS:
             try:
-                if sent is not None:
-                    written, first, sent = sent.written, sent, None
-                    await first.reply()
-                else:
+                if sent is None:
                     await quota.settle(reservation, cost_nanos, event, tokens)
+                else:
+                    await sent.reply()  # the first attempt, already started
                 return
             except RedisUnavailable:
-                written = False
+                sent, on_its_way = None, False
                 await asyncio.sleep(delay)
     except asyncio.CancelledError:
         # The server is stopping and its grace period ran out (a stream cut short): the
         # event loop is going away, so settle with a blocking call rather than not at all
         # (unless the settlement is already on its way: Redis runs what it was sent).
-        if not written:
+        if not on_its_way:
             quota.settle_now(reservation, cost_nanos, event, tokens)
         raise
     if await book_directly(reservation, event):

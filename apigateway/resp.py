@@ -186,15 +186,10 @@ class FastRedis:
 
     async def call(self, *args: Arg) -> Any:
         connection = await self._ready()
-        reply = await self._wait(connection, connection.send(pack(args)))
-        if isinstance(reply, hiredis.ReplyError):
-            if str(reply).startswith(NOT_READY):  # restarting, failing over: try later
-                raise RedisUnavailable(str(reply))
-            raise RedisReplyError(str(reply))
-        return reply
+        return checked(await self._wait(connection, connection.send(pack(args))))
 
     async def run_script(self, script: str, keys: list[Arg], args: list[Arg]) -> Any:
-        """EVALSHA, loading the script on the server's first NOSCRIPT."""
+        """A script, sent with this loop turn's other commands (see ScriptCall)."""
         return await self.send_script(script, keys, args, now=False).reply()
 
     def send_script(
@@ -278,15 +273,17 @@ class ScriptCall:
         if self._future is None:
             self._send(await client._ready(), eager=False)
         reply = await client._wait(self._connection, self._future)
-        if isinstance(reply, hiredis.ReplyError):
-            message = str(reply)
-            if message.startswith("NOSCRIPT"):
-                self._connection.scripts.discard(self._digest)
-                self._send(await client._ready(), eager=False)
-                reply = await client._wait(self._connection, self._future)
-                message = str(reply) if isinstance(reply, hiredis.ReplyError) else ""
-            if message.startswith(NOT_READY):  # restarting, failing over: try later
-                raise RedisUnavailable(message)
-            if message:
-                raise RedisReplyError(message)
-        return reply
+        if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
+            self._connection.scripts.discard(self._digest)
+            self._send(await client._ready(), eager=False)
+            reply = await client._wait(self._connection, self._future)
+        return checked(reply)
+
+
+def checked(reply: Any) -> Any:
+    """The reply, or the error it is: RedisUnavailable for a server that cannot serve yet."""
+    if isinstance(reply, hiredis.ReplyError):
+        if str(reply).startswith(NOT_READY):  # restarting, failing over: try later
+            raise RedisUnavailable(str(reply))
+        raise RedisReplyError(str(reply))
+    return reply

@@ -37,8 +37,11 @@ def adapter(name: str) -> Provider:
 
 
 def adapter_name(provider: str) -> str:
-    configured = settings.PROVIDERS.get(provider, {}).get("adapter")
-    return configured or NATIVE_ADAPTERS.get(provider, "openai")
+    return _adapter_name(provider, settings.PROVIDERS.get(provider))
+
+
+def _adapter_name(provider: str, config: dict | None) -> str:
+    return (config or {}).get("adapter") or NATIVE_ADAPTERS.get(provider, "openai")
 
 
 def is_configured(provider: str) -> bool:
@@ -86,7 +89,7 @@ def _route(entry: CatalogEntry, providers: dict, provider: str, upstream_model: 
     config = providers.get(provider)
     if not _configured(provider, config):
         return None
-    name = config.get("adapter") or NATIVE_ADAPTERS.get(provider, "openai")
+    name = _adapter_name(provider, config)
     deployment = Deployment(
         provider,
         upstream_model,

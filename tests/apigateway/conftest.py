@@ -136,19 +136,28 @@ def closed_breakers() -> Iterator[None]:
     breakers.reset()
 
 
-@pytest.fixture
-def tenant(transactional_db, redis_client, providers, gateway_url) -> Iterator[Tenant]:
+def new_tenant(url: str, *, name: str, email: str, dollars: int) -> Tenant:
+    """A fresh catalog and key cache, and an organization with credit and one API key."""
     catalog_load_defaults()
     snapshot.loaded_at = float("-inf")
     auth._local.clear()
-    owner = User.objects.create_user(email="owner@example.com", password="x-correct-horse")
-    organization = organization_create(name="Acme", owner=owner)
-    credits_grant(organization=organization, amount_nanos=10 * 10**9, reference="grant:test")
+    owner = User.objects.create_user(email=email, password="x-correct-horse")
+    organization = organization_create(name=name, owner=owner)
+    credits_grant(organization=organization, amount_nanos=dollars * 10**9, reference="grant:test")
     created = api_key_create(organization=organization, name="test", created_by=owner)
-    yield Tenant(organization=organization, key=created.plaintext, url=gateway_url)
-    # Whatever the test did, the fast balance ends equal to the ledger's sum.
+    return Tenant(organization=organization, key=created.plaintext, url=url)
+
+
+def assert_all_settled() -> None:
+    """Whatever the test did, each fast balance ends equal to its ledger's sum."""
     for org_id in Organization.objects.values_list("pk", flat=True):
         assert_settled(org_id)
+
+
+@pytest.fixture
+def tenant(transactional_db, redis_client, providers, gateway_url) -> Iterator[Tenant]:
+    yield new_tenant(gateway_url, name="Acme", email="owner@example.com", dollars=10)
+    assert_all_settled()
 
 
 def assert_settled(organization_id: int) -> None:

@@ -34,13 +34,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from accounts.models import Organization, User
-from accounts.services import api_key_create, organization_create
-from apigateway import auth
-from apigateway.catalog import catalog_load_defaults, snapshot
 from billing import holds
-from billing.services import credits_grant
-from tests.apigateway.conftest import Tenant, assert_settled
+from tests.apigateway.conftest import Tenant, assert_all_settled, new_tenant
 from tests.fakes.server import FakeProvider, RecordedRequest, Send, serving
 
 OPENAPI = Path(__file__).resolve().parents[2] / "apigateway" / "openapi.json"
@@ -229,21 +224,14 @@ def fuzz_tenant(transactional_db, redis_client, canned, gateway_url) -> Iterator
         "base_url": canned.base_url,
     }
     django_settings.PROVIDERS["gemini"] = {"api_key": "gemini-canned", "base_url": canned.base_url}
-    catalog_load_defaults()
-    snapshot.loaded_at = float("-inf")
-    auth._local.clear()
-    owner = User.objects.create_user(email="fuzz@example.com", password="x-correct-horse")
-    organization = organization_create(name="Fuzz", owner=owner)
-    credits_grant(organization=organization, amount_nanos=1000 * 10**9, reference="grant:fuzz")
-    created = api_key_create(organization=organization, name="fuzz", created_by=owner)
+    tenant = new_tenant(gateway_url, name="Fuzz", email="fuzz@example.com", dollars=1000)
     canned.reset()
     canned.malformed.clear()
-    yield Tenant(organization=organization, key=created.plaintext, url=gateway_url)
+    yield tenant
     django_settings.PROVIDERS.clear()
     django_settings.PROVIDERS.update(saved)
     assert canned.malformed == [], "the gateway sent a provider a body that is not a JSON object"
-    for org_id in Organization.objects.values_list("pk", flat=True):
-        assert_settled(org_id)
+    assert_all_settled()
 
 
 def assert_nothing_held(client, organization_id: int) -> None:
