@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 
 import orjson
 from django.conf import settings
-from redis.exceptions import RedisError
 
 from accounts import keys
 from accounts.models import ApiKey
@@ -21,6 +20,7 @@ from accounts.plans import effective_limits
 from apigateway import redis as gateway_redis
 from apigateway.dbsync import run_sync
 from apigateway.errors import INVALID_REQUEST, GatewayError
+from apigateway.resp import RedisReplyError, RedisUnavailable
 
 logger = logging.getLogger(__name__)
 REDIS_TTL_SECONDS = 60
@@ -124,22 +124,24 @@ async def lookup(digest: str) -> KeyInfo | None:
 
 async def _shared_lookup(digest: str) -> KeyInfo | None:
     """Redis's copy, else the database. Redis unreachable is not the caller's fault: the
-    database answers (whether the call may then proceed is the credit check's decision)."""
-    client = gateway_redis.client()
-    if client is not None:
+    database answers (whether the call may then proceed is the credit check's decision).
+    Through the hot path's own Redis client: a key's copy is read again every
+    GATEWAY_KEY_CACHE_SECONDS by every worker that serves it."""
+    fast = gateway_redis.fast() if settings.REDIS_URL else None
+    if fast is not None:
         try:
-            raw = await client.get(redis_key(digest))
-        except RedisError:
+            raw = await fast.call("GET", redis_key(digest))
+        except (RedisUnavailable, RedisReplyError):
             logger.warning("key lookup: Redis unreachable, reading the database")
-            client = raw = None
+            fast = raw = None
         if raw is not None:
             data = orjson.loads(raw)
             return None if data is None else _from_json(data)
     info = await run_sync(read_key, digest)
-    if client is not None:
+    if fast is not None:
         payload = orjson.dumps(asdict(info) if info else None)
-        with suppress(RedisError):  # (the next lookup reads the database again)
-            await client.set(redis_key(digest), payload, ex=REDIS_TTL_SECONDS)
+        with suppress(RedisUnavailable, RedisReplyError):  # (the next lookup reads the DB)
+            await fast.call("SET", redis_key(digest), payload, "EX", REDIS_TTL_SECONDS)
     return info
 
 

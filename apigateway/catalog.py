@@ -1,9 +1,13 @@
 """The model catalog held in memory for the hot path.
 
 Rows live in the database (editable in the admin); the default rows come from
-catalog.json. Each process keeps a snapshot and refreshes it in the background every
-GATEWAY_CATALOG_REFRESH_SECONDS, so an edit reaches every worker within that time and no
-request waits on the database.
+catalog.json. Each process keeps a snapshot. Every GATEWAY_CATALOG_REFRESH_SECONDS it asks
+Redis, in the background, for the catalog's change counter (bumped whenever a row is saved
+or deleted) and reads the rows again only when the counter moved, or when its copy is
+older than GATEWAY_CATALOG_MAX_AGE_SECONDS (edits made around Django's save and delete, e.g.
+in SQL). So an edit reaches every worker within seconds, no request waits on the database,
+and an idle catalog costs each worker one Redis GET per interval instead of a database
+connection and query. Embedded (no Redis), the rows are simply read every interval.
 """
 
 from __future__ import annotations
@@ -16,15 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.db import transaction
 
+from apigateway import redis as gateway_redis
 from apigateway.dbsync import run_sync
 from apigateway.models import CatalogModel, fallbacks_problem
+from apigateway.resp import RedisReplyError, RedisUnavailable
 from billing.pricing import with_markup
 
 logger = logging.getLogger(__name__)
 DEFAULTS_FILE = Path(__file__).with_name("catalog.json")
+VERSION_KEY = "nexeon:catalog:version"
+UNKNOWN = object()  # no change counter to compare (embedded, or Redis unreachable): read rows
 _FIELDS = (
     "provider",
     "upstream_model",
@@ -112,30 +121,73 @@ def fallbacks_of(row: CatalogModel) -> tuple[tuple[str, str], ...]:
     )
 
 
+def announce_change() -> None:
+    """Sync, after a catalog row was saved or deleted: bump the change counter, so that
+    every worker reads the catalog again at its next check."""
+    if not settings.REDIS_URL:
+        return
+    try:
+        with redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5) as client:
+            client.incr(VERSION_KEY)
+    except redis.RedisError as exc:
+        logger.warning(
+            "catalog changed, but Redis is unreachable (%s): workers reload it within %ss",
+            exc,
+            settings.GATEWAY_CATALOG_MAX_AGE_SECONDS,
+        )
+
+
+async def current_version() -> object:
+    """The change counter (None before the first change), or UNKNOWN."""
+    if not settings.REDIS_URL:
+        return UNKNOWN
+    try:
+        return await gateway_redis.fast().call("GET", VERSION_KEY)
+    except (RedisUnavailable, RedisReplyError):
+        return UNKNOWN
+
+
 class CatalogSnapshot:
     def __init__(self) -> None:
         self.entries: dict[str, CatalogEntry] = {}
-        self.loaded_at = float("-inf")
+        self.loaded_at = float("-inf")  # when the rows were read
+        self.checked_at = float("-inf")  # when the change counter was last compared
+        self.version: object = UNKNOWN
         self._refreshing: asyncio.Task | None = None
 
     async def get(self) -> dict[str, CatalogEntry]:
-        age = time.monotonic() - self.loaded_at
-        if age == float("inf"):
+        if self.loaded_at == float("-inf"):
             await self.refresh()  # first request of this process: nothing to serve yet
-        elif age > settings.GATEWAY_CATALOG_REFRESH_SECONDS and not self._refreshing:
-            self._refreshing = asyncio.create_task(self.refresh())
-            self._refreshing.add_done_callback(self._refreshed)
+        elif (
+            time.monotonic() - self.checked_at > settings.GATEWAY_CATALOG_REFRESH_SECONDS
+            and not self._refreshing
+        ):
+            self._refreshing = asyncio.create_task(self.check())
+            self._refreshing.add_done_callback(self._checked)
         return self.entries
 
-    async def refresh(self) -> None:
-        self.entries = await run_sync(read_entries)
-        self.loaded_at = time.monotonic()
+    async def check(self) -> None:
+        """Read the rows again if the catalog changed since they were read (or may have)."""
+        self.checked_at = time.monotonic()
+        version = await current_version()
+        stale = time.monotonic() - self.loaded_at > settings.GATEWAY_CATALOG_MAX_AGE_SECONDS
+        if version is UNKNOWN or version != self.version or stale:
+            await self.refresh(version)
 
-    def _refreshed(self, task: asyncio.Task) -> None:
+    async def refresh(self, version: object = UNKNOWN) -> None:
+        if version is UNKNOWN:
+            version = await current_version()
+        # The counter is read before the rows: a change committed in between is read now
+        # and again at the next check, never missed.
+        self.entries = await run_sync(read_entries)
+        self.version = version
+        self.loaded_at = self.checked_at = time.monotonic()
+
+    def _checked(self, task: asyncio.Task) -> None:
         self._refreshing = None
         if not task.cancelled() and (error := task.exception()):
             logger.error("catalog refresh failed; serving the previous snapshot", exc_info=error)
-            self.loaded_at = time.monotonic()  # retry after the usual interval
+            self.checked_at = time.monotonic()  # retry after the usual interval
 
 
 snapshot = CatalogSnapshot()

@@ -295,7 +295,10 @@ if GATEWAY_BREAKER_FAILURES < 1 or GATEWAY_BREAKER_REST_SECONDS < 0:
     )
 GATEWAY_MAX_BODY_BYTES = read(env.int, "GATEWAY_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 GATEWAY_KEY_CACHE_SECONDS = read(env.float, "GATEWAY_KEY_CACHE_SECONDS", default=2.0)
-GATEWAY_CATALOG_REFRESH_SECONDS = read(env.float, "GATEWAY_CATALOG_REFRESH_SECONDS", default=5.0)
+# How often each process checks the catalog's change counter (one Redis GET), and how old
+# its copy may get before it is read again anyway (edits made around the ORM, e.g. in SQL).
+GATEWAY_CATALOG_REFRESH_SECONDS = read(env.float, "GATEWAY_CATALOG_REFRESH_SECONDS", default=2.0)
+GATEWAY_CATALOG_MAX_AGE_SECONDS = read(env.float, "GATEWAY_CATALOG_MAX_AGE_SECONDS", default=300.0)
 # A stream already delivered whose settlement cannot reach Redis retries this long.
 GATEWAY_SETTLE_RETRY_SECONDS = read(env.float, "GATEWAY_SETTLE_RETRY_SECONDS", default=120.0)
 # At shutdown, calls cut short by the grace period get this long to settle and record usage.

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
 from apigateway import catalog
+from apigateway import redis as gateway_redis
 from apigateway.models import CatalogModel, fallbacks_problem
 
 
@@ -37,25 +38,117 @@ def test_migrations_load_the_defaults_and_loading_again_keeps_operator_edits():
     assert CatalogModel.objects.get(public_id="gpt-4o").upstream_model == "gpt-4o"
 
 
+@pytest.fixture
+def counted_reads(monkeypatch):
+    """How many times the snapshot read the catalog's rows from the database."""
+    reads = []
+    real = catalog.read_entries
+
+    def read_entries():
+        reads.append(1)
+        return real()
+
+    monkeypatch.setattr(catalog, "read_entries", read_entries)
+    return reads
+
+
+async def watch(snap: catalog.CatalogSnapshot, seen, seconds: float) -> bool:
+    """Ask the snapshot, as requests do, until `seen(entries)` or time runs out."""
+    for _ in range(int(seconds / 0.02)):
+        if seen(await snap.get()):
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+def edit(**changes) -> None:
+    """An operator's edit of gpt-4o through the ORM (as the admin saves it), committed."""
+    row = CatalogModel.objects.get(public_id="gpt-4o")
+    for name, value in changes.items():
+        setattr(row, name, value)
+    row.save()
+
+
 @pytest.mark.django_db(transaction=True)
-def test_the_snapshot_sees_an_edit_after_the_refresh_interval(settings):
+def test_an_edit_reaches_the_snapshot_through_the_change_counter(
+    settings, redis_client, counted_reads
+):
     catalog.catalog_load_defaults()
     settings.GATEWAY_CATALOG_REFRESH_SECONDS = 0.05
+    settings.GATEWAY_CATALOG_MAX_AGE_SECONDS = 3600
     snap = catalog.CatalogSnapshot()
+    before = int(redis_client.get(catalog.VERSION_KEY) or 0)
 
     async def scenario():
-        first = await snap.get()
-        assert first["gpt-4o"].upstream_model == "gpt-4o"
+        assert (await snap.get())["gpt-4o"].upstream_model == "gpt-4o"
+        # Nothing changed: the snapshot checks the counter, never the database.
+        assert not await watch(snap, lambda entries: len(counted_reads) > 1, 0.5)
+        await asyncio.to_thread(edit, upstream_model="gpt-4o-2024-11-20")
+        assert await watch(snap, lambda e: e["gpt-4o"].upstream_model == "gpt-4o-2024-11-20", 2.5)
+        assert len(counted_reads) == 2
+        # A change made around the ORM (no signal, so no counter bump) waits for the max age.
         await asyncio.to_thread(
             lambda: CatalogModel.objects.filter(public_id="gpt-4o").update(enabled=False)
         )
-        for _ in range(50):
-            await asyncio.sleep(0.05)
-            if "gpt-4o" not in await snap.get():
-                return True
-        return False
+        assert not await watch(snap, lambda e: "gpt-4o" not in e, 0.5)
+        assert len(counted_reads) == 2
+
+    asyncio.run(scenario())
+    assert int(redis_client.get(catalog.VERSION_KEY)) == before + 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_made_around_the_orm_is_read_after_the_max_age(settings, redis_client):
+    catalog.catalog_load_defaults()
+    settings.GATEWAY_CATALOG_REFRESH_SECONDS = 0.05
+    settings.GATEWAY_CATALOG_MAX_AGE_SECONDS = 0.3
+    snap = catalog.CatalogSnapshot()
+
+    async def scenario():
+        assert "gpt-4o" in await snap.get()
+        await asyncio.to_thread(
+            lambda: CatalogModel.objects.filter(public_id="gpt-4o").update(enabled=False)
+        )
+        return await watch(snap, lambda e: "gpt-4o" not in e, 2.5)
 
     assert asyncio.run(scenario())
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("redis_url", ["", "redis://127.0.0.1:1/0"], ids=["embedded", "down"])
+def test_without_the_counter_the_rows_are_read_every_interval(
+    settings, redis_url, counted_reads, monkeypatch
+):
+    catalog.catalog_load_defaults()
+    settings.REDIS_URL = redis_url
+    monkeypatch.setattr(gateway_redis, "_fast", {})
+    settings.GATEWAY_CATALOG_REFRESH_SECONDS = 0.05
+    settings.GATEWAY_CATALOG_MAX_AGE_SECONDS = 3600
+    snap = catalog.CatalogSnapshot()
+
+    async def scenario():
+        assert "gpt-4o" in await snap.get()
+        await asyncio.to_thread(
+            lambda: CatalogModel.objects.filter(public_id="gpt-4o").update(enabled=False)
+        )
+        return await watch(snap, lambda e: "gpt-4o" not in e, 2.5)
+
+    assert asyncio.run(scenario())
+    assert len(counted_reads) >= 2
+    edit(enabled=True)  # announced with no Redis to tell: logged, not raised
+
+
+@pytest.mark.django_db
+def test_saving_or_deleting_a_row_bumps_the_counter_once_committed(
+    redis_client, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as pending:
+        edit(upstream_model="gpt-4o-2024-11-20")
+    assert len(pending) == 1 and redis_client.get(catalog.VERSION_KEY) is None  # not yet
+    pending[0]()
+    with django_capture_on_commit_callbacks(execute=True):
+        CatalogModel.objects.get(public_id="dall-e-3").delete()
+    assert redis_client.get(catalog.VERSION_KEY) == b"2"
 
 
 def test_catalog_json_is_valid_json():
