@@ -33,6 +33,7 @@ from billing.pricing import with_markup
 logger = logging.getLogger(__name__)
 DEFAULTS_FILE = Path(__file__).with_name("catalog.json")
 VERSION_KEY = "nexeon:catalog:version"
+NEVER = float("-inf")
 UNKNOWN = object()  # no change counter to compare (embedded, or Redis unreachable): read rows
 _FIELDS = (
     "provider",
@@ -150,13 +151,13 @@ async def current_version() -> object:
 class CatalogSnapshot:
     def __init__(self) -> None:
         self.entries: dict[str, CatalogEntry] = {}
-        self.loaded_at = float("-inf")  # when the rows were read
-        self.checked_at = float("-inf")  # when the change counter was last compared
+        self.loaded_at = NEVER  # when the rows were read
+        self.checked_at = NEVER  # when the change counter was last compared
         self.version: object = UNKNOWN
         self._refreshing: asyncio.Task | None = None
 
     async def get(self) -> dict[str, CatalogEntry]:
-        if self.loaded_at == float("-inf"):
+        if self.loaded_at == NEVER:
             await self.refresh()  # first request of this process: nothing to serve yet
         elif (
             time.monotonic() - self.checked_at > settings.GATEWAY_CATALOG_REFRESH_SECONDS
@@ -172,13 +173,14 @@ class CatalogSnapshot:
         version = await current_version()
         stale = time.monotonic() - self.loaded_at > settings.GATEWAY_CATALOG_MAX_AGE_SECONDS
         if version is UNKNOWN or version != self.version or stale:
-            await self.refresh(version)
+            await self._read(version)
 
-    async def refresh(self, version: object = UNKNOWN) -> None:
-        if version is UNKNOWN:
-            version = await current_version()
-        # The counter is read before the rows: a change committed in between is read now
-        # and again at the next check, never missed.
+    async def refresh(self) -> None:
+        await self._read(await current_version())
+
+    async def _read(self, version: object) -> None:
+        """The rows, as of `version` of the counter. It is read before them: a change
+        committed in between is read now and again at the next check, never missed."""
         self.entries = await run_sync(read_entries)
         self.version = version
         self.loaded_at = self.checked_at = time.monotonic()

@@ -69,14 +69,30 @@ def edit(**changes) -> None:
     row.save()
 
 
+def disable_gpt_4o_around_the_orm() -> None:
+    """A change no signal announces (`QuerySet.update`, as SQL or a bulk edit makes it)."""
+    CatalogModel.objects.filter(public_id="gpt-4o").update(enabled=False)
+
+
+async def sees_a_change_made_around_the_orm(snap: catalog.CatalogSnapshot, seconds: float):
+    assert "gpt-4o" in await snap.get()
+    await asyncio.to_thread(disable_gpt_4o_around_the_orm)
+    return await watch(snap, lambda entries: "gpt-4o" not in entries, seconds)
+
+
+def checking_snapshot(settings, max_age: float) -> catalog.CatalogSnapshot:
+    """The default catalog, and a snapshot that checks for changes every 50 ms."""
+    catalog.catalog_load_defaults()
+    settings.GATEWAY_CATALOG_REFRESH_SECONDS = 0.05
+    settings.GATEWAY_CATALOG_MAX_AGE_SECONDS = max_age
+    return catalog.CatalogSnapshot()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_an_edit_reaches_the_snapshot_through_the_change_counter(
     settings, redis_client, counted_reads
 ):
-    catalog.catalog_load_defaults()
-    settings.GATEWAY_CATALOG_REFRESH_SECONDS = 0.05
-    settings.GATEWAY_CATALOG_MAX_AGE_SECONDS = 3600
-    snap = catalog.CatalogSnapshot()
+    snap = checking_snapshot(settings, max_age=3600)
     before = int(redis_client.get(catalog.VERSION_KEY) or 0)
 
     async def scenario():
@@ -87,10 +103,7 @@ def test_an_edit_reaches_the_snapshot_through_the_change_counter(
         assert await watch(snap, lambda e: e["gpt-4o"].upstream_model == "gpt-4o-2024-11-20", 2.5)
         assert len(counted_reads) == 2
         # A change made around the ORM (no signal, so no counter bump) waits for the max age.
-        await asyncio.to_thread(
-            lambda: CatalogModel.objects.filter(public_id="gpt-4o").update(enabled=False)
-        )
-        assert not await watch(snap, lambda e: "gpt-4o" not in e, 0.5)
+        assert not await sees_a_change_made_around_the_orm(snap, 0.5)
         assert len(counted_reads) == 2
 
     asyncio.run(scenario())
@@ -99,19 +112,8 @@ def test_an_edit_reaches_the_snapshot_through_the_change_counter(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_change_made_around_the_orm_is_read_after_the_max_age(settings, redis_client):
-    catalog.catalog_load_defaults()
-    settings.GATEWAY_CATALOG_REFRESH_SECONDS = 0.05
-    settings.GATEWAY_CATALOG_MAX_AGE_SECONDS = 0.3
-    snap = catalog.CatalogSnapshot()
-
-    async def scenario():
-        assert "gpt-4o" in await snap.get()
-        await asyncio.to_thread(
-            lambda: CatalogModel.objects.filter(public_id="gpt-4o").update(enabled=False)
-        )
-        return await watch(snap, lambda e: "gpt-4o" not in e, 2.5)
-
-    assert asyncio.run(scenario())
+    snap = checking_snapshot(settings, max_age=0.3)
+    assert asyncio.run(sees_a_change_made_around_the_orm(snap, 2.5))
 
 
 @pytest.mark.django_db(transaction=True)
@@ -119,21 +121,10 @@ def test_a_change_made_around_the_orm_is_read_after_the_max_age(settings, redis_
 def test_without_the_counter_the_rows_are_read_every_interval(
     settings, redis_url, counted_reads, monkeypatch
 ):
-    catalog.catalog_load_defaults()
     settings.REDIS_URL = redis_url
     monkeypatch.setattr(gateway_redis, "_fast", {})
-    settings.GATEWAY_CATALOG_REFRESH_SECONDS = 0.05
-    settings.GATEWAY_CATALOG_MAX_AGE_SECONDS = 3600
-    snap = catalog.CatalogSnapshot()
-
-    async def scenario():
-        assert "gpt-4o" in await snap.get()
-        await asyncio.to_thread(
-            lambda: CatalogModel.objects.filter(public_id="gpt-4o").update(enabled=False)
-        )
-        return await watch(snap, lambda e: "gpt-4o" not in e, 2.5)
-
-    assert asyncio.run(scenario())
+    snap = checking_snapshot(settings, max_age=3600)
+    assert asyncio.run(sees_a_change_made_around_the_orm(snap, 2.5))
     assert len(counted_reads) >= 2
     edit(enabled=True)  # announced with no Redis to tell: logged, not raised
 
