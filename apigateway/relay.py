@@ -30,7 +30,7 @@ from apigateway.resp import RedisUnavailable, ScriptCall
 from apigateway.routing import Route
 from apigateway.sse import DONE, SSEDecoder, encode_data
 from billing import pricing
-from billing.money import nanos_to_usd
+from billing.money import usd_plain
 
 logger = logging.getLogger(__name__)
 
@@ -61,13 +61,13 @@ def upstream_requests(call: Call, build: Callable[[Route], UpstreamRequest]) -> 
 
 def cost_header(cost_nanos: int) -> tuple[bytes, bytes]:
     """US dollars as a plain decimal string ("0.000035", never "3.5E-5")."""
-    return (b"x-nexeon-cost", format(nanos_to_usd(cost_nanos).normalize(), "f").encode())
+    return (b"x-nexeon-cost", usd_plain(cost_nanos).encode())
 
 
 def cost_usd(cost_nanos: int) -> float:
     """usage.cost as a JSON number. Nano-dollars have at most 9 decimals, so the shortest
     float repr is the exact decimal (the x-nexeon-cost header carries it as a string too)."""
-    return float(nanos_to_usd(cost_nanos))
+    return float(usd_plain(cost_nanos))
 
 
 def with_cost(payload: JSON, cost_nanos: int) -> JSON:

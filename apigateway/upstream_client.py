@@ -242,7 +242,21 @@ class Response:
             await connection.wait(self._timeout)
 
     async def read(self) -> bytes:
-        return b"".join([chunk async for chunk in self.chunks()])
+        """The whole body. (Not through `chunks`: an async generator per call costs the
+        loop's generator bookkeeping, and a whole answer needs no chunks.)"""
+        connection = self._connection
+        parts: list[bytes] = []
+        while True:
+            parts += connection.chunks
+            connection.chunks.clear()
+            if connection.complete:
+                break
+            await connection.wait(self._timeout)
+        self._done = True
+        body = b"".join(parts)
+        if self._decoder:
+            body = self._decoder.decompress(body) + self._decoder.flush()
+        return body
 
     def close(self) -> None:
         # A reader that stopped at the stream's last event usually has the whole answer
@@ -253,13 +267,21 @@ class Response:
             self._connection.abort()
 
 
+MAX_PARSED_URLS = 1024
+
+
 class Client:
     """One per event loop. `request` returns once the status line and headers are in."""
 
     def __init__(self) -> None:
         self._pools: dict[tuple[str, str, int], _Pool] = {}
+        # Deployment URLs repeat call after call: each is parsed once (a bounded cache).
+        self._targets: dict[str, tuple[_Pool, str]] = {}
 
     def _pool(self, url: str) -> tuple[_Pool, str]:
+        found = self._targets.get(url)
+        if found is not None:
+            return found
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https") or not parts.hostname:
@@ -272,7 +294,10 @@ class Client:
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
-        return pool, target
+        if len(self._targets) >= MAX_PARSED_URLS:
+            self._targets.clear()
+        found = self._targets[url] = (pool, target)
+        return found
 
     async def request(
         self,
@@ -315,3 +340,4 @@ class Client:
         for pool in self._pools.values():
             pool.close()
         self._pools.clear()
+        self._targets.clear()

@@ -27,6 +27,15 @@ def nanos_to_usd(nanos: int) -> Decimal:
     return Decimal(nanos) / NANOS_PER_USD
 
 
+def usd_plain(nanos: int) -> str:
+    """Dollars as the shortest exact decimal string ("0.000035", "12.5", "3"), in integers:
+    the gateway writes one per call (the x-nexeon-cost header)."""
+    whole, fraction = divmod(abs(nanos), NANOS_PER_USD)
+    digits = f"{fraction:09d}".rstrip("0")
+    sign = "-" if nanos < 0 else ""
+    return f"{sign}{whole}.{digits}" if digits else f"{sign}{whole}"
+
+
 def cents_to_nanos(cents: int) -> int:
     return cents * NANOS_PER_CENT
 

@@ -7,6 +7,8 @@ price * 1000 nano-dollars, exactly. A charge that is not whole rounds up once (m
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, Decimal
+from functools import lru_cache
+from math import lcm
 from typing import Any
 
 NANOS_PER_TOKEN_PER_USD_PER_MTOK = Decimal(1000)
@@ -14,11 +16,18 @@ DEFAULT_OUTPUT_CAP_TOKENS = 4096  # reserve for this many output tokens if max_t
 BYTES_PER_TOKEN_ESTIMATE = 3  # conservative: real text averages about 4
 
 
-def _per_token(prices: dict[str, Any], name: str, fallback: str | None = None) -> Decimal:
+@lru_cache(maxsize=4096)
+def _nanos_per_token(price: str) -> tuple[int, int]:
+    """A $/1M-token price as nano-dollars per token, an exact fraction (numerator,
+    denominator): every call is priced twice, and integers keep Decimal off the hot path."""
+    return (Decimal(price) * NANOS_PER_TOKEN_PER_USD_PER_MTOK).as_integer_ratio()
+
+
+def _per_token(prices: dict[str, Any], name: str, fallback: str | None = None) -> tuple[int, int]:
     value = prices.get(name)
     if value is None and fallback:
         value = prices.get(fallback)
-    return Decimal(str(value or 0)) * NANOS_PER_TOKEN_PER_USD_PER_MTOK
+    return _nanos_per_token(str(value or 0))
 
 
 def _ceil(amount: Decimal) -> int:
@@ -28,13 +37,17 @@ def _ceil(amount: Decimal) -> int:
 def token_cost_nanos(
     prices: dict[str, Any], *, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0
 ) -> int:
+    """The exact cost, rounded up once: sum(tokens * n / d) over the three rates."""
     uncached = max(prompt_tokens - cached_tokens, 0)
-    amount = (
-        uncached * _per_token(prices, "prompt")
-        + cached_tokens * _per_token(prices, "cached_prompt", fallback="prompt")
-        + completion_tokens * _per_token(prices, "completion")
+    (pn, pd), (cn, cd), (on, od) = (
+        _per_token(prices, "prompt"),
+        _per_token(prices, "cached_prompt", fallback="prompt"),
+        _per_token(prices, "completion"),
     )
-    return _ceil(amount)
+    den = lcm(pd, cd, od)
+    num = (uncached * pn * (den // pd)) + (cached_tokens * cn * (den // cd))
+    num += completion_tokens * on * (den // od)
+    return -(-num // den)
 
 
 def image_cost_nanos(prices: dict[str, Any], *, quality: str, size: str, n: int) -> int:

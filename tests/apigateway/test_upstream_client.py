@@ -177,3 +177,26 @@ def test_garbage_is_upstream_broken():
             client.close()
 
     asyncio.run(run())
+
+
+def test_a_url_is_parsed_once_and_a_closed_client_starts_afresh(monkeypatch):
+    from apigateway import upstream_client
+
+    parsed = []
+    real = upstream_client.urlsplit
+    monkeypatch.setattr(upstream_client, "urlsplit", lambda url: parsed.append(url) or real(url))
+    server = RawServer([ok(b"one"), ok(b"two"), ok(b"three")])
+
+    async def run():
+        async with server as url:
+            client = Client()
+            assert await fetch(client, url) == (200, b"one")
+            assert await fetch(client, url) == (200, b"two")
+            assert len(parsed) == 1
+            client.close()  # the pools go, and with them the parsed URLs that name them
+            assert await fetch(client, url) == (200, b"three")
+            assert len(parsed) == 2
+            client.close()
+
+    asyncio.run(run())
+    assert server.requests[2].startswith(b"POST /v1/x?alt=sse HTTP/1.1\r\n")

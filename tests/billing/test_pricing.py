@@ -1,3 +1,8 @@
+from decimal import ROUND_CEILING, Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
 from billing import pricing
 
 PRICES = {"prompt": "2.50", "completion": "10.00", "cached_prompt": "1.25"}
@@ -35,3 +40,40 @@ def test_image_cost_by_quality_and_size():
 def test_the_reservation_covers_the_output_cap():
     reserved = pricing.max_cost_nanos(PRICES, body_bytes=300, max_output_tokens=1000)
     assert reserved >= 1000 * 10_000 + 100 * 2500
+
+
+prices = st.decimals(min_value=0, max_value=1000, places=6, allow_nan=False).map(str)
+counts = st.integers(min_value=0, max_value=10**7)
+
+
+@given(prices, prices, st.one_of(st.none(), prices), counts, counts, counts)
+def test_integer_pricing_matches_exact_decimal_arithmetic(
+    prompt, completion, cached, prompt_tokens, completion_tokens, cached_tokens
+):
+    """The hot path's integer fractions give what Decimal arithmetic gives, rounded up once."""
+    table = {"prompt": prompt, "completion": completion}
+    if cached is not None:
+        table["cached_prompt"] = cached
+    cached_tokens = min(cached_tokens, prompt_tokens)
+    per_token = {name: Decimal(value) * 1000 for name, value in table.items()}
+    expected = (
+        (prompt_tokens - cached_tokens) * per_token["prompt"]
+        + cached_tokens * per_token.get("cached_prompt", per_token["prompt"])
+        + completion_tokens * per_token["completion"]
+    ).to_integral_value(rounding=ROUND_CEILING)
+    assert pricing.token_cost_nanos(
+        table,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cached_tokens=cached_tokens,
+    ) == int(expected)
+
+
+def test_prices_given_as_numbers_cost_the_same_as_strings():
+    as_numbers = {"prompt": 2.5, "completion": 10, "cached_prompt": 1.25}
+    for tokens in (0, 1, 999, 123_457):
+        assert pricing.token_cost_nanos(
+            as_numbers, prompt_tokens=tokens, completion_tokens=tokens, cached_tokens=tokens // 3
+        ) == pricing.token_cost_nanos(
+            PRICES, prompt_tokens=tokens, completion_tokens=tokens, cached_tokens=tokens // 3
+        )
