@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from apigateway import account, http, relay, routing, validation
+from apigateway import account, http, leases, relay, routing, validation
 from apigateway.asgi_io import ClientGone, Receive, Send, header, read_body, send_json
 from apigateway.auth import authenticate
 from apigateway.calllog import CallLog, emit_unsettled
@@ -60,6 +60,7 @@ async def finish_in_flight(limit: float) -> int:
     pending = {task for task in _in_flight if not task.done()}
     if pending:
         _, pending = await asyncio.wait(pending, timeout=limit)
+    await leases.book.give_back_all()
     return len(pending)
 
 

@@ -21,6 +21,7 @@ import orjson
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from apigateway import leases
 from apigateway import redis as gateway_redis
 from apigateway.auth import KeyInfo
 from apigateway.dbsync import run_sync
@@ -37,9 +38,10 @@ logger = logging.getLogger(__name__)
 SPEND_CACHE_SECONDS = 300  # a key's month-to-date spend is re-read from the ledger this often
 
 # KEYS: key window, org window, balance, holds, spend counter. ARGV: key rpm, key tpm, org
-# rpm, org tpm (0 = none), token estimate, reserve (nano-dollars), request id, org id, hold
-# deadline, spend limit (0 = none), and optionally the time (unix seconds; by default
-# Redis's own clock, the same for every gateway replica). Windows are hashes of one-second
+# rpm, org tpm (0 = none), token estimate, reserve (nano-dollars), request id (or lease id),
+# org id, hold deadline, spend limit (0 = none), requests to count ('' = 1; a lease counts
+# several), and optionally the time (unix seconds; by default Redis's own clock, the same
+# for every gateway replica). Windows are hashes of one-second
 # buckets (ratelimit.py): 'r<second>' requests, 't<second>' tokens, running totals 'R' and
 # 'T', and 'c', the oldest second that may still hold counts. Returns:
 #   {1, balance left, hold, request limit, requests left, token limit, tokens left,
@@ -91,16 +93,17 @@ end
 """
 
 RESERVE_SCRIPT = (
-    WINDOWS_LUA.replace("ARGV[NOW]", "ARGV[11]")
+    WINDOWS_LUA.replace("ARGV[NOW]", "ARGV[12]")
     + """
 local tokens = tonumber(ARGV[5])
+local count = tonumber(ARGV[11]) or 1
 local subjects = {}
 for i = 1, 2 do
   local rpm, tpm = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
   if rpm > 0 or tpm > 0 then
     local requests, toks = advance(KEYS[i])
-    if rpm > 0 and requests + 1 > rpm then
-      return {-1, wait_ms(KEYS[i], 'r', requests + 1 - rpm), i, 1, rpm}
+    if rpm > 0 and requests + count > rpm then
+      return {-1, wait_ms(KEYS[i], 'r', requests + count - rpm), i, 1, rpm}
     end
     if tpm > 0 and toks + tokens > tpm then
       return {-1, wait_ms(KEYS[i], 't', toks + tokens - tpm), i, 2, tpm}
@@ -111,6 +114,9 @@ end
 
 local balance = redis.call('GET', KEYS[3])
 if not balance then return {-2} end
+if count > 1 and tonumber(balance) < tonumber(ARGV[6]) then
+  return {-3, tonumber(balance)}  -- a lease short of credit counts no requests
+end
 local spend_limit = tonumber(ARGV[10])
 local spent = false
 if spend_limit > 0 then
@@ -121,11 +127,11 @@ end
 local req_limit, req_left, tok_limit, tok_left = 0, 0, 0, 0
 for _, w in ipairs(subjects) do
   redis.call('HSETNX', w[1], 'c', oldest)
-  redis.call('HINCRBY', w[1], 'r' .. now_s, 1)
-  redis.call('HINCRBY', w[1], 'R', 1)
+  redis.call('HINCRBY', w[1], 'r' .. now_s, count)
+  redis.call('HINCRBY', w[1], 'R', count)
   redis.call('PEXPIRE', w[1], 62000)
-  if w[2] > 0 and (req_limit == 0 or w[2] - w[4] - 1 < req_left) then
-    req_limit, req_left = w[2], w[2] - w[4] - 1
+  if w[2] > 0 and (req_limit == 0 or w[2] - w[4] - count < req_left) then
+    req_limit, req_left = w[2], w[2] - w[4] - count
   end
 end
 
@@ -194,6 +200,8 @@ class Reservation:
     spend: str = ""  # embedded mode: the month counter this reservation is counted in
     rate: RateInfo = field(default_factory=RateInfo)
     token_windows: tuple[str, ...] = ()  # windows holding this call's token estimate
+    lease: leases.Lease | None = None  # admitted from this process's lease for the key
+    lease_released: bool = False
 
     def token_correction(self, tokens_used: int) -> int:
         return tokens_used - self.rate.tokens if self.token_windows else 0
@@ -359,7 +367,13 @@ def settle_arguments(
 
 
 def reserve_arguments(
-    key: KeyInfo, amount_nanos: int, request_id: str, tokens: int, now: float | None = None
+    key: KeyInfo,
+    amount_nanos: int,
+    request_id: str,
+    tokens: int,
+    now: float | None = None,
+    *,
+    requests: int = 1,
 ) -> tuple[list[str], list]:
     spend_limit = key.monthly_spend_limit_nanos
     spend = holds.spend_key(key.key_id) if spend_limit else ""  # (unread without a limit)
@@ -383,6 +397,7 @@ def reserve_arguments(
         organization_id,
         f"{deadline:.3f}",
         spend_limit or 0,
+        requests,
     ]
     if now is not None:
         args.append(repr(now))
@@ -394,6 +409,12 @@ class RedisQuota:
         self, *, key: KeyInfo, amount_nanos: int, request_id: str, tokens: int = 0
     ) -> Reservation:
         organization_id = key.organization_id
+        admitted = leases.book.admit(key, amount_nanos)
+        if admitted is not None:
+            lease, rate = admitted
+            return Reservation(
+                organization_id, amount_nanos, key.key_id, lease.member, rate=rate, lease=lease
+            )
         spend_limit = key.monthly_spend_limit_nanos
         keys, args = reserve_arguments(key, amount_nanos, request_id, tokens)
         spend = keys[4]
@@ -408,6 +429,7 @@ class RedisQuota:
             status = result[0]
             if status == 1:
                 rate = RateInfo(*result[3:9], tokens=tokens)
+                leases.book.consider(key, amount_nanos, result[1], rate)
                 return Reservation(
                     organization_id,
                     amount_nanos,
@@ -458,6 +480,9 @@ class RedisQuota:
     ) -> ScriptCall:
         """The same settlement, written to Redis before this returns when connected: the
         caller may answer its client at once and await `.reply()` afterwards."""
+        if reservation.lease is not None:
+            self._release_lease(reservation, cost_nanos)
+            return leases.send_settlement(reservation.lease, cost_nanos, event)
         keys, args = settle_arguments(reservation, cost_nanos, event, tokens_used)
         return gateway_redis.fast().send_script(holds.SETTLE_SCRIPT, keys, args)
 
@@ -467,9 +492,20 @@ class RedisQuota:
         """The same settlement as a blocking call, for a process whose loop is stopping."""
         import redis as sync_redis
 
+        if reservation.lease is not None:
+            self._release_lease(reservation, cost_nanos)
+            leases.settle_now(reservation.lease, cost_nanos, event)
+            return
         keys, args = settle_arguments(reservation, cost_nanos, event, tokens_used)
         with sync_redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2) as client:
             client.eval(holds.SETTLE_SCRIPT, len(keys), *keys, *args)
+
+    @staticmethod
+    def _release_lease(reservation: Reservation, cost_nanos: int) -> None:
+        """The call's part of its lease, back to the lease once (settling may be retried)."""
+        if not reservation.lease_released:
+            reservation.lease_released = True
+            leases.book.settled(reservation.lease, reservation.amount_nanos, cost_nanos)
 
 
 _memory = MemoryQuota()

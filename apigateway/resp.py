@@ -163,6 +163,11 @@ class FastRedis:
                 raise RedisUnavailable(f"Redis refused {command[0]}: {reply}")
         return connection
 
+    @property
+    def connected(self) -> bool:
+        """Whether a connection is up, as far as this process knows."""
+        return self._connection is not None and not self._connection.closed
+
     async def _ready(self) -> _Connection:
         connection = self._connection
         if connection is not None and not connection.closed:

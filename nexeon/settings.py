@@ -305,6 +305,9 @@ GATEWAY_SETTLE_RETRY_SECONDS = read(env.float, "GATEWAY_SETTLE_RETRY_SECONDS", d
 GATEWAY_SHUTDOWN_SETTLE_SECONDS = read(env.float, "GATEWAY_SHUTDOWN_SETTLE_SECONDS", default=5.0)
 # Credit held for a call is returned by the reaper if its process never settles it.
 GATEWAY_HOLD_SECONDS = read(env.float, "GATEWAY_HOLD_SECONDS", default=UPSTREAM_TIMEOUT + 60)
+# A worker admits a key's calls from a lease (a slice of its credit and requests per minute
+# taken in one round trip) for this long; 0 reserves every call on its own.
+GATEWAY_LEASE_SECONDS = read(env.float, "GATEWAY_LEASE_SECONDS", default=2.0)
 # What customers pay over the catalog's (provider) prices, in percent: 10 -> prices x 1.10.
 PRICE_MARKUP_PERCENT = read(env_decimal, "PRICE_MARKUP_PERCENT", default="0")
 if PRICE_MARKUP_PERCENT < 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -18,6 +19,10 @@ from tests.support import PROJECT_DIR, manage_env, test_database_url
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
+    # Short admission leases (apigateway/leases.py): every test exercises them, and each
+    # lease is given back well within the settle checks' patience.
+    os.environ.setdefault("GATEWAY_LEASE_SECONDS", "0.3")
+    settings.GATEWAY_LEASE_SECONDS = float(os.environ["GATEWAY_LEASE_SECONDS"])
     database = settings.DATABASES["default"]
     if database["ENGINE"] != "django.db.backends.postgresql":
         pytest.exit(

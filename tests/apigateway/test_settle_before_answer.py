@@ -107,10 +107,13 @@ def test_the_answer_does_not_wait_for_the_settlement_and_a_crash_after_it_loses_
 ):
     with (
         slow_redis() as (proxy, redis_url),
-        gateway(fake_openai, workers=1, REDIS_URL=redis_url, GATEWAY_KEY_CACHE_SECONDS="60") as (
-            url,
-            process,
-        ),
+        gateway(
+            fake_openai,
+            workers=1,
+            REDIS_URL=redis_url,
+            GATEWAY_KEY_CACHE_SECONDS="60",
+            GATEWAY_LEASE_SECONDS="0",  # every call reserves (and waits for Redis) on its own
+        ) as (url, process),
     ):
         assert chat(url, tenant.key).status_code == 200  # connects, loads balance and scripts
         balance = int(redis_client.get(balance_key(tenant.organization.pk)))

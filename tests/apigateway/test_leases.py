@@ -1,0 +1,214 @@
+"""Admission leases (apigateway/leases.py): a key's calls after the first are admitted from
+a slice of credit and requests taken in one round trip, and every path still ends at
+balance - cost, counting only the requests made: given back, reaped after a crash, or not
+taken at all where a lease could change an answer."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from dataclasses import replace
+
+import httpx
+import pytest
+from django.conf import settings
+
+from accounts.services import api_key_create
+from apigateway import leases, quota
+from apigateway.auth import KeyInfo
+from apigateway.ratelimit import RateInfo
+from billing import holds
+from billing.balance_cache import balance_key
+from billing.selectors import organization_balance_nanos_by_id
+from tests.apigateway.conftest import gateway
+from tests.ledger_check import assert_balance_reconciles
+from usage import pipeline
+
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def chat(url: str, key: str) -> httpx.Response:
+    response = httpx.post(
+        f"{url}/v1/chat/completions",
+        json=CHAT,
+        headers={"authorization": f"Bearer {key}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return response
+
+
+def cost_of(response: httpx.Response) -> int:
+    return round(float(response.headers["x-nexeon-cost"]) * 10**9)
+
+
+def lease_holds(redis_client) -> list[bytes]:
+    return [m for m in redis_client.zrange(holds.HOLDS, 0, -1) if m.startswith(b"lease_")]
+
+
+def wait_for(condition, seconds: float = 5.0):
+    deadline = time.monotonic() + seconds
+    while not (found := condition()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+    return found
+
+
+def test_a_gateway_killed_holding_a_lease_loses_nothing(tenant, fake_openai, redis_client):
+    """Calls admitted from a lease settle against it one by one; when the worker dies, the
+    reaper returns the lease minus what those calls spent, so the balance ends at the
+    ledger's, every call charged once."""
+    organization_id = tenant.organization.pk
+    with gateway(fake_openai, workers=1, GATEWAY_LEASE_SECONDS="60") as (url, process):
+        answers = [chat(url, tenant.key)]  # reserves on its own, and asks for a lease
+        [member] = wait_for(lambda: lease_holds(redis_client))
+        fake_openai.requests.clear()
+        answers += [chat(url, tenant.key) for _ in range(3)]
+        assert len(fake_openai.requests) == 3
+        # Admitted from the lease: no hold of their own, their costs counted against it.
+        assert lease_holds(redis_client) == [member]
+        assert len(redis_client.zrange(holds.HOLDS, 0, -1)) == 1
+        leased_costs = sum(cost_of(a) for a in answers[1:])
+        assert leased_costs > 0
+        assert int(redis_client.hget(holds.LEASE_SPENT, member)) == leased_costs
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+    lease_credit = int(member.decode().split("|")[2])
+    total = sum(cost_of(a) for a in answers)
+    before = organization_balance_nanos_by_id(organization_id)
+    held_back = int(redis_client.get(balance_key(organization_id)))
+    assert held_back == before - total - (lease_credit - leased_costs)
+    assert holds.reap_expired(redis_client, now=time.time() + 10**6) == 1
+    assert redis_client.hget(holds.LEASE_SPENT, member) is None
+    assert int(redis_client.get(balance_key(organization_id))) == before - total
+    assert pipeline.drain() == 4  # one usage record per call, none lost, none twice
+    assert organization_balance_nanos_by_id(organization_id) == before - total
+    assert_balance_reconciles(organization_id)
+
+
+def test_a_stopping_gateway_gives_its_leases_back(tenant, fake_openai, redis_client):
+    with gateway(fake_openai, workers=1, GATEWAY_LEASE_SECONDS="60") as (url, process):
+        chat(url, tenant.key)
+        wait_for(lambda: lease_holds(redis_client))
+        chat(url, tenant.key)
+        os.killpg(process.pid, signal.SIGTERM)
+        assert process.wait(15) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal
+    assert lease_holds(redis_client) == []
+    assert_balance_reconciles(tenant.organization.pk)
+
+
+def test_a_lease_given_back_returns_the_credit_and_requests_it_did_not_use(
+    tenant, fake_openai, redis_client
+):
+    """The x-ratelimit headers count each call, leased or not; once the lease is back, the
+    window holds exactly the requests made and the balance exactly their cost."""
+    key = api_key_create(organization=tenant.organization, name="leased", rpm_limit=10_000)
+    answers = [chat(tenant.url, key.plaintext)]
+    wait_for(lambda: lease_holds(redis_client))
+    answers += [chat(tenant.url, key.plaintext) for _ in range(5)]
+    limit = int(answers[0].headers["x-ratelimit-limit-requests"])  # the tightest: key or org
+    remaining = [int(a.headers["x-ratelimit-remaining-requests"]) for a in answers]
+    assert remaining == [limit - n for n in range(1, 7)]
+    wait_for(lambda: not lease_holds(redis_client), settings.GATEWAY_LEASE_SECONDS + 3)
+    for window in (quota.key_window(key.api_key.pk), quota.org_window(tenant.organization.pk)):
+        assert int(redis_client.hget(window, "R")) == 6
+    assert_balance_reconciles(tenant.organization.pk)
+
+
+KEY = KeyInfo(
+    key_id=7,
+    organization_id=3,
+    name="k",
+    rpm_limit=1000,
+    tpm_limit=None,
+    allowed_models=(),
+    expires_at=None,
+    monthly_spend_limit_nanos=None,
+)
+
+
+def asked_for(key: KeyInfo, amount: int, balance_left: int, rate: RateInfo, monkeypatch):
+    """What `consider` would ask Redis for: (credit, requests), or None."""
+    asked = []
+
+    async def grant(self, key, credit, requests, seconds):
+        asked.append((credit, requests))
+
+    monkeypatch.setattr(leases.LeaseBook, "_grant", grant)
+    monkeypatch.setattr(settings, "GATEWAY_LEASE_SECONDS", 2.0)
+
+    async def run():
+        book = leases.LeaseBook()
+        book.consider(key, amount, balance_left, rate)
+        await asyncio.sleep(0)
+
+    asyncio.run(run())
+    return asked[0] if asked else None
+
+
+@pytest.mark.parametrize(
+    ("key", "amount", "balance_left", "rate", "expected"),
+    [
+        (KEY, 1_000, 10**9, RateInfo(1000, 900), (32_000, 32)),  # 32 calls like this one
+        (KEY, 1_000, 64_000, RateInfo(1000, 900), (4_000, 32)),  # 1/16 of the balance
+        (KEY, 1_000, 63_999, RateInfo(1000, 900), None),  # room for fewer than 4 calls
+        (KEY, 1_000, 10**9, RateInfo(1000, 100), (32_000, 6)),  # 1/16 of the requests left
+        (KEY, 1_000, 10**9, RateInfo(1000, 63), None),  # fewer than 4 requests
+        (KEY, 1_000, 10**9, RateInfo(), (32_000, -1)),  # no request limit applies
+    ],
+)
+def test_a_lease_is_a_small_share_of_what_is_left(
+    key, amount, balance_left, rate, expected, monkeypatch
+):
+    assert asked_for(key, amount, balance_left, rate, monkeypatch) == expected
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"tpm_limit": 10_000}, {"org_tpm_limit": 10_000}, {"monthly_spend_limit_nanos": 10**9}],
+)
+def test_keys_whose_limits_are_settled_per_call_take_no_lease(change, monkeypatch):
+    key = replace(KEY, **change)
+    assert asked_for(key, 1_000, 10**9, RateInfo(1000, 900), monkeypatch) is None
+
+
+def test_no_lease_when_leases_are_off(monkeypatch):
+    asked = []
+
+    async def grant(self, *args):
+        asked.append(args)
+
+    monkeypatch.setattr(leases.LeaseBook, "_grant", grant)
+    monkeypatch.setattr(settings, "GATEWAY_LEASE_SECONDS", 0)
+
+    async def run():
+        leases.LeaseBook().consider(KEY, 1_000, 10**9, RateInfo(1000, 900))
+        await asyncio.sleep(0)
+
+    asyncio.run(run())
+    assert asked == []
+
+
+def test_a_lease_grant_counts_its_requests_only_when_it_is_granted(redis_client):
+    """The reservation script with a request count: all of them or none; a grant short of
+    credit or of requests counts nothing."""
+    key = replace(KEY, rpm_limit=20)
+    window = quota.key_window(key.key_id)
+    redis_client.delete(window, holds.HOLDS)
+    redis_client.set(balance_key(key.organization_id), 50_000)
+
+    def grant(credit: int, requests: int):
+        keys, args = quota.reserve_arguments(key, credit, "lease_t", 0, requests=requests)
+        return redis_client.eval(quota.RESERVE_SCRIPT, len(keys), *keys, *args)
+
+    assert grant(60_000, 8)[0] == -3  # short of credit
+    assert redis_client.hget(window, "R") is None
+    granted = grant(40_000, 8)
+    assert granted[0] == 1 and granted[1] == 10_000  # balance left
+    assert (granted[3], granted[4]) == (20, 12)  # limit, requests left
+    assert int(redis_client.hget(window, "R")) == 8
+    assert grant(1_000, 13)[0] == -1  # 12 left: all or none
+    assert int(redis_client.hget(window, "R")) == 8
