@@ -212,3 +212,32 @@ def test_a_lease_grant_counts_its_requests_only_when_it_is_granted(redis_client)
     assert int(redis_client.hget(window, "R")) == 8
     assert grant(1_000, 13)[0] == -1  # 12 left: all or none
     assert int(redis_client.hget(window, "R")) == 8
+
+
+def test_concurrent_calls_across_two_workers_with_leases_end_exact(
+    tenant, fake_openai, redis_client
+):
+    """Two worker processes, each taking leases and giving them back while 16 clients call
+    at once: every call is charged once, the balance ends at the ledger's, and the windows
+    count exactly the calls made."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    organization_id = tenant.organization.pk
+    before = organization_balance_nanos_by_id(organization_id)
+    with gateway(fake_openai, workers=2, GATEWAY_LEASE_SECONDS="0.2") as (url, _):
+
+        def client_calls(_: int) -> list[httpx.Response]:
+            return [chat(url, tenant.key) for _ in range(15)]
+
+        with ThreadPoolExecutor(17) as pool:
+            seen = pool.submit(wait_for, lambda: lease_holds(redis_client), 30)
+            answers = [a for batch in pool.map(client_calls, range(16)) for a in batch]
+            assert seen.result()  # leases were taken (and, below, all given back)
+        wait_for(lambda: not redis_client.zrange(holds.HOLDS, 0, -1), 5)
+        assert redis_client.hlen(holds.LEASE_SPENT) == 0
+    assert len(answers) == 240
+    assert len({a.headers["x-request-id"] for a in answers}) == 240
+    ledger = assert_balance_reconciles(organization_id)
+    assert ledger == before - sum(cost_of(a) for a in answers)
+    window = quota.org_window(organization_id)
+    assert int(redis_client.hget(window, "R")) == 240
