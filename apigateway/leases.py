@@ -48,7 +48,6 @@ class Lease:
     organization_id: int
     credit: int  # nano-dollars it can still admit
     requests: int  # requests it can still admit (-1: no request limit applies)
-    granted_requests: int
     windows: tuple[str, ...]  # the request windows that counted its requests
     rate: RateInfo  # the limits as the grant saw them
     until: float  # loop time after which it admits nothing
@@ -144,14 +143,11 @@ class LeaseBook:
             organization_id=key.organization_id,
             credit=credit,
             requests=requests,
-            granted_requests=requests,
             windows=tuple(window for window, _, rpm, _ in limits_of(key) if rpm),
             rate=RateInfo(*result[3:9]),
             until=loop.time() + seconds,
         )
-        if key.key_id in self.current:  # (cannot happen: one grant per key at a time)
-            self.retire(self.current[key.key_id])
-        self.current[key.key_id] = lease
+        self.current[key.key_id] = lease  # (none there: one grant per key at a time)
         loop.call_later(seconds, self.retire, lease)
 
     def retire(self, lease: Lease) -> None:
@@ -171,10 +167,9 @@ class LeaseBook:
             self._spawn(self.give_back(lease))
 
     async def give_back(self, lease: Lease) -> None:
-        unused = lease.requests if lease.granted_requests > 0 else 0
         keys = [holds.HOLDS, balance_key(lease.organization_id), holds.LEASE_SPENT]
         keys += lease.windows
-        args = [lease.member, unused, lease.rate.second]
+        args = [lease.member, max(lease.requests, 0), lease.rate.second]
         try:
             await gateway_redis.fast().run_script(holds.LEASE_RETURN_SCRIPT, keys, args)
         except RedisUnavailable:
@@ -199,9 +194,14 @@ class LeaseBook:
 book = LeaseBook()
 
 
-def send_settlement(lease: Lease, cost_nanos: int, event: bytes | None) -> ScriptCall:
+def settle_arguments(lease: Lease, cost_nanos: int, event: bytes | None) -> tuple[list, list]:
+    """LEASE_SETTLE_SCRIPT's keys and arguments for one call admitted from `lease`."""
     keys = [holds.HOLDS, balance_key(lease.organization_id), holds.LEASE_SPENT, pipeline.QUEUE]
-    args = [lease.member, cost_nanos, event or b""]
+    return keys, [lease.member, cost_nanos, event or b""]
+
+
+def send_settlement(lease: Lease, cost_nanos: int, event: bytes | None) -> ScriptCall:
+    keys, args = settle_arguments(lease, cost_nanos, event)
     return gateway_redis.fast().send_script(holds.LEASE_SETTLE_SCRIPT, keys, args)
 
 
@@ -209,8 +209,6 @@ def settle_now(lease: Lease, cost_nanos: int, event: bytes | None) -> None:
     """The same settlement as a blocking call, for a process whose loop is stopping."""
     import redis as sync_redis
 
-    keys = [holds.HOLDS, balance_key(lease.organization_id), holds.LEASE_SPENT, pipeline.QUEUE]
+    keys, args = settle_arguments(lease, cost_nanos, event)
     with sync_redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2) as client:
-        client.eval(
-            holds.LEASE_SETTLE_SCRIPT, len(keys), *keys, lease.member, cost_nanos, event or b""
-        )
+        client.eval(holds.LEASE_SETTLE_SCRIPT, len(keys), *keys, *args)

@@ -130,7 +130,9 @@ KEY = KeyInfo(
 )
 
 
-def asked_for(key: KeyInfo, amount: int, balance_left: int, rate: RateInfo, monkeypatch):
+def asked_for(
+    key: KeyInfo, amount: int, balance_left: int, rate: RateInfo, monkeypatch, seconds=2.0
+):
     """What `consider` would ask Redis for: (credit, requests), or None."""
     asked = []
 
@@ -138,7 +140,7 @@ def asked_for(key: KeyInfo, amount: int, balance_left: int, rate: RateInfo, monk
         asked.append((credit, requests))
 
     monkeypatch.setattr(leases.LeaseBook, "_grant", grant)
-    monkeypatch.setattr(settings, "GATEWAY_LEASE_SECONDS", 2.0)
+    monkeypatch.setattr(settings, "GATEWAY_LEASE_SECONDS", seconds)
 
     async def run():
         book = leases.LeaseBook()
@@ -176,20 +178,25 @@ def test_keys_whose_limits_are_settled_per_call_take_no_lease(change, monkeypatc
 
 
 def test_no_lease_when_leases_are_off(monkeypatch):
-    asked = []
+    assert asked_for(KEY, 1_000, 10**9, RateInfo(1000, 900), monkeypatch, seconds=0) is None
 
-    async def grant(self, *args):
-        asked.append(args)
 
-    monkeypatch.setattr(leases.LeaseBook, "_grant", grant)
-    monkeypatch.setattr(settings, "GATEWAY_LEASE_SECONDS", 0)
-
-    async def run():
-        leases.LeaseBook().consider(KEY, 1_000, 10**9, RateInfo(1000, 900))
-        await asyncio.sleep(0)
-
-    asyncio.run(run())
-    assert asked == []
+def test_a_leased_call_settled_by_a_stopping_process_counts_against_its_lease(redis_client):
+    """The blocking settlement (the loop is going away) does what the script call does: the
+    cost against the live lease, the event queued; once the lease is reaped, the balance."""
+    member = "lease_t|3|50000|"
+    redis_client.delete(holds.HOLDS, holds.LEASE_SPENT, pipeline.QUEUE)
+    redis_client.set(balance_key(3), 100_000)
+    redis_client.zadd(holds.HOLDS, {member: time.time() + 60})
+    lease = leases.Lease(member, 7, 3, 50_000, -1, (), RateInfo(), until=0.0)
+    leases.settle_now(lease, 1_234, b'{"request_id": "req_a"}')
+    assert int(redis_client.hget(holds.LEASE_SPENT, member)) == 1_234
+    assert redis_client.lrange(pipeline.QUEUE, 0, -1) == [b'{"request_id": "req_a"}']
+    assert int(redis_client.get(balance_key(3))) == 100_000  # (the grant took the 50,000)
+    assert holds.reap_expired(redis_client, now=time.time() + 120) == 1
+    assert int(redis_client.get(balance_key(3))) == 100_000 + 50_000 - 1_234
+    leases.settle_now(lease, 100, b"")  # settled after the reaper: charged to the balance
+    assert int(redis_client.get(balance_key(3))) == 100_000 + 50_000 - 1_334
 
 
 def test_a_lease_grant_counts_its_requests_only_when_it_is_granted(redis_client):
