@@ -76,3 +76,45 @@ def test_redis_unreachable_means_the_database_answers(
     assert info is not None and info.name == "lookup"
     assert len(database_reads) == 1
     assert "Redis unreachable, reading the database" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_header_seen_before_skips_the_hash_but_not_the_key_check(key, redis_client, monkeypatch):
+    """The header -> digest memo saves the SHA-256 on a key's later calls; whether the key
+    is still good is decided by the lookup every time (revoked: 401 at once)."""
+    hashed = []
+    real_digest = keys.digest
+    monkeypatch.setattr(keys, "digest", lambda token: hashed.append(token) or real_digest(token))
+    auth._digests.clear()
+    header = f"Bearer {key.plaintext}"
+
+    async def twice():
+        return [await auth.authenticate(header), await auth.authenticate(header)]
+
+    first, second = asyncio.run(twice())
+    assert first == second and first.name == "lookup"
+    assert hashed == [key.plaintext]
+    key.api_key.revoked_at = key.api_key.created_at
+    key.api_key.save(update_fields=["revoked_at"])
+    auth.forget_key(real_digest(key.plaintext))
+    with pytest.raises(auth.GatewayError) as refused:
+        asyncio.run(auth.authenticate(header))
+    assert refused.value.status == 401
+    assert hashed == [key.plaintext]
+
+
+def test_malformed_headers_are_refused_and_not_remembered(monkeypatch):
+    auth._digests.clear()
+    for header in (None, "", "Basic abc", "Bearer sk-not-ours", "Bearer nex-sk-short"):
+        with pytest.raises(auth.GatewayError) as refused:
+            asyncio.run(auth.authenticate(header))
+        assert refused.value.status == 401
+    assert auth._digests == {}
+
+
+def test_the_header_memo_is_bounded(monkeypatch):
+    monkeypatch.setattr(auth, "_LOCAL_MAX", 3)
+    auth._digests.clear()
+    for n in range(7):
+        auth.header_digest(f"Bearer nex-sk-{n:048d}")
+    assert 0 < len(auth._digests) <= 3
