@@ -14,5 +14,5 @@ USER nexeon
 
 EXPOSE 8000
 CMD ["uvicorn", "nexeon.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
-     "--workers", "4", "--loop", "uvloop", "--http", "httptools", "--no-access-log", \
+     "--workers", "4", "--loop", "uvloop", "--http", "apigateway.server:GatewayHttpProtocol", "--no-access-log", \
      "--lifespan", "on", "--timeout-graceful-shutdown", "30", "--proxy-headers"]

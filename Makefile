@@ -31,7 +31,7 @@ run: $(VENV)/.runtime
 	DEBUG=$${DEBUG-1} $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo "NeXeonAI: dashboard http://$(HOST):$(PORT)/  API http://$(HOST):$(PORT)/v1"
 	DEBUG=$${DEBUG-1} exec $(BIN)/uvicorn nexeon.asgi:application --host $(HOST) --port $(PORT) \
-		--workers $(WORKERS) --loop uvloop --http httptools --no-access-log --lifespan on \
+		--workers $(WORKERS) --loop uvloop --http apigateway.server:GatewayHttpProtocol --no-access-log --lifespan on \
 		--timeout-graceful-shutdown $${GATEWAY_GRACE_SECONDS:-30}
 
 # The official Node SDK, for the tests that check it parses the gateway's answers too.

@@ -82,7 +82,8 @@ def start_nexeon(
         [
             *(sys.executable, "-m", "uvicorn", "nexeon.asgi:application"),
             *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
-            *("--loop", "uvloop", "--http", "httptools", "--lifespan", "on"),
+            *("--loop", "uvloop", "--http", "apigateway.server:GatewayHttpProtocol"),
+            *("--lifespan", "on"),
             *("--no-access-log", "--log-level", "warning"),
             *("--timeout-graceful-shutdown", f"{grace:g}"),
         ],

@@ -69,6 +69,7 @@ def fake_anthropic(fake_servers) -> FakeAnthropic:
 
 @pytest.fixture(scope="session")
 def gateway_url() -> Iterator[str]:
+    from apigateway.server import GatewayHttpProtocol
     from nexeon.asgi import application
 
     port = free_port()
@@ -80,7 +81,7 @@ def gateway_url() -> Iterator[str]:
             log_level="warning",
             lifespan="off",
             loop="uvloop",
-            http="httptools",
+            http=GatewayHttpProtocol,  # as `make run` serves it
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)

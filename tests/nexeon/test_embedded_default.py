@@ -46,7 +46,7 @@ def _migrate_provision_serve(tmp_path, embedded_env):
                 "--loop",
                 "uvloop",
                 "--http",
-                "httptools",
+                "apigateway.server:GatewayHttpProtocol",
                 "--lifespan",
                 "on",
             ),
