@@ -14,6 +14,7 @@ answers decoded, TLS with the system's trust store.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import time
 import zlib
@@ -48,6 +49,7 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
+        self.encoding = b""  # the answer's content-encoding
         self.chunks: deque[bytes] = deque()
         self.complete = False
         self.keep_alive = False
@@ -87,7 +89,10 @@ class _Connection(asyncio.Protocol):
 
     # --- httptools callbacks ---
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.lower(), value))
+        name = name.lower()
+        if name == b"content-encoding":
+            self.encoding = value.strip().lower()
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
@@ -212,16 +217,19 @@ class Response:
         self._connection = connection
         self._timeout = read_timeout
         self.status = connection.status
-        self.headers = {
-            name.decode("latin-1"): value.decode("latin-1") for name, value in connection.headers
-        }
-        encoding = self.headers.get("content-encoding", "").lower()
+        self._headers = connection.headers  # (the connection starts a new list when reused)
+        encoding = connection.encoding
         self._decoder = (
-            zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
-            if encoding in ("gzip", "deflate")
+            zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == b"gzip" else zlib.MAX_WBITS)
+            if encoding in (b"gzip", b"deflate")
             else None
         )
         self._done = False
+
+    @functools.cached_property
+    def headers(self) -> dict[str, str]:
+        """Lower-case names (made when asked: a successful call never asks)."""
+        return {name.decode("latin-1"): value.decode("latin-1") for name, value in self._headers}
 
     async def chunks(self) -> AsyncIterator[bytes]:
         connection = self._connection

@@ -84,22 +84,39 @@ def _boolean(body: JSON, name: str) -> None:
         raise bad_request(f"'{name}' must be a boolean.", param=name)
 
 
+# chat's optional scalar fields, checked in this order when present.
+CHAT_FIELDS = (
+    ("temperature", _number, (0, 2)),
+    ("top_p", _number, (0, 1)),
+    ("presence_penalty", _number, (-2, 2)),
+    ("frequency_penalty", _number, (-2, 2)),
+    ("n", _integer, (1, 128)),
+    ("max_tokens", _integer, (1,)),
+    ("max_completion_tokens", _integer, (1,)),
+    ("seed", _integer, (-(2**63), 2**63 - 1)),
+    ("stream", _boolean, ()),
+)
+
+
 def chat(body: JSON) -> str:
     model = _model(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise bad_request("'messages' must be a non-empty array.", param="messages")
     for index, message in enumerate(messages):
-        param = f"messages[{index}]"
         if not isinstance(message, dict):
+            param = f"messages[{index}]"
             raise bad_request(f"'{param}' must be an object.", param=param)
         role = message.get("role")
+        content = message.get("content")
+        if type(role) is str and role in ROLES and type(content) is str:
+            continue  # the usual message, valid as it is
+        param = f"messages[{index}]"
         if not isinstance(role, str) or role not in ROLES:  # (a list or object is unhashable)
             raise bad_request(
                 f"'{param}.role' must be one of {', '.join(sorted(ROLES))}.",
                 param=f"{param}.role",
             )
-        content = message.get("content")
         if content is None:
             if role != "assistant":
                 raise bad_request(f"'{param}.content' is required.", param=f"{param}.content")
@@ -115,15 +132,9 @@ def chat(body: JSON) -> str:
                         f"each part of '{param}.content' must be an object with a 'type'.",
                         param=f"{param}.content",
                     )
-    _number(body, "temperature", 0, 2)
-    _number(body, "top_p", 0, 1)
-    _number(body, "presence_penalty", -2, 2)
-    _number(body, "frequency_penalty", -2, 2)
-    _integer(body, "n", 1, 128)
-    _integer(body, "max_tokens", 1)
-    _integer(body, "max_completion_tokens", 1)
-    _integer(body, "seed", -(2**63), 2**63 - 1)
-    _boolean(body, "stream")
+    for name, check, bounds in CHAT_FIELDS:
+        if name in body:  # (only the fields a request has cost a call)
+            check(body, name, *bounds)
     stop = body.get("stop")
     if stop is not None and not (
         isinstance(stop, str)

@@ -32,6 +32,17 @@ def usage_from(payload: JSON) -> Usage:
     details = (usage.get("prompt_tokens_details") or {}) if isinstance(usage, dict) else None
     if not isinstance(details, dict):
         raise upstream_invalid("openai")
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    cached = details.get("cached_tokens")
+    if (  # the usual answer: whole counts, nothing to check further
+        type(prompt) is int
+        and type(completion) is int
+        and (cached is None or type(cached) is int)
+        and prompt >= 0
+        and completion >= 0
+        and (cached or 0) >= 0
+    ):
+        return Usage(prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached or 0)
     return Usage(
         prompt_tokens=token_count(usage.get("prompt_tokens"), "openai"),
         completion_tokens=token_count(usage.get("completion_tokens"), "openai"),
