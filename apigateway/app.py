@@ -65,17 +65,12 @@ async def finish_in_flight(limit: float) -> int:
 
 
 async def application(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    # One coroutine for the whole call (no _serve inside it): every wake-up of the call
+    # (the provider's answer, Redis's reply) resumes each level of the stack again.
     if scope["type"] != "http":
         return
     task = asyncio.current_task()
     _in_flight.add(task)
-    try:
-        await _serve(scope, receive, send)
-    finally:
-        _in_flight.discard(task)
-
-
-async def _serve(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     request_id = new_request_id()
     headers = [(b"x-request-id", request_id.encode())]
     response = _Response(send)
@@ -97,12 +92,15 @@ async def _serve(scope: dict[str, Any], receive: Receive, send: Send) -> None:
             response.log.failed(error.status, error.code or error.type)
         await response.fail(error, headers)
     finally:
-        if response.log is not None and not response.log.emitted:
-            if response.log.status not in COUNTED_BY_THE_LIMITER:
-                # Refused before the limits were checked (400, 404, 408, 413, 503): every
-                # authenticated request to a POST endpoint counts against them all the same.
-                await count_refused_request(response.log.key)
-            await emit_unsettled(response.log)
+        try:
+            if response.log is not None and not response.log.emitted:
+                if response.log.status not in COUNTED_BY_THE_LIMITER:
+                    # Refused before the limits were checked (400, 404, 408, 413, 503):
+                    # every authenticated request to a POST endpoint counts all the same.
+                    await count_refused_request(response.log.key)
+                await emit_unsettled(response.log)
+        finally:
+            _in_flight.discard(task)
 
 
 class _Response:
