@@ -18,7 +18,7 @@ redis-cli -u "$RD" flushdb >/dev/null
 KEY=$(env $ENVS .venv/bin/python manage.py create_api_key bench@example.com \
       --credits 1000000 --rpm 10000000 --plan unlimited --name bench | tail -1)
 SERVER=".venv/bin/uvicorn nexeon.asgi:application --host 127.0.0.1 --port {port}"
-SERVER+=" --workers {workers} --loop uvloop --http httptools --no-access-log --lifespan on"
+SERVER+=" --workers {workers} --loop uvloop --http apigateway.server:GatewayHttpProtocol --no-access-log --lifespan on"
 exec env -u DATABASE_URL -u REDIS_URL "$BENCH/compare.sh" --target http://127.0.0.1:8000 \
   --key "$KEY" --target-name nexeon --ready-path /v1/models \
   --target-cmd "cd $PWD && env $ENVS OPENAI_BASE_URL={upstream} OPENAI_API_KEY=sk-bench $SERVER" "$@"

@@ -20,6 +20,7 @@ ap.add_argument("--env", nargs="*", default=[])
 ap.add_argument("--key", default=os.environ.get("NEXEON_BENCH_KEY", ""))
 ap.add_argument("--body", default=None, help="chat request body (default: shared/bench's)")
 ap.add_argument("--log", default="/tmp/ab-servers.log")
+ap.add_argument("--paired", type=int, default=0, help="instead of wrk rounds: N request-by-request rounds at c=1 (paired_client.py)")
 a = ap.parse_args()
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROJECT = os.path.dirname(os.path.dirname(HERE))
@@ -69,7 +70,7 @@ try:
         else:
             start([f"{d}/.venv/bin/uvicorn" if os.path.exists(f"{d}/.venv") else os.path.join(PROJECT, ".venv/bin/uvicorn"),
                "nexeon.asgi:application", "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop",
-               "--http", "httptools", "--no-access-log", "--lifespan", "on"], "1", cwd=d)
+               "--http", "apigateway.server:GatewayHttpProtocol", "--no-access-log", "--lifespan", "on"], "1", cwd=d)
         ports[d] = port
     for d, port in ports.items():
         wait_ok(f"http://127.0.0.1:{port}/v1/openapi.json")
@@ -87,7 +88,14 @@ try:
     urls = {"direct": "http://127.0.0.1:18000/v1/chat/completions"}
     urls.update({d: f"http://127.0.0.1:{p}/v1/chat/completions" for d, p in ports.items()})
     res = {}
-    for r in range(a.rounds):
+    if a.paired:
+        out = subprocess.run(["taskset", "-c", "0", "/tmp/bench-venv/bin/python", os.path.join(HERE, "paired_client.py"), BODY, KEY,
+                              str(a.paired)] + [f"{i}={urls[n]}" for i, n in enumerate(names)], capture_output=True, text=True)
+        print(out.stderr[-2000:], end="")
+        for i, r in json.loads(out.stdout).items():
+            n = names[int(i)]
+            print(f"{n:30s} c=  1 paired x{a.paired}: p50 {r['p50']:.2f} p99 {r['p99']:.2f}  +p50 (median of paired differences) {r['added_p50']:.2f}")
+    for r in range(0 if a.paired else a.rounds):
         for c in map(int, a.concs.split(",")):
             order = names if r % 2 == 0 else [names[0]] + names[1:][::-1]
             row = {}

@@ -41,8 +41,24 @@ wrap(upstream_client.Client, "request", "upreq"); wrap(upstream_client._Connecti
 wrap(http, "fetch"); wrap(relay, "_answer"); wrap(relay, "settle"); wrap(hi.RequestResponseCycle, "send", "uvsend")
 wrap(prov_openai.OpenAIAdapter if hasattr(prov_openai, "OpenAIAdapter") else prov_openai, "parse_chat_response") if hasattr(getattr(prov_openai, "OpenAIAdapter", prov_openai), "parse_chat_response") else None
 wrap(relay, "usage_cost")
+wrap(app, "application", "task")
+from apigateway import server
+wrap(server.GatewayExchange, "send", "uvsend")
+def after_answer(cs):
+    """What the process still does after a call's answer is written, against when the
+    client's next request arrives (closed loop at c=1: the next request follows the answer)."""
+    busy, idle = [], []
+    for c, nxt in zip(cs, cs[1:]):
+        sent = [t for n, t in c if n == "uvsend<"]
+        end = [t for n, t in c if n == "task<"]
+        if sent and end:
+            busy.append((end[-1] - sent[-1]) / 1e3); idle.append((nxt[0][1] - sent[-1]) / 1e3)
+    if busy:
+        print(f"after the answer: task ends +{statistics.median(busy):.0f} us, next request's bytes +{statistics.median(idle):.0f} us"
+              f" (task still running then in {sum(b > i for b, i in zip(busy, idle))} of {len(busy)})", flush=True)
 def dump(*_):
     cs = calls[-140:]
+    after_answer(cs)
     offs = {}
     for c in cs:
         t0 = c[0][1]; seen = {}
@@ -56,4 +72,4 @@ def dump(*_):
     calls.clear()
 signal.signal(signal.SIGUSR2, dump)
 import uvicorn
-uvicorn.run(asgi.application, host="127.0.0.1", port=int(os.environ.get("PORT", "8101")), loop="uvloop", http="httptools", access_log=False, lifespan="on", log_level="warning")
+uvicorn.run(asgi.application, host="127.0.0.1", port=int(os.environ.get("PORT", "8101")), loop="uvloop", http=os.environ.get("HTTP", "httptools"), access_log=False, lifespan="on", log_level="warning")
