@@ -6,11 +6,12 @@ Everything but /v1 (the dashboard, admin, webhooks, WebSockets) takes uvicorn's 
 unchanged. A /v1 request is handed straight to the gateway's ASGI app, past the project's
 router and uvicorn's proxy-headers middleware (the gateway reads neither the client's
 address nor the scheme), by an exchange object that does per request only what the
-gateway needs: the response head checked for bad bytes in two regex passes over the
-whole head rather than two per header, no access-log branch, no ASGI-message checks the
-gateway's own code cannot fail. After a call waits 50 ms on its provider, each distinct
-piece of code a response runs through costs time again (docs/benchmarks/
-cold-path-experiments.md), so less code here is less added latency (README, Performance).
+gateway needs: the response head checked in one pass over the whole of it rather than two
+regexes per header, a whole answer's head and body in one write, a body that arrived with
+its head handed over without receive() and its idle timer, no access-log branch. After a
+call waits on its provider, each distinct piece of code a response runs through costs its
+cache misses again (docs/benchmarks/cold-path-experiments.md), so less code here is less
+added latency (README, Performance).
 
 What a client sees is uvicorn's behaviour: the same status lines, `date` and `server`
 headers, keep-alive and pipelining, `Expect: 100-continue`, chunked streams, and a 500
@@ -239,6 +240,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             or method == b"HEAD"
             or parser.should_upgrade()
             or self.limit_concurrency is not None
+            or self.root_path  # (nexeon.asgi routes on the path with its root)
         ):
             super().on_headers_complete()
             return
@@ -251,8 +253,8 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         scope["method"] = method.decode("ascii")
         if http_version != "1.1":
             scope["http_version"] = http_version
-        scope["path"] = self.root_path + path.decode("ascii")
-        scope["raw_path"] = self.root_path.encode("ascii") + path
+        scope["path"] = path.decode("ascii")
+        scope["raw_path"] = path
         scope["query_string"] = query
         existing = self.cycle
         self.cycle = exchange = GatewayExchange(
