@@ -27,7 +27,9 @@ REDIS_TTL_SECONDS = 60
 _local: dict[str, tuple[KeyInfo | None, float]] = {}
 _LOCAL_MAX = 50_000
 # Authorization header -> key digest: a pure function, so never stale, only bounded. Saves
-# the parse, the shape check and the SHA-256 on a key's every call but its first.
+# the parse, the shape check and the SHA-256 on a key's every call but its first. It holds
+# recent callers' keys in this process's memory, as its calls in flight (and the operator's
+# provider keys) already are; nothing of it is logged or leaves the process.
 _digests: dict[str, str] = {}
 
 
