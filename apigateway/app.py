@@ -73,7 +73,7 @@ async def application(scope: dict[str, Any], receive: Receive, send: Send) -> No
     _in_flight.add(task)
     request_id = new_request_id()
     headers = [(b"x-request-id", request_id.encode())]
-    response = _Response(send)
+    response = _Response(send, scope.get("extensions", {}).get("nexeon.respond"))
     try:
         await dispatch(scope, receive, response, request_id, headers)
     except ClientGone:
@@ -107,13 +107,32 @@ class _Response:
     """Tracks what was sent, so that a late failure never sends a second response; notes
     the call's first byte for its usage record."""
 
-    __slots__ = ("_send", "done", "log", "started")
+    __slots__ = ("_respond", "_send", "done", "log", "started")
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, respond=None) -> None:
         self._send = send
+        self._respond = respond  # the server's whole-answer call (apigateway.server), if any
         self.started = False
         self.done = False
         self.log: CallLog | None = None
+
+    async def json(self, status: int, body: bytes, headers) -> None:
+        """A whole JSON answer: in one call to the server when it offers one."""
+        if self._respond is None or self.started:
+            await send_json(self.send, status, body, headers)
+            return
+        self.started = self.done = True
+        if self.log is not None:
+            self.log.first_byte()
+        self._respond(
+            status,
+            [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+                *headers,
+            ],
+            body,
+        )
 
     async def send(self, message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
@@ -186,6 +205,7 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
         body=payload,
         body_bytes=len(body),
         log=log,
+        respond_json=response.json,
     )
     if mode == "chat":
         await relay.chat(call, send, receive, headers)

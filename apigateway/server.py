@@ -7,7 +7,8 @@ unchanged. A /v1 request is handed straight to the gateway's ASGI app, past the 
 router and uvicorn's proxy-headers middleware (the gateway reads neither the client's
 address nor the scheme), by an exchange object that does per request only what the
 gateway needs: the response head checked in one pass over the whole of it rather than two
-regexes per header, a whole answer's head and body in one write, a body that arrived with
+regexes per header, a whole answer's head and body in one write (and, through the scope
+extension `nexeon.respond`, without ASGI messages), a body that arrived with
 its head handed over without receive() and its idle timer, no access-log branch. After a
 call waits on its provider, each distinct piece of code a response runs through costs its
 cache misses again (docs/benchmarks/cold-path-experiments.md), so less code here is less
@@ -176,6 +177,29 @@ class GatewayExchange:
         body, self.body = bytes(self.body), bytearray()
         return {"type": "http.request", "body": body, "more_body": self.more_body}
 
+    def respond(self, status: int, headers, body: bytes) -> None:
+        """A whole answer at once, without ASGI messages (scope extension `nexeon.respond`):
+        `headers` must declare its content-length. Nothing is written to a client that left."""
+        if self.response_started:
+            raise RuntimeError("A response was already started.")
+        self.response_started = True
+        if self.disconnected:
+            return
+        head, length, self.keep_alive = response_head(
+            status, headers, self.default_headers, self.keep_alive
+        )
+        if length != len(body):
+            self.response_started = False  # nothing written: run_asgi may still answer 500
+            raise RuntimeError("A whole answer must declare its exact content-length.")
+        self.expect_100_continue = False
+        self.length = 0
+        self.response_complete = True
+        self.transport.write(head + body)
+        self.message_event.set()
+        if not self.keep_alive:
+            self.transport.close()
+        self.on_response()
+
     async def send(self, message: dict[str, Any]) -> None:
         if self.flow.write_paused and not self.disconnected:
             await self.flow.drain()
@@ -266,7 +290,10 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             expect_100_continue=self.expect_100_continue,
             on_response=self.on_response_complete,
         )
-        scope["extensions"] = {"nexeon.body_if_complete": exchange.body_if_complete}
+        scope["extensions"] = {
+            "nexeon.body_if_complete": exchange.body_if_complete,
+            "nexeon.respond": exchange.respond,
+        }
         if existing is None or existing.response_complete:
             self._start_asgi_task(self.cycle, self.gateway)
         else:  # pipelined: uvicorn's on_response_complete starts it in turn

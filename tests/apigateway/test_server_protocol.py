@@ -331,3 +331,27 @@ def test_once_the_body_is_read_receive_waits_for_the_client_to_leave(
     assert seen[0] == b"hello"
     assert len(seen) == 2, "receive() did not report the disconnect"
     assert seen[1] >= left
+
+
+def test_a_whole_answer_sent_in_one_call_keeps_the_connection(gateway_url, failing_gateway):
+    """`nexeon.respond` (what a chat answer uses): head and body at once, keep-alive kept;
+    a declared length that does not match the body is refused before anything is written."""
+
+    async def whole(scope, receive, send):
+        respond = scope["extensions"]["nexeon.respond"]
+        if scope["path"] == "/v1/good":
+            respond(200, [(b"content-length", b"5"), (b"x-one", b"1")], b"hello")
+        else:
+            respond(200, [(b"content-length", b"9")], b"hello")
+
+    failing_gateway(whole)
+    buffered = bytearray()
+    with connect(gateway_url) as sock:
+        sock.sendall(b"GET /v1/good HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 2)
+        first = read_response(sock, buffered)
+        second = read_response(sock, buffered)
+        sock.sendall(b"GET /v1/bad HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        third = read_response(sock, buffered)
+    assert first[0] == second[0] == b"HTTP/1.1 200 OK"
+    assert first[1]["x-one"] == "1" and first[2] == second[2] == b"hello"
+    assert third[0] == b"HTTP/1.1 500 Internal Server Error"
