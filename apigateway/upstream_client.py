@@ -101,18 +101,23 @@ class _Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
-        self._wake()
+        if self.waiter is not None:  # (usually woken already by the head, in this same read)
+            self._wake()
 
     def on_message_complete(self) -> None:
         # Asked now: once this callback returns, the parser has moved on and says False.
         self.keep_alive = self.parser.should_keep_alive()
         self.complete = True
-        self._wake()
+        if self.waiter is not None:
+            self._wake()
 
     # --- the exchange ---
     def _wake(self) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None  # woken once: later news in the same read costs no call
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _fail(self, error: Exception) -> None:
         self.error = error
