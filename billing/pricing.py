@@ -23,11 +23,14 @@ def _nanos_per_token(price: str) -> tuple[int, int]:
     return (Decimal(price) * NANOS_PER_TOKEN_PER_USD_PER_MTOK).as_integer_ratio()
 
 
-def _per_token(prices: dict[str, Any], name: str, fallback: str | None = None) -> tuple[int, int]:
-    value = prices.get(name)
-    if value is None and fallback:
-        value = prices.get(fallback)
-    return _nanos_per_token(str(value or 0))
+@lru_cache(maxsize=4096)
+def _token_rates(prompt: str, cached: str, completion: str) -> tuple[int, int, int, int]:
+    """The three per-token rates over one common denominator: (prompt, cached prompt,
+    completion numerators, denominator). Cached per price triple, so that pricing a call
+    is three multiplications and no Python call but this cache's lookup."""
+    (pn, pd), (cn, cd), (on, od) = map(_nanos_per_token, (prompt, cached, completion))
+    den = lcm(pd, cd, od)
+    return pn * (den // pd), cn * (den // cd), on * (den // od), den
 
 
 def _ceil(amount: Decimal) -> int:
@@ -39,14 +42,15 @@ def token_cost_nanos(
 ) -> int:
     """The exact cost, rounded up once: sum(tokens * n / d) over the three rates."""
     uncached = max(prompt_tokens - cached_tokens, 0)
-    (pn, pd), (cn, cd), (on, od) = (
-        _per_token(prices, "prompt"),
-        _per_token(prices, "cached_prompt", fallback="prompt"),
-        _per_token(prices, "completion"),
+    prompt, cached, completion = (
+        prices.get("prompt"),
+        prices.get("cached_prompt"),
+        prices.get("completion"),
     )
-    den = lcm(pd, cd, od)
-    num = (uncached * pn * (den // pd)) + (cached_tokens * cn * (den // cd))
-    num += completion_tokens * on * (den // od)
+    if cached is None:
+        cached = prompt  # no cache discount: cached tokens cost what other prompt tokens do
+    p, c, o, den = _token_rates(str(prompt or 0), str(cached or 0), str(completion or 0))
+    num = uncached * p + cached_tokens * c + completion_tokens * o
     return -(-num // den)
 
 
