@@ -17,7 +17,15 @@ import orjson
 from django.conf import settings
 
 from apigateway import account, http, leases, relay, routing, validation
-from apigateway.asgi_io import ClientGone, Receive, Send, header, read_body, send_json
+from apigateway.asgi_io import (
+    ClientGone,
+    Receive,
+    Send,
+    header,
+    json_headers,
+    read_body,
+    send_json,
+)
 from apigateway.auth import authenticate
 from apigateway.calllog import CallLog, emit_unsettled
 from apigateway.catalog import CatalogEntry, snapshot
@@ -124,15 +132,7 @@ class _Response:
         self.started = self.done = True
         if self.log is not None:
             self.log.first_byte()
-        self._respond(
-            status,
-            [
-                (b"content-type", b"application/json"),
-                (b"content-length", b"%d" % len(body)),
-                *headers,
-            ],
-            body,
-        )
+        self._respond(status, json_headers(body, headers), body)
 
     async def send(self, message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
@@ -210,9 +210,9 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     if mode == "chat":
         await relay.chat(call, send, receive, headers)
     elif mode == "embedding":
-        await relay.embeddings(call, send, headers)
+        await relay.embeddings(call, headers)
     else:
-        await relay.images(call, send, headers)
+        await relay.images(call, headers)
 
 
 def model_object(entry: CatalogEntry) -> dict[str, Any]:

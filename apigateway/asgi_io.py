@@ -78,17 +78,18 @@ async def read_body(scope: dict[str, Any], receive: Receive, limit: int) -> byte
         raise too_slow() from None
 
 
+def json_headers(body: bytes, headers: Headers = ()) -> Headers:
+    """A JSON answer's headers: its type and length, then `headers`."""
+    return [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+        *headers,
+    ]
+
+
 async def send_json(send: Send, status: int, body: bytes, headers: Headers = ()) -> None:
     await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
+        {"type": "http.response.start", "status": status, "headers": json_headers(body, headers)}
     )
     await send({"type": "http.response.body", "body": body})
 

@@ -16,7 +16,7 @@ import orjson
 from django.conf import settings
 
 from apigateway import http
-from apigateway.asgi_io import ClientGone, Headers, Receive, Send, send_json, wait_for_disconnect
+from apigateway.asgi_io import ClientGone, Headers, Receive, Send, wait_for_disconnect
 from apigateway.auth import KeyInfo
 from apigateway.calllog import CallLog
 from apigateway.catalog import CatalogEntry
@@ -45,8 +45,8 @@ class Call:
     body: JSON
     body_bytes: int
     log: CallLog
-    # Sends a whole JSON answer (status, body, headers); else two ASGI messages through send.
-    respond_json: Callable[[int, bytes, Headers], Awaitable[None]] | None = None
+    # Sends a whole JSON answer (status, body, headers): app._Response.json.
+    respond_json: Callable[[int, bytes, Headers], Awaitable[None]]
 
 
 def upstream_requests(call: Call, build: Callable[[Route], UpstreamRequest]) -> http.Requests:
@@ -77,7 +77,6 @@ def with_cost(payload: JSON, cost: str) -> JSON:
 
 async def _answer(
     call: Call,
-    send: Send,
     headers: Headers,
     reservation,
     payload: JSON,
@@ -89,11 +88,7 @@ async def _answer(
     cost = usd_plain(cost_nanos)  # formatted once, for the body and the header
     body = orjson.dumps(with_cost(payload, cost) if with_usage else payload)
     extra = [*headers, (b"x-nexeon-cost", cost.encode())]
-    if call.respond_json is not None:
-        answer = lambda: call.respond_json(200, body, extra)  # noqa: E731
-    else:
-        answer = lambda: send_json(send, 200, body, extra)  # noqa: E731
-    await settle(call, reservation, cost_nanos, answer=answer)
+    await settle(call, reservation, cost_nanos, answer=lambda: call.respond_json(200, body, extra))
 
 
 def usage_cost(entry: CatalogEntry, usage: Usage) -> int:
@@ -292,7 +287,7 @@ async def chat(call: Call, send: Send, receive: Receive, headers: Headers) -> No
             )
             call.log.usage = usage
             cost = usage_cost(call.entry, usage)
-        await _answer(call, send, headers, reservation, payload, cost)
+        await _answer(call, headers, reservation, payload, cost)
         reservation = None
     finally:
         if reservation is not None:
@@ -403,7 +398,7 @@ async def _pump(
         )
 
 
-async def embeddings(call: Call, send: Send, headers: Headers) -> None:
+async def embeddings(call: Call, headers: Headers) -> None:
     upstream = upstream_requests(
         call, lambda route: route.adapter.build_embeddings_request(call.body, route.deployment)
     )
@@ -422,14 +417,14 @@ async def embeddings(call: Call, send: Send, headers: Headers) -> None:
             )
             call.log.usage = usage
             cost = usage_cost(call.entry, usage)
-        await _answer(call, send, headers, reservation, payload, cost)
+        await _answer(call, headers, reservation, payload, cost)
         reservation = None
     finally:
         if reservation is not None:
             await settle(call, reservation, cost)
 
 
-async def images(call: Call, send: Send, headers: Headers) -> None:
+async def images(call: Call, headers: Headers) -> None:
     upstream = upstream_requests(
         call, lambda route: route.adapter.build_images_request(call.body, route.deployment)
     )
@@ -446,7 +441,7 @@ async def images(call: Call, send: Send, headers: Headers) -> None:
             route, data = await http.fetch(upstream)
             payload, _ = route.adapter.parse_images_response(data, model=call.entry.id)
             cost = price
-        await _answer(call, send, headers, reservation, payload, cost, with_usage=False)
+        await _answer(call, headers, reservation, payload, cost, with_usage=False)
         reservation = None
     finally:
         if reservation is not None:

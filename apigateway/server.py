@@ -193,12 +193,8 @@ class GatewayExchange:
             raise RuntimeError("A whole answer must declare its exact content-length.")
         self.expect_100_continue = False
         self.length = 0
-        self.response_complete = True
         self.transport.write(head + body)
-        self.message_event.set()
-        if not self.keep_alive:
-            self.transport.close()
-        self.on_response()
+        self._complete()
 
     async def send(self, message: dict[str, Any]) -> None:
         if self.flow.write_paused and not self.disconnected:
@@ -240,11 +236,16 @@ class GatewayExchange:
         if not more:
             if self.length:
                 raise RuntimeError("Response content shorter than Content-Length")
-            self.response_complete = True
-            self.message_event.set()
-            if not self.keep_alive:
-                self.transport.close()
-            self.on_response()
+            self._complete()
+
+    def _complete(self) -> None:
+        """The response's last byte is written: wake a receive() waiting for the client to
+        leave, close unless kept alive, and let the protocol start the next request."""
+        self.response_complete = True
+        self.message_event.set()
+        if not self.keep_alive:
+            self.transport.close()
+        self.on_response()
 
 
 class GatewayHttpProtocol(HttpToolsProtocol):

@@ -18,6 +18,7 @@ from django.conf import settings  # noqa: E402
 
 from apigateway.app import application as gateway_application  # noqa: E402  (after setup)
 from apigateway.app import finish_in_flight  # noqa: E402
+from apigateway.server import is_gateway_path  # noqa: E402
 from usage.routing import websocket_application  # noqa: E402  (after setup)
 
 
@@ -43,8 +44,7 @@ async def application(scope, receive, send):
     if scope["type"] == "lifespan":
         await lifespan(receive, send)
         return
-    path = scope.get("path", "")
-    if path.startswith("/v1/") or path == "/v1":
+    if is_gateway_path(scope.get("path", "")):
         await gateway_application(scope, receive, send)
     elif scope["type"] == "websocket":
         await websocket_application(scope, receive, send)

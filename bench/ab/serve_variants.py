@@ -39,7 +39,7 @@ if V == "parallel_reserve":
         payload, usage = route.adapter.parse_chat_response(data, model=call.entry.id, deployment=route.deployment)
         call.log.usage = usage
         cost = relay.usage_cost(call.entry, usage)
-        await relay._answer(call, send, headers, reservation, payload, cost)
+        await relay._answer(call, headers, reservation, payload, cost)
     relay.chat = chat
 uvicorn.run(asgi.application, host="127.0.0.1", port=int(os.environ["PORT"]), loop="uvloop", http="httptools",
             access_log=False, lifespan="on", log_level="warning", proxy_headers=(V != "noproxy"))

@@ -43,7 +43,7 @@ wrap(prov_openai.OpenAIAdapter if hasattr(prov_openai, "OpenAIAdapter") else pro
 wrap(relay, "usage_cost")
 wrap(app, "application", "task")
 from apigateway import server
-wrap(server.GatewayExchange, "send", "uvsend")
+wrap(server.GatewayExchange, "send", "uvsend"); wrap(server.GatewayExchange, "respond", "uvsend")
 def after_answer(cs):
     """What the process still does after a call's answer is written, against when the
     client's next request arrives (closed loop at c=1: the next request follows the answer)."""

@@ -9,47 +9,20 @@ from __future__ import annotations
 import select
 import socket
 import time
-from urllib.parse import urlsplit
 
 import orjson
 
 from apigateway import asgi_io
+from tests import raw_http
+from tests.raw_http import chat_head, connect
 
 LIMIT = 1000
 
 
-def connect(url: str) -> socket.socket:
-    parts = urlsplit(url)
-    return socket.create_connection((parts.hostname, parts.port), timeout=5)
-
-
-def head(key: str, *lines: str) -> bytes:
-    return "\r\n".join(
-        [
-            "POST /v1/chat/completions HTTP/1.1",
-            "Host: 127.0.0.1",
-            f"Authorization: Bearer {key}",
-            "Content-Type: application/json",
-            *lines,
-            "",
-            "",
-        ]
-    ).encode()
-
-
 def read_response(sock: socket.socket) -> tuple[int, dict]:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
-    header, _, body = data.partition(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in header.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
-    while len(body) < length:
-        body += sock.recv(65536)
-    return int(header.split(b" ", 2)[1]), orjson.loads(body[:length])
+    """The status and the JSON body of one answer."""
+    status, _, body = raw_http.read_response(sock)
+    return int(status.split(b" ", 2)[1]), orjson.loads(body)
 
 
 def assert_too_large(status: int, body: dict) -> None:
@@ -64,7 +37,7 @@ def test_a_declared_length_over_the_limit_is_413_with_most_of_the_body_unsent(
 ):
     settings.GATEWAY_MAX_BODY_BYTES = LIMIT
     with connect(tenant.url) as sock:
-        sock.sendall(head(tenant.key, f"Content-Length: {LIMIT + 1}") + b'{"model": ')
+        sock.sendall(chat_head(tenant.key, f"Content-Length: {LIMIT + 1}") + b'{"model": ')
         started = time.monotonic()
         status, body = read_response(sock)  # the other 991 bytes are never sent
         assert time.monotonic() - started < 2
@@ -79,7 +52,7 @@ def test_a_chunked_body_that_keeps_coming_is_413_once_it_passes_the_limit(
     chunk = b"100\r\n" + b" " * 0x100 + b"\r\n"  # 256 bytes a chunk, and no last chunk
     sent = 0
     with connect(tenant.url) as sock:
-        sock.sendall(head(tenant.key, "Transfer-Encoding: chunked") + b'5\r\n{"a":\r\n')
+        sock.sendall(chat_head(tenant.key, "Transfer-Encoding: chunked") + b'5\r\n{"a":\r\n')
         deadline = time.monotonic() + 5
         while not select.select([sock], [], [], 0.01)[0]:
             assert time.monotonic() < deadline, "no answer while the body kept coming"
@@ -95,7 +68,7 @@ def test_a_chunked_body_that_keeps_coming_is_413_once_it_passes_the_limit(
 def test_a_body_that_stops_arriving_is_408_not_waited_for(tenant, fake_openai, monkeypatch):
     monkeypatch.setattr(asgi_io, "BODY_IDLE_SECONDS", 0.5)
     with connect(tenant.url) as sock:
-        sock.sendall(head(tenant.key, "Content-Length: 100") + b'{"model": ')
+        sock.sendall(chat_head(tenant.key, "Content-Length: 100") + b'{"model": ')
         started = time.monotonic()
         status, body = read_response(sock)  # the other 90 bytes never come
         assert time.monotonic() - started < 3
@@ -111,7 +84,7 @@ def test_a_slow_but_steady_body_is_read(tenant, fake_openai, monkeypatch):
     payload = orjson.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
     pieces = [payload[i : i + 20] for i in range(0, len(payload), 20)]
     with connect(tenant.url) as sock:
-        sock.sendall(head(tenant.key, f"Content-Length: {len(payload)}"))
+        sock.sendall(chat_head(tenant.key, f"Content-Length: {len(payload)}"))
         for piece in pieces:  # 0.25 s apart: longer than the limit in all
             time.sleep(0.25)
             sock.sendall(piece)

@@ -6,14 +6,13 @@ with it, as `make run` does)."""
 
 from __future__ import annotations
 
-import socket
 import time
-from urllib.parse import urlsplit
 
 import pytest
 
 from apigateway import app as gateway_app
 from apigateway.server import response_head
+from tests.raw_http import chat_head, connect, read_response
 
 DEFAULTS = [(b"date", b"Thu, 26 Nov 2026 12:00:00 GMT"), (b"server", b"uvicorn")]
 
@@ -75,62 +74,34 @@ def test_a_tab_in_a_value_is_allowed():
 # --- on the wire -----------------------------------------------------------------------
 
 
-def connect(url: str) -> socket.socket:
-    parts = urlsplit(url)
-    return socket.create_connection((parts.hostname, parts.port), timeout=5)
-
-
-def read_response(sock: socket.socket, buffered: bytearray) -> tuple[bytes, dict, bytes]:
-    """One response (status line, lower-cased headers, body) from `sock`; what arrives
-    beyond it stays in `buffered` for the next."""
-    while b"\r\n\r\n" not in buffered:
-        chunk = sock.recv(65536)
-        assert chunk, f"connection closed before a response head: {bytes(buffered)!r}"
-        buffered += chunk
-    head, _, rest = bytes(buffered).partition(b"\r\n\r\n")
-    status, *lines = head.split(b"\r\n")
-    headers = {}
-    for line in lines:
-        name, _, value = line.partition(b":")
-        headers[name.strip().lower().decode()] = value.strip().decode()
-    del buffered[:]
-    buffered += rest
-    if "content-length" in headers:
-        while len(buffered) < int(headers["content-length"]):
-            chunk = sock.recv(65536)
-            assert chunk, "connection closed inside a body"
-            buffered += chunk
-        size = int(headers["content-length"])
-        body = bytes(buffered[:size])
-        del buffered[:size]
-        return status, headers, body
-    assert headers.get("transfer-encoding") == "chunked", headers
-    body = bytearray()
-    while True:
-        while b"\r\n" not in buffered:
-            buffered += sock.recv(65536)
-        size_line, _, _ = bytes(buffered).partition(b"\r\n")
-        size = int(size_line, 16)
-        while len(buffered) < len(size_line) + 2 + size + 2:
-            buffered += sock.recv(65536)
-        start = len(size_line) + 2
-        body += buffered[start : start + size]
-        del buffered[: start + size + 2]
-        if size == 0:
-            return status, headers, bytes(body)
-
-
 def chat_request(key: str, body: bytes, *extra: str, length: int | None = None) -> bytes:
     """The request's bytes; with `length`, only its head, declaring that many body bytes."""
-    lines = [
-        "POST /v1/chat/completions HTTP/1.1",
-        "Host: 127.0.0.1",
-        f"Authorization: Bearer {key}",
-        "Content-Type: application/json",
-        f"Content-Length: {len(body) if length is None else length}",
-        *extra,
-    ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body if length is None else b"")
+    if length is not None:
+        return chat_head(key, f"Content-Length: {length}", *extra)
+    return chat_head(key, f"Content-Length: {len(body)}", *extra) + body
+
+
+GET_MODELS = b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+def answer_then_close(url: str, request: bytes) -> tuple[bytes, dict, bytes]:
+    """Send `request`, read one answer, and check that the server then closes."""
+    with connect(url) as sock:
+        sock.sendall(request)
+        answer = read_response(sock)
+        assert sock.recv(1) == b"", "the connection stayed open"
+    return answer
+
+
+def everything_until_closed(url: str, request: bytes) -> bytes:
+    """All the server sends after `request` until it closes (the socket's 5 s time-out
+    fails a connection that stays open)."""
+    received = bytearray()
+    with connect(url) as sock:
+        sock.sendall(request)
+        while chunk := sock.recv(65536):
+            received += chunk
+    return bytes(received)
 
 
 CHAT = b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}'
@@ -191,13 +162,9 @@ def test_a_refused_call_with_expect_100_continue_gets_no_interim_answer(gateway_
 
 
 def test_an_http_1_0_request_is_answered_and_the_connection_closed(gateway_url):
-    with connect(gateway_url) as sock:
-        sock.sendall(b"GET /v1/openapi.json HTTP/1.0\r\n\r\n")
-        buffered = bytearray()
-        status, headers, _ = read_response(sock, buffered)
-        assert status == b"HTTP/1.1 200 OK"
-        assert headers["connection"] == "close"
-        assert sock.recv(1) == b""
+    status, headers, _ = answer_then_close(gateway_url, b"GET /v1/openapi.json HTTP/1.0\r\n\r\n")
+    assert status == b"HTTP/1.1 200 OK"
+    assert headers["connection"] == "close"
 
 
 def test_a_stream_is_chunked_and_ends_with_the_last_chunk(tenant):
@@ -223,6 +190,20 @@ def test_head_and_percent_encoded_paths_take_uvicorns_own_road(gateway_url):
     assert body.startswith(b"{")
 
 
+def test_a_chat_call_on_uvicorns_own_road_is_answered_with_asgi_messages(tenant):
+    """An escaped path reaches the gateway through nexeon.asgi, with no `nexeon.respond`:
+    the whole answer then goes as two ASGI messages (app._Response.json's other branch)."""
+    request = chat_request(tenant.key, CHAT).replace(
+        b"POST /v1/chat/completions", b"POST /v1/%63hat/completions"
+    )
+    with connect(tenant.url) as sock:
+        sock.sendall(request)
+        status, headers, body = read_response(sock)
+    assert status == b"HTTP/1.1 200 OK"
+    assert int(headers["content-length"]) == len(body)
+    assert b'"chat.completion"' in body and "x-nexeon-cost" in headers
+
+
 @pytest.fixture
 def failing_gateway(monkeypatch):
     """The gateway app replaced, for connections opened from now on. Only the gateway
@@ -240,14 +221,10 @@ def test_an_app_that_fails_before_answering_gives_a_500_and_closes(gateway_url, 
         raise RuntimeError("boom")
 
     failing_gateway(broken)
-    with connect(gateway_url) as sock:
-        sock.sendall(b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        buffered = bytearray()
-        status, headers, body = read_response(sock, buffered)
-        assert status == b"HTTP/1.1 500 Internal Server Error"
-        assert headers["connection"] == "close"
-        assert body == b"Internal Server Error"
-        assert sock.recv(1) == b""
+    status, headers, body = answer_then_close(gateway_url, GET_MODELS)
+    assert status == b"HTTP/1.1 500 Internal Server Error"
+    assert headers["connection"] == "close"
+    assert body == b"Internal Server Error"
 
 
 def test_an_app_that_fails_mid_answer_has_its_connection_closed(gateway_url, failing_gateway):
@@ -257,17 +234,7 @@ def test_an_app_that_fails_mid_answer_has_its_connection_closed(gateway_url, fai
         raise RuntimeError("boom")
 
     failing_gateway(half)
-    received = bytearray()
-    with connect(gateway_url) as sock:
-        sock.sendall(b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            received += chunk
-        else:
-            pytest.fail("the connection stayed open")
+    received = everything_until_closed(gateway_url, GET_MODELS)
     assert b"transfer-encoding: chunked" in received
     assert received.endswith(b"9\r\ndata: 1\n\n\r\n")  # no last chunk: the client sees a cut
 
@@ -283,11 +250,7 @@ def test_an_app_that_sends_more_than_its_length_gets_a_500(gateway_url, failing_
         await send({"type": "http.response.body", "body": b"too long"})
 
     failing_gateway(liar)
-    with connect(gateway_url) as sock:
-        sock.sendall(b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        received = bytearray()
-        while chunk := sock.recv(65536):
-            received += chunk
+    received = everything_until_closed(gateway_url, GET_MODELS)
     assert received.startswith(b"HTTP/1.1 500 Internal Server Error")
     assert b"too long" not in received
 
