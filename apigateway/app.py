@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import secrets
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import orjson
 from django.conf import settings
 
-from apigateway import account, http, leases, relay, routing, validation
+from apigateway import account, http, ids, leases, relay, routing, validation
 from apigateway.asgi_io import (
     ClientGone,
     Receive,
     Send,
     header,
     json_headers,
+    on_disconnect,
     read_body,
     send_json,
 )
@@ -30,6 +30,7 @@ from apigateway.auth import authenticate
 from apigateway.calllog import CallLog, emit_unsettled
 from apigateway.catalog import CatalogEntry, snapshot
 from apigateway.errors import API_ERROR, GatewayError
+from apigateway.loops import running_loop
 from apigateway.quota import count_refused_request
 from apigateway.sse import encode_data
 from billing.pricing import public_pricing
@@ -46,15 +47,6 @@ GET_ENDPOINTS = {"/v1/models", "/v1/credits", "/v1/key", "/v1/openapi.json"}
 OPENAPI = Path(__file__).with_name("openapi.json").read_bytes()
 ENDPOINT_NAMES = {"chat": "chat", "embedding": "embeddings", "image": "images"}
 COUNTED_BY_THE_LIMITER = {402, 429}  # refused by the reservation itself (429: not counted)
-
-
-# Request ids need to be unique, not secret: a generator seeded once from os.urandom gives
-# 96 random bits without a system call per request (secrets.token_hex makes one).
-_ids = random.Random(secrets.randbits(128))  # noqa: S311
-
-
-def new_request_id() -> str:
-    return f"req_{_ids.getrandbits(96):024x}"
 
 
 # Calls being served by this process, so that a stopping server can let them settle.
@@ -77,9 +69,9 @@ async def application(scope: dict[str, Any], receive: Receive, send: Send) -> No
     # (the provider's answer, Redis's reply) resumes each level of the stack again.
     if scope["type"] != "http":
         return
-    task = asyncio.current_task()
+    task = asyncio.current_task(running_loop())
     _in_flight.add(task)
-    request_id = new_request_id()
+    request_id = ids.request_id()
     headers = [(b"x-request-id", request_id.encode())]
     response = _Response(send, scope.get("extensions", {}).get("nexeon.respond"))
     try:
@@ -208,7 +200,7 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
         respond_json=response.json,
     )
     if mode == "chat":
-        await relay.chat(call, send, receive, headers)
+        await relay.chat(call, send, partial(on_disconnect, scope, receive), headers)
     elif mode == "embedding":
         await relay.embeddings(call, headers)
     else:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from apigateway.errors import GatewayError
+from apigateway.loops import running_loop, spawn
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -59,7 +60,7 @@ async def read_body(scope: dict[str, Any], receive: Receive, limit: int) -> byte
         return body
     chunks: list[bytes] = []
     size = 0
-    loop = asyncio.get_running_loop()
+    loop = running_loop()
     try:
         async with asyncio.timeout(BODY_IDLE_SECONDS) as idle:
             while True:
@@ -97,3 +98,21 @@ async def send_json(send: Send, status: int, body: bytes, headers: Headers = ())
 async def wait_for_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+def on_disconnect(
+    scope: dict[str, Any], receive: Receive, callback: Callable[[], None]
+) -> Callable[[], None]:
+    """Have `callback` called if the client leaves before the response is complete; returns
+    the function that stops watching. The server's own hook (scope extension
+    `nexeon.on_disconnect`, apigateway.server) costs nothing until then; on another server
+    a task waits on receive()."""
+    watch = scope.get("extensions", {}).get("nexeon.on_disconnect")
+    if watch is not None:
+        return watch(callback)
+    return spawn(_when_gone(receive, callback)).cancel
+
+
+async def _when_gone(receive: Receive, callback: Callable[[], None]) -> None:
+    await wait_for_disconnect(receive)
+    callback()

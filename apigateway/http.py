@@ -23,13 +23,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from django.conf import settings
 
 from apigateway.breaker import Breakers, breakers
 from apigateway.errors import GatewayError, upstream_error
+from apigateway.loops import running_loop
 from apigateway.providers.base import UpstreamRequest
 from apigateway.routing import Route
 from apigateway.upstream_client import Client, Response, UpstreamConnectError
@@ -41,7 +42,7 @@ _clients: dict[int, tuple[asyncio.AbstractEventLoop, Client]] = {}
 
 
 def client() -> Client:
-    loop = asyncio.get_running_loop()
+    loop = running_loop()
     found = _clients.get(id(loop))
     if found is not None:
         return found[1]
@@ -195,10 +196,10 @@ class UpstreamResponse:
         self.provider = route.provider
         self.status = response.status
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def next_chunk(self) -> bytes | None:
+        """What has arrived of the body (waiting for some), or None at its end."""
         try:
-            async for chunk in self._response.chunks():
-                yield chunk
+            return await self._response.next_chunk()
         except TimeoutError:
             breakers.failure(self.route.key)
             raise timed_out(self.route.read_timeout) from None

@@ -27,6 +27,7 @@ from django.conf import settings
 
 from apigateway import redis as gateway_redis
 from apigateway.auth import KeyInfo
+from apigateway.loops import running_loop, spawn
 from apigateway.ratelimit import RateInfo
 from apigateway.resp import RedisUnavailable, ScriptCall
 from billing import holds
@@ -76,7 +77,7 @@ class LeaseBook:
         if (
             lease.credit < amount_nanos
             or lease.requests == 0
-            or asyncio.get_running_loop().time() >= lease.until
+            or running_loop().time() >= lease.until
             or not eligible(key)
         ):
             self.retire(lease)  # this call reserves on its own, which may ask for a new one
@@ -136,7 +137,7 @@ class LeaseBook:
             self.asking.discard(key.key_id)
         if result[0] != 1:
             return  # over a limit or short of credit meanwhile: calls reserve one by one
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         lease = Lease(
             member=result[2].decode(),
             key_id=key.key_id,
@@ -186,7 +187,7 @@ class LeaseBook:
             await asyncio.wait(set(self.tasks), timeout=5)
 
     def _spawn(self, coroutine) -> None:
-        task = asyncio.ensure_future(coroutine)
+        task = spawn(coroutine)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from apigateway.loops import running_loop
 from apigateway.resp import FastRedis
 
 _clients: dict[int, aioredis.Redis] = {}
@@ -15,7 +14,7 @@ _fast: dict[int, FastRedis] = {}
 
 def client() -> aioredis.Redis | None:
     # Looked up on every request: a dict hit, no Django settings access on the hot path.
-    loop_id = id(asyncio.get_running_loop())
+    loop_id = id(running_loop())
     found = _clients.get(loop_id)
     if found is None:
         if not settings.REDIS_URL:
@@ -36,7 +35,7 @@ def client() -> aioredis.Redis | None:
 
 def fast() -> FastRedis:
     """The hot path's own client (apigateway/resp.py); only where REDIS_URL is set."""
-    loop_id = id(asyncio.get_running_loop())
+    loop_id = id(running_loop())
     found = _fast.get(loop_id)
     if found is None:
         found = _fast[loop_id] = FastRedis(settings.REDIS_URL)

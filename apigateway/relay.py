@@ -16,18 +16,19 @@ import orjson
 from django.conf import settings
 
 from apigateway import http
-from apigateway.asgi_io import ClientGone, Headers, Receive, Send, wait_for_disconnect
+from apigateway.asgi_io import ClientGone, Headers, Send
 from apigateway.auth import KeyInfo
 from apigateway.calllog import CallLog
 from apigateway.catalog import CatalogEntry
 from apigateway.errors import API_ERROR, GatewayError
+from apigateway.loops import spawn
 from apigateway.providers.base import JSON, StreamTranslator, UpstreamRequest, Usage
 from apigateway.quota import book_directly, credit_service_unavailable, quota_for
 from apigateway.quota import reserve as reserve_credit
 from apigateway.ratelimit import estimate_tokens
 from apigateway.resp import RedisUnavailable, ScriptCall
 from apigateway.routing import Route
-from apigateway.sse import DONE, SSEDecoder, encode_data
+from apigateway.sse import DONE, SSEDecoder, encode_data, encode_json
 from billing import pricing
 from billing.money import usd_plain
 
@@ -164,7 +165,7 @@ async def _settled(
         return
     if call.log.ttfb is None:
         raise credit_service_unavailable()
-    task = asyncio.ensure_future(_settle_later(call, reservation, cost_nanos, event, tokens))
+    task = spawn(_settle_later(call, reservation, cost_nanos, event, tokens))
     _background.add(task)
     task.add_done_callback(_background.discard)
 
@@ -260,7 +261,11 @@ def chat_token_estimate(call: Call) -> int:
     return estimate_tokens(call.body, max_output_tokens=asked * n if asked else None)
 
 
-async def chat(call: Call, send: Send, receive: Receive, headers: Headers) -> None:
+# Called with a callback to run if the client leaves; returns the function that stops watching.
+WatchDisconnect = Callable[[Callable[[], None]], Callable[[], None]]
+
+
+async def chat(call: Call, send: Send, watch: WatchDisconnect, headers: Headers) -> None:
     upstream = upstream_requests(
         call, lambda route: route.adapter.build_chat_request(call.body, route.deployment)
     )
@@ -279,7 +284,7 @@ async def chat(call: Call, send: Send, receive: Receive, headers: Headers) -> No
     try:
         with Outcome(call.log):
             if call.body.get("stream"):
-                cost = await _chat_stream(call, upstream, send, receive, headers)
+                cost = await _chat_stream(call, upstream, send, watch, headers)
                 return
             route, data = await http.fetch(upstream)
             payload, usage = route.adapter.parse_chat_response(
@@ -294,7 +299,7 @@ async def chat(call: Call, send: Send, receive: Receive, headers: Headers) -> No
             await settle(call, reservation, cost or call.log.cost_nanos)
 
 
-async def _chat_stream(call: Call, upstream, send: Send, receive: Receive, headers) -> int:
+async def _chat_stream(call: Call, upstream, send: Send, watch: WatchDisconnect, headers) -> int:
     """Relay a stream as it arrives; returns the cost of what the provider produced."""
     call.log.streamed = True
     include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
@@ -305,22 +310,24 @@ async def _chat_stream(call: Call, upstream, send: Send, receive: Receive, heade
         model=call.entry.id, include_usage=include_usage, deployment=response.route.deployment
     )
     progress = _StreamProgress()
-    relay = asyncio.ensure_future(_pump(call, response, translator, send, headers, progress))
-    gone = asyncio.ensure_future(wait_for_disconnect(receive))
+    relay = spawn(_pump(call, response, translator, send, headers, progress))
+    left: list[bool] = []
+
+    def gone() -> None:
+        left.append(True)
+        relay.cancel()  # stop reading, which closes the upstream call
+
+    stop_watching = watch(gone)
     try:
-        await asyncio.wait({relay, gone}, return_when=asyncio.FIRST_COMPLETED)
-        if not relay.done():
-            relay.cancel()  # the client left: stop reading, which closes the upstream call
-            call.log.disconnected = True
-            logger.info("%s: client disconnected mid-stream", call.request_id)
-        try:
-            await relay
-        except asyncio.CancelledError:
-            if not gone.done():
-                raise
+        await relay
+    except asyncio.CancelledError:
+        if not left:
+            raise  # this task itself was cancelled: the server is stopping
+        call.log.disconnected = True
+        logger.info("%s: client disconnected mid-stream", call.request_id)
     finally:
+        stop_watching()
         relay.cancel()  # (the server is stopping: this task itself was cancelled)
-        gone.cancel()
         response.close()
         # Billed from the provider's counts, or, for a stream cut short, from what was sent.
         if progress.started:
@@ -374,19 +381,21 @@ async def _pump(
                     progress.output_chars += len(content)
             if chunk.get("usage") and not chunk.get("choices") and translator.usage:
                 chunk["usage"]["cost"] = cost_usd(usage_cost(call.entry, translator.usage))
-        payload = b"".join(encode_data(orjson.dumps(chunk)) for chunk in chunks)
+        payload = encode_json(chunks)
         if final:
             payload += DONE
         await send({"type": "http.response.body", "body": payload, "more_body": not final})
 
     try:
-        async for raw in response.chunks():
+        chunks: list[JSON] = []
+        while (raw := await response.next_chunk()) is not None:
             chunks = [c for event in decoder.feed(raw) for c in translator.feed(event)]
+            if translator.finished:
+                break  # these leave with the stream's end, in the same write
             if chunks:
                 await emit(chunks)
-            if translator.finished:
-                break
-        chunks = [c for event in decoder.flush() for c in translator.feed(event)]
+            chunks = []
+        chunks += [c for event in decoder.flush() for c in translator.feed(event)]
         await emit(chunks + translator.close(), final=True)
     except GatewayError as error:
         if not progress.started:

@@ -51,6 +51,7 @@ def pack(args: tuple[Arg, ...]) -> bytes:
 
 class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()  # (made by create_connection: once, not per call)
         self.reader = hiredis.Reader()
         self.pending: deque[asyncio.Future] = deque()
         self.outgoing: list[bytes] = []
@@ -88,7 +89,7 @@ class _Connection(asyncio.Protocol):
         connection (no reply outstanding) is written at once instead, so that Redis works
         on it while this process goes on (Nagle's rule, per loop turn).
         """
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         future = loop.create_future()
         idle = not self.pending and not self.outgoing
         self.pending.append(future)
@@ -183,7 +184,7 @@ class FastRedis:
         return self._connection
 
     async def _wait(self, connection: _Connection, future: asyncio.Future) -> Any:
-        timer = asyncio.get_running_loop().call_later(self.timeout, connection.abort)
+        timer = connection.loop.call_later(self.timeout, connection.abort)
         try:
             return await future
         finally:

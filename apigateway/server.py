@@ -7,9 +7,11 @@ unchanged. A /v1 request is handed straight to the gateway's ASGI app, past the 
 router and uvicorn's proxy-headers middleware (the gateway reads neither the client's
 address nor the scheme), by an exchange object that does per request only what the
 gateway needs: the response head checked in one pass over the whole of it rather than two
-regexes per header, a whole answer's head and body in one write (and, through the scope
-extension `nexeon.respond`, without ASGI messages), a body that arrived with
-its head handed over without receive() and its idle timer, no access-log branch. After a
+regexes per header, a response's head written with its first body bytes (a whole answer
+in one write and, through the scope extension `nexeon.respond`, without ASGI messages), a
+body that arrived with its head handed over without receive() and its idle timer, a client
+that leaves mid-stream reported by a callback (`nexeon.on_disconnect`) rather than to a
+task waiting on receive(), no access-log branch. After a
 call waits on its provider, each distinct piece of code a response runs through costs its
 cache misses again (docs/benchmarks/cold-path-experiments.md), so less code here is less
 added latency (README, Performance).
@@ -95,6 +97,7 @@ class GatewayExchange:
         "disconnected",
         "expect_100_continue",
         "flow",
+        "gone",
         "head",
         "keep_alive",
         "length",
@@ -132,7 +135,8 @@ class GatewayExchange:
         self.response_started = False
         self.response_complete = False
         self.length: int | None = None  # bytes of body still due; None: chunked
-        self.head = b""  # a whole answer's head, held back to leave with its body
+        self.head = b""  # the response's head, held back to leave with its first body bytes
+        self.gone: Callable[[], None] | None = None  # see on_disconnect
 
     def body_if_complete(self) -> bytes | None:
         """The whole request body if it has all arrived (it usually comes with the head),
@@ -142,6 +146,25 @@ class GatewayExchange:
         body, self.body = bytes(self.body), bytearray()
         self.message_event.clear()  # the next receive() waits for the client to leave
         return body
+
+    def on_disconnect(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Scope extension `nexeon.on_disconnect`: `callback` is called if the client leaves
+        before the response is complete (no task waits on receive() for it). Returns the
+        function that stops watching."""
+        if self.disconnected:
+            callback()
+        else:
+            self.gone = callback
+        return self._stop_watching
+
+    def _stop_watching(self) -> None:
+        self.gone = None
+
+    def client_left(self) -> None:
+        """The protocol saw the connection close before the response was complete."""
+        gone, self.gone = self.gone, None
+        if gone is not None:
+            gone()
 
     async def run_asgi(self, app) -> None:
         try:
@@ -206,13 +229,11 @@ class GatewayExchange:
                 raise RuntimeError(f"Expected 'http.response.start', got '{message['type']}'.")
             self.response_started = True
             self.expect_100_continue = False
-            head, self.length, self.keep_alive = response_head(
+            # Held back until the first body message, which the gateway sends right after (a
+            # stream's comes with the provider's first event): one write for both.
+            self.head, self.length, self.keep_alive = response_head(
                 message["status"], message.get("headers", ()), self.default_headers, self.keep_alive
             )
-            if self.length is None:  # a stream: its head goes at once
-                self.transport.write(head)
-            else:  # a whole answer, whose body follows: one write for both
-                self.head = head
             return
         if self.response_complete or message["type"] != "http.response.body":
             raise RuntimeError(f"Unexpected ASGI message '{message['type']}'.")
@@ -220,19 +241,18 @@ class GatewayExchange:
         more = message.get("more_body", False)
         if self.length is None:  # chunked
             if more:
-                if body:
-                    self.transport.write(b"%x\r\n%b\r\n" % (len(body), body))
+                data = b"%x\r\n%b\r\n" % (len(body), body) if body else b""
             else:
-                self.transport.write(
-                    b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body) if body else b"0\r\n\r\n"
-                )
+                data = b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body) if body else b"0\r\n\r\n"
         else:
             self.length -= len(body)
             if self.length < 0:
                 raise RuntimeError("Response content longer than Content-Length")
-            if self.head:
-                body, self.head = self.head + body, b""
-            self.transport.write(body)
+            data = body
+        if self.head:
+            data, self.head = self.head + data, b""
+        if data:
+            self.transport.write(data)
         if not more:
             if self.length:
                 raise RuntimeError("Response content shorter than Content-Length")
@@ -256,6 +276,12 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         from apigateway.app import application  # the app is loaded (and Django set up) by now
 
         self.gateway = application
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        cycle = self.cycle
+        super().connection_lost(exc)
+        if type(cycle) is GatewayExchange and cycle.disconnected:
+            cycle.client_left()
 
     def on_headers_complete(self) -> None:
         parser = self.parser
@@ -294,6 +320,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         scope["extensions"] = {
             "nexeon.body_if_complete": exchange.body_if_complete,
             "nexeon.respond": exchange.respond,
+            "nexeon.on_disconnect": exchange.on_disconnect,
         }
         if existing is None or existing.response_complete:
             self._start_asgi_task(self.cycle, self.gateway)

@@ -5,14 +5,20 @@ in LF, CRLF or CR; `data:` lines of one event are joined with LF; `event:` names
 lines starting with `:` are comments; a blank line dispatches; an optional single space
 after the colon is dropped. Chunks may split anywhere, even inside a CRLF or a UTF-8
 character.
+
+Most providers send each event as one `data: ` line and a blank line; such an event is
+taken whole, without going line by line (a stream's events often come in one read, and
+the time to the first token includes decoding all of them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class SSEEvent:
     data: str
     event: str = "message"
@@ -36,13 +42,29 @@ class SSEDecoder:
         buffer = self._buffer + chunk
         if b"\r" in buffer:
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        *lines, self._buffer = buffer.split(b"\n")
+        *blocks, tail = buffer.split(b"\n\n")  # whole events, then what is left
         events: list[SSEEvent] = []
+        for block in blocks:
+            if (
+                block.startswith(b"data: ")
+                and b"\n" not in block
+                and not self._data
+                and not self._event
+            ):
+                events.append(SSEEvent(block[6:].decode("utf-8", "replace"), "message", self._id))
+            else:
+                self._lines(block.split(b"\n"), events)
+                if (event := self._line("")) is not None:  # the blank line that ended it
+                    events.append(event)
+        *lines, self._buffer = tail.split(b"\n")
+        self._lines(lines, events)
+        return events
+
+    def _lines(self, lines: list[bytes], events: list[SSEEvent]) -> None:
         for raw in lines:
             event = self._line(raw.decode("utf-8", errors="replace"))
             if event is not None:
                 events.append(event)
-        return events
 
     def flush(self) -> list[SSEEvent]:
         """End of stream: a final event without its blank line still counts."""
@@ -76,6 +98,12 @@ class SSEDecoder:
 def encode_data(payload: bytes) -> bytes:
     """One `data:` event; payload is compact JSON (no newlines), as OpenAI sends."""
     return b"data: " + payload + b"\n\n"
+
+
+def encode_json(objects: list) -> bytes:
+    """One `data:` event per object, as compact JSON (what encode_data does for each, in
+    one call for all)."""
+    return b"".join([b"data: " + orjson.dumps(item) + b"\n\n" for item in objects])
 
 
 DONE = b"data: [DONE]\n\n"

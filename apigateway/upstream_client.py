@@ -19,7 +19,6 @@ import ssl
 import time
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import httptools
@@ -39,6 +38,7 @@ class UpstreamBroken(ConnectionError):
 
 class _Connection(asyncio.Protocol):
     def __init__(self, pool: _Pool) -> None:
+        self.loop = asyncio.get_running_loop()  # (made by create_connection: once, not per call)
         self.pool = pool
         self.transport: asyncio.Transport | None = None
         self.closed = False
@@ -130,7 +130,7 @@ class _Connection(asyncio.Protocol):
         """Until the parser has news; TimeoutError if none comes within `seconds`."""
         if self.error is not None:
             raise self.error
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         waiter = self.waiter = loop.create_future()
         expired = False
 
@@ -236,27 +236,35 @@ class Response:
         """Lower-case names (made when asked: a successful call never asks)."""
         return {name.decode("latin-1"): value.decode("latin-1") for name, value in self._headers}
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def next_chunk(self) -> bytes | None:
+        """The body that has arrived since the last call (waiting until some has), or None
+        once it has all been read. Everything that has arrived comes at once: a stream's
+        events that came in one read go to the caller in one write, as they arrived.
+
+        (Not an async generator: a stream's reader stops at its last event, and a generator
+        left unfinished is closed later by a task that the loop schedules through
+        call_soon_threadsafe, a write to its wake-up fd, on every stream.)"""
         connection = self._connection
         while True:
             if connection.chunks:
-                # Everything that has arrived, at once: a stream's events that came in one
-                # read go to the caller in one write, as they arrived.
                 chunk = b"".join(connection.chunks)
                 connection.chunks.clear()
-                yield self._decoder.decompress(chunk) if self._decoder else chunk
-            if connection.complete:
-                if self._decoder:
-                    tail = self._decoder.flush()
-                    if tail:
-                        yield tail
+                if self._decoder is not None:
+                    chunk = self._decoder.decompress(chunk)
+                if chunk:
+                    return chunk
+            elif connection.complete:
                 self._done = True
-                return
-            await connection.wait(self._timeout)
+                if self._decoder is not None:
+                    tail, self._decoder = self._decoder.flush(), None
+                    if tail:
+                        return tail
+                return None
+            else:
+                await connection.wait(self._timeout)
 
     async def read(self) -> bytes:
-        """The whole body. (Not through `chunks`: an async generator per call costs the
-        loop's generator bookkeeping, and a whole answer needs no chunks.)"""
+        """The whole body, at once."""
         connection = self._connection
         parts: list[bytes] = []
         while True:

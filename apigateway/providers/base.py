@@ -10,7 +10,6 @@ returns the OpenAI `chat.completion.chunk` dicts to send; it records the provide
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from apigateway import ids
 from apigateway.errors import API_ERROR, GatewayError, bad_request, upstream_error
 from apigateway.sse import SSEEvent
 
@@ -67,7 +67,7 @@ class Usage:
 
 
 def new_completion_id() -> str:
-    return "chatcmpl-" + secrets.token_urlsafe(18).replace("-", "x").replace("_", "y")
+    return ids.completion_id()
 
 
 def now() -> int:

@@ -8,8 +8,6 @@ the key (the operator's, never the caller's), and streams always ask for usage
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from apigateway.errors import API_ERROR, GatewayError
@@ -130,6 +128,9 @@ class AzureOpenAIProvider(OpenAIProvider):
         }
 
 
+TEXT_OR_NONE = (str, type(None))
+
+
 class OpenAIStreamTranslator(StreamTranslator):
     """Relays OpenAI chunks as they are, renaming the model and keeping the provider's id.
 
@@ -156,25 +157,25 @@ class OpenAIStreamTranslator(StreamTranslator):
             self.created = chunk["created"]
         if chunk.get("usage"):
             self.usage = usage_from(chunk)
-        if not chunk.get("choices"):
+        choices = chunk.get("choices")
+        if not choices:
             return []  # the usage chunk: close() sends it if asked
-        if not isinstance(chunk["choices"], list) or not all(map(readable, chunk["choices"])):
+        if not isinstance(choices, list):
             raise upstream_invalid("openai")
+        # Each choice as the relay reads it: an object whose delta, if any, is an object
+        # whose content, if any, is text. (Inline: this runs for every event.)
+        for choice in choices:
+            if not isinstance(choice, dict):
+                raise upstream_invalid("openai")
+            delta = choice.get("delta") or {}
+            if not isinstance(delta, dict) or not isinstance(delta.get("content"), TEXT_OR_NONE):
+                raise upstream_invalid("openai")
         chunk["model"] = self.model
         if self.include_usage:
             chunk["usage"] = None
         else:
             chunk.pop("usage", None)
         return [chunk]
-
-
-def readable(choice: Any) -> bool:
-    """A streamed choice as the relay reads it: an object whose delta, if any, is an object
-    whose content, if any, is text."""
-    if not isinstance(choice, dict):
-        return False
-    delta = choice.get("delta") or {}
-    return isinstance(delta, dict) and isinstance(delta.get("content"), str | None)
 
 
 def stream_error(chunk: JSON) -> GatewayError:

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from apigateway import app as gateway_app
+from apigateway import asgi_io
 from apigateway.server import response_head
 from tests.raw_http import chat_head, connect, read_response
 
@@ -264,8 +265,6 @@ def test_once_the_body_is_read_receive_waits_for_the_client_to_leave(
     import asyncio
     import threading
 
-    from apigateway import asgi_io
-
     seen: list = []
     finished = threading.Event()
 
@@ -318,3 +317,79 @@ def test_a_whole_answer_sent_in_one_call_keeps_the_connection(gateway_url, faili
     assert first[0] == second[0] == b"HTTP/1.1 200 OK"
     assert first[1]["x-one"] == "1" and first[2] == second[2] == b"hello"
     assert third[0] == b"HTTP/1.1 500 Internal Server Error"
+
+
+def test_a_streams_head_leaves_with_its_first_event(gateway_url, failing_gateway):
+    """The head is held back until the first body bytes, so that they leave in one write
+    (the gateway sends its 200 with the provider's first event)."""
+    import asyncio
+
+    async def slow_start(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await asyncio.sleep(0.5)
+        await send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    failing_gateway(slow_start)
+    with connect(gateway_url) as sock:
+        sock.sendall(GET_MODELS)
+        sock.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            sock.recv(65536)  # nothing yet: the head waits for the event
+        sock.settimeout(5)
+        status, headers, body = read_response(sock)
+    assert status == b"HTTP/1.1 200 OK"
+    assert headers["transfer-encoding"] == "chunked"
+    assert body == b"data: 1\n\n"
+
+
+@pytest.mark.parametrize("ending", ["client leaves", "answer completes", "stopped watching"])
+def test_on_disconnect_reports_a_client_that_leaves_mid_answer_only(
+    gateway_url, failing_gateway, ending
+):
+    """`nexeon.on_disconnect` (what the stream relay uses instead of a task on receive()):
+    called once the connection drops before the answer is complete, never after it, and
+    not once the app stopped watching."""
+    import asyncio
+    import threading
+
+    called = threading.Event()
+    finished = threading.Event()
+
+    async def watched(scope, receive, send):
+        stop = scope["extensions"]["nexeon.on_disconnect"](called.set)
+        if ending == "stopped watching":
+            stop()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
+        if ending == "answer completes":
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        await asyncio.sleep(1)  # (the client leaves meanwhile)
+        finished.set()
+
+    failing_gateway(watched)
+    with connect(gateway_url) as sock:
+        sock.sendall(GET_MODELS)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")
+    assert finished.wait(5)
+    assert called.is_set() == (ending == "client leaves")
+
+
+def test_on_disconnect_after_the_client_left_calls_back_at_once(gateway_url, failing_gateway):
+    import asyncio
+    import threading
+
+    calls: list[str] = []
+    finished = threading.Event()
+
+    async def late(scope, receive, send):
+        await asgi_io.wait_for_disconnect(receive)  # the client is gone by now
+        scope["extensions"]["nexeon.on_disconnect"](lambda: calls.append("gone"))
+        await asyncio.sleep(0)
+        finished.set()
+
+    failing_gateway(late)
+    with connect(gateway_url) as sock:
+        sock.sendall(b"POST /v1/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\n\r\nx")
+    assert finished.wait(5)
+    assert calls == ["gone"]

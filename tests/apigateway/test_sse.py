@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apigateway.sse import DONE, SSEDecoder, SSEEvent, encode_data
 
@@ -56,3 +58,66 @@ def test_a_last_event_without_blank_line_is_flushed():
 def test_encoding():
     assert encode_data(b'{"x":1}') == b'data: {"x":1}\n\n'
     assert DONE == b"data: [DONE]\n\n"
+
+
+def reference_events(stream: bytes) -> list[SSEEvent]:
+    """The WHATWG rules, line by line over the whole stream at once (what the decoder
+    must agree with however the stream is cut, fast path or not)."""
+    text = stream.replace(b"\r\n", b"\n").replace(b"\r", b"\n").decode("utf-8", "replace")
+    *lines, last = text.split("\n")
+    if last:
+        lines.append(last)  # a last line without its line end still counts, at the end
+    events, data, name, last_id = [], [], "", None
+    for line in lines:
+        if not line:
+            if data or name:
+                events.append(SSEEvent("\n".join(data), name or "message", last_id))
+            data, name = [], ""
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            name = value
+        elif field == "id":
+            last_id = value
+    if data:
+        events.append(SSEEvent("\n".join(data), name or "message", last_id))
+    return events
+
+
+LINES = st.sampled_from(
+    [
+        b'data: {"a":1}',
+        b"data: [DONE]",
+        b"data:tight",
+        b"data: h\xc3\xa9llo",
+        b"data: ",
+        b"event: ping",
+        b"id: 9",
+        b": keep-alive",
+        b"",
+        b"",
+        b"",
+    ]
+)
+ENDINGS = st.sampled_from([b"\n", b"\n", b"\r\n", b"\r"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    lines=st.lists(st.tuples(LINES, ENDINGS), max_size=30),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8),
+)
+def test_any_stream_cut_anywhere_decodes_as_the_rules_say(lines, cuts):
+    stream = b"".join(line + ending for line, ending in lines)
+    decoder = SSEDecoder()
+    events: list[SSEEvent] = []
+    start = 0
+    for cut in [*sorted(cut % (len(stream) + 1) for cut in cuts), len(stream)]:
+        events += decoder.feed(stream[start:cut])
+        start = cut
+    assert events + decoder.flush() == reference_events(stream)

@@ -13,7 +13,8 @@ from tests.support import free_port
 
 
 class RawServer:
-    """Answers each request with the next canned bytes; counts connections."""
+    """Answers each request with the next canned bytes (a tuple: piece by piece); counts
+    connections."""
 
     def __init__(self, answers: list[bytes], *, close_after_each: bool = False) -> None:
         self.answers = list(answers)
@@ -37,8 +38,11 @@ class RawServer:
                 answer = self.answers.pop(0)
                 if answer is None:
                     continue  # say nothing (a silent provider)
-                writer.write(answer)
-                await writer.drain()
+                for piece in answer if isinstance(answer, tuple) else (answer,):
+                    writer.write(piece)  # (a tuple's pieces leave one by one)
+                    await writer.drain()
+                    if isinstance(answer, tuple):
+                        await asyncio.sleep(0.01)
                 if self.close_after_each:
                     writer.close()
                     return
@@ -110,6 +114,51 @@ def test_answers_are_unframed_and_decoded(answer):
             client.close()
 
     asyncio.run(run())
+
+
+GZIPPED_STREAM = gzip.compress(b"data: one\n\ndata: two\n\n")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+        b"b\r\ndata: one\n\n\r\nb\r\ndata: two\n\n\r\n0\r\n\r\n",
+        # gzip in chunks of 3 bytes, each sent on its own: some decode to nothing, which is
+        # not the end of the stream
+        (
+            b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ntransfer-encoding: chunked\r\n\r\n",
+            *(
+                b"%x\r\n%b\r\n" % (len(GZIPPED_STREAM[i : i + 3]), GZIPPED_STREAM[i : i + 3])
+                for i in range(0, len(GZIPPED_STREAM), 3)
+            ),
+            b"0\r\n\r\n",
+        ),
+    ],
+    ids=["chunked", "gzip"],
+)
+def test_a_stream_is_read_piece_by_piece_until_none(answer):
+    """next_chunk(): what has arrived, never an empty piece, then None (and None again);
+    the connection read to its end is kept for the next request."""
+
+    async def run():
+        server = RawServer([answer, ok(b"next")])
+        async with server as url:
+            client = Client()
+            response = await client.request(
+                "POST", url + "/v1/x", headers={}, body=b"{}", connect_timeout=2, read_timeout=5
+            )
+            pieces = []
+            while (piece := await response.next_chunk()) is not None:
+                pieces.append(piece)
+            assert await response.next_chunk() is None
+            response.close()
+            assert all(pieces) and b"".join(pieces) == b"data: one\n\ndata: two\n\n"
+            assert await fetch(client, url) == (200, b"next")
+            client.close()
+        return server.connections
+
+    assert asyncio.run(run()) == 1
 
 
 def test_a_body_framed_by_the_connections_end():

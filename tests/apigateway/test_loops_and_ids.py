@@ -1,0 +1,100 @@
+"""apigateway.loops and apigateway.ids: what they save (a system call per use) must not
+cost correctness: the right loop after a loop ends or a fork, ids that never repeat, even
+in a forked child."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+
+import pytest
+
+from apigateway import ids
+from apigateway.loops import running_loop, spawn
+
+
+def test_running_loop_is_the_loop_running_this_code_each_time():
+    async def seen():
+        return running_loop(), running_loop(), asyncio.get_running_loop()
+
+    first = asyncio.run(seen())
+    second = asyncio.run(seen())  # a new loop: the remembered one is not running any more
+    assert first[0] is first[1] is first[2]
+    assert second[0] is second[1] is second[2]
+    assert second[0] is not first[0]
+
+
+def test_running_loop_outside_a_loop_fails_as_asyncio_does():
+    asyncio.run(asyncio.sleep(0))  # (a loop was remembered, and has stopped)
+    with pytest.raises(RuntimeError):
+        running_loop()
+
+
+def test_spawn_runs_the_coroutine_as_a_task_on_the_running_loop():
+    async def main():
+        task = spawn(asyncio.sleep(0, result="done"))
+        assert isinstance(task, asyncio.Task) and task.get_loop() is running_loop()
+        return await task
+
+    assert asyncio.run(main()) == "done"
+
+
+def run_in_a_forked_child(check) -> int:
+    """Fork from inside a running loop (the case asyncio's getpid() check exists for) and
+    return the child's exit code: 0 if `check()` was true there."""
+
+    async def parent() -> int:
+        running_loop()  # remembered here, in the parent
+        pid = os.fork()
+        if pid == 0:  # the child: its copy of the parent's loop still says it runs
+            try:
+                code = 0 if check() else 1
+            except BaseException:
+                code = 2
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)  # noqa: ASYNC222  (nothing else runs on this loop)
+        return os.waitstatus_to_exitcode(status)
+
+    return asyncio.run(parent())
+
+
+def test_a_forked_child_running_its_own_loop_is_not_given_its_parents():
+    def own_loop_seen() -> bool:
+        async def child():
+            return running_loop() is asyncio.get_running_loop()
+
+        return asyncio.new_event_loop().run_until_complete(child())
+
+    assert run_in_a_forked_child(own_loop_seen) == 0
+
+
+def test_ids_have_their_shapes_and_do_not_repeat():
+    request_ids = {ids.request_id() for _ in range(10_000)}
+    completion_ids = {ids.completion_id() for _ in range(10_000)}
+    assert len(request_ids) == len(completion_ids) == 10_000
+    assert all(re.fullmatch(r"req_[0-9a-f]{24}", i) for i in request_ids)
+    assert all(re.fullmatch(r"chatcmpl-[0-9A-Za-z]{24}", i) for i in completion_ids)
+
+
+def test_a_forked_child_does_not_repeat_its_parents_ids(tmp_path):
+    """Without the reseed at fork, parent and child would draw the same sequence."""
+    out = tmp_path / "child"
+
+    def child_ids() -> bool:
+        out.write_text(" ".join(ids.request_id() for _ in range(3)))
+        return True
+
+    assert run_in_a_forked_child(child_ids) == 0
+    parents = [ids.request_id() for _ in range(3)]
+    assert not set(parents) & set(out.read_text().split())
+
+
+def test_making_an_id_asks_the_operating_system_nothing(monkeypatch):
+    def no(*args):
+        raise AssertionError("a system call for randomness")
+
+    monkeypatch.setattr(os, "urandom", no)
+    monkeypatch.setattr("secrets.randbits", no)
+    ids.request_id()
+    ids.completion_id()
