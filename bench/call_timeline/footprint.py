@@ -1,7 +1,8 @@
 """How much distinct code one /v1 call runs: the gateway served in this process (HTTP =
 uvicorn's http option, default httptools), shared/bench's fake upstream already on
 127.0.0.1:18000; sys.setprofile counts, over CALLS calls made one after another from
-another thread, the Python calls, C calls and distinct functions the server's thread runs.
+another thread, the Python calls, C calls and distinct functions the server's thread runs
+(STREAM=1: streamed chat calls, with stream_options.include_usage).
 After a wait on the provider every distinct piece of code costs its cache misses again
 (docs/benchmarks/cold-path-experiments.md), so this is the figure to shrink.
 
@@ -25,9 +26,11 @@ import uvicorn  # noqa: E402
 KEY = sys.argv[1]
 CALLS = int(os.environ.get("CALLS", "50"))
 PORT = int(os.environ.get("PORT", "8121"))
+STREAM = os.environ.get("STREAM") == "1"
 BODY = (
     b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "Hello"}],'
-    b' "max_tokens": 64}'
+    b' "max_tokens": 64'
+    + (b', "stream": true, "stream_options": {"include_usage": true}}' if STREAM else b"}")
 )
 python_calls = collections.Counter()
 c_calls = collections.Counter()
@@ -92,7 +95,7 @@ async def main() -> None:
     await serving
     per_call = sum(python_calls.values()) / CALLS
     print(
-        f"{os.environ.get('HTTP', 'httptools')}: per call {per_call:.0f} Python calls, "
+        f"{os.environ.get('HTTP', 'httptools')}{' (streamed)' if STREAM else ''}: per call {per_call:.0f} Python calls, "
         f"{sum(c_calls.values()) / CALLS:.0f} C calls; distinct Python functions "
         f"{len(python_calls)}, C functions {len(c_calls)}"
     )
@@ -101,6 +104,12 @@ async def main() -> None:
         by_file[filename.split("site-packages/")[-1].replace(os.getcwd() + "/", "")] += count
     for filename, count in by_file.most_common(25):
         print(f"  {count / CALLS:7.1f}  {filename}")
+    if os.environ.get("FUNCTIONS") == "1":  # every function, as often as a call runs it
+        for (filename, line, name), count in sorted(python_calls.items()):
+            short = filename.split("site-packages/")[-1].replace(os.getcwd() + "/", "")
+            print(f"  {count / CALLS:5.1f}  {short}:{line} {name}")
+        for name, count in sorted(c_calls.items()):
+            print(f"  {count / CALLS:5.1f}  (C) {name}")
 
 
 if __name__ == "__main__":
