@@ -387,16 +387,16 @@ async def _pump(
         await send({"type": "http.response.body", "body": payload, "more_body": not final})
 
     try:
-        chunks: list[JSON] = []
+        ending: list[JSON] = []  # events that came with the stream's end: one write with it
         while (raw := await response.next_chunk()) is not None:
             chunks = [c for event in decoder.feed(raw) for c in translator.feed(event)]
             if translator.finished:
-                break  # these leave with the stream's end, in the same write
+                ending = chunks
+                break
             if chunks:
                 await emit(chunks)
-            chunks = []
-        chunks += [c for event in decoder.flush() for c in translator.feed(event)]
-        await emit(chunks + translator.close(), final=True)
+        ending += [c for event in decoder.flush() for c in translator.feed(event)]
+        await emit(ending + translator.close(), final=True)
     except GatewayError as error:
         if not progress.started:
             raise

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from apigateway import ids
 from apigateway.errors import API_ERROR, GatewayError, bad_request, upstream_error
 from apigateway.providers.base import (
     JSON,
@@ -30,7 +31,6 @@ from apigateway.providers.base import (
     Usage,
     file_data,
     load_object,
-    new_completion_id,
     now,
     object_field,
     text_field,
@@ -129,7 +129,7 @@ class AnthropicProvider(Provider):
             message["tool_calls"] = calls
         usage = read_usage({}, payload.get("usage"))
         completion = {
-            "id": new_completion_id(),
+            "id": ids.completion_id(),
             "object": "chat.completion",
             "created": now(),
             "model": model,

@@ -66,10 +66,6 @@ class Usage:
         return usage
 
 
-def new_completion_id() -> str:
-    return ids.completion_id()
-
-
 def now() -> int:
     return int(time.time())
 
@@ -80,7 +76,7 @@ class StreamTranslator:
     def __init__(self, *, model: str, include_usage: bool) -> None:
         self.model = model
         self.include_usage = include_usage
-        self.id = new_completion_id()
+        self.id = ids.completion_id()
         self.created = now()
         self.usage: Usage | None = None
         self.finished = False  # the provider said the message is complete

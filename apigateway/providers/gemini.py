@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from apigateway import ids
 from apigateway.errors import API_ERROR, GatewayError, bad_request, upstream_error
 from apigateway.providers.base import (
     JSON,
@@ -28,7 +29,6 @@ from apigateway.providers.base import (
     Usage,
     file_data,
     load_object,
-    new_completion_id,
     now,
     object_field,
     text_field,
@@ -105,7 +105,7 @@ class GeminiProvider(Provider):
             )
         usage, reasoning = usage_from(payload.get("usageMetadata"))
         completion = {
-            "id": new_completion_id(),
+            "id": ids.completion_id(),
             "object": "chat.completion",
             "created": now(),
             "model": model,

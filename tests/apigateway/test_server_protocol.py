@@ -393,3 +393,17 @@ def test_on_disconnect_after_the_client_left_calls_back_at_once(gateway_url, fai
         sock.sendall(b"POST /v1/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\n\r\nx")
     assert finished.wait(5)
     assert calls == ["gone"]
+
+
+def test_a_stream_that_fails_before_its_first_event_gets_a_clean_500(gateway_url, failing_gateway):
+    """Its head was held back, so nothing of the 200 has left: the client gets a 500, not a
+    200 that is cut off."""
+
+    async def started_then_broken(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise RuntimeError("boom")
+
+    failing_gateway(started_then_broken)
+    status, _, body = answer_then_close(gateway_url, GET_MODELS)
+    assert status == b"HTTP/1.1 500 Internal Server Error"
+    assert body == b"Internal Server Error"
