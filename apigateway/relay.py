@@ -333,18 +333,27 @@ async def _chat_stream(call: Call, upstream, send: Send, watch: WatchDisconnect,
         if progress.started:
             call.log.usage = translator.usage or Usage(
                 prompt_tokens=call.body_bytes // 4,
-                completion_tokens=progress.output_chars // 4 + 1,
+                completion_tokens=translator.output_chars // 4 + 1,
             )
             call.log.cost_nanos = usage_cost(call.entry, call.log.usage)
     return call.log.cost_nanos
 
 
 class _StreamProgress:
-    __slots__ = ("output_chars", "started")
+    __slots__ = ("started",)
 
     def __init__(self) -> None:
         self.started = False
-        self.output_chars = 0
+
+
+def with_stream_cost(call: Call, translator: StreamTranslator) -> list[JSON]:
+    """The translator's closing chunks; its usage chunk (the client asked for usage) with
+    the call's cost in it."""
+    closing = translator.close()
+    for chunk in closing:
+        if chunk.get("usage") and not chunk.get("choices") and translator.usage:
+            chunk["usage"]["cost"] = cost_usd(usage_cost(call.entry, translator.usage))
+    return closing
 
 
 async def _pump(
@@ -374,13 +383,6 @@ async def _pump(
                 }
             )
             progress.started = True
-        for chunk in chunks:
-            for choice in chunk.get("choices") or ():
-                content = (choice.get("delta") or {}).get("content")
-                if content:
-                    progress.output_chars += len(content)
-            if chunk.get("usage") and not chunk.get("choices") and translator.usage:
-                chunk["usage"]["cost"] = cost_usd(usage_cost(call.entry, translator.usage))
         payload = encode_json(chunks)
         if final:
             payload += DONE
@@ -396,7 +398,7 @@ async def _pump(
             if chunks:
                 await emit(chunks)
         ending += [c for event in decoder.flush() for c in translator.feed(event)]
-        await emit(ending + translator.close(), final=True)
+        await emit(ending + with_stream_cost(call, translator), final=True)
     except GatewayError as error:
         if not progress.started:
             raise

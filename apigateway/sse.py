@@ -6,9 +6,10 @@ lines starting with `:` are comments; a blank line dispatches; an optional singl
 after the colon is dropped. Chunks may split anywhere, even inside a CRLF or a UTF-8
 character.
 
-Most providers send each event as one `data: ` line and a blank line; such an event is
-taken whole, without going line by line (a stream's events often come in one read, and
-the time to the first token includes decoding all of them).
+Most providers send each event as one `data: ` line and a blank line; when every event of
+a read is such, they are taken with one decode and one split, without going line by line
+(a stream's events often come in one read, and the time to the first token includes
+decoding all of them).
 """
 
 from __future__ import annotations
@@ -42,8 +43,14 @@ class SSEDecoder:
         buffer = self._buffer + chunk
         if b"\r" in buffer:
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        events = self._plain_events(buffer)
+        if events is not None:
+            tail = buffer[buffer.rfind(b"\n\n") + 2 :]
+            *lines, self._buffer = tail.split(b"\n")
+            self._lines(lines, events)
+            return events
         *blocks, tail = buffer.split(b"\n\n")  # whole events, then what is left
-        events: list[SSEEvent] = []
+        events = []
         for block in blocks:
             if (
                 block.startswith(b"data: ")
@@ -59,6 +66,19 @@ class SSEDecoder:
         *lines, self._buffer = tail.split(b"\n")
         self._lines(lines, events)
         return events
+
+    def _plain_events(self, buffer: bytes) -> list[SSEEvent] | None:
+        """The whole events in `buffer` if each is one `data: ` line (what OpenAI-style
+        providers send), taken with one decode and one split; else None."""
+        end = buffer.rfind(b"\n\n")
+        if end < 0 or self._data or self._event or not buffer.startswith(b"data: "):
+            return None
+        text = buffer[6:end].decode("utf-8", "replace")
+        datas = text.split("\n\ndata: ")
+        if text.count("\n") != 2 * (len(datas) - 1):
+            return None  # a line of another kind, or an event of several lines
+        ident = self._id
+        return [SSEEvent(data, "message", ident) for data in datas]
 
     def _lines(self, lines: list[bytes], events: list[SSEEvent]) -> None:
         for raw in lines:

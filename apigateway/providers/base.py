@@ -80,8 +80,13 @@ class StreamTranslator:
         self.created = now()
         self.usage: Usage | None = None
         self.finished = False  # the provider said the message is complete
+        # Text produced so far: what a stream cut short before the provider's usage is
+        # billed from.
+        self.output_chars = 0
 
     def chunk(self, delta: JSON, finish_reason: str | None = None, index: int = 0) -> JSON:
+        if content := delta.get("content"):
+            self.output_chars += len(content)
         chunk: JSON = {
             "id": self.id,
             "object": "chat.completion.chunk",

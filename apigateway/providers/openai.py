@@ -128,9 +128,6 @@ class AzureOpenAIProvider(OpenAIProvider):
         }
 
 
-TEXT_OR_NONE = (str, type(None))
-
-
 class OpenAIStreamTranslator(StreamTranslator):
     """Relays OpenAI chunks as they are, renaming the model and keeping the provider's id.
 
@@ -168,8 +165,13 @@ class OpenAIStreamTranslator(StreamTranslator):
             if not isinstance(choice, dict):
                 raise upstream_invalid("openai")
             delta = choice.get("delta") or {}
-            if not isinstance(delta, dict) or not isinstance(delta.get("content"), TEXT_OR_NONE):
+            if not isinstance(delta, dict):
                 raise upstream_invalid("openai")
+            content = delta.get("content")
+            if content is not None:
+                if not isinstance(content, str):
+                    raise upstream_invalid("openai")
+                self.output_chars += len(content)
         chunk["model"] = self.model
         if self.include_usage:
             chunk["usage"] = None

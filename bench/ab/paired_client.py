@@ -43,9 +43,13 @@ def call(i: int) -> float:
         data += sock.recv(65536)
     head, _, rest = data.partition(b"\r\n\r\n")
     status = head.split(b" ", 2)[1]
-    length = int(head.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
-    while len(rest) < length:
-        rest += sock.recv(65536)
+    if b"transfer-encoding: chunked" in head.lower():  # a stream: up to its last chunk
+        while not rest.endswith(b"0\r\n\r\n"):
+            rest += sock.recv(65536)
+    else:
+        length = int(head.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+        while len(rest) < length:
+            rest += sock.recv(65536)
     elapsed = time.perf_counter() - start
     if status != b"200":
         raise SystemExit(f"{names[i]}: HTTP {status.decode()} {rest[:200]!r}")

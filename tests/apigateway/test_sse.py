@@ -121,3 +121,48 @@ def test_any_stream_cut_anywhere_decodes_as_the_rules_say(lines, cuts):
         events += decoder.feed(stream[start:cut])
         start = cut
     assert events + decoder.flush() == reference_events(stream)
+
+
+# Streams made mostly of one-line `data: ` events, as OpenAI-style providers send them (the
+# decoder takes a read made only of those in one decode and one split), now and then with
+# a line of another kind, an extra blank line or a CRLF, to cross into the general path.
+PLAIN_EVENTS = st.sampled_from(
+    [
+        b'data: {"choices":[{"delta":{"content":"data: x"}}]}\n\n',
+        b"data: [DONE]\n\n",
+        b"data: h\xc3\xa9llo \xe2\x9c\x93\n\n",
+        b"data: \n\n",
+        b"data:  two spaces\n\n",
+        b"data: a\r\n\r\n",
+        b"data: a\ndata: b\n\n",
+        b"event: ping\ndata: {}\n\n",
+        b"\n",
+        b": keep-alive\n\n",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    events=st.lists(PLAIN_EVENTS, max_size=30),
+    cuts=st.lists(st.integers(min_value=0, max_value=900), max_size=4),
+)
+def test_reads_of_plain_data_events_decode_as_the_rules_say(events, cuts):
+    stream = b"".join(events)
+    decoder = SSEDecoder()
+    decoded: list[SSEEvent] = []
+    start = 0
+    for cut in [*sorted(cut % (len(stream) + 1) for cut in cuts), len(stream)]:
+        decoded += decoder.feed(stream[start:cut])
+        start = cut
+    assert decoded + decoder.flush() == reference_events(stream)
+
+
+def test_a_read_of_plain_events_keeps_the_last_id_and_its_unfinished_tail():
+    decoder = SSEDecoder()
+    assert decoder.feed(b"id: 4\n\n") == []
+    assert decoder.feed(b'data: {"a":1}\n\ndata: [DONE]\n\ndata: par') == [
+        SSEEvent('{"a":1}', "message", "4"),
+        SSEEvent("[DONE]", "message", "4"),
+    ]
+    assert decoder.feed(b"tial\n\n") == [SSEEvent("partial", "message", "4")]

@@ -479,6 +479,7 @@ def test_text_stream(include_usage):
     assert all(c["choices"][0]["index"] == 0 for c in out if c["choices"])
     usage = translator.usage
     assert (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens) == (1045, 9, 1024)
+    assert translator.output_chars == len("Paris is the capital of France.")
     if include_usage:
         assert len(out) == 5
         assert all(c["usage"] is None for c in out[:-1])

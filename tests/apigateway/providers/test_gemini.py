@@ -504,6 +504,7 @@ def test_text_stream(include_usage):
     assert all(c["object"] == "chat.completion.chunk" for c in out)
     usage = (translator.usage.prompt_tokens, translator.usage.completion_tokens)
     assert usage == (9, 7)
+    assert translator.output_chars == len("Paris is the capital of France.")
     if include_usage:
         assert len(out) == 4
         assert all(c["usage"] is None for c in out[:-1])

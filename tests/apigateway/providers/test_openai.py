@@ -95,6 +95,7 @@ def test_stream_hides_the_usage_chunk_unless_asked(include_usage):
     assert translator.finished
     assert out[0]["model"] == "public" and out[0]["id"] == "chatcmpl-up"
     assert translator.usage.prompt_tokens == 3
+    assert translator.output_chars == len("hi")  # what a stream cut short is billed from
     if include_usage:
         assert out[0]["usage"] is None
         assert out[-1]["choices"] == [] and out[-1]["usage"]["total_tokens"] == 4
@@ -103,6 +104,16 @@ def test_stream_hides_the_usage_chunk_unless_asked(include_usage):
     else:
         assert "usage" not in out[0]
         assert len(out) == 1
+
+
+@pytest.mark.parametrize("content", [0, [], {"text": "x"}, 12])
+def test_a_chunk_whose_content_is_not_text_is_502(content):
+    translator = OpenAIProvider().stream_translator(
+        model="m", include_usage=False, deployment=DEPLOYMENT
+    )
+    with pytest.raises(GatewayError) as caught:
+        translator.feed(chunk(choices=[{"index": 0, "delta": {"content": content}}]))
+    assert caught.value.status == 502
 
 
 def test_an_error_inside_a_stream_is_a_gateway_error():
