@@ -73,10 +73,10 @@ def now() -> int:
 class StreamTranslator:
     """Base for non-OpenAI providers: feed events, get OpenAI chunk dicts back."""
 
-    def __init__(self, *, model: str, include_usage: bool) -> None:
+    def __init__(self, *, model: str, include_usage: bool, stream_id: str | None = None) -> None:
         self.model = model
         self.include_usage = include_usage
-        self.id = ids.completion_id()
+        self.id = ids.completion_id() if stream_id is None else stream_id
         self.created = now()
         self.usage: Usage | None = None
         self.finished = False  # the provider said the message is complete
@@ -102,7 +102,7 @@ class StreamTranslator:
 
     def usage_chunk(self) -> JSON:
         return {
-            "id": self.id,
+            "id": self.id or ids.completion_id(),
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,

@@ -136,6 +136,10 @@ class OpenAIStreamTranslator(StreamTranslator):
     field is dropped from chunks of clients that did not.
     """
 
+    def __init__(self, *, model: str, include_usage: bool) -> None:
+        # The stream's id is the provider's, from its chunks: none is made here.
+        super().__init__(model=model, include_usage=include_usage, stream_id="")
+
     def feed(self, event: SSEEvent) -> list[JSON]:
         if event.data == "[DONE]":
             self.finished = True

@@ -106,6 +106,18 @@ def test_stream_hides_the_usage_chunk_unless_asked(include_usage):
         assert len(out) == 1
 
 
+def test_a_usage_chunk_has_an_id_even_when_the_provider_gave_none():
+    translator = OpenAIProvider().stream_translator(
+        model="public", include_usage=True, deployment=DEPLOYMENT
+    )
+    delta = {"index": 0, "delta": {"content": "hi"}, "finish_reason": None}
+    usage = {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
+    translator.feed(SSEEvent(orjson.dumps({"choices": [delta]}).decode()))
+    translator.feed(SSEEvent(orjson.dumps({"choices": [], "usage": usage}).decode()))
+    [last] = translator.close()
+    assert last["id"].startswith("chatcmpl-") and len(last["id"]) == len("chatcmpl-") + 24
+
+
 @pytest.mark.parametrize("content", [0, [], {"text": "x"}, 12])
 def test_a_chunk_whose_content_is_not_text_is_502(content):
     translator = OpenAIProvider().stream_translator(
