@@ -46,11 +46,15 @@ class _Connection(asyncio.Protocol):
         self._reset()
 
     def _reset(self) -> None:
-        self.parser = httptools.HttpResponseParser(self)
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.encoding = b""  # the answer's content-encoding
         self.chunks: deque[bytes] = deque()
+        # The parser's body callback is the deque's own append (a stream's events come as
+        # one chunk each, often many in one read); data_received wakes the reader. Set
+        # before the parser is made: it looks its callbacks up once.
+        self.on_body = self.chunks.append
+        self.parser = httptools.HttpResponseParser(self)
         self.complete = False
         self.keep_alive = False
         self.received = False
@@ -68,8 +72,12 @@ class _Connection(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(UpstreamBroken("unexpected protocol upgrade"))
+            return
         except httptools.HttpParserError:
             self._fail(UpstreamBroken("invalid HTTP from the provider"))
+            return
+        if self.chunks and self.waiter is not None:  # (usually woken already by the head)
+            self._wake()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -98,11 +106,6 @@ class _Connection(asyncio.Protocol):
         self.status = self.parser.get_status_code()
         self.headers_done = True
         self._wake()
-
-    def on_body(self, body: bytes) -> None:
-        self.chunks.append(body)
-        if self.waiter is not None:  # (usually woken already by the head, in this same read)
-            self._wake()
 
     def on_message_complete(self) -> None:
         # Asked now: once this callback returns, the parser has moved on and says False.
