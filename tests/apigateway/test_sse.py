@@ -114,13 +114,18 @@ ENDINGS = st.sampled_from([b"\n", b"\n", b"\r\n", b"\r"])
 )
 def test_any_stream_cut_anywhere_decodes_as_the_rules_say(lines, cuts):
     stream = b"".join(line + ending for line, ending in lines)
+    assert decoded_in_reads(stream, cuts) == reference_events(stream)
+
+
+def decoded_in_reads(stream: bytes, cuts: list[int]) -> list[SSEEvent]:
+    """What the decoder makes of `stream` fed in reads that end at `cuts` (any integers)."""
     decoder = SSEDecoder()
     events: list[SSEEvent] = []
     start = 0
     for cut in [*sorted(cut % (len(stream) + 1) for cut in cuts), len(stream)]:
         events += decoder.feed(stream[start:cut])
         start = cut
-    assert events + decoder.flush() == reference_events(stream)
+    return events + decoder.flush()
 
 
 # Streams made mostly of one-line `data: ` events, as OpenAI-style providers send them (the
@@ -149,13 +154,7 @@ PLAIN_EVENTS = st.sampled_from(
 )
 def test_reads_of_plain_data_events_decode_as_the_rules_say(events, cuts):
     stream = b"".join(events)
-    decoder = SSEDecoder()
-    decoded: list[SSEEvent] = []
-    start = 0
-    for cut in [*sorted(cut % (len(stream) + 1) for cut in cuts), len(stream)]:
-        decoded += decoder.feed(stream[start:cut])
-        start = cut
-    assert decoded + decoder.flush() == reference_events(stream)
+    assert decoded_in_reads(stream, cuts) == reference_events(stream)
 
 
 def test_a_read_of_plain_events_keeps_the_last_id_and_its_unfinished_tail():
