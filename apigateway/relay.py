@@ -61,14 +61,10 @@ def upstream_requests(call: Call, build: Callable[[Route], UpstreamRequest]) -> 
     return http.Requests(call.routes, build, tried)
 
 
-def cost_usd(cost_nanos: int) -> float:
-    """usage.cost as a JSON number. Nano-dollars have at most 9 decimals, so the shortest
-    float repr is the exact decimal (the x-nexeon-cost header carries it as a string too)."""
-    return float(usd_plain(cost_nanos))
-
-
 def with_cost(payload: JSON, cost: str) -> JSON:
-    """usage.cost from the plain decimal string that x-nexeon-cost carries (see cost_usd)."""
+    """usage.cost, a JSON number, from the plain decimal string that x-nexeon-cost carries
+    (`usd_plain`). Nano-dollars have at most 9 decimals, so the shortest float repr is the
+    exact decimal."""
     usage = payload.get("usage")
     if not isinstance(usage, dict):
         usage = payload["usage"] = {}
@@ -352,7 +348,7 @@ def with_stream_cost(call: Call, translator: StreamTranslator) -> list[JSON]:
     closing = translator.close()
     for chunk in closing:
         if chunk.get("usage") and not chunk.get("choices") and translator.usage:
-            chunk["usage"]["cost"] = cost_usd(usage_cost(call.entry, translator.usage))
+            with_cost(chunk, usd_plain(usage_cost(call.entry, translator.usage)))
     return closing
 
 

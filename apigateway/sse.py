@@ -43,23 +43,14 @@ class SSEDecoder:
         buffer = self._buffer + chunk
         if b"\r" in buffer:
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        events = self._plain_events(buffer)
+        end = buffer.rfind(b"\n\n")  # the end of the last whole event
+        events = self._plain_events(buffer, end) if end >= 0 else None
         if events is not None:
-            tail = buffer[buffer.rfind(b"\n\n") + 2 :]
-            *lines, self._buffer = tail.split(b"\n")
-            self._lines(lines, events)
-            return events
-        *blocks, tail = buffer.split(b"\n\n")  # whole events, then what is left
-        events = []
-        for block in blocks:
-            if (
-                block.startswith(b"data: ")
-                and b"\n" not in block
-                and not self._data
-                and not self._event
-            ):
-                events.append(SSEEvent(block[6:].decode("utf-8", "replace"), "message", self._id))
-            else:
+            tail = buffer[end + 2 :]
+        else:
+            *blocks, tail = buffer.split(b"\n\n")  # whole events, then what is left
+            events = []
+            for block in blocks:
                 self._lines(block.split(b"\n"), events)
                 if (event := self._line("")) is not None:  # the blank line that ended it
                     events.append(event)
@@ -67,11 +58,10 @@ class SSEDecoder:
         self._lines(lines, events)
         return events
 
-    def _plain_events(self, buffer: bytes) -> list[SSEEvent] | None:
-        """The whole events in `buffer` if each is one `data: ` line (what OpenAI-style
-        providers send), taken with one decode and one split; else None."""
-        end = buffer.rfind(b"\n\n")
-        if end < 0 or self._data or self._event or not buffer.startswith(b"data: "):
+    def _plain_events(self, buffer: bytes, end: int) -> list[SSEEvent] | None:
+        """The whole events in `buffer[:end]` if each is one `data: ` line (what
+        OpenAI-style providers send), taken with one decode and one split; else None."""
+        if self._data or self._event or not buffer.startswith(b"data: "):
             return None
         text = buffer[6:end].decode("utf-8", "replace")
         datas = text.split("\n\ndata: ")

@@ -71,7 +71,7 @@ def now() -> int:
 
 
 class StreamTranslator:
-    """Base for non-OpenAI providers: feed events, get OpenAI chunk dicts back."""
+    """Base for the stream translators: feed events, get OpenAI chunk dicts back."""
 
     def __init__(self, *, model: str, include_usage: bool, stream_id: str | None = None) -> None:
         self.model = model
