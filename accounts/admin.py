@@ -2,9 +2,9 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db import transaction
 
+from accounts import key_cache
 from accounts.models import ApiKey, Invitation, Membership, Organization, User
 from accounts.services import organization_keys_forget
-from apigateway.auth import forget_key
 
 
 @admin.register(User)
@@ -53,7 +53,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if change:
             digest = obj.digest
-            transaction.on_commit(lambda: forget_key(digest))  # the gateway caches its facts
+            transaction.on_commit(lambda: key_cache.changed(digest))  # the gateway caches it
 
 
 @admin.register(Invitation)

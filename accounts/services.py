@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django.utils.text import slugify
 
-from accounts import keys
+from accounts import key_cache, keys
 from accounts.models import (
     ApiKey,
     Invitation,
@@ -90,26 +90,20 @@ def api_key_create(
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     """Revoke for good; every gateway worker refuses it within GATEWAY_KEY_CACHE_SECONDS."""
-    from apigateway.auth import forget_key
-
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
-        transaction.on_commit(lambda: forget_key(api_key.digest))
+        digest = api_key.digest
+        transaction.on_commit(lambda: key_cache.revoked(digest))
     return api_key
 
 
 def api_key_rename(*, api_key: ApiKey, name: str) -> ApiKey:
     api_key.name = name
     api_key.save(update_fields=["name"])
-    transaction.on_commit(lambda: _forget(api_key.digest))  # the gateway caches the label
+    digest = api_key.digest
+    transaction.on_commit(lambda: key_cache.changed(digest))  # the gateway caches the label
     return api_key
-
-
-def _forget(digest: str) -> None:
-    from apigateway.auth import forget_key
-
-    forget_key(digest)
 
 
 def organization_limits_update(
@@ -131,7 +125,7 @@ def organization_limits_update(
 
 def organization_keys_forget(*, organization: Organization) -> None:
     digests = list(organization.api_keys.values_list("digest", flat=True))
-    transaction.on_commit(lambda: [_forget(digest) for digest in digests])
+    transaction.on_commit(lambda: [key_cache.changed(digest) for digest in digests])
 
 
 class MembershipError(Exception):

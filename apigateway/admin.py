@@ -19,6 +19,7 @@ class CatalogModelAdmin(admin.ModelAdmin):
         "mode",
         "context_window",
         "max_output_tokens",
+        "unsized_input_tokens",
         "prices",
         "enabled",
     )

@@ -15,11 +15,12 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from apigateway import account, http, ids, leases, relay, routing, validation
+from apigateway import account, http, ids, relay, routing, validation
 from apigateway.asgi_io import (
     ClientGone,
     Receive,
     Send,
+    client_address,
     header,
     json_headers,
     on_disconnect,
@@ -30,10 +31,11 @@ from apigateway.auth import authenticate
 from apigateway.calllog import CallLog, emit_unsettled
 from apigateway.catalog import CatalogEntry, snapshot
 from apigateway.errors import API_ERROR, GatewayError
-from apigateway.loops import running_loop
 from apigateway.quota import count_refused_request
 from apigateway.sse import encode_data
 from billing.pricing import public_pricing
+from credit import leases
+from nexeon.loops import running_loop
 
 logger = logging.getLogger("apigateway")
 
@@ -159,7 +161,8 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     if path == "/v1/openapi.json":
         await send_json(send, 200, OPENAPI, headers)
         return
-    key = await authenticate(header(scope, b"authorization"))
+    address = client_address(scope, settings.FORWARDED_ALLOW_IPS)
+    key = await authenticate(header(scope, b"authorization"), address)
     if endpoint is None:
         if path == "/v1/credits":
             await send_json(send, 200, orjson.dumps(await account.credits(key)), headers)

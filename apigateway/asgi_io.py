@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from apigateway.errors import GatewayError
-from apigateway.loops import running_loop, spawn
+from nexeon.loops import running_loop, spawn
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -28,6 +28,22 @@ def header(scope: dict[str, Any], name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
+
+
+def client_address(scope: dict[str, Any], trusted: list[str]) -> str:
+    """The caller's address: the peer's, or, when the peer is a trusted proxy (`trusted`,
+    FORWARDED_ALLOW_IPS; "*" for any), the last address X-Forwarded-For names that is not
+    itself a trusted proxy."""
+    peer = (scope.get("client") or ("", 0))[0] or ""
+    if not ("*" in trusted or peer in trusted):
+        return peer
+    forwarded = header(scope, b"x-forwarded-for")
+    if not forwarded:
+        return peer
+    for hop in reversed([part.strip() for part in forwarded.split(",")]):
+        if hop and hop not in trusted:
+            return hop
+    return peer
 
 
 def too_large(limit: int) -> GatewayError:

@@ -1,7 +1,7 @@
 """Who is calling: `Authorization: Bearer nex-sk-…` → the key's facts, without the ORM on the
-event loop. Lookup order: this process (GATEWAY_KEY_CACHE_SECONDS) → Redis (60 s, deleted
-on revoke) → the database in a thread. A revoked key is refused everywhere within the
-in-process TTL.
+event loop. Lookup order: this process (GATEWAY_KEY_CACHE_SECONDS) → Redis (60 s; replaced
+by a tombstone on revoke or delete, accounts/key_cache.py) → the database in a thread. A
+revoked or deleted key is refused everywhere within the in-process TTL.
 """
 
 from __future__ import annotations
@@ -14,16 +14,17 @@ from dataclasses import asdict, dataclass
 import orjson
 from django.conf import settings
 
-from accounts import keys
+from accounts import key_cache
+from accounts import keys as api_keys
 from accounts.models import ApiKey
 from accounts.plans import effective_limits
-from apigateway import redis as gateway_redis
+from apigateway import auth_failures as failures
 from apigateway.dbsync import run_sync
 from apigateway.errors import INVALID_REQUEST, GatewayError
-from apigateway.resp import RedisReplyError, RedisUnavailable
+from credit import connections, keys
+from credit.resp import RedisReplyError, RedisUnavailable
 
 logger = logging.getLogger(__name__)
-REDIS_TTL_SECONDS = 60
 _local: dict[str, tuple[KeyInfo | None, float]] = {}
 _LOCAL_MAX = 50_000
 # Authorization header -> key digest: a pure function, so never stale, only bounded. Saves
@@ -45,10 +46,6 @@ class KeyInfo:
     monthly_spend_limit_nanos: int | None
     org_rpm_limit: int | None = None
     org_tpm_limit: int | None = None
-
-
-def redis_key(digest: str) -> str:
-    return f"nexeon:apikey:{digest}"
 
 
 def read_key(digest: str) -> KeyInfo | None:
@@ -97,7 +94,9 @@ def unauthorized(message: str, code: str | None = "invalid_api_key") -> GatewayE
     return GatewayError(401, message, type=INVALID_REQUEST, code=code)
 
 
-async def authenticate(header: str | None) -> KeyInfo:
+async def authenticate(header: str | None, address: str = "") -> KeyInfo:
+    """The key's facts; 401 for no key, a malformed, unknown, expired or revoked one; 429
+    for an address whose unknown keys keep failing (auth_failures.py)."""
     digest = _digests.get(header) if header else None
     if digest is None:
         digest = header_digest(header)
@@ -105,7 +104,7 @@ async def authenticate(header: str | None) -> KeyInfo:
     if cached is not None and cached[1] > time.monotonic():
         info = cached[0]
     else:
-        info = await lookup(digest)
+        info = await lookup(digest, address)
     if info is None:
         raise unauthorized("Incorrect API key provided, or the key has been revoked.")
     if info.expires_at is not None and info.expires_at <= time.time():
@@ -123,59 +122,62 @@ def header_digest(header: str | None) -> str:
         )
     scheme, _, token = header.strip().partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not keys.looks_like_key(token):
+    if scheme.lower() != "bearer" or not api_keys.looks_like_key(token):
         raise unauthorized("Incorrect API key provided. Keys look like nex-sk-...")
     if len(_digests) >= _LOCAL_MAX:
         _digests.clear()
-    digest = _digests[header] = keys.digest(token)
+    digest = _digests[header] = api_keys.digest(token)
     return digest
 
 
-async def lookup(digest: str) -> KeyInfo | None:
+async def lookup(digest: str, address: str = "") -> KeyInfo | None:
     now = time.monotonic()
     cached = _local.get(digest)
     if cached is not None and cached[1] > now:
         return cached[0]
-    info = await _shared_lookup(digest)
+    info = await _shared_lookup(digest, address)
     if len(_local) >= _LOCAL_MAX:
         _local.clear()
     _local[digest] = (info, now + settings.GATEWAY_KEY_CACHE_SECONDS)
     return info
 
 
-async def _shared_lookup(digest: str) -> KeyInfo | None:
+async def _shared_lookup(digest: str, address: str) -> KeyInfo | None:
     """Redis's copy, else the database. Redis unreachable is not the caller's fault: the
     database answers (whether the call may then proceed is the credit check's decision).
     Through the hot path's own Redis client: a key's copy is read again every
-    GATEWAY_KEY_CACHE_SECONDS by every worker that serves it."""
-    fast = gateway_redis.fast() if settings.REDIS_URL else None
+    GATEWAY_KEY_CACHE_SECONDS by every worker that serves it. Only a usable key's facts
+    are written, and only where Redis has nothing (accounts/key_cache.py): an unknown key
+    costs no Redis entry, and a revocation's tombstone is never overwritten."""
+    fast = connections.fast() if connections.configured() else None
+    raw = None
     if fast is not None:
         try:
-            raw = await fast.call("GET", redis_key(digest))
+            raw = await fast.call("GET", keys.api_key(digest))
         except (RedisUnavailable, RedisReplyError):
             logger.warning("key lookup: Redis unreachable, reading the database")
-            fast = raw = None
-        if raw is not None:
+            fast = None
+        if raw is not None and raw != key_cache.CHANGED:
             data = orjson.loads(raw)
             return None if data is None else _from_json(data)
+    if raw is None:
+        await failures.check(address)  # an unknown key costs a database query: limited
     info = await run_sync(read_key, digest)
-    if fast is not None:
-        payload = orjson.dumps(asdict(info) if info else None)
+    if info is None:
+        await failures.count(address)
+    elif fast is not None and raw is None:
         with suppress(RedisUnavailable, RedisReplyError):  # (the next lookup reads the DB)
-            await fast.call("SET", redis_key(digest), payload, "EX", REDIS_TTL_SECONDS)
+            await fast.call(
+                "SET",
+                keys.api_key(digest),
+                orjson.dumps(asdict(info)),
+                "NX",
+                "EX",
+                key_cache.COPY_SECONDS,
+            )
     return info
 
 
 def _from_json(data: dict) -> KeyInfo:
     data["allowed_models"] = tuple(data["allowed_models"])
     return KeyInfo(**data)
-
-
-def forget_key(digest: str) -> None:
-    """Sync, called after a key changes (revoke, limits): drop the shared cached copy."""
-    _local.pop(digest, None)
-    if settings.REDIS_URL:
-        import redis
-
-        with redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5) as client:
-            client.delete(redis_key(digest))

@@ -1,9 +1,9 @@
 """What the usage pipeline learns about each /v1 call: one event per authenticated call to
 chat, embeddings or images, whatever its outcome (no prompt or answer contents).
 
-A call that reserved credit sends its event inside the settle script (one round trip with
-the balance update). A call refused before that (400, 404, 413, 429, 402, 503) sends it on
-its own; the error path is not the hot path.
+A call that reserved credit sends its event with its settlement (one round trip with the
+balance update). A call refused before that (400, 404, 413, 429, 402, 503) sends it on its
+own; the error path is not the hot path.
 """
 
 from __future__ import annotations
@@ -14,12 +14,9 @@ from dataclasses import dataclass
 
 import orjson
 
-from apigateway import redis as gateway_redis
 from apigateway.auth import KeyInfo
-from apigateway.dbsync import run_sync
 from apigateway.providers.base import Usage
-from apigateway.resp import RedisUnavailable
-from usage import pipeline
+from apigateway.quota import record_unsettled
 
 logger = logging.getLogger(__name__)
 
@@ -89,18 +86,7 @@ async def emit_unsettled(log: CallLog) -> None:
     if log.emitted or log.key is None:
         return
     event = log.event()
-    if gateway_redis.client() is None:
-        await run_sync(pipeline.book_now, [orjson.loads(event)])
-        return
     try:
-        await gateway_redis.fast().call("RPUSH", pipeline.QUEUE, event)
-    except RedisUnavailable:
-        # Redis is down, so the call was refused (nothing charged) or, with
-        # GATEWAY_REDIS_FAILURE=local, refused by this process's own check: its record
-        # goes straight to the database.
-        try:
-            await run_sync(pipeline.book_now, [orjson.loads(event)])
-        except Exception:
-            logger.warning(
-                "usage event of refused call %s not recorded: no Redis or database", log.request_id
-            )
+        await record_unsettled(log.key.organization_id, event)
+    except Exception:
+        logger.warning("usage event of refused call %s not recorded", log.request_id)

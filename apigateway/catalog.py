@@ -24,15 +24,14 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
-from apigateway import redis as gateway_redis
 from apigateway.dbsync import run_sync
 from apigateway.models import CatalogModel, fallbacks_problem
-from apigateway.resp import RedisReplyError, RedisUnavailable
 from billing.pricing import with_markup
+from credit import connections, keys
+from credit.resp import RedisReplyError, RedisUnavailable
 
 logger = logging.getLogger(__name__)
 DEFAULTS_FILE = Path(__file__).with_name("catalog.json")
-VERSION_KEY = "nexeon:catalog:version"
 NEVER = float("-inf")
 UNKNOWN = object()  # no change counter to compare (embedded, or Redis unreachable): read rows
 _FIELDS = (
@@ -43,6 +42,7 @@ _FIELDS = (
     "mode",
     "context_window",
     "max_output_tokens",
+    "unsized_input_tokens",
     "prices",
     "fallbacks",
 )
@@ -61,6 +61,7 @@ class CatalogEntry:
     prices: dict[str, Any]  # what customers pay: the catalog's prices plus the markup
     # After (provider, upstream_model), in order: more deployments of the same model.
     fallbacks: tuple[tuple[str, str], ...] = ()
+    unsized_input_tokens: int | None = None  # reserved per unsizable input part (sizing.py)
 
 
 def default_rows() -> list[dict[str, Any]]:
@@ -74,11 +75,11 @@ def catalog_load_defaults(*, force: bool = False, model=CatalogModel) -> tuple[i
     `model` lets a data migration pass its historical model. Returns (created, updated).
     """
     created = updated = 0
-    # The data migration's historical model predates fallbacks (a later migration).
-    has_fallbacks = any(field.name == "fallbacks" for field in model._meta.get_fields())
+    # A data migration's historical model predates the fields added by later migrations.
+    columns = {field.name for field in model._meta.get_fields()}
     for row in default_rows():
-        values = {name: row[name] for name in _FIELDS if name != "fallbacks"}
-        if has_fallbacks:
+        values = {name: row.get(name) for name in _FIELDS if name in columns}
+        if "fallbacks" in values:
             values["fallbacks"] = row.get("fallbacks", [])
         if force:
             _, was_created = model.objects.update_or_create(public_id=row["id"], defaults=values)
@@ -103,6 +104,7 @@ def read_entries() -> dict[str, CatalogEntry]:
             max_output_tokens=row.max_output_tokens,
             prices=with_markup(row.prices or {}, settings.PRICE_MARKUP_PERCENT),
             fallbacks=fallbacks_of(row),
+            unsized_input_tokens=row.unsized_input_tokens,
         )
         for row in CatalogModel.objects.filter(enabled=True)
     }
@@ -125,11 +127,10 @@ def fallbacks_of(row: CatalogModel) -> tuple[tuple[str, str], ...]:
 def announce_change() -> None:
     """Sync, after a catalog row was saved or deleted: bump the change counter, so that
     every worker reads the catalog again at its next check."""
-    if not settings.REDIS_URL:
+    if not connections.configured():
         return
     try:
-        with redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5) as client:
-            client.incr(VERSION_KEY)
+        connections.sync().incr(keys.CATALOG_VERSION)
     except redis.RedisError as exc:
         logger.warning(
             "catalog changed, but Redis is unreachable (%s): workers reload it within %ss",
@@ -140,10 +141,10 @@ def announce_change() -> None:
 
 async def current_version() -> object:
     """The change counter (None before the first change), or UNKNOWN."""
-    if not settings.REDIS_URL:
+    if not connections.configured():
         return UNKNOWN
     try:
-        return await gateway_redis.fast().call("GET", VERSION_KEY)
+        return await connections.fast().call("GET", keys.CATALOG_VERSION)
     except (RedisUnavailable, RedisReplyError):
         return UNKNOWN
 

@@ -30,10 +30,10 @@ from django.conf import settings
 
 from apigateway.breaker import Breakers, breakers
 from apigateway.errors import GatewayError, upstream_error
-from apigateway.loops import running_loop
 from apigateway.providers.base import UpstreamRequest
 from apigateway.routing import Route
 from apigateway.upstream_client import Client, Response, UpstreamConnectError
+from nexeon.loops import running_loop
 
 logger = logging.getLogger(__name__)
 RETRYABLE_STATUS = {429, 500, 502, 503, 504, 529}

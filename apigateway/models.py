@@ -25,6 +25,13 @@ class CatalogModel(models.Model):
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.CHAT)
     context_window = models.PositiveIntegerField(null=True, blank=True)
     max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    unsized_input_tokens = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Credit is reserved for this many input tokens for each part of a request "
+        "the gateway cannot size before the call (a remote image, a file or document, a "
+        "video). Empty: the context window (the most the provider can bill).",
+    )
     prices = models.JSONField(
         default=dict,
         blank=True,

@@ -1,56 +1,36 @@
-"""Requests and tokens per minute, per key and per organization, over a sliding window.
-
-A window is 61 one-second buckets: a request at second s is admitted only if the requests
-counted in seconds s-60 .. s leave room for it. Any 60-second interval [a, a+60) lies
-inside the 61 buckets checked when its last request was admitted, so a key with RPM N
-never gets more than N requests in any 60 seconds (the price: a request may wait up to one
-second longer than an exact log would make it). Running totals make each check O(1); the
-same rules run in Redis (quota.RESERVE_SCRIPT) and, embedded, in `LocalWindows` here.
-
-Tokens are counted when a call is admitted as an estimate (the prompt's text / 4, plus
-max_tokens when the caller set it), and corrected to the provider's counts when it
-settles, in the bucket of the second the call started.
+"""Rate limits as HTTP: the x-ratelimit-* headers of an admitted call, the 429 of a refused
+one (the windows themselves are the credit core's: credit/windows.py), and the token
+estimate a call counts against a TPM limit until it settles (the prompt's text / 4, plus
+max_tokens when the caller set it).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 from apigateway.errors import RATE_LIMITED, GatewayError
+from credit.windows import RateInfo
 
-BUCKETS = 61  # seconds s-60 .. s
 IMAGE_PART_TOKENS = 85  # OpenAI's base cost of one image in a prompt
 
 
-@dataclass(slots=True)
-class RateInfo:
-    """The tightest of the limits that apply to a call, for the x-ratelimit-* headers."""
-
-    request_limit: int = 0  # 0: no RPM limit applies
-    requests_remaining: int = 0
-    token_limit: int = 0  # 0: no TPM limit applies
-    tokens_remaining: int = 0
-    reset_ms: int = 0  # until the window is back to its initial state
-    second: int = 0  # the bucket the call was counted in (to correct its tokens later)
-    tokens: int = 0  # the estimate counted
-
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        found: list[tuple[bytes, bytes]] = []
-        reset = duration(self.reset_ms).encode()
-        if self.request_limit:
-            found += [
-                (b"x-ratelimit-limit-requests", str(self.request_limit).encode()),
-                (b"x-ratelimit-remaining-requests", str(self.requests_remaining).encode()),
-                (b"x-ratelimit-reset-requests", reset),
-            ]
-        if self.token_limit:
-            found += [
-                (b"x-ratelimit-limit-tokens", str(self.token_limit).encode()),
-                (b"x-ratelimit-remaining-tokens", str(self.tokens_remaining).encode()),
-                (b"x-ratelimit-reset-tokens", reset),
-            ]
-        return found
+def rate_headers(info: RateInfo) -> list[tuple[bytes, bytes]]:
+    """OpenAI's headers for the tightest limit that applies."""
+    found: list[tuple[bytes, bytes]] = []
+    reset = duration(info.reset_ms).encode()
+    if info.request_limit:
+        found += [
+            (b"x-ratelimit-limit-requests", str(info.request_limit).encode()),
+            (b"x-ratelimit-remaining-requests", str(info.requests_remaining).encode()),
+            (b"x-ratelimit-reset-requests", reset),
+        ]
+    if info.token_limit:
+        found += [
+            (b"x-ratelimit-limit-tokens", str(info.token_limit).encode()),
+            (b"x-ratelimit-remaining-tokens", str(info.tokens_remaining).encode()),
+            (b"x-ratelimit-reset-tokens", reset),
+        ]
+    return found
 
 
 def duration(ms: int) -> str:
@@ -116,92 +96,3 @@ def estimate_tokens(body: dict, *, max_output_tokens: int | None) -> int:
     if isinstance(body.get("input"), list) and body["input"] and isinstance(body["input"][0], int):
         estimate = len(body["input"])  # already tokens
     return estimate + (max_output_tokens or 0)
-
-
-@dataclass(slots=True)
-class _Window:
-    buckets: dict[int, list[int]] = field(default_factory=dict)  # second -> [requests, tokens]
-    requests: int = 0
-    tokens: int = 0
-
-    def advance(self, now_s: int) -> None:
-        oldest = now_s - (BUCKETS - 1)
-        for second in [s for s in self.buckets if s < oldest]:
-            requests, tokens = self.buckets.pop(second)
-            self.requests -= requests
-            self.tokens -= tokens
-
-    def wait_ms(self, index: int, excess: int, now: float) -> int:
-        """Until `excess` requests (index 0) or tokens (1) have left the window."""
-        freed = 0
-        for second in sorted(self.buckets):
-            freed += self.buckets[second][index]
-            if freed >= excess:
-                return math.ceil((second + BUCKETS - now) * 1000)
-        return BUCKETS * 1000
-
-    def add(self, now_s: int, requests: int, tokens: int) -> None:
-        bucket = self.buckets.setdefault(now_s, [0, 0])
-        bucket[0] += requests
-        bucket[1] += tokens
-        self.requests += requests
-        self.tokens += tokens
-
-
-class LocalWindows:
-    """The embedded (no Redis) limiter: the same rules, in this process only."""
-
-    def __init__(self) -> None:
-        self._windows: dict[str, _Window] = {}
-
-    def window(self, name: str, now_s: int) -> _Window:
-        found = self._windows.get(name)
-        if found is None:
-            if len(self._windows) > 100_000:
-                self._windows.clear()
-            found = self._windows[name] = _Window()
-        found.advance(now_s)
-        return found
-
-    def admit(
-        self, subjects: list[tuple[str, str, int | None, int | None]], tokens: int, now: float
-    ) -> RateInfo:
-        """subjects: (window name, "key"/"organization", rpm, tpm). Counts the request in
-        every window, or raises the 429 of the first limit it would break."""
-        now_s = int(now)
-        windows = [
-            (self.window(name, now_s), subject, rpm, tpm) for name, subject, rpm, tpm in subjects
-        ]
-        for window, subject, rpm, tpm in windows:
-            if rpm and window.requests + 1 > rpm:
-                wait = window.wait_ms(0, window.requests + 1 - rpm, now)
-                raise rate_limited(subject=subject, unit="requests", limit=rpm, retry_after_ms=wait)
-            if tpm and window.tokens + tokens > tpm:
-                wait = window.wait_ms(1, window.tokens + tokens - tpm, now)
-                raise rate_limited(
-                    subject=subject, unit="tokens", limit=tpm, retry_after_ms=wait, requested=tokens
-                )
-        info = RateInfo(
-            second=now_s, tokens=tokens, reset_ms=math.ceil((now_s + BUCKETS - now) * 1000)
-        )
-        for window, _, rpm, tpm in windows:
-            window.add(now_s, 1, tokens if tpm else 0)
-            if rpm and (not info.request_limit or rpm - window.requests < info.requests_remaining):
-                info.request_limit, info.requests_remaining = rpm, rpm - window.requests
-            if tpm and (not info.token_limit or tpm - window.tokens < info.tokens_remaining):
-                info.token_limit, info.tokens_remaining = tpm, max(tpm - window.tokens, 0)
-        return info
-
-    def count(self, subjects: list[tuple[str, str, int | None, int | None]], now: float) -> None:
-        """One request in every window with an RPM limit, checked against nothing."""
-        for name, _, rpm, _ in subjects:
-            if rpm:
-                self.window(name, int(now)).add(int(now), 1, 0)
-
-    def correct(self, names: list[str], second: int, delta: int) -> None:
-        """Replace a call's token estimate by its real count, if its second still counts."""
-        for name in names:
-            window = self._windows.get(name)
-            if window is not None and second in window.buckets:
-                window.buckets[second][1] += delta
-                window.tokens += delta

@@ -15,22 +15,22 @@ from dataclasses import dataclass
 import orjson
 from django.conf import settings
 
-from apigateway import http
+from apigateway import http, quota, sizing
 from apigateway.asgi_io import ClientGone, Headers, Send
 from apigateway.auth import KeyInfo
 from apigateway.calllog import CallLog
 from apigateway.catalog import CatalogEntry
 from apigateway.errors import API_ERROR, GatewayError
-from apigateway.loops import spawn
 from apigateway.providers.base import JSON, StreamTranslator, UpstreamRequest, Usage
-from apigateway.quota import book_directly, credit_service_unavailable, quota_for
-from apigateway.quota import reserve as reserve_credit
-from apigateway.ratelimit import estimate_tokens
-from apigateway.resp import RedisUnavailable, ScriptCall
+from apigateway.quota import Reservation
+from apigateway.ratelimit import estimate_tokens, rate_headers
 from apigateway.routing import Route
 from apigateway.sse import DONE, SSEDecoder, encode_data, encode_json
 from billing import pricing
 from billing.money import usd_plain
+from credit.records import CreditUnavailable
+from credit.store import Settlement
+from nexeon.loops import spawn
 
 logger = logging.getLogger(__name__)
 
@@ -75,17 +75,34 @@ def with_cost(payload: JSON, cost: str) -> JSON:
 async def _answer(
     call: Call,
     headers: Headers,
-    reservation,
+    reservation: Reservation,
     payload: JSON,
     cost_nanos: int,
     *,
     with_usage: bool = True,
 ) -> None:
     """Settle a whole answer and send it: the settlement leaves first (see settle)."""
+    cost_nanos = charged(call, reservation, cost_nanos)
     cost = usd_plain(cost_nanos)  # formatted once, for the body and the header
     body = orjson.dumps(with_cost(payload, cost) if with_usage else payload)
     extra = [*headers, (b"x-nexeon-cost", cost.encode())]
     await settle(call, reservation, cost_nanos, answer=lambda: call.respond_json(200, body, extra))
+
+
+def charged(call: Call, reservation: Reservation, cost_nanos: int) -> int:
+    """What the call is charged: its cost, never more than it reserved (sizing.py makes
+    that the most a provider can bill; more means an estimate was wrong: logged)."""
+    if cost_nanos > reservation.amount:
+        logger.error(
+            "%s cost %s nano-dollars, more than the %s it reserved (model %s): charged the "
+            "reservation",
+            call.request_id,
+            cost_nanos,
+            reservation.amount,
+            call.entry.id,
+        )
+        return reservation.amount
+    return cost_nanos
 
 
 def usage_cost(entry: CatalogEntry, usage: Usage) -> int:
@@ -99,7 +116,7 @@ def usage_cost(entry: CatalogEntry, usage: Usage) -> int:
 
 async def settle(
     call: Call,
-    reservation,
+    reservation: Reservation,
     cost_nanos: int,
     answer: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
@@ -108,19 +125,22 @@ async def settle(
     With `answer` (the client's reply): the settlement is written to Redis, then the client
     is answered, then Redis's acknowledgement is awaited. The usage event has left this
     process before the answer's first byte (a crash after that loses nothing: Redis reads
-    what the kernel holds), and the answer does not wait a round trip for it. Embedded,
-    or with the connection to Redis not up, the settlement completes before the answer.
+    what the kernel holds), and the answer does not wait a round trip for it. In a memory
+    store, or with the connection to Redis not up, the settlement completes before the
+    answer.
 
     If Redis is unreachable, retry for a couple of seconds; then a call not yet answered
     fails with 503 (nothing charged), and one already answered (a stream, or a reply sent
-    after the write) keeps retrying in the background so that its usage is not lost.
+    after the write) keeps retrying in the background so that its usage is not lost. A
+    settlement sent again charges nothing twice (the store remembers the call).
     """
+    cost_nanos = charged(call, reservation, cost_nanos)
     call.log.cost_nanos = cost_nanos
     event = call.log.event()
     tokens = call.log.usage.total_tokens if call.log.usage else 0
     sent = None
-    if answer is not None and reservation.hold:
-        sent = quota_for(reservation).send_settlement(reservation, cost_nanos, event, tokens)
+    if answer is not None and not reservation.in_memory:
+        sent = _send(call, reservation, cost_nanos, event, tokens)
     if sent is not None and await sent.leave():
         try:
             await answer()
@@ -132,22 +152,32 @@ async def settle(
         await answer()
 
 
+def _send(call: Call, reservation: Reservation, cost: int, event: bytes, tokens: int) -> Settlement:
+    return quota.send_settlement(
+        reservation, call_id=call.request_id, cost_nanos=cost, event=event, tokens_used=tokens
+    )
+
+
 async def _settled(
-    call: Call, reservation, cost_nanos: int, event: bytes, tokens: int, sent: ScriptCall | None
+    call: Call,
+    reservation: Reservation,
+    cost_nanos: int,
+    event: bytes,
+    tokens: int,
+    sent: Settlement | None,
 ) -> None:
     """Wait for the settlement (`sent`, if it was started) to be acknowledged, retrying it
     while Redis is unreachable."""
-    quota = quota_for(reservation)
     on_its_way = sent is not None and sent.written
     try:
         for delay in SETTLE_RETRY_DELAYS:
             try:
                 if sent is None:
-                    await quota.settle(reservation, cost_nanos, event, tokens)
-                else:
-                    await sent.reply()  # the first attempt, already started
+                    sent = _send(call, reservation, cost_nanos, event, tokens)
+                await sent.reply()
+                await quota.settled(reservation)
                 return
-            except RedisUnavailable:
+            except CreditUnavailable:
                 sent, on_its_way = None, False
                 await asyncio.sleep(delay)
     except asyncio.CancelledError:
@@ -155,12 +185,18 @@ async def _settled(
         # event loop is going away, so settle with a blocking call rather than not at all
         # (unless the settlement is already on its way: Redis runs what it was sent).
         if not on_its_way:
-            quota.settle_now(reservation, cost_nanos, event, tokens)
+            quota.settle_blocking(
+                reservation,
+                call_id=call.request_id,
+                cost_nanos=cost_nanos,
+                event=event,
+                tokens_used=tokens,
+            )
         raise
-    if await book_directly(reservation, event):
+    if await quota.book_directly(reservation, call.request_id, cost_nanos, event):
         return
     if call.log.ttfb is None:
-        raise credit_service_unavailable()
+        raise quota.credit_service_unavailable()
     task = spawn(_settle_later(call, reservation, cost_nanos, event, tokens))
     _background.add(task)
     task.add_done_callback(_background.discard)
@@ -171,15 +207,16 @@ _background: set[asyncio.Task] = set()
 
 
 async def _settle_later(
-    call: Call, reservation, cost_nanos: int, event: bytes, tokens: int
+    call: Call, reservation: Reservation, cost_nanos: int, event: bytes, tokens: int
 ) -> None:
     deadline = time.monotonic() + settings.GATEWAY_SETTLE_RETRY_SECONDS
     while time.monotonic() < deadline:
         try:
-            await quota_for(reservation).settle(reservation, cost_nanos, event, tokens)
+            await _send(call, reservation, cost_nanos, event, tokens).reply()
+            await quota.settled(reservation)
             logger.info("%s: settled after Redis came back", call.request_id)
             return
-        except RedisUnavailable:
+        except CreditUnavailable:
             await asyncio.sleep(1.0)
     logger.error(
         "%s: usage not recorded, Redis unreachable for %ss: %s",
@@ -217,29 +254,13 @@ class Outcome:
         return False
 
 
-def asked_output_tokens(call: Call) -> int | None:
-    """The output the caller allows per choice, if it said."""
-    return call.body.get("max_completion_tokens") or call.body.get("max_tokens")
-
-
-def max_output_tokens(call: Call) -> int:
-    """The output the reservation covers: what the caller allows, else a default cap."""
-    asked = asked_output_tokens(call)
-    if asked:
-        return asked
-    return min(
-        call.entry.max_output_tokens or pricing.DEFAULT_OUTPUT_CAP_TOKENS,
-        pricing.DEFAULT_OUTPUT_CAP_TOKENS,
-    )
-
-
-async def reserve(call: Call, amount_nanos: int, headers: Headers, tokens: int = 0):
+async def reserve(call: Call, amount_nanos: int, headers: Headers, tokens: int = 0) -> Reservation:
     """Rate limits and credit in one step; the limits' x-ratelimit-* headers join the
     answer's headers."""
-    reservation = await reserve_credit(
+    reservation = await quota.reserve(
         key=call.key, amount_nanos=amount_nanos, request_id=call.request_id, tokens=tokens
     )
-    headers.extend(reservation.rate.headers())
+    headers.extend(rate_headers(reservation.rate))
     return reservation
 
 
@@ -249,10 +270,11 @@ def counts_tokens(call: Call) -> bool:
 
 
 def chat_token_estimate(call: Call) -> int:
-    """What the call counts against a TPM limit until it settles (max_tokens only if set)."""
+    """What the call counts against a TPM limit until it settles (the output only where
+    the caller capped it)."""
     if not counts_tokens(call):
         return 0
-    asked = asked_output_tokens(call)
+    asked = call.body.get("max_completion_tokens") or call.body.get("max_tokens")
     n = call.body.get("n") or 1
     return estimate_tokens(call.body, max_output_tokens=asked * n if asked else None)
 
@@ -262,19 +284,27 @@ WatchDisconnect = Callable[[Callable[[], None]], Callable[[], None]]
 
 
 async def chat(call: Call, send: Send, watch: WatchDisconnect, headers: Headers) -> None:
+    entry = call.entry
+    tokens = chat_token_estimate(call)
+    cap = sizing.output_cap(call.body, entry.max_output_tokens)
+    # Every deployment is sent this cap: the most output the reservation pays for.
+    call.body.pop("max_tokens", None)
+    call.body["max_completion_tokens"] = cap
     upstream = upstream_requests(
         call, lambda route: route.adapter.build_chat_request(call.body, route.deployment)
     )
-    n = call.body.get("n") or 1
+    output = cap * (call.body.get("n") or 1)
+    prompt = sizing.prompt_bound(
+        call.body,
+        call.body_bytes,
+        context_window=entry.context_window,
+        unsized_input_tokens=entry.unsized_input_tokens,
+    )
     reservation = await reserve(
         call,
-        pricing.max_cost_nanos(
-            call.entry.prices,
-            body_bytes=call.body_bytes,
-            max_output_tokens=max_output_tokens(call) * n,
-        ),
+        pricing.max_cost_nanos(entry.prices, prompt_tokens=prompt, completion_tokens=output),
         headers,
-        chat_token_estimate(call),
+        tokens,
     )
     cost = 0
     try:
@@ -409,9 +439,10 @@ async def embeddings(call: Call, headers: Headers) -> None:
     upstream = upstream_requests(
         call, lambda route: route.adapter.build_embeddings_request(call.body, route.deployment)
     )
+    prompt = sizing.embedding_bound(call.body, call.body_bytes, call.entry.context_window)
     reservation = await reserve(
         call,
-        pricing.max_cost_nanos(call.entry.prices, body_bytes=call.body_bytes, max_output_tokens=0),
+        pricing.max_cost_nanos(call.entry.prices, prompt_tokens=prompt, completion_tokens=0),
         headers,
         estimate_tokens(call.body, max_output_tokens=None) if counts_tokens(call) else 0,
     )

@@ -1,16 +1,41 @@
+from django import forms
 from django.contrib import admin
 
-from billing.models import LedgerEntry, Purchase, StripeEvent
+from billing.models import EntryKind, LedgerEntry, Purchase, StripeEvent
+from billing.services import ledger_book
+
+
+class LedgerEntryForm(forms.ModelForm):
+    """Operators book credit entries; usage is booked by the gateway alone."""
+
+    kind = forms.ChoiceField(choices=[c for c in EntryKind.choices if c[0] != EntryKind.USAGE])
+
+    class Meta:
+        model = LedgerEntry
+        fields = ("organization", "kind", "amount_nanos", "reference", "description")
 
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(admin.ModelAdmin):
-    """Append-only: operators add entries (grants, adjustments) but never edit or delete."""
+    """Append-only: operators add entries (grants, adjustments) but never edit or delete;
+    an entry added here is booked by the ledger's writer, so the organization's running
+    balance and the gateway's credit move with it."""
 
+    form = LedgerEntryForm
     list_display = ("created_at", "organization", "kind", "amount_nanos", "reference")
     list_filter = ("kind",)
     search_fields = ("reference", "organization__name")
     raw_id_fields = ("organization",)
+
+    def save_model(self, request, obj, form, change) -> None:
+        entry, _ = ledger_book(
+            organization=obj.organization,
+            kind=EntryKind(obj.kind),
+            amount_nanos=obj.amount_nanos,
+            reference=obj.reference,
+            description=obj.description,
+        )
+        obj.pk = entry.pk
 
     def has_change_permission(self, request, obj=None) -> bool:
         return obj is None

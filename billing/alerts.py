@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db.models import Sum
 
 from accounts.models import Membership, Organization, Role
-from billing.models import BalanceAlert, LedgerEntry
+from billing.models import BalanceAlert, OrganizationBalance
 from billing.money import format_usd, usd_to_nanos
 
 
 def balances_by_organization() -> dict[int, int]:
-    rows = LedgerEntry.objects.values("organization_id").annotate(total=Sum("amount_nanos"))
-    return {row["organization_id"]: int(row["total"] or 0) for row in rows}
+    rows = OrganizationBalance.objects.values_list(
+        "organization_id", "credits_nanos", "usage_nanos"
+    )
+    return {organization: credits - usage for organization, credits, usage in rows}
 
 
 def low_balance_alerts() -> int:

@@ -118,3 +118,48 @@ class BalanceAlert(models.Model):
 
     def __str__(self) -> str:
         return f"low balance alert for {self.organization_id}"
+
+
+class OrganizationBalance(models.Model):
+    """An organization's ledger totals, kept by the ledger's one writer (billing.services)
+    in the same transaction as each entry it books, so that reading them is one row
+    whatever the ledger's length: /v1/credits, the gateway loading a balance, and
+    reconciliation. `credits_seq` counts the credit entries (every kind but usage): the
+    credit store applies a newer total only (credit/lua/sync_credits.lua)."""
+
+    organization = models.OneToOneField(
+        "accounts.Organization",
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="ledger_balance",
+    )
+    credits_nanos = models.BigIntegerField(default=0)
+    usage_nanos = models.BigIntegerField(default=0, help_text="Positive: what was spent.")
+    credits_seq = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"balance of {self.organization_id}: {self.balance_nanos}"
+
+    @property
+    def balance_nanos(self) -> int:
+        return self.credits_nanos - self.usage_nanos
+
+
+class KeyMonthSpend(models.Model):
+    """What one API key spent in one calendar month (UTC), kept by the ledger's writer:
+    monthly spend limits and /v1/key read it in one row."""
+
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", on_delete=models.CASCADE, related_name="month_spend"
+    )
+    month = models.DateField(help_text="The first day of the month (UTC).")
+    usage_nanos = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "month"], name="key_month_spend_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"key {self.api_key_id} spent {self.usage_nanos} in {self.month:%Y-%m}"

@@ -12,8 +12,6 @@ from math import lcm
 from typing import Any
 
 NANOS_PER_TOKEN_PER_USD_PER_MTOK = Decimal(1000)
-DEFAULT_OUTPUT_CAP_TOKENS = 4096  # reserve for this many output tokens if max_tokens is unset
-BYTES_PER_TOKEN_ESTIMATE = 3  # conservative: real text averages about 4
 
 
 @lru_cache(maxsize=4096)
@@ -60,11 +58,11 @@ def image_cost_nanos(prices: dict[str, Any], *, quality: str, size: str, n: int)
     return _ceil(Decimal(str(each)) * 1_000_000_000 * n)
 
 
-def max_cost_nanos(prices: dict[str, Any], *, body_bytes: int, max_output_tokens: int) -> int:
-    """An upper estimate for reserving credit before the call."""
-    prompt_estimate = body_bytes // BYTES_PER_TOKEN_ESTIMATE + 1
+def max_cost_nanos(prices: dict[str, Any], *, prompt_tokens: int, completion_tokens: int) -> int:
+    """The most a call of at most these many tokens can cost (what its reservation
+    covers): every prompt token at the full prompt price."""
     return token_cost_nanos(
-        prices, prompt_tokens=prompt_estimate, completion_tokens=max_output_tokens
+        prices, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
     )
 
 

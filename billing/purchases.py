@@ -26,7 +26,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Organization, User
-from billing.balance_cache import cached_balance_add
 from billing.models import EntryKind, Purchase, PurchaseStatus, StripeEvent
 from billing.money import cents_to_nanos, format_usd
 from billing.services import ledger_book
@@ -180,9 +179,6 @@ def checkout_completed(session: Mapping[str, Any]) -> str:
             reference=f"stripe:checkout:{session_id}",
             description=f"Credits purchase ({format_usd(amount)})",
         )
-        if created:
-            organization_id = purchase.organization_id
-            transaction.on_commit(lambda: cached_balance_add(organization_id, amount))
         purchase.status = PurchaseStatus.PAID
         purchase.paid_at = purchase.paid_at or timezone.now()
         purchase.save(update_fields=["status", "paid_at"])
@@ -270,16 +266,13 @@ def charge_refunded(charge: Mapping[str, Any]) -> str:
         if cumulative <= purchase.refunded_cents:
             return "already refunded"  # a repeated event, or one older than what is booked
         amount = cents_to_nanos(cumulative - purchase.refunded_cents)
-        _, created = ledger_book(
+        ledger_book(
             organization=purchase.organization,
             kind=EntryKind.REFUND,
             amount_nanos=-amount,
             reference=f"stripe:refund:{charge_id}:{cumulative}",
             description=f"Refund ({format_usd(amount)})",
         )
-        if created:
-            organization_id = purchase.organization_id
-            transaction.on_commit(lambda: cached_balance_add(organization_id, -amount))
         purchase.refunded_cents = cumulative
         purchase.stripe_charge_id = purchase.stripe_charge_id or charge_id
         purchase.receipt_url = purchase.receipt_url or charge.get("receipt_url") or ""

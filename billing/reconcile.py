@@ -1,73 +1,81 @@
-"""Keeping the fast balances in Redis equal to the ledger (Celery beat, every minute).
+"""Checking the credit store against the ledger (Celery beat, every minute).
 
-The Redis balance of an organization should equal its ledger sum, minus what its calls in
-flight hold, minus usage queued but not yet written. Comparing the two is only meaningful
-when nothing is in motion, so an organization is checked (and corrected) only while it is
-quiet: no hold of its, an empty usage queue, and the same ledger sum before and after the
-check. The correction is a compare-and-set in Lua that re-checks all of that, so a call or
-a credit that lands meanwhile is never overwritten.
+For an organization the store holds `available + held + unbooked` (credit/store.py): the
+ledger's balance plus the usage the ledger has booked but the drain has not yet
+acknowledged, which is between 0 and `unbooked`. So, read while the ledger does not move:
+
+* below the ledger's balance: the store charged usage that was never booked (lost on the
+  way, or a dead letter). Reported (an error log, nexeon_balance_discrepancies_total) and
+  never "corrected": refunding it would hide the loss and give the usage away.
+* above the ledger's balance by more than `unbooked`: the ledger booked usage the store
+  never charged (booked directly while Redis was unreachable, GATEWAY_REDIS_FAILURE=local).
+  The store is charged the difference (compare-and-set, so a call settling meanwhile is
+  never overwritten).
+* credits the store missed (Redis was unreachable when they were booked) are synced first.
 """
 
 from __future__ import annotations
 
 import logging
 
-import redis
-
-from billing.balance_cache import balance_key
-from billing.holds import HOLDS
-from billing.selectors import organization_balance_nanos_by_id
-from usage.metrics import HASH as METRICS
-from usage.pipeline import QUEUE
+from billing.selectors import ledger_figures
+from credit.records import LedgerFigures
+from credit.store import CreditStore
+from nexeon import counters
 
 logger = logging.getLogger(__name__)
 
-# KEYS: balance, holds, usage queue. ARGV: organization id, expected balance (the ledger),
-# the balance read before (compare-and-set), write (1/0).
-# Returns {status, balance}: 0 equal, 1 corrected, -1 busy (not quiet), -2 not cached.
-CHECK_SCRIPT = """
-local balance = redis.call('GET', KEYS[1])
-if not balance then return {-2, 0} end
-if redis.call('LLEN', KEYS[3]) > 0 then return {-1, tonumber(balance)} end
-local prefix = '|' .. ARGV[1] .. '|'
-for _, hold in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  if string.find(hold, prefix, 1, true) then return {-1, tonumber(balance)} end
-end
-if balance == ARGV[2] then return {0, tonumber(balance)} end
-if ARGV[4] == '1' and balance == ARGV[3] then
-  redis.call('SET', KEYS[1], ARGV[2])
-  return {1, tonumber(balance)}
-end
-return {-1, tonumber(balance)}
-"""
 
-
-def reconcile_organization(client: redis.Redis, organization_id: int) -> str:
-    """'equal', 'corrected', 'busy' or 'not cached'."""
-    keys = [balance_key(organization_id), HOLDS, QUEUE]
-    ledger = organization_balance_nanos_by_id(organization_id)
-    status, seen = client.eval(CHECK_SCRIPT, 3, *keys, organization_id, ledger, "", 0)
-    if status in (0, -2):
-        return "equal" if status == 0 else "not cached"
-    if organization_balance_nanos_by_id(organization_id) != ledger:
-        return "busy"  # a credit or a usage batch landed meanwhile
-    status, seen = client.eval(CHECK_SCRIPT, 3, *keys, organization_id, ledger, seen, 1)
-    if status == 1:
-        logger.warning(
-            "balance of organization %s corrected from %s to the ledger's %s",
+def reconcile_organization(store: CreditStore, organization_id: int) -> str:
+    """'equal', 'credits synced', 'charged', 'usage missing', 'busy' or 'not loaded'."""
+    before = ledger_figures(organization_id)
+    state = store.credit_state(organization_id)
+    after = ledger_figures(organization_id)
+    if state is None:
+        return "not loaded"
+    if before != after:
+        return "busy"  # a booking landed while reading: look again next time
+    if after.credits_seq != state.credits_seq:
+        if after.credits_seq > state.credits_seq:
+            store.sync_credits(organization_id, after.credits, after.credits_seq)
+            logger.warning("credits of organization %s synced to the ledger", organization_id)
+            counters.increment("nexeon_balance_discrepancies_total", kind="credits_missed")
+            return "credits synced"
+        return _report(organization_id, "the store's credits are newer than the ledger's", after)
+    excess = state.total - (after.credits - after.usage)
+    if excess < 0:
+        logger.error(
+            "organization %s: the credit store charged %s nano-dollars of usage the ledger "
+            "never booked (lost usage or dead letters); left as it is",
             organization_id,
-            seen,
-            ledger,
+            -excess,
         )
-        client.hincrby(METRICS, "nexeon_balance_corrections_total", 1)
-        return "corrected"
-    return "equal" if status == 0 else "busy"
+        counters.increment("nexeon_balance_discrepancies_total", kind="usage_not_booked")
+        return "usage missing"
+    if excess > state.unbooked:
+        amount = excess - state.unbooked
+        if store.charge_ledger_only(organization_id, state.total, amount) != 1:
+            return "busy"
+        logger.warning(
+            "organization %s: %s nano-dollars of usage booked without the credit store "
+            "charged to its balance",
+            organization_id,
+            amount,
+        )
+        counters.increment("nexeon_balance_discrepancies_total", kind="usage_not_charged")
+        return "charged"
+    return "equal"
 
 
-def reconcile_all(client: redis.Redis) -> dict[str, int]:
+def _report(organization_id: int, problem: str, figures: LedgerFigures) -> str:
+    logger.error("organization %s: %s (ledger: %s)", organization_id, problem, figures)
+    counters.increment("nexeon_balance_discrepancies_total", kind="credits_ahead")
+    return "credits ahead"
+
+
+def reconcile_all(store: CreditStore) -> dict[str, int]:
     outcome: dict[str, int] = {}
-    for key in client.scan_iter(match="nexeon:balance:*", count=1000):
-        organization_id = int(key.decode().rsplit(":", 1)[1])
-        result = reconcile_organization(client, organization_id)
+    for organization_id in store.organizations():
+        result = reconcile_organization(store, organization_id)
         outcome[result] = outcome.get(result, 0) + 1
     return outcome

@@ -1,12 +1,24 @@
-"""Reads on the ledger."""
+"""Reads on the ledger. Balances and key spend come from the running totals the ledger's
+writer keeps (one row each, whatever the ledger's length)."""
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, Sum
+from datetime import date
+
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from accounts.models import Organization
-from billing.models import EntryKind, LedgerEntry
+from billing.models import EntryKind, KeyMonthSpend, LedgerEntry, OrganizationBalance
+from credit.records import LedgerFigures
+
+
+def ledger_figures(organization_id: int) -> LedgerFigures:
+    """The organization's credits (with their sequence number) and usage, as booked."""
+    row = OrganizationBalance.objects.filter(organization_id=organization_id).first()
+    if row is None:
+        return LedgerFigures(credits=0, credits_seq=0, usage=0)
+    return LedgerFigures(row.credits_nanos, row.credits_seq, row.usage_nanos)
 
 
 def organization_balance_nanos(*, organization: Organization) -> int:
@@ -14,17 +26,22 @@ def organization_balance_nanos(*, organization: Organization) -> int:
 
 
 def organization_balance_nanos_by_id(organization_id: int) -> int:
-    total = LedgerEntry.objects.filter(organization_id=organization_id).aggregate(
-        total=Sum("amount_nanos")
-    )["total"]
-    return int(total or 0)
+    figures = ledger_figures(organization_id)
+    return figures.credits - figures.usage
+
+
+def organization_credit_totals(organization_id: int) -> tuple[int, int]:
+    """(credits, usage) in nano-dollars, OpenRouter's meaning: credits is everything bought
+    or granted net of refunds and adjustments, usage everything spent; balance = difference.
+    """
+    figures = ledger_figures(organization_id)
+    return figures.credits, figures.usage
 
 
 def organization_month_usage(*, organization: Organization) -> tuple[int, int]:
     """(nano-dollars spent, charged requests) since the start of this month (UTC)."""
-    start = month_start()
     totals = LedgerEntry.objects.filter(
-        organization=organization, kind=EntryKind.USAGE, created_at__gte=start
+        organization=organization, kind=EntryKind.USAGE, created_at__gte=month_start()
     ).aggregate(spent=Sum("amount_nanos"), requests=Count("pk"))
     return -(totals["spent"] or 0), totals["requests"]
 
@@ -34,28 +51,19 @@ def month_start():
     return timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def key_month_usage_nanos(key_id: int) -> int:
-    """Nano-dollars spent through this key since the start of the month (UTC)."""
-    total = LedgerEntry.objects.filter(
-        api_key_id=key_id, kind=EntryKind.USAGE, created_at__gte=month_start()
-    ).aggregate(total=Sum("amount_nanos"))["total"]
-    return -int(total or 0)
+def month_of(month: str) -> date:
+    """A YYYYMM month (credit.keys.month_of) as its first day."""
+    return date(int(month[:4]), int(month[4:]), 1)
+
+
+def key_month_usage_nanos(key_id: int, month: str | None = None) -> int:
+    """Nano-dollars spent through this key in a month (YYYYMM; default this one, UTC)."""
+    first = month_of(month) if month else month_start().date()
+    row = KeyMonthSpend.objects.filter(api_key_id=key_id, month=first).first()
+    return row.usage_nanos if row else 0
 
 
 def key_usage_nanos(key_id: int) -> int:
-    """Nano-dollars ever spent through this key."""
-    total = LedgerEntry.objects.filter(api_key_id=key_id, kind=EntryKind.USAGE).aggregate(
-        total=Sum("amount_nanos")
-    )["total"]
-    return -int(total or 0)
-
-
-def organization_credit_totals(organization_id: int) -> tuple[int, int]:
-    """(credits, usage) in nano-dollars, OpenRouter's meaning: credits is everything bought
-    or granted net of refunds and adjustments, usage everything spent; balance = difference.
-    """
-    totals = LedgerEntry.objects.filter(organization_id=organization_id).aggregate(
-        credits=Sum("amount_nanos", filter=~Q(kind=EntryKind.USAGE)),
-        usage=Sum("amount_nanos", filter=Q(kind=EntryKind.USAGE)),
-    )
-    return int(totals["credits"] or 0), -int(totals["usage"] or 0)
+    """Nano-dollars ever spent through this key (one row per month it was used)."""
+    total = KeyMonthSpend.objects.filter(api_key_id=key_id).aggregate(total=Sum("usage_nanos"))
+    return int(total["total"] or 0)

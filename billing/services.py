@@ -1,12 +1,27 @@
-"""Writes on the ledger. Every booking carries a unique reference, so retries are harmless."""
+"""The ledger's one writer. Every entry carries a unique reference, so retries are harmless;
+every entry moves the organization's running totals (OrganizationBalance, and a key's
+KeyMonthSpend for usage) in the same transaction, so the totals are always the ledger's
+sums; and every credit entry reaches the credit store's balance after it commits.
+"""
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 
 from accounts.models import Organization
-from billing.balance_cache import cached_balance_add
-from billing.models import EntryKind, LedgerEntry
+from billing.models import EntryKind, KeyMonthSpend, LedgerEntry, OrganizationBalance
+from credit.records import CreditUnavailable
+from credit.stores import current as credit_store
+from nexeon import bulk
+
+logger = logging.getLogger(__name__)
 
 
 def ledger_book(
@@ -17,7 +32,10 @@ def ledger_book(
     reference: str,
     description: str = "",
 ) -> tuple[LedgerEntry, bool]:
-    """Book one entry once. Returns (entry, created); a repeated reference books nothing."""
+    """Book one credit entry (anything but usage) once. Returns (entry, created); a
+    repeated reference books nothing. The credit store hears of it after the commit."""
+    if kind == EntryKind.USAGE:
+        raise ValueError("usage is booked by book_usage, from the gateway's usage events")
     try:
         with transaction.atomic():
             entry = LedgerEntry.objects.create(
@@ -27,6 +45,7 @@ def ledger_book(
                 reference=reference,
                 description=description,
             )
+            _add_credits(organization.pk, amount_nanos)
     except IntegrityError:
         existing = LedgerEntry.objects.get(reference=reference)
         if existing.organization_id != organization.pk or existing.amount_nanos != amount_nanos:
@@ -34,6 +53,8 @@ def ledger_book(
                 f"ledger reference {reference!r} was booked with other terms"
             ) from None
         return existing, False
+    organization_id = organization.pk
+    transaction.on_commit(lambda: sync_credits(organization_id))
     return entry, True
 
 
@@ -42,13 +63,126 @@ def credits_grant(
 ) -> tuple[LedgerEntry, bool]:
     if amount_nanos <= 0:
         raise ValueError("a grant must be positive")
-    entry, created = ledger_book(
+    return ledger_book(
         organization=organization,
         kind=EntryKind.GRANT,
         amount_nanos=amount_nanos,
         reference=reference,
         description=description,
     )
-    if created:
-        transaction.on_commit(lambda: cached_balance_add(organization.pk, amount_nanos))
-    return entry, created
+
+
+def _add_credits(organization_id: int, amount_nanos: int) -> None:
+    updated = OrganizationBalance.objects.filter(organization_id=organization_id).update(
+        credits_nanos=F("credits_nanos") + amount_nanos, credits_seq=F("credits_seq") + 1
+    )
+    if not updated:
+        _create_balance(organization_id)
+        _add_credits(organization_id, amount_nanos)
+
+
+def _create_balance(organization_id: int) -> None:
+    """The totals row of an organization that has none yet (one booking at a time may
+    create it: the others wait for its insert and then update it)."""
+    with transaction.atomic():
+        OrganizationBalance.objects.bulk_create(
+            [OrganizationBalance(organization_id=organization_id)], ignore_conflicts=True
+        )
+
+
+def sync_credits(organization_id: int) -> None:
+    """Tell the credit store the organization's credits as the ledger has them now.
+    Best effort: the store is also synced by reconciliation every minute."""
+    row = OrganizationBalance.objects.filter(organization_id=organization_id).first()
+    if row is None:
+        return
+    try:
+        credit_store().sync_credits(organization_id, row.credits_nanos, row.credits_seq)
+    except CreditUnavailable:
+        logger.warning("credits of organization %s not synced: Redis unreachable", organization_id)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageCharge:
+    """One call's charge, as the usage pipeline books it."""
+
+    request_id: str
+    organization_id: int
+    api_key_id: int | None
+    amount_nanos: int  # what was charged (positive)
+    created_at: datetime  # when the call happened: month boundaries stay exact
+    description: str = ""
+
+    @property
+    def reference(self) -> str:
+        return f"usage:{self.request_id}"
+
+
+def book_usage(charges: Iterable[UsageCharge]) -> list[UsageCharge]:
+    """Book calls' usage once each (the request id makes the reference), inside the
+    caller's transaction; returns the charges booked now (a charge booked before is
+    skipped), whose amounts have moved the running totals."""
+    pending = {charge.reference: charge for charge in charges if charge.amount_nanos > 0}
+    if not pending:
+        return []
+    rows = [
+        {
+            "organization_id": charge.organization_id,
+            "kind": EntryKind.USAGE.value,
+            "amount_nanos": -charge.amount_nanos,
+            "reference": reference,
+            "api_key_id": charge.api_key_id,
+            "description": charge.description[:300],
+            "created_at": charge.created_at,
+        }
+        for reference, charge in pending.items()
+    ]
+    if connection.vendor == "postgresql":
+        references = bulk.insert_new("billing_ledgerentry", "reference", rows)
+    else:
+        existing = set(
+            LedgerEntry.objects.filter(reference__in=list(pending)).values_list(
+                "reference", flat=True
+            )
+        )
+        rows = [row for row in rows if row["reference"] not in existing]
+        LedgerEntry.objects.bulk_create([LedgerEntry(**row) for row in rows])
+        references = [row["reference"] for row in rows]
+    booked = [pending[reference] for reference in references]
+    _add_usage(booked)
+    return booked
+
+
+def _add_usage(booked: list[UsageCharge]) -> None:
+    """Move the running totals by what was booked; rows updated in a fixed order, so that
+    two drainers booking at once cannot deadlock."""
+    by_organization: dict[int, int] = defaultdict(int)
+    by_key_month: dict[tuple[int, date], int] = defaultdict(int)
+    for charge in booked:
+        by_organization[charge.organization_id] += charge.amount_nanos
+        if charge.api_key_id is not None:
+            at = charge.created_at.astimezone(UTC)
+            by_key_month[(charge.api_key_id, date(at.year, at.month, 1))] += charge.amount_nanos
+    for organization_id in sorted(by_organization):
+        amount = by_organization[organization_id]
+        updated = OrganizationBalance.objects.filter(organization_id=organization_id).update(
+            usage_nanos=F("usage_nanos") + amount
+        )
+        if not updated:
+            _create_balance(organization_id)
+            OrganizationBalance.objects.filter(organization_id=organization_id).update(
+                usage_nanos=F("usage_nanos") + amount
+            )
+    for key_id, month in sorted(by_key_month):
+        amount = by_key_month[(key_id, month)]
+        updated = KeyMonthSpend.objects.filter(api_key_id=key_id, month=month).update(
+            usage_nanos=F("usage_nanos") + amount
+        )
+        if not updated:
+            with transaction.atomic():
+                KeyMonthSpend.objects.bulk_create(
+                    [KeyMonthSpend(api_key_id=key_id, month=month)], ignore_conflicts=True
+                )
+            KeyMonthSpend.objects.filter(api_key_id=key_id, month=month).update(
+                usage_nanos=F("usage_nanos") + amount
+            )

@@ -19,6 +19,7 @@ from django.conf import settings  # noqa: E402
 from apigateway.app import application as gateway_application  # noqa: E402  (after setup)
 from apigateway.app import finish_in_flight  # noqa: E402
 from apigateway.server import is_gateway_path  # noqa: E402
+from credit.checks import check_eviction_policy  # noqa: E402
 from usage.routing import websocket_application  # noqa: E402  (after setup)
 
 
@@ -29,6 +30,11 @@ async def lifespan(receive, send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            try:
+                check_eviction_policy()
+            except Exception as exc:
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
             # What is loaded by now lives as long as the process: out of the cyclic
             # collector's sight, so that its full passes do not walk all of it.
             gc.collect()

@@ -2,10 +2,19 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nexeon.settings")
 
 app = Celery("nexeon")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.worker_init.connect
+def _check_money_redis(**kwargs) -> None:
+    """A worker drains usage and returns holds: it refuses to start on a Redis that evicts
+    (credit/checks.py), as the web processes do."""
+    from credit.checks import check_eviction_policy
+
+    check_eviction_policy()

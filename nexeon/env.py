@@ -11,6 +11,7 @@ import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import NoReturn
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import environ
 
@@ -84,3 +85,27 @@ def flag(name: str, default: bool) -> bool:
     if raw in _FALSE:
         return False
     refuse_to_start(f"{name} must be one of 1/0, true/false, yes/no, on/off")
+
+
+REDIS_DATABASES = 16  # Redis's default `databases`
+
+
+def redis_neighbour(name: str, url: str, offset: int) -> str:
+    """A Redis URL for another role on the same server: `url`'s database number plus
+    `offset` (redis://h:6379/0 -> redis://h:6379/1), so that the roles never share one."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    if parts.scheme == "unix":
+        number = int(query.get("db") or 0) + offset
+        query["db"] = str(number)
+        derived = urlunsplit(parts._replace(query=urlencode(query)))
+    else:
+        path = parts.path.strip("/")
+        number = (int(path) if path.isdigit() else 0) + offset
+        derived = urlunsplit(parts._replace(path=f"/{number}"))
+    if number >= REDIS_DATABASES:
+        refuse_to_start(
+            f"{name} is not set, and REDIS_URL's database number leaves no room for it "
+            f"(REDIS_URL's number + {offset}): set {name}"
+        )
+    return derived

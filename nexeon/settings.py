@@ -1,7 +1,8 @@
 """NeXeonAI settings: everything comes from the environment (see README, Configuration).
 
 Embedded default (nothing set): SQLite file, in-process cache and limiter, Celery tasks run
-eagerly. Production: DATABASE_URL (PostgreSQL) and REDIS_URL (cache, limiter, Celery broker).
+eagerly. Production: DATABASE_URL (PostgreSQL) and REDIS_URL (money state; the cache and the
+Celery broker in the next two Redis databases unless CACHE_REDIS_URL / CELERY_BROKER_URL).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from nexeon.env import (
     flag,
     local_secret_key,
     read,
+    redis_neighbour,
     refuse_to_start,
 )
 
@@ -105,21 +107,34 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Redis has three roles, never sharing a database: REDIS_URL holds the money state and the
+# gateway's shared caches (credit/keys.py), and must never evict; the Django cache (which
+# `cache.clear()` flushes) and the Celery broker default to the next two databases.
 REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
+CACHE_REDIS_URL = env.str("CACHE_REDIS_URL", default="") or (
+    redis_neighbour("CACHE_REDIS_URL", REDIS_URL, 1) if REDIS_URL else ""
+)
+if CACHE_REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": CACHE_REDIS_URL,
             "KEY_PREFIX": "nexeon",
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# What the money state's Redis may do when full: anything but `noeviction` would delete
+# balances, holds or queued usage. `refuse` stops the processes that use it, `warn` logs.
+REDIS_EVICTION_CHECK = env.str("REDIS_EVICTION_CHECK", default="refuse")
+if REDIS_EVICTION_CHECK not in ("refuse", "warn"):
+    refuse_to_start("REDIS_EVICTION_CHECK must be refuse or warn")
 
 # --- Celery (tasks take ids, store no results; eager when there is no broker) ------------
 
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or (
+    redis_neighbour("CELERY_BROKER_URL", REDIS_URL, 2) if REDIS_URL else "memory://"
+)
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
@@ -295,6 +310,11 @@ if GATEWAY_BREAKER_FAILURES < 1 or GATEWAY_BREAKER_REST_SECONDS < 0:
     )
 GATEWAY_MAX_BODY_BYTES = read(env.int, "GATEWAY_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 GATEWAY_KEY_CACHE_SECONDS = read(env.float, "GATEWAY_KEY_CACHE_SECONDS", default=2.0)
+# Unknown (well-formed) keys each cost a database query: an address gets this many per
+# minute, then 429 until the minute ends (0: no limit).
+GATEWAY_AUTH_FAILURES_PER_MINUTE = read(env.int, "GATEWAY_AUTH_FAILURES_PER_MINUTE", default=30)
+# Proxies whose X-Forwarded-For names the client (uvicorn's variable; "*" trusts any).
+FORWARDED_ALLOW_IPS = read(env.list, "FORWARDED_ALLOW_IPS", default=["127.0.0.1"])
 # How often each process checks the catalog's change counter (one Redis GET), and how old
 # its copy may get before it is read again anyway (edits made around the ORM, e.g. in SQL).
 GATEWAY_CATALOG_REFRESH_SECONDS = read(env.float, "GATEWAY_CATALOG_REFRESH_SECONDS", default=2.0)
@@ -303,8 +323,11 @@ GATEWAY_CATALOG_MAX_AGE_SECONDS = read(env.float, "GATEWAY_CATALOG_MAX_AGE_SECON
 GATEWAY_SETTLE_RETRY_SECONDS = read(env.float, "GATEWAY_SETTLE_RETRY_SECONDS", default=120.0)
 # At shutdown, calls cut short by the grace period get this long to settle and record usage.
 GATEWAY_SHUTDOWN_SETTLE_SECONDS = read(env.float, "GATEWAY_SHUTDOWN_SETTLE_SECONDS", default=5.0)
-# Credit held for a call is returned by the reaper if its process never settles it.
-GATEWAY_HOLD_SECONDS = read(env.float, "GATEWAY_HOLD_SECONDS", default=UPSTREAM_TIMEOUT + 60)
+# Credit held for a call is returned by the reaper this long after its process stopped
+# renewing it (a living process renews its holds every third of it: credit/renewal.py).
+GATEWAY_HOLD_SECONDS = read(env.float, "GATEWAY_HOLD_SECONDS", default=60.0)
+if GATEWAY_HOLD_SECONDS <= 0:
+    refuse_to_start("GATEWAY_HOLD_SECONDS must be above 0")
 # A worker admits a key's calls from a lease (a slice of its credit and requests per minute
 # taken in one round trip) for this long; 0 reserves every call on its own.
 GATEWAY_LEASE_SECONDS = read(env.float, "GATEWAY_LEASE_SECONDS", default=2.0)

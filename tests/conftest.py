@@ -19,7 +19,7 @@ from tests.support import PROJECT_DIR, manage_env, test_database_url
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    # Short admission leases (apigateway/leases.py): every test exercises them, and each
+    # Short admission leases (credit/leases.py): every test exercises them, and each
     # lease is given back well within the settle checks' patience.
     os.environ.setdefault("GATEWAY_LEASE_SECONDS", "0.3")
     settings.GATEWAY_LEASE_SECONDS = float(os.environ["GATEWAY_LEASE_SECONDS"])
@@ -52,12 +52,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 @pytest.fixture
 def redis_client() -> Iterator[redis.Redis]:
-    """The test Redis database, emptied before and after the test."""
+    """The test Redis database (the money state's), emptied before and after the test with
+    the Django cache's and the Celery broker's (each role has its own database)."""
     client = redis.Redis.from_url(settings.REDIS_URL)
-    client.flushdb()
+    _flush_redis_roles(client)
     yield client
-    client.flushdb()
+    _flush_redis_roles(client)
     client.close()
+
+
+def _flush_redis_roles(client: redis.Redis) -> None:
+    client.flushdb()
+    for url in (settings.CACHE_REDIS_URL, settings.CELERY_BROKER_URL):
+        with redis.Redis.from_url(url) as other:
+            other.flushdb()
 
 
 # --- personas: an owner, a member of the same organization, an outsider ------------------

@@ -120,3 +120,13 @@ def serving_nexeon(env: dict[str, str], **options) -> Iterator[tuple[str, subpro
         yield url, process
     finally:
         stop_process(process)
+
+
+def forget_cached_key(digest: str) -> None:
+    """A key changed behind the services' back (a test's row.save()): tell the gateways as
+    the services do, and drop this process's copy (the in-thread gateway's) at once."""
+    from accounts import key_cache
+    from apigateway import auth
+
+    key_cache.changed(digest)
+    auth._local.pop(digest, None)

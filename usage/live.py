@@ -15,27 +15,18 @@ from datetime import UTC
 from typing import Any
 
 import redis
-from django.conf import settings
 
 from accounts.models import ApiKey
 from billing.history import usd_exact
+from credit import connections
+from credit import keys as credit_keys
 from usage.models import UsageRecord
 
 logger = logging.getLogger(__name__)
-CHANNEL_PREFIX = "nexeon:live:"
-
-_clients: dict[str, redis.Redis] = {}
 
 
 def channel_name(organization_id: int) -> str:
-    return f"{CHANNEL_PREFIX}{organization_id}"
-
-
-def _client(url: str) -> redis.Redis:
-    # One pool per process and URL (thread-safe); a Celery task publishes every second.
-    if url not in _clients:
-        _clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    return _clients[url]
+    return credit_keys.live_usage(organization_id)
 
 
 def _keys(records: Sequence[UsageRecord]) -> dict[int, tuple[str, str]]:
@@ -81,11 +72,10 @@ def publish(records: Sequence[UsageRecord]) -> None:
     Sync (call it from the pipeline after the batch is committed); a no-op without
     REDIS_URL; never raises for Redis errors.
     """
-    url = settings.REDIS_URL
-    if not url or not records:
+    if not connections.configured() or not records:
         return
     try:
-        client = _client(url)
+        client = connections.sync()
         keys = _keys(records)
         pipe = client.pipeline(transaction=False)
         for record in records:
@@ -99,12 +89,11 @@ def publish(records: Sequence[UsageRecord]) -> None:
 def watched(organization_ids: set[int]) -> set[int]:
     """The organizations someone is watching right now (one PUBSUB NUMSUB): nobody is
     the usual case, and the pipeline then builds and sends nothing."""
-    url = settings.REDIS_URL
-    if not url or not organization_ids:
+    if not connections.configured() or not organization_ids:
         return set()
     ordered = sorted(organization_ids)
     try:
-        counts = _client(url).pubsub_numsub(*(channel_name(org) for org in ordered))
+        counts = connections.sync().pubsub_numsub(*(channel_name(org) for org in ordered))
     except redis.RedisError:
         logger.warning("live feed: cannot tell who is watching", exc_info=True)
         return set()

@@ -17,12 +17,13 @@ from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 
-import orjson
 import redis
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-HASH = "nexeon:metrics"
+from credit import keys as credit_keys
+
+HASH = credit_keys.METRICS
 SEP = "\x1f"
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 LAG_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
@@ -159,30 +160,18 @@ def observe(events: list[dict], client: redis.Redis | None) -> None:
 
 
 def _snapshot() -> dict[str, float]:
-    from usage import pipeline
+    from credit.stores import current
 
+    backlog = current().usage_backlog()
     if not settings.REDIS_URL:
         values = {field: float(v) for field, v in _local.items()}
-        values[_field("nexeon_usage_queue_depth")] = 0
-        values[_field("nexeon_usage_dead_letters")] = 0
-        values[_field("nexeon_usage_oldest_pending_seconds")] = 0
-        return values
-    with redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5) as client:
-        pipe = client.pipeline(transaction=False)
-        pipe.hgetall(HASH)
-        pipe.llen(pipeline.QUEUE)
-        pipe.llen(pipeline.DEAD)
-        pipe.lindex(pipeline.QUEUE, 0)
-        stored, depth, dead, oldest = pipe.execute()
-    values = {field.decode(): float(value) for field, value in stored.items()}
-    values[_field("nexeon_usage_queue_depth")] = depth
-    values[_field("nexeon_usage_dead_letters")] = dead
-    age = 0.0
-    if oldest:
-        try:
-            age = max(time.time() - float(orjson.loads(oldest).get("at") or time.time()), 0.0)
-        except (ValueError, TypeError, AttributeError):
-            age = 0.0
+    else:
+        with redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5) as client:
+            stored = client.hgetall(HASH)
+        values = {field.decode(): float(value) for field, value in stored.items()}
+    values[_field("nexeon_usage_queue_depth")] = backlog.waiting + backlog.pending
+    values[_field("nexeon_usage_dead_letters")] = backlog.dead
+    age = max(time.time() - backlog.oldest_at, 0.0) if backlog.oldest_at else 0.0
     values[_field("nexeon_usage_oldest_pending_seconds")] = age
     return values
 

@@ -1,52 +1,50 @@
 """Usage events from the gateway into PostgreSQL: every /v1 call recorded exactly once.
 
-The gateway appends one JSON event per call to a Redis list before it answers (for a
-charged call, in the same Lua script that settles its credit). A Celery task (beat, every
-second) drains the list in batches: read a batch (LRANGE), write its usage records and
-ledger entries in one transaction, then trim what it wrote (LTRIM). The request id is
-unique in both tables, so a batch written twice — a worker killed after the commit and
-before the trim, a redelivered task — adds nothing. A batch that could not be written (the
-database is down) stays in Redis and is retried. One drainer at a time (a Redis lock that
-each batch renews) keeps batches in order. Events that can never be written (malformed,
-an organization that no longer exists) go to a dead-letter list instead of blocking the
-queue.
+A call's settlement queues one event in the credit store (a Redis Stream; the in-memory
+store's queue in the embedded default) with what the call was charged. The drain reads a
+batch through the stream's consumer group, writes its usage records and ledger entries
+(billing.services.book_usage) in one transaction, and acknowledges the batch after the
+commit. The request id is unique in both tables, so a batch written twice — a drainer
+killed after its commit, or a batch claimed by a second drainer while the first one's
+database stalled — adds nothing, and only rows actually inserted are counted (metrics,
+live feed). Any number of drainers may run at once, each on its own entries; an entry a
+drainer read and did not acknowledge within CLAIM_IDLE_MS is claimed by another. Events
+that can never be written (malformed, an organization that no longer exists) go to a
+dead-letter list instead of blocking the queue.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-import redis
-from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import ApiKey, Organization
-from billing.models import EntryKind, LedgerEntry
-from usage import fast_insert, live, metrics
+from billing.services import UsageCharge, book_usage
+from credit import connections
+from credit.records import QueuedUsage
+from credit.redis_store import consumer_name
+from credit.store import CreditStore
+from credit.stores import current as credit_store
+from nexeon import bulk
+from usage import live, metrics
 from usage.models import UsageRecord
 
 logger = logging.getLogger(__name__)
-QUEUE = "nexeon:usage:events"
-DEAD = "nexeon:usage:dead"
-LOCK = "nexeon:usage:drain-lock"
 BATCH = 1000
-LOCK_SECONDS = 30
-
-
-def redis_connection() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
+CLAIM_IDLE_MS = 60_000  # a batch unacknowledged this long belongs to a dead or stuck drainer
 
 
 def _moment(at: Any) -> datetime:
     return datetime.fromtimestamp(float(at), tz=UTC) if at else timezone.now()
 
 
-def record_values(event: dict[str, Any], recorded_at: datetime) -> dict[str, Any]:
+def record_values(event: dict[str, Any], charge: int, recorded_at: datetime) -> dict[str, Any]:
     """A usage event as UsageRecord's columns: the one mapping both write paths use."""
     return {
         "request_id": event["request_id"],
@@ -62,7 +60,7 @@ def record_values(event: dict[str, Any], recorded_at: datetime) -> dict[str, Any
         "prompt_tokens": int(event.get("prompt_tokens") or 0),
         "completion_tokens": int(event.get("completion_tokens") or 0),
         "cached_tokens": int(event.get("cached_tokens") or 0),
-        "cost_nanos": int(event.get("cost_nanos") or 0),
+        "cost_nanos": charge,
         "ttfb_ms": event.get("ttfb_ms"),
         "duration_ms": float(event.get("duration_ms") or 0),
         "created_at": _moment(event.get("at")),
@@ -70,177 +68,159 @@ def record_values(event: dict[str, Any], recorded_at: datetime) -> dict[str, Any
     }
 
 
-def entry_values(event: dict[str, Any]) -> dict[str, Any]:
-    """A charged event as its ledger entry's columns."""
-    return {
-        "organization_id": int(event["organization_id"]),
-        "kind": EntryKind.USAGE.value,
-        "amount_nanos": -int(event["cost_nanos"]),
-        "reference": f"usage:{event['request_id']}",
-        "api_key_id": event.get("key_id"),
-        "description": str(event.get("description", ""))[:300],
-        # When the call happened, not when it was drained: month boundaries stay exact.
-        "created_at": _moment(event.get("at")),
-    }
+@dataclass(slots=True)
+class Booking:
+    """A queued entry whose event can be written."""
 
+    entry: QueuedUsage
+    event: dict[str, Any]
 
-def record_for(event: dict[str, Any], recorded_at: datetime) -> UsageRecord:
-    return UsageRecord(**record_values(event, recorded_at))
+    @property
+    def charge(self) -> int:
+        return self.entry.charge
 
-
-def entry_for(event: dict[str, Any]) -> LedgerEntry:
-    return LedgerEntry(**entry_values(event))
-
-
-def book(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Write records and ledger entries for events not written before; returns the new
-    events. Idempotent: the same events again write nothing."""
-    unique: dict[str, dict[str, Any]] = {}
-    for event in events:
-        unique.setdefault(event["request_id"], event)
-    with transaction.atomic():
-        written = set(
-            UsageRecord.objects.filter(request_id__in=list(unique)).values_list(
-                "request_id", flat=True
-            )
+    def usage_charge(self) -> UsageCharge:
+        event = self.event
+        return UsageCharge(
+            request_id=event["request_id"],
+            organization_id=event["organization_id"],
+            api_key_id=event.get("key_id"),
+            amount_nanos=self.charge,
+            created_at=_moment(event.get("at")),
+            description=str(event.get("description", "")),
         )
-        fresh = [event for rid, event in unique.items() if rid not in written]
-        if not fresh:
-            return []
-        key_ids = {event.get("key_id") for event in fresh} - {None}
+
+
+def book(bookings: list[Booking]) -> list[Booking]:
+    """Write records and ledger entries for calls not written before; returns the new
+    ones. Idempotent: the same entries again write nothing."""
+    unique: dict[str, Booking] = {}
+    for booking in bookings:
+        unique.setdefault(booking.event["request_id"], booking)
+    with transaction.atomic():
+        key_ids = {booking.event.get("key_id") for booking in unique.values()} - {None}
         known_keys = set(ApiKey.objects.filter(pk__in=key_ids).values_list("pk", flat=True))
-        for event in fresh:  # a key deleted since its call is recorded keyless
-            if event.get("key_id") not in known_keys:
-                event["key_id"] = None
+        for booking in unique.values():  # a key deleted since its call is recorded keyless
+            if booking.event.get("key_id") not in known_keys:
+                booking.event["key_id"] = None
         now = timezone.now()
-        charged = [event for event in fresh if int(event.get("cost_nanos") or 0) > 0]
+        rows = [record_values(b.event, b.charge, now) for b in unique.values()]
         if connection.vendor == "postgresql":
-            fast_insert.insert(
-                "usage_usagerecord", "request_id", [record_values(e, now) for e in fresh]
-            )
-            fast_insert.insert(
-                "billing_ledgerentry", "reference", [entry_values(e) for e in charged]
-            )
+            inserted = set(bulk.insert_new("usage_usagerecord", "request_id", rows))
         else:
-            UsageRecord.objects.bulk_create([record_for(e, now) for e in fresh])
-            LedgerEntry.objects.bulk_create([entry_for(e) for e in charged], ignore_conflicts=True)
+            taken = set(
+                UsageRecord.objects.filter(request_id__in=list(unique)).values_list(
+                    "request_id", flat=True
+                )
+            )
+            rows = [row for row in rows if row["request_id"] not in taken]
+            UsageRecord.objects.bulk_create([UsageRecord(**row) for row in rows])
+            inserted = {row["request_id"] for row in rows}
+        fresh = [booking for request_id, booking in unique.items() if request_id in inserted]
+        book_usage(booking.usage_charge() for booking in fresh if booking.charge > 0)
         _touch_keys(fresh)
     return fresh
 
 
-def _touch_keys(events: list[dict[str, Any]]) -> None:
+def _touch_keys(bookings: list[Booking]) -> None:
     """Keys' "last used" times, one UPDATE per key in the batch (never older than stored)."""
     latest: dict[int, float] = {}
-    for event in events:
-        if event.get("key_id") and event.get("at"):
-            latest[event["key_id"]] = max(latest.get(event["key_id"], 0.0), float(event["at"]))
-    for key_id, at in latest.items():
+    for booking in bookings:
+        key_id, at = booking.event.get("key_id"), booking.event.get("at")
+        if key_id and at:
+            latest[key_id] = max(latest.get(key_id, 0.0), float(at))
+    for key_id, at in sorted(latest.items()):
         moment = datetime.fromtimestamp(at, tz=UTC)
         ApiKey.objects.filter(pk=key_id).filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=moment)
         ).update(last_used_at=moment)
 
 
-POISON = (DataError, IntegrityError, ValueError, TypeError)  # the event, not the database
+POISON = (DataError, IntegrityError, ValueError, TypeError, KeyError)  # the event, not the DB
 
 
-def _book_or_isolate(
-    events: list[dict[str, Any]], items: list[bytes]
-) -> tuple[list[dict[str, Any]], list[bytes]]:
+def _book_or_isolate(bookings: list[Booking]) -> tuple[list[Booking], list[QueuedUsage]]:
     """Book a batch; if the database refuses it for its data (a value it cannot store),
-    book its events one by one so that only the bad ones become dead letters and the
-    queue keeps moving. A database that is down raises, and the batch is retried later."""
+    book its entries one by one so that only the bad ones become dead letters and the
+    queue keeps moving. A database that is down raises, and the batch is read again."""
     try:
-        return book(events), []
+        return book(bookings), []
     except POISON:
         logger.exception("usage pipeline: a batch was refused; writing its events one by one")
-    fresh: list[dict[str, Any]] = []
-    dead: list[bytes] = []
-    for event, item in zip(events, items, strict=True):
+    fresh: list[Booking] = []
+    dead: list[QueuedUsage] = []
+    for booking in bookings:
         try:
-            fresh += book([event])
+            fresh += book([booking])
         except POISON:
-            dead.append(item)
+            dead.append(booking.entry)
     return fresh, dead
 
 
-def _parse(raw: list[bytes]) -> tuple[list[dict[str, Any]], list[bytes], list[bytes]]:
-    """Events that can be written (and their raw items), and the raw items that never can
-    (dead letters)."""
-    parsed: list[tuple[bytes, dict[str, Any]]] = []
-    dead: list[bytes] = []
-    for item in raw:
+def _sort(entries: list[QueuedUsage]) -> tuple[list[Booking], list[QueuedUsage]]:
+    """Entries that can be written, and those that never can (dead letters)."""
+    writable: list[Booking] = []
+    dead: list[QueuedUsage] = []
+    for entry in entries:
+        event = entry.event
         try:
-            event = orjson.loads(item)
-            if not isinstance(event, dict) or not event.get("request_id"):
+            if event is None or not event.get("request_id"):
                 raise ValueError("not an event")
             event["organization_id"] = int(event["organization_id"])
         except (ValueError, KeyError, TypeError):
-            dead.append(item)
+            dead.append(entry)
             continue
-        parsed.append((item, event))
-    organizations = {event["organization_id"] for _, event in parsed}
+        writable.append(Booking(entry, event))
+    organizations = {booking.event["organization_id"] for booking in writable}
     known = set(Organization.objects.filter(pk__in=organizations).values_list("pk", flat=True))
-    events, items = [], []
-    for item, event in parsed:
-        if event["organization_id"] in known:
-            events.append(event)
-            items.append(item)
-        else:
-            dead.append(item)
-    return events, items, dead
+    dead += [b.entry for b in writable if b.event["organization_id"] not in known]
+    return [b for b in writable if b.event["organization_id"] in known], dead
 
 
-def book_now(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Embedded mode (no Redis): write at once, as the drain would."""
-    fresh = book(events)
-    after_commit(fresh, None)
-    return fresh
+def drain(store: CreditStore | None = None, *, max_batches: int = 100) -> int:
+    """Write queued usage until the queue is empty (or max_batches); returns how many
+    records were new."""
+    store = store or credit_store()
+    consumer = consumer_name()
+    written = 0
+    for _ in range(max_batches):
+        entries = store.read_usage(consumer, BATCH, CLAIM_IDLE_MS)
+        if not entries:
+            break
+        writable, dead = _sort(entries)
+        fresh, refused = _book_or_isolate(writable) if writable else ([], [])
+        dead += refused
+        if dead:
+            logger.error("usage pipeline: %d events moved to the dead letters", len(dead))
+            store.dead_letter(dead)
+        store.ack_usage(entries)
+        after_commit(fresh)
+        written += len(fresh)
+    return written
 
 
-def after_commit(events: list[dict[str, Any]], client: redis.Redis | None) -> None:
+def after_commit(bookings: list[Booking]) -> None:
     """Best effort, never blocking the pipeline: operator metrics and the live feed."""
+    events = [{**booking.event, "cost_nanos": booking.charge} for booking in bookings]
     try:
-        metrics.observe(events, client)
+        metrics.observe(events, connections.sync() if connections.configured() else None)
     except Exception:
         logger.exception("usage metrics update failed")
     try:
         watched = live.watched({int(event["organization_id"]) for event in events})
         if watched:
             now = timezone.now()
-            live.publish([record_for(e, now) for e in events if e["organization_id"] in watched])
+            live.publish(
+                [
+                    UsageRecord(**record_values(event, event["cost_nanos"], now))
+                    for event in events
+                    if event["organization_id"] in watched
+                ]
+            )
     except Exception:
         logger.exception("live usage feed publish failed")
 
 
-def drain(*, max_batches: int = 100) -> int:
-    """Write queued events until the queue is empty (or max_batches); returns how many
-    records were new."""
-    client = redis_connection()
-    with client:
-        if not client.set(LOCK, "1", nx=True, ex=LOCK_SECONDS):
-            return 0  # another drainer is at it
-        try:
-            written = 0
-            for _ in range(max_batches):
-                raw = client.lrange(QUEUE, 0, BATCH - 1)
-                if not raw:
-                    break
-                events, items, dead = _parse(raw)
-                fresh, refused = _book_or_isolate(events, items) if events else ([], [])
-                dead += refused
-                if dead:
-                    logger.error("usage pipeline: %d events moved to %s", len(dead), DEAD)
-                    client.rpush(DEAD, *dead)
-                client.ltrim(QUEUE, len(raw), -1)
-                client.expire(LOCK, LOCK_SECONDS)
-                after_commit(fresh, client)
-                written += len(fresh)
-            return written
-        finally:
-            client.delete(LOCK)
-
-
 def pending() -> int:
-    with redis_connection() as client:
-        return int(client.llen(QUEUE))
+    backlog = credit_store().usage_backlog()
+    return backlog.waiting + backlog.pending

@@ -1,6 +1,6 @@
 from accounts.services import organization_create
-from billing.models import EntryKind
-from billing.services import credits_grant, ledger_book
+from billing.services import credits_grant
+from tests.ledger_check import book_test_usage
 from usage.models import UsageRecord
 
 
@@ -13,13 +13,7 @@ def test_usage_and_billing_pages_show_only_this_organizations_entries(
         reference="grant:p",
         description="Welcome credit",
     )
-    ledger_book(
-        organization=organization,
-        kind=EntryKind.USAGE,
-        amount_nanos=-35_000,
-        reference="usage:p1",
-        description="gpt-4o via key prod",
-    )
+    book_test_usage(organization, "p1", 35_000, "gpt-4o via key prod")
     UsageRecord.objects.create(
         request_id="req_p1",
         organization=organization,

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from accounts import key_cache
 from accounts.models import Organization
 from accounts.services import api_key_create
 from apigateway import auth
+from credit import keys as credit_keys
 
 
 @pytest.mark.django_db(transaction=True)
@@ -15,7 +17,7 @@ def test_changing_the_plan_in_the_admin_forgets_the_keys_cached_facts(
     admin_client, redis_client, organization
 ):
     created = api_key_create(organization=organization, name="k")
-    cached = auth.redis_key(created.api_key.digest)
+    cached = credit_keys.api_key(created.api_key.digest)
     redis_client.set(cached, b"{}")
     form = admin_client.get(f"/admin/accounts/organization/{organization.pk}/change/")
     assert b'name="plan"' in form.content and b'name="rpm_limit"' in form.content
@@ -36,6 +38,6 @@ def test_changing_the_plan_in_the_admin_forgets_the_keys_cached_facts(
     assert response.status_code == 302, response.content[:2000]
     organization = Organization.objects.get(pk=organization.pk)
     assert (organization.plan, organization.rpm_limit) == ("scale", 42)
-    assert redis_client.get(cached) is None
+    assert redis_client.get(cached) == key_cache.CHANGED  # lookups read the database
     info = auth.read_key(created.api_key.digest)
     assert (info.rpm_limit, info.org_rpm_limit, info.org_tpm_limit) == (10_000, 42, 50_000_000)

@@ -1,5 +1,5 @@
-from billing.models import EntryKind
-from billing.services import credits_grant, ledger_book
+from billing.services import credits_grant
+from tests.ledger_check import book_test_usage
 
 
 def test_overview_shows_balance_spend_and_requests_of_the_current_organization(
@@ -7,12 +7,7 @@ def test_overview_shows_balance_spend_and_requests_of_the_current_organization(
 ):
     credits_grant(organization=organization, amount_nanos=5 * 10**9, reference="grant:o")
     for index in range(3):
-        ledger_book(
-            organization=organization,
-            kind=EntryKind.USAGE,
-            amount_nanos=-250_000_000,
-            reference=f"usage:o{index}",
-        )
+        book_test_usage(organization, f"o{index}", 250_000_000)
     client.force_login(owner)
     page = client.get("/").content.decode()
     assert "$4.25" in page  # balance

@@ -7,18 +7,16 @@ import time
 from decimal import Decimal
 
 import httpx
-import pytest
-import redis
 from django.conf import settings
 
 from accounts.models import ApiKey
 from accounts.services import api_key_create
-from apigateway import auth, catalog
-from billing import holds
-from billing.balance_cache import balance_key
+from apigateway import catalog
 from billing.models import EntryKind, LedgerEntry
 from billing.money import nanos_to_usd
-from tests.ledger_check import assert_balance_reconciles
+from credit.stores import current as credit_store
+from tests.ledger_check import assert_balance_reconciles, available_nanos, held_nanos
+from tests.support import forget_cached_key
 from usage import pipeline
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hello there"}]}
@@ -191,7 +189,7 @@ def test_a_limit_lowered_on_the_dashboard_applies_within_seconds(tenant, fake_op
     assert tenant.client(key=key).chat.completions.create(**CHAT, max_tokens=10).usage
     row.monthly_spend_limit_nanos = 1
     row.save()
-    auth.forget_key(row.digest)
+    forget_cached_key(row.digest)
     deadline = time.monotonic() + settings.GATEWAY_KEY_CACHE_SECONDS + 2
     while True:
         response = chat_as(tenant, key, max_tokens=10)
@@ -204,14 +202,7 @@ def test_a_limit_lowered_on_the_dashboard_applies_within_seconds(tenant, fake_op
 # --- holds ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def sync_redis():
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    yield client
-    client.close()
-
-
-def test_credit_is_held_during_a_call_and_released_after(tenant, fake_openai, sync_redis):
+def test_credit_is_held_during_a_call_and_released_after(tenant, fake_openai):
     import threading
 
     fake_openai.latency = 0.5
@@ -221,25 +212,24 @@ def test_credit_is_held_during_a_call_and_released_after(tenant, fake_openai, sy
     )
     worker.start()
     deadline = time.monotonic() + 5
-    while holds.held_nanos(sync_redis, tenant.organization.pk) == 0:
+    while held_nanos(tenant.organization.pk) == 0:
         assert time.monotonic() < deadline, "no hold while the call was in flight"
         time.sleep(0.02)
-    held = holds.held_nanos(sync_redis, tenant.organization.pk)
-    assert held >= 4096 * GPT_4O_COMPLETION_NANOS  # the default output cap, reserved
-    assert int(sync_redis.get(balance_key(tenant.organization.pk))) == 10 * 10**9 - held
+    held = held_nanos(tenant.organization.pk)
+    assert held >= 16_384 * GPT_4O_COMPLETION_NANOS  # the model's maximum output, reserved
+    assert available_nanos(tenant.organization.pk) == 10 * 10**9 - held
     worker.join()
-    assert holds.held_nanos(sync_redis, tenant.organization.pk) == 0
+    assert held_nanos(tenant.organization.pk) == 0
     assert_balance_reconciles(tenant.organization.pk)
 
 
 def test_a_hold_past_its_deadline_goes_back_and_a_late_settle_still_charges_once(
-    tenant, fake_openai, sync_redis, settings
+    tenant, fake_openai
 ):
-    """A process that dies mid-call: its hold returns whole; if the call settles after all
-    (a slow stream), the cost is charged and not the difference."""
+    """A process taken for dead mid-call (its hold not renewed in time): its hold returns
+    whole; if the call settles after all, the cost is charged and not the difference."""
     import threading
 
-    settings.GATEWAY_HOLD_SECONDS = 0.2
     fake_openai.latency = 1.0
     result = {}
     worker = threading.Thread(
@@ -247,9 +237,9 @@ def test_a_hold_past_its_deadline_goes_back_and_a_late_settle_still_charges_once
     )
     worker.start()
     time.sleep(0.5)
-    assert holds.reap_expired(sync_redis) == 1
-    assert int(sync_redis.get(balance_key(tenant.organization.pk))) == 10 * 10**9
+    assert credit_store().reap(now=time.time() + 3600) == 1  # as the reaper an hour later
+    assert available_nanos(tenant.organization.pk) == 10 * 10**9
     worker.join()
     cost = int(Decimal(str(result["r"].usage.model_extra["cost"])) * 10**9)
-    assert int(sync_redis.get(balance_key(tenant.organization.pk))) == 10 * 10**9 - cost
+    assert available_nanos(tenant.organization.pk) == 10 * 10**9 - cost
     assert_balance_reconciles(tenant.organization.pk)

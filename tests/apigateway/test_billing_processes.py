@@ -10,18 +10,14 @@ import time
 from decimal import Decimal
 
 import httpx
-import redis
-from django.conf import settings
 
 from accounts.models import User
 from accounts.services import api_key_create, organization_create
-from billing import holds
-from billing.balance_cache import balance_key
 from billing.models import EntryKind, LedgerEntry
 from billing.services import credits_grant
 from billing.tasks import return_expired_holds
 from tests.apigateway.conftest import gateway
-from tests.ledger_check import assert_balance_reconciles
+from tests.ledger_check import assert_balance_reconciles, available_nanos, held_nanos
 from tests.support import stop_process
 
 MINI = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -59,13 +55,11 @@ def test_200_concurrent_calls_never_overspend_the_balance(tenant, fake_openai):
     stop = threading.Event()
 
     def watch_balance() -> None:
-        client = redis.Redis.from_url(settings.REDIS_URL)
         while not stop.is_set():
-            value = client.get(balance_key(organization.pk))
+            value = available_nanos(organization.pk)
             if value is not None:
-                lowest.append(int(value))
+                lowest.append(value)
             time.sleep(0.002)
-        client.close()
 
     with gateway(fake_openai) as (url, _):
         watcher = threading.Thread(target=watch_balance)
@@ -98,7 +92,6 @@ def test_a_gateway_killed_mid_call_strands_no_credit(tenant, fake_openai, celery
     organization = tenant.organization
     before = assert_balance_reconciles(organization.pk)
     fake_openai.latency = 30
-    client = redis.Redis.from_url(settings.REDIS_URL)
     with gateway(fake_openai, workers=1, GATEWAY_HOLD_SECONDS="2") as (url, process):
         outcome: list[BaseException] = []
 
@@ -116,11 +109,11 @@ def test_a_gateway_killed_mid_call_strands_no_credit(tenant, fake_openai, celery
         caller = threading.Thread(target=call)
         caller.start()
         deadline = time.monotonic() + 10
-        while holds.held_nanos(client, organization.pk) == 0:
+        while held_nanos(organization.pk) == 0:
             assert time.monotonic() < deadline, "the call never reserved credit"
             time.sleep(0.05)
-        held = holds.held_nanos(client, organization.pk)
-        assert int(client.get(balance_key(organization.pk))) == before - held
+        held = held_nanos(organization.pk)
+        assert available_nanos(organization.pk) == before - held
         stop_process(process, signal.SIGKILL)
         caller.join(timeout=10)
         assert outcome, "the caller should have lost its connection"
@@ -128,10 +121,9 @@ def test_a_gateway_killed_mid_call_strands_no_credit(tenant, fake_openai, celery
     time.sleep(2.1)  # past the hold's deadline
     return_expired_holds.delay()
     deadline = time.monotonic() + 20
-    while holds.held_nanos(client, organization.pk):
+    while held_nanos(organization.pk):
         assert time.monotonic() < deadline, "the worker did not return the hold"
         time.sleep(0.1)
-    assert int(client.get(balance_key(organization.pk))) == before
+    assert available_nanos(organization.pk) == before
     assert not LedgerEntry.objects.filter(kind=EntryKind.USAGE).exists()
     assert assert_balance_reconciles(organization.pk) == before
-    client.close()

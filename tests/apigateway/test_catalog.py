@@ -6,8 +6,9 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
 from apigateway import catalog
-from apigateway import redis as gateway_redis
 from apigateway.models import CatalogModel, fallbacks_problem
+from credit import connections as gateway_redis
+from credit import keys as credit_keys
 
 
 def test_the_default_catalog_has_the_promised_models():
@@ -93,7 +94,7 @@ def test_an_edit_reaches_the_snapshot_through_the_change_counter(
     settings, redis_client, counted_reads
 ):
     snap = checking_snapshot(settings, max_age=3600)
-    before = int(redis_client.get(catalog.VERSION_KEY) or 0)
+    before = int(redis_client.get(credit_keys.CATALOG_VERSION) or 0)
 
     async def scenario():
         assert (await snap.get())["gpt-4o"].upstream_model == "gpt-4o"
@@ -107,7 +108,7 @@ def test_an_edit_reaches_the_snapshot_through_the_change_counter(
         assert len(counted_reads) == 2
 
     asyncio.run(scenario())
-    assert int(redis_client.get(catalog.VERSION_KEY)) == before + 1
+    assert int(redis_client.get(credit_keys.CATALOG_VERSION)) == before + 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -135,11 +136,11 @@ def test_saving_or_deleting_a_row_bumps_the_counter_once_committed(
 ):
     with django_capture_on_commit_callbacks(execute=False) as pending:
         edit(upstream_model="gpt-4o-2024-11-20")
-    assert len(pending) == 1 and redis_client.get(catalog.VERSION_KEY) is None  # not yet
+    assert len(pending) == 1 and redis_client.get(credit_keys.CATALOG_VERSION) is None  # not yet
     pending[0]()
     with django_capture_on_commit_callbacks(execute=True):
         CatalogModel.objects.get(public_id="dall-e-3").delete()
-    assert redis_client.get(catalog.VERSION_KEY) == b"2"
+    assert redis_client.get(credit_keys.CATALOG_VERSION) == b"2"
 
 
 def test_catalog_json_is_valid_json():

@@ -34,9 +34,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from billing import holds
 from tests.apigateway.conftest import Tenant, assert_all_settled, new_tenant
 from tests.fakes.server import FakeProvider, RecordedRequest, Send, serving
+from tests.ledger_check import held_nanos
 
 OPENAPI = Path(__file__).resolve().parents[2] / "apigateway" / "openapi.json"
 EXAMPLES_PER_OPERATION = 150
@@ -234,10 +234,10 @@ def fuzz_tenant(transactional_db, redis_client, canned, gateway_url) -> Iterator
     assert_all_settled()
 
 
-def assert_nothing_held(client, organization_id: int) -> None:
+def assert_nothing_held(organization_id: int) -> None:
     """Each call settles its credit as it ends (a stream's may take a moment longer)."""
     deadline = time.monotonic() + 5
-    while holds.held_nanos(client, organization_id):
+    while held_nanos(organization_id):
         assert time.monotonic() < deadline, "a call left credit held"
         time.sleep(0.01)
 
@@ -259,4 +259,4 @@ def test_every_generated_request_gets_a_documented_answer_never_a_5xx(
         error = response.json()["error"]
         assert set(error) == {"message", "type", "param", "code"}
         assert response.status_code < 500, error
-    assert_nothing_held(redis_client, fuzz_tenant.organization.pk)
+    assert_nothing_held(fuzz_tenant.organization.pk)

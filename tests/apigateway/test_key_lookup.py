@@ -1,14 +1,16 @@
-"""Where the gateway finds a key's facts: this process, then Redis, then the database."""
+"""Where the gateway finds a key's facts: this process, then Redis, then the database; and
+what revoking or deleting a key does to the copies (accounts/key_cache.py)."""
 
 import asyncio
 import logging
 
 import pytest
 
-from accounts import keys
-from accounts.services import api_key_create
+from accounts import key_cache, keys
+from accounts.services import api_key_create, api_key_revoke
 from apigateway import auth
-from apigateway import redis as gateway_redis
+from credit import connections as gateway_redis
+from credit import keys as credit_keys
 
 
 @pytest.fixture
@@ -47,22 +49,24 @@ def test_the_database_is_read_once_then_redis_serves_every_process(
     assert first == second and first.name == "lookup"
     assert first.organization_id == key.api_key.organization_id
     assert database_reads == [digest]
-    assert 0 < redis_client.ttl(auth.redis_key(digest)) <= auth.REDIS_TTL_SECONDS
+    assert 0 < redis_client.ttl(credit_keys.api_key(digest)) <= key_cache.COPY_SECONDS
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_unknown_key_is_remembered_as_unknown(redis_client, database_reads):
+def test_an_unknown_key_costs_no_redis_entry(redis_client, database_reads):
+    """Random well-formed keys must not fill Redis: an unknown key is remembered by this
+    process alone (and its address's failures are counted, see test_auth_failures)."""
     digest = keys.digest("nex-sk-" + "b" * 48)
 
     async def lookups():
-        found = [await auth.lookup(digest)]
-        auth._local.clear()
+        found = [await auth.lookup(digest), await auth.lookup(digest)]
+        auth._local.clear()  # another process
         found.append(await auth.lookup(digest))
         return found
 
-    assert asyncio.run(lookups()) == [None, None]
-    assert database_reads == [digest]
-    assert redis_client.get(auth.redis_key(digest)) == b"null"
+    assert asyncio.run(lookups()) == [None, None, None]
+    assert database_reads == [digest, digest]
+    assert redis_client.get(credit_keys.api_key(digest)) is None
 
 
 @pytest.mark.django_db(transaction=True)
@@ -94,9 +98,8 @@ def test_a_header_seen_before_skips_the_hash_but_not_the_key_check(key, redis_cl
     first, second = asyncio.run(twice())
     assert first == second and first.name == "lookup"
     assert hashed == [key.plaintext]
-    key.api_key.revoked_at = key.api_key.created_at
-    key.api_key.save(update_fields=["revoked_at"])
-    auth.forget_key(real_digest(key.plaintext))
+    api_key_revoke(api_key=key.api_key)
+    auth._local.clear()
     with pytest.raises(auth.GatewayError) as refused:
         asyncio.run(auth.authenticate(header))
     assert refused.value.status == 401
@@ -118,3 +121,24 @@ def test_the_header_memo_is_bounded(monkeypatch):
     for n in range(7):
         auth.header_digest(f"Bearer nex-sk-{n:048d}")
     assert 0 < len(auth._digests) <= 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lookup_racing_a_revocation_cannot_write_the_key_back(key, redis_client, monkeypatch):
+    """The lookup reads the database, the key is revoked (its copy replaced by a
+    tombstone), then the lookup writes what it read: the tombstone must stay."""
+    digest = keys.digest(key.plaintext)
+    real = auth.read_key
+
+    def read_then_revoked(found_digest):
+        info = real(found_digest)
+        api_key_revoke(api_key=key.api_key)  # commits, and writes the tombstone
+        return info
+
+    monkeypatch.setattr(auth, "read_key", read_then_revoked)
+    stale = asyncio.run(auth.lookup(digest))
+    assert stale is not None  # this lookup read the key before it was revoked
+    assert redis_client.get(credit_keys.api_key(digest)) == key_cache.TOMBSTONE
+    monkeypatch.setattr(auth, "read_key", real)
+    auth._local.clear()  # another process
+    assert asyncio.run(auth.lookup(digest)) is None

@@ -1,4 +1,4 @@
-"""Admission leases (apigateway/leases.py): a key's calls after the first are admitted from
+"""Admission leases (credit/leases.py): a key's calls after the first are admitted from
 a slice of credit and requests taken in one round trip, and every path still ends at
 balance - cost, counting only the requests made: given back, reaped after a crash, or not
 taken at all where a lease could change an answer."""
@@ -16,14 +16,14 @@ import pytest
 from django.conf import settings
 
 from accounts.services import api_key_create
-from apigateway import leases, quota
 from apigateway.auth import KeyInfo
-from apigateway.ratelimit import RateInfo
-from billing import holds
-from billing.balance_cache import balance_key
 from billing.selectors import organization_balance_nanos_by_id
+from credit import keys, leases
+from credit.records import LedgerFigures, Reserved
+from credit.stores import redis_store
+from credit.windows import RateInfo
 from tests.apigateway.conftest import gateway
-from tests.ledger_check import assert_balance_reconciles
+from tests.ledger_check import assert_balance_reconciles, available_nanos
 from usage import pipeline
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -45,7 +45,8 @@ def cost_of(response: httpx.Response) -> int:
 
 
 def lease_holds(redis_client) -> list[bytes]:
-    return [m for m in redis_client.zrange(holds.HOLDS, 0, -1) if m.startswith(b"lease_")]
+    prefix = keys.hold("lease-").encode()
+    return [m for m in redis_client.zrange(keys.HOLDS, 0, -1) if m.startswith(prefix)]
 
 
 def wait_for(condition, seconds: float = 5.0):
@@ -69,21 +70,20 @@ def test_a_gateway_killed_holding_a_lease_loses_nothing(tenant, fake_openai, red
         assert len(fake_openai.requests) == 3
         # Admitted from the lease: no hold of their own, their costs counted against it.
         assert lease_holds(redis_client) == [member]
-        assert len(redis_client.zrange(holds.HOLDS, 0, -1)) == 1
+        assert len(redis_client.zrange(keys.HOLDS, 0, -1)) == 1
         leased_costs = sum(cost_of(a) for a in answers[1:])
         assert leased_costs > 0
-        assert int(redis_client.hget(holds.LEASE_SPENT, member)) == leased_costs
+        assert int(redis_client.hget(member, "spent")) == leased_costs
         os.kill(process.pid, signal.SIGKILL)
         process.wait(10)
 
-    lease_credit = int(member.decode().split("|")[2])
+    lease_credit = int(redis_client.hget(member, "amount"))
     total = sum(cost_of(a) for a in answers)
     before = organization_balance_nanos_by_id(organization_id)
-    held_back = int(redis_client.get(balance_key(organization_id)))
+    held_back = available_nanos(organization_id)
     assert held_back == before - total - (lease_credit - leased_costs)
-    assert holds.reap_expired(redis_client, now=time.time() + 10**6) == 1
-    assert redis_client.hget(holds.LEASE_SPENT, member) is None
-    assert int(redis_client.get(balance_key(organization_id))) == before - total
+    assert redis_store().reap(now=time.time() + 10**6) == 1
+    assert available_nanos(organization_id) == before - total
     assert pipeline.drain() == 4  # one usage record per call, none lost, none twice
     assert organization_balance_nanos_by_id(organization_id) == before - total
     assert_balance_reconciles(organization_id)
@@ -113,7 +113,10 @@ def test_a_lease_given_back_returns_the_credit_and_requests_it_did_not_use(
     remaining = [int(a.headers["x-ratelimit-remaining-requests"]) for a in answers]
     assert remaining == [limit - n for n in range(1, 7)]
     wait_for(lambda: not lease_holds(redis_client), settings.GATEWAY_LEASE_SECONDS + 3)
-    for window in (quota.key_window(key.api_key.pk), quota.org_window(tenant.organization.pk)):
+    for window in (
+        keys.key_window(key.api_key.pk),
+        keys.organization_window(tenant.organization.pk),
+    ):
         assert int(redis_client.hget(window, "R")) == 6
     assert_balance_reconciles(tenant.organization.pk)
 
@@ -181,43 +184,66 @@ def test_no_lease_when_leases_are_off(monkeypatch):
     assert asked_for(KEY, 1_000, 10**9, RateInfo(1000, 900), monkeypatch, seconds=0) is None
 
 
+def reserve(key: KeyInfo, amount: int, requests: int, hold_id: str = "lease-t"):
+    return asyncio.run(
+        redis_store().reserve(
+            key,
+            hold_id=hold_id,
+            amount=amount,
+            tokens=0,
+            deadline=time.time() + 60,
+            requests=requests,
+        )
+    )
+
+
 def test_a_leased_call_settled_by_a_stopping_process_counts_against_its_lease(redis_client):
     """The blocking settlement (the loop is going away) does what the script call does: the
     cost against the live lease, the event queued; once the lease is reaped, the balance."""
-    member = "lease_t|3|50000|"
-    redis_client.delete(holds.HOLDS, holds.LEASE_SPENT, pipeline.QUEUE)
-    redis_client.set(balance_key(3), 100_000)
-    redis_client.zadd(holds.HOLDS, {member: time.time() + 60})
-    lease = leases.Lease(member, 7, 3, 50_000, -1, (), RateInfo(), until=0.0)
-    leases.settle_now(lease, 1_234, b'{"request_id": "req_a"}')
-    assert int(redis_client.hget(holds.LEASE_SPENT, member)) == 1_234
-    assert redis_client.lrange(pipeline.QUEUE, 0, -1) == [b'{"request_id": "req_a"}']
-    assert int(redis_client.get(balance_key(3))) == 100_000  # (the grant took the 50,000)
-    assert holds.reap_expired(redis_client, now=time.time() + 120) == 1
-    assert int(redis_client.get(balance_key(3))) == 100_000 + 50_000 - 1_234
-    leases.settle_now(lease, 100, b"")  # settled after the reaper: charged to the balance
-    assert int(redis_client.get(balance_key(3))) == 100_000 + 50_000 - 1_334
+    store = redis_store()
+    asyncio.run(store.load_balance(3, LedgerFigures(credits=100_000, credits_seq=1, usage=0)))
+    granted = reserve(KEY, 50_000, requests=8)
+    assert isinstance(granted, Reserved)
+    lease = granted.hold
+    store.settle_blocking(
+        lease,
+        call_id="req_a",
+        amount=2_000,
+        cost=1_234,
+        event=b'{"request_id": "req_a"}',
+        close=False,
+    )
+    assert int(redis_client.hget(lease.name, "spent")) == 1_234
+    [entry] = store.read_usage("test", 10, 60_000)
+    assert (entry.raw, entry.charge) == (b'{"request_id": "req_a"}', 1_234)
+    assert available_nanos(3) == 50_000  # (the grant took the other 50,000)
+    assert store.reap(now=time.time() + 120) == 1
+    assert available_nanos(3) == 100_000 - 1_234
+    # Settled after the reaper: charged to the balance; the same settlement again, nothing.
+    for _ in range(2):
+        store.settle_blocking(
+            lease, call_id="req_b", amount=2_000, cost=100, event=b"", close=False
+        )
+    assert available_nanos(3) == 100_000 - 1_334
 
 
 def test_a_lease_grant_counts_its_requests_only_when_it_is_granted(redis_client):
-    """The reservation script with a request count: all of them or none; a grant short of
-    credit or of requests counts nothing."""
+    """The reservation with a request count: all of them or none; a grant short of credit
+    or of requests counts nothing."""
     key = replace(KEY, rpm_limit=20)
-    window = quota.key_window(key.key_id)
-    redis_client.delete(window, holds.HOLDS)
-    redis_client.set(balance_key(key.organization_id), 50_000)
+    window = keys.key_window(key.key_id)
+    asyncio.run(
+        redis_store().load_balance(3, LedgerFigures(credits=50_000, credits_seq=1, usage=0))
+    )
 
-    def grant(credit: int, requests: int):
-        keys, args = quota.reserve_arguments(key, credit, "lease_t", 0, requests=requests)
-        return redis_client.eval(quota.RESERVE_SCRIPT, len(keys), *keys, *args)
-
-    assert grant(60_000, 8)[0] == -3  # short of credit
+    assert reserve(key, 60_000, 8).available == 50_000  # short of credit
     assert redis_client.hget(window, "R") is None
-    granted = grant(40_000, 8)
-    assert granted[0] == 1 and granted[1] == 10_000  # balance left
-    assert (granted[3], granted[4]) == (20, 12)  # limit, requests left
+    granted = reserve(key, 40_000, 8, "lease-u")
+    assert isinstance(granted, Reserved) and granted.available == 10_000
+    assert (granted.rate.request_limit, granted.rate.requests_remaining) == (20, 12)
     assert int(redis_client.hget(window, "R")) == 8
-    assert grant(1_000, 13)[0] == -1  # 12 left: all or none
+    refused = reserve(key, 1_000, 13, "lease-v")  # 12 left: all or none
+    assert refused.unit == "requests"
     assert int(redis_client.hget(window, "R")) == 8
 
 
@@ -240,11 +266,10 @@ def test_concurrent_calls_across_two_workers_with_leases_end_exact(
             seen = pool.submit(wait_for, lambda: lease_holds(redis_client), 30)
             answers = [a for batch in pool.map(client_calls, range(16)) for a in batch]
             assert seen.result()  # leases were taken (and, below, all given back)
-        wait_for(lambda: not redis_client.zrange(holds.HOLDS, 0, -1), 5)
-        assert redis_client.hlen(holds.LEASE_SPENT) == 0
+        wait_for(lambda: not redis_client.zrange(keys.HOLDS, 0, -1), 5)
     assert len(answers) == 240
     assert len({a.headers["x-request-id"] for a in answers}) == 240
     ledger = assert_balance_reconciles(organization_id)
     assert ledger == before - sum(cost_of(a) for a in answers)
-    window = quota.org_window(organization_id)
+    window = keys.organization_window(organization_id)
     assert int(redis_client.hget(window, "R")) == 240

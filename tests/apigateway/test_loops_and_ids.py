@@ -1,4 +1,4 @@
-"""apigateway.loops and apigateway.ids: what they save (a system call per use) must not
+"""nexeon.loops and apigateway.ids: what they save (a system call per use) must not
 cost correctness: the right loop after a loop ends or a fork, ids that never repeat, even
 in a forked child."""
 
@@ -11,7 +11,7 @@ import re
 import pytest
 
 from apigateway import ids
-from apigateway.loops import running_loop, spawn
+from nexeon.loops import running_loop, spawn
 
 
 def test_running_loop_is_the_loop_running_this_code_each_time():

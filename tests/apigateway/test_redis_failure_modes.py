@@ -8,6 +8,7 @@ import httpx
 
 from accounts.models import ApiKey
 from billing.models import EntryKind, LedgerEntry
+from credit import connections as gateway_redis
 from tests.apigateway.conftest import gateway
 from tests.support import free_port
 from usage.models import UsageRecord
@@ -51,3 +52,44 @@ def test_local_mode_serves_and_books_usage_directly(tenant, fake_openai):
         f"usage:{a.headers['x-request-id']}" for a in answers[:2]
     )
     assert sorted(r.status for r in UsageRecord.objects.all()) == [200, 200, 429]
+
+
+def test_the_gateway_fails_closed_when_redis_is_down(tenant, fake_openai):
+    """No credit check, no call: a 503 in OpenAI's format, and the provider never hears."""
+    import httpx
+
+    assert (
+        tenant.client()
+        .chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "first"}])
+        .choices
+    )
+    fake_openai.requests.clear()
+    saved = {
+        loop: (client.port, client._connection) for loop, client in gateway_redis._fast.items()
+    }
+    assert saved, "the gateway has made no call yet"
+    dead = free_port()
+    for client in gateway_redis._fast.values():
+        client.port = dead
+        if client._connection is not None:  # (another thread's loop: only mark it stale)
+            client._connection.closed = True
+    try:
+        response = httpx.post(
+            f"{tenant.url}/v1/chat/completions",
+            json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"authorization": f"Bearer {tenant.key}"},
+        )
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        error = response.json()["error"]
+        assert error["type"] == "api_error" and "nothing was charged" in error["message"]
+        assert fake_openai.requests == []
+    finally:
+        for loop, client in gateway_redis._fast.items():
+            client.port = saved[loop][0]
+    # ...and recovers without a restart.
+    assert (
+        tenant.client()
+        .chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "again"}])
+        .choices
+    )

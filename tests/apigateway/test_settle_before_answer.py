@@ -19,10 +19,9 @@ import httpx
 import orjson
 from django.conf import settings
 
-from billing import holds
-from billing.balance_cache import balance_key
+from credit import keys
 from tests.apigateway.conftest import gateway
-from usage import pipeline
+from tests.ledger_check import available_nanos
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 HOLD_BACK = 1.5  # seconds each Redis reply waits in the proxy
@@ -94,12 +93,15 @@ def chat(url: str, key: str) -> httpx.Response:
 
 
 def held(redis_client, request_id: str) -> list[bytes]:
-    return [m for m in redis_client.zrange(holds.HOLDS, 0, -1) if m.startswith(request_id.encode())]
+    return [
+        m for m in redis_client.zrange(keys.HOLDS, 0, -1) if m == keys.hold(request_id).encode()
+    ]
 
 
-def queued(redis_client, request_id: str) -> list[dict]:
-    events = (orjson.loads(raw) for raw in redis_client.lrange(pipeline.QUEUE, 0, -1))
-    return [event for event in events if event["request_id"] == request_id]
+def queued(redis_client, request_id: str) -> list[tuple[dict, int]]:
+    entries = redis_client.xrange(keys.USAGE_STREAM)
+    events = ((orjson.loads(fields[b"e"]), int(fields[b"c"])) for _, fields in entries)
+    return [(event, charge) for event, charge in events if event["request_id"] == request_id]
 
 
 def test_the_answer_does_not_wait_for_the_settlement_and_a_crash_after_it_loses_nothing(
@@ -116,7 +118,7 @@ def test_the_answer_does_not_wait_for_the_settlement_and_a_crash_after_it_loses_
         ) as (url, process),
     ):
         assert chat(url, tenant.key).status_code == 200  # connects, loads balance and scripts
-        balance = int(redis_client.get(balance_key(tenant.organization.pk)))
+        balance = available_nanos(tenant.organization.pk)
 
         proxy.delay = HOLD_BACK
         started = time.monotonic()
@@ -136,6 +138,6 @@ def test_the_answer_does_not_wait_for_the_settlement_and_a_crash_after_it_loses_
     assert held(redis_client, request_id) == []
     cost = round(float(answer.headers["x-nexeon-cost"]) * 10**9)
     assert cost > 0
-    assert int(redis_client.get(balance_key(tenant.organization.pk))) == balance - cost
-    [event] = queued(redis_client, request_id)
-    assert (event["status"], event["cost_nanos"]) == (200, cost)
+    assert available_nanos(tenant.organization.pk) == balance - cost
+    [(event, charge)] = queued(redis_client, request_id)
+    assert (event["status"], event["cost_nanos"], charge) == (200, cost, cost)

@@ -10,44 +10,61 @@ from types import SimpleNamespace
 import orjson
 import pytest
 
+from apigateway import quota as gateway_quota
 from apigateway import relay
 from apigateway.auth import KeyInfo
 from apigateway.calllog import CallLog
 from apigateway.errors import GatewayError
-from apigateway.quota import RedisQuota
-from apigateway.resp import RedisUnavailable
-from billing import holds
-from billing.balance_cache import balance_key
-from usage import pipeline
+from credit import keys
+from credit.records import CreditUnavailable, LedgerFigures
+from credit.stores import redis_store
 
 ORG, START, RESERVE, COST = 4242, 10_000_000, 1_000_000, 1234
 KEY = KeyInfo(7, ORG, "k", None, None, (), None, None)
 
 
-class FlakyQuota(RedisQuota):
-    """The real Redis quota, whose settle fails `failures` times (or hangs) first."""
+class Flaky:
+    """The real settlement, which fails `failures` times (or hangs) first: a failed attempt
+    never reaches Redis."""
 
-    def __init__(self, failures: int = 0, hang: bool = False) -> None:
-        super().__init__()
-        self.failures = failures
-        self.hang = hang
+    def __init__(self) -> None:
+        self.failures = 0
+        self.hang = False
+        self.real = gateway_quota.send_settlement
 
-    async def settle(self, reservation, cost_nanos, event, tokens_used=0) -> None:
+    def __call__(self, *args, **kwargs):
         if self.hang:
-            await asyncio.Event().wait()
+            return Never()
         if self.failures:
             self.failures -= 1
-            raise RedisUnavailable("down")
-        await super().settle(reservation, cost_nanos, event, tokens_used)
+            return Down()
+        return self.real(*args, **kwargs)
+
+
+class Down:
+    written = False
+
+    async def leave(self) -> bool:
+        return False
+
+    async def reply(self) -> int:
+        raise CreditUnavailable("down")
+
+
+class Never(Down):
+    async def reply(self) -> int:
+        await asyncio.Event().wait()
+        return 0
 
 
 @pytest.fixture
 def quota(redis_client, monkeypatch, settings):
-    redis_client.set(balance_key(ORG), START)
+    asyncio.run(redis_store().load_balance(ORG, LedgerFigures(START, 1, 0)))
     monkeypatch.setattr(relay, "SETTLE_RETRY_DELAYS", (0, 0))
     settings.GATEWAY_SETTLE_RETRY_SECONDS = 10
-    flaky = FlakyQuota()
-    monkeypatch.setattr(relay, "quota_for", lambda reservation: flaky)
+    settings.GATEWAY_LEASE_SECONDS = 0
+    flaky = Flaky()
+    monkeypatch.setattr(gateway_quota, "send_settlement", flaky)
     return flaky
 
 
@@ -56,16 +73,20 @@ def call(delivered: bool) -> SimpleNamespace:
     log.key, log.model = KEY, "gpt-4o"
     if delivered:
         log.first_byte()
-    return SimpleNamespace(request_id="req_retry", log=log)
+    return SimpleNamespace(request_id="req_retry", log=log, entry=SimpleNamespace(id="gpt-4o"))
 
 
 async def reserve(quota) -> object:
-    return await quota.reserve(key=KEY, amount_nanos=RESERVE, request_id="req_retry")
+    return await gateway_quota.reserve(
+        key=KEY, amount_nanos=RESERVE, request_id="req_retry", tokens=0
+    )
 
 
 def state(redis_client) -> tuple[int, int, list]:
-    events = [orjson.loads(e) for e in redis_client.lrange(pipeline.QUEUE, 0, -1)]
-    return int(redis_client.get(balance_key(ORG))), redis_client.zcard(holds.HOLDS), events
+    credit = redis_store().credit_state(ORG)
+    entries = redis_client.xrange(keys.USAGE_STREAM)
+    events = [(orjson.loads(fields[b"e"]), int(fields[b"c"])) for _, fields in entries]
+    return credit.available, credit.held, events
 
 
 def test_an_unanswered_call_that_cannot_settle_is_503_and_charged_nothing(quota, redis_client):
@@ -80,7 +101,7 @@ def test_an_unanswered_call_that_cannot_settle_is_503_and_charged_nothing(quota,
     error = asyncio.run(scenario())
     assert error.status == 503 and "nothing was charged" in error.message
     balance, held, events = state(redis_client)
-    assert (balance, held, events) == (START - RESERVE, 1, [])  # the reaper returns the hold
+    assert (balance, held, events) == (START - RESERVE, RESERVE, [])  # the reaper returns it
 
 
 def test_a_delivered_stream_keeps_settling_until_redis_is_back(quota, redis_client):
@@ -95,7 +116,7 @@ def test_a_delivered_stream_keeps_settling_until_redis_is_back(quota, redis_clie
     asyncio.run(scenario())
     balance, held, events = state(redis_client)
     assert (balance, held) == (START - COST, 0)
-    assert [(e["request_id"], e["cost_nanos"]) for e in events] == [("req_retry", COST)]
+    assert [(e["request_id"], charge) for e, charge in events] == [("req_retry", COST)]
 
 
 def test_a_call_cancelled_while_settling_settles_with_a_blocking_call(quota, redis_client):
@@ -112,3 +133,41 @@ def test_a_call_cancelled_while_settling_settles_with_a_blocking_call(quota, red
     asyncio.run(scenario())
     balance, held, events = state(redis_client)
     assert (balance, held, len(events)) == (START - COST, 0, 1)
+
+
+class ReplyLost:
+    """Redis ran the settlement, but the connection broke before its reply came back."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self.written = real.written
+
+    async def leave(self) -> bool:
+        return await self.real.leave()
+
+    async def reply(self) -> int:
+        await self.real.reply()
+        raise CreditUnavailable("the connection broke before the reply")
+
+
+def test_a_settlement_whose_reply_was_lost_is_sent_again_and_charges_once(
+    quota, redis_client, monkeypatch
+):
+    sent = []
+
+    def lose_the_first_reply(*args, **kwargs):
+        settlement = quota.real(*args, **kwargs)
+        sent.append(settlement)
+        return ReplyLost(settlement) if len(sent) == 1 else settlement
+
+    monkeypatch.setattr(gateway_quota, "send_settlement", lose_the_first_reply)
+
+    async def scenario():
+        reservation = await reserve(quota)
+        await relay.settle(call(delivered=True), reservation, COST)
+
+    asyncio.run(scenario())
+    assert len(sent) == 2  # sent again after the lost reply
+    balance, held, events = state(redis_client)
+    assert (balance, held) == (START - COST, 0)
+    assert [charge for _, charge in events] == [COST]

@@ -8,6 +8,7 @@ import time
 import httpx
 
 from accounts.models import ApiKey
+from tests.support import forget_cached_key
 from usage import pipeline
 from usage.models import UsageRecord
 
@@ -83,9 +84,7 @@ def test_rate_limited_calls_are_recorded(tenant, fake_openai):
     key = ApiKey.objects.get(organization=tenant.organization)
     key.rpm_limit = 1
     key.save()
-    from apigateway import auth
-
-    auth.forget_key(key.digest)
+    forget_cached_key(key.digest)
     assert post(tenant, "/chat/completions", CHAT).status_code == 200
     limited = post(tenant, "/chat/completions", CHAT)
     assert limited.status_code == 429

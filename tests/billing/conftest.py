@@ -3,22 +3,23 @@ signs them and posted to the real webhook view."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import redis
-from django.conf import settings as django_settings
 from django.db.models import Sum
 from django.test import Client
 
 from accounts.models import Membership, Organization, Role, User
 from billing import purchases
-from billing.balance_cache import balance_key
 from billing.models import LedgerEntry, Purchase
-from billing.selectors import organization_balance_nanos
+from billing.selectors import ledger_figures, organization_balance_nanos
+from credit.stores import current as credit_store
 from tests.fakes.server import serving
 from tests.fakes.stripe import FakeStripe, event, signed
+from tests.ledger_check import available_nanos
 
 WEBHOOK = "/billing/stripe/webhook/"
 
@@ -42,11 +43,9 @@ def member(organization: Organization, django_user_model) -> User:
 
 @pytest.fixture
 def cached_balance(organization: Organization, redis_client: redis.Redis) -> redis.Redis:
-    """The gateway's fast balance exists (as after a first API call), so grants and refunds
+    """The gateway's balance is loaded (as after a first API call), so grants and refunds
     must move it too."""
-    redis_client.set(
-        balance_key(organization.pk), organization_balance_nanos(organization=organization)
-    )
+    asyncio.run(credit_store().load_balance(organization.pk, ledger_figures(organization.pk)))
     return redis_client
 
 
@@ -70,9 +69,9 @@ def assert_books_balance(organization: Organization, expected_nanos: int) -> Non
     ledger = LedgerEntry.objects.filter(organization=organization).aggregate(s=Sum("amount_nanos"))
     assert int(ledger["s"] or 0) == expected_nanos
     assert organization_balance_nanos(organization=organization) == expected_nanos
-    cached = redis.Redis.from_url(django_settings.REDIS_URL).get(balance_key(organization.pk))
+    cached = available_nanos(organization.pk)
     if cached is not None:
-        assert int(cached) == expected_nanos
+        assert cached == expected_nanos
 
 
 def start(organization, owner, cents: int = 2500) -> str:

@@ -11,6 +11,7 @@ from accounts.services import organization_create
 from billing.models import EntryKind, Purchase
 from billing.services import credits_grant, ledger_book
 from tests.billing.conftest import start
+from tests.ledger_check import book_test_usage
 
 
 def rows(response) -> list[list[str]]:
@@ -28,13 +29,7 @@ def test_csv_lists_purchases_refunds_grants_and_adjustments_exactly(
         reference="grant:w",
         description="Welcome",
     )
-    ledger_book(
-        organization=organization,
-        kind=EntryKind.USAGE,
-        amount_nanos=-35_000,
-        reference="usage:r1",
-        description="gpt-4o via key prod",
-    )
+    book_test_usage(organization, "r1", 35_000, "gpt-4o via key prod")
     session_id = start(organization, owner)
     deliver("checkout.session.completed", fake_stripe.pay(session_id))
     deliver("charge.refunded", fake_stripe.refund(session_id, 1050))

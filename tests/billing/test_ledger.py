@@ -2,8 +2,9 @@ import pytest
 
 from accounts.services import organization_create
 from billing import services
-from billing.models import EntryKind, LedgerEntry
+from billing.models import LedgerEntry
 from billing.selectors import organization_balance_nanos
+from tests.ledger_check import book_test_usage
 
 
 def test_a_grant_adds_to_the_balance(organization):
@@ -35,9 +36,7 @@ def test_a_reference_reused_with_other_terms_is_an_error(organization, outsider)
 
 def test_spending_is_a_negative_entry_and_grants_must_be_positive(organization):
     services.credits_grant(organization=organization, amount_nanos=10, reference="grant:y")
-    services.ledger_book(
-        organization=organization, kind=EntryKind.USAGE, amount_nanos=-4, reference="usage:1"
-    )
+    book_test_usage(organization, "1", 4)
     assert organization_balance_nanos(organization=organization) == 6
     with pytest.raises(ValueError):
         services.credits_grant(organization=organization, amount_nanos=0, reference="grant:z")

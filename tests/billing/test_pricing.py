@@ -37,9 +37,9 @@ def test_image_cost_by_quality_and_size():
     assert pricing.image_cost_nanos(prices, quality="hd", size="1024x1792", n=1) == 120_000_000
 
 
-def test_the_reservation_covers_the_output_cap():
-    reserved = pricing.max_cost_nanos(PRICES, body_bytes=300, max_output_tokens=1000)
-    assert reserved >= 1000 * 10_000 + 100 * 2500
+def test_the_reservation_prices_every_token_at_the_full_price():
+    reserved = pricing.max_cost_nanos(PRICES, prompt_tokens=300, completion_tokens=1000)
+    assert reserved == 1000 * 10_000 + 300 * 2500
 
 
 prices = st.decimals(min_value=0, max_value=1000, places=6, allow_nan=False).map(str)

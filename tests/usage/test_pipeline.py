@@ -1,4 +1,5 @@
-"""The usage pipeline: events queued in Redis, written once as records and ledger entries."""
+"""The usage pipeline: events queued in the credit store's stream, written once as records
+and ledger entries."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from accounts.services import api_key_create
 from billing.models import LedgerEntry
 from billing.selectors import organization_balance_nanos
 from billing.services import credits_grant
+from credit import keys
+from credit.records import QueuedUsage
 from usage import metrics, pipeline
 from usage.models import Period, UsageRecord, UsageRollup
 from usage.rollups import rollup
@@ -39,15 +42,27 @@ def event(organization, request_id: str, cost: int = 1000, **extra) -> dict:
 
 
 def enqueue(redis_client, *events) -> None:
-    redis_client.rpush(pipeline.QUEUE, *[orjson.dumps(e) for e in events])
+    """As a settlement queues them: the organization, the charge, the event."""
+    for e in events:
+        fields = {"o": e["organization_id"], "c": e["cost_nanos"], "u": 0, "e": orjson.dumps(e)}
+        redis_client.xadd(keys.USAGE_STREAM, fields)
+
+
+def bookings(*events) -> list[pipeline.Booking]:
+    """Events as the drain hands them to `book` (the charge as queued with them)."""
+    found = []
+    for e in events:
+        entry = QueuedUsage("0-0", e["organization_id"], e["cost_nanos"], 0, orjson.dumps(e), e)
+        found.append(pipeline.Booking(entry, dict(e)))
+    return found
 
 
 @pytest.mark.django_db
 def test_writing_the_same_events_twice_writes_them_once(organization):
     events = [event(organization, "req_a"), event(organization, "req_b", 5)]
-    assert len(pipeline.book(events)) == 2  # the new events
-    assert pipeline.book(events) == []
-    assert pipeline.book([events[0], events[0]]) == []
+    assert len(pipeline.book(bookings(*events))) == 2  # the new events
+    assert pipeline.book(bookings(*events)) == []
+    assert pipeline.book(bookings(events[0], events[0])) == []
     assert UsageRecord.objects.count() == 2
     assert LedgerEntry.objects.filter(kind="usage").count() == 2
     assert organization_balance_nanos(organization=organization) == -1005
@@ -59,10 +74,10 @@ def test_writing_the_same_events_twice_writes_them_once(organization):
 @pytest.mark.django_db
 def test_free_and_refused_calls_are_recorded_but_charge_nothing(organization):
     pipeline.book(
-        [
+        bookings(
             event(organization, "req_free", 0),
             event(organization, "req_402", 0, status=402, error_code="insufficient_quota"),
-        ]
+        )
     )
     assert UsageRecord.objects.get(request_id="req_402").error_code == "insufficient_quota"
     assert not LedgerEntry.objects.exists()
@@ -79,11 +94,11 @@ def test_a_drain_writes_everything_queued_and_empties_the_queue(organization, re
 
 
 @pytest.mark.django_db
-def test_a_drain_that_died_before_trimming_is_finished_without_double_writing(
+def test_a_drain_that_died_before_acknowledging_is_finished_without_double_writing(
     organization, redis_client
 ):
     events = [event(organization, f"req_{i}") for i in range(10)]
-    pipeline.book(events[:6])  # written, but the worker died before LTRIM
+    pipeline.book(bookings(*events[:6]))  # written, but the worker died before its ack
     enqueue(redis_client, *events)
     assert pipeline.drain() == 4
     assert LedgerEntry.objects.filter(kind="usage").count() == 10
@@ -92,7 +107,8 @@ def test_a_drain_that_died_before_trimming_is_finished_without_double_writing(
 
 @pytest.mark.django_db
 def test_events_that_can_never_be_written_go_to_dead_letters(organization, redis_client):
-    redis_client.rpush(pipeline.QUEUE, b"{not json", orjson.dumps({"no": "id"}))
+    for raw in (b"{not json", orjson.dumps({"no": "id"})):
+        redis_client.xadd(keys.USAGE_STREAM, {"o": organization.pk, "c": 0, "u": 0, "e": raw})
     enqueue(
         redis_client,
         event(organization, "req_ok"),
@@ -100,7 +116,7 @@ def test_events_that_can_never_be_written_go_to_dead_letters(organization, redis
     )
     assert pipeline.drain() == 1
     assert pipeline.pending() == 0
-    assert redis_client.llen(pipeline.DEAD) == 3
+    assert redis_client.llen(keys.USAGE_DEAD) == 3
     assert UsageRecord.objects.filter(request_id="req_ok").exists()
 
 
@@ -118,18 +134,18 @@ def test_a_real_worker_drains_the_queue(celery_worker, organization, redis_clien
 @pytest.mark.django_db
 def test_writing_updates_the_keys_last_used_time(organization, owner):
     api_key = api_key_create(organization=organization, name="k", created_by=owner).api_key
-    pipeline.book([event(organization, "req_t", key_id=api_key.pk, at=1_800_000_000)])
+    pipeline.book(bookings(event(organization, "req_t", key_id=api_key.pk, at=1_800_000_000)))
     api_key.refresh_from_db()
     assert int(api_key.last_used_at.timestamp()) == 1_800_000_000
     assert UsageRecord.objects.get(request_id="req_t").api_key_id == api_key.pk
-    pipeline.book([event(organization, "req_old", key_id=api_key.pk, at=1_700_000_000)])
+    pipeline.book(bookings(event(organization, "req_old", key_id=api_key.pk, at=1_700_000_000)))
     api_key.refresh_from_db()
     assert int(api_key.last_used_at.timestamp()) == 1_800_000_000  # never moves back
 
 
 @pytest.mark.django_db
 def test_a_deleted_key_does_not_block_its_usage(organization):
-    pipeline.book([event(organization, "req_gone", key_id=424242)])
+    pipeline.book(bookings(event(organization, "req_gone", key_id=424242)))
     assert UsageRecord.objects.get(request_id="req_gone").api_key_id is None
 
 
@@ -137,12 +153,12 @@ def test_a_deleted_key_does_not_block_its_usage(organization):
 def test_rollups_total_by_hour_and_day_and_are_idempotent(organization):
     base = datetime(2026, 11, 20, 10, 15, tzinfo=UTC).timestamp()
     pipeline.book(
-        [
+        bookings(
             event(organization, "r1", 100, at=base),
             event(organization, "r2", 200, at=base + 600),
             event(organization, "r3", 300, at=base + 3600, status=502),
             event(organization, "r4", 400, at=base + 3600, model="gpt-4o-mini"),
-        ]
+        )
     )
     since = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
     until = since + timedelta(hours=23)
@@ -222,7 +238,7 @@ def test_the_metrics_endpoint_needs_the_operators_token(
     ]
     assert 2.5 < oldest < 60
     pipeline.drain()
-    pipeline.book([event(organization, "req_m")])  # written before: not counted again
+    pipeline.book(bookings(event(organization, "req_m")))  # written before: not counted again
     again = client.get("/metrics", HTTP_AUTHORIZATION="Bearer op-secret").content.decode()
     assert 'nexeon_requests_total{endpoint="chat",model="gpt-4o",status="200"} 3' in again
 
@@ -242,6 +258,6 @@ def test_an_event_the_database_cannot_store_does_not_stop_the_queue(organization
         "req_before",
         "req_after",
     }
-    (dead,) = redis_client.lrange(pipeline.DEAD, 0, -1)
-    assert orjson.loads(dead)["request_id"] == "req_poison"
+    (dead,) = redis_client.lrange(keys.USAGE_DEAD, 0, -1)
+    assert orjson.loads(orjson.loads(dead)["event"])["request_id"] == "req_poison"
     assert LedgerEntry.objects.filter(reference="usage:req_poison").count() == 0

@@ -1,4 +1,4 @@
-"""A minimal Redis client for the two scripts every /v1 call runs (reserve, settle).
+"""A minimal Redis client for the scripts every /v1 call runs (reserve, settle).
 
 Why not redis-py here: after 50 ms of idleness (a call waiting on its provider) a
 redis.asyncio round trip took 0.45 ms at the median on this VM, against 0.16 ms for the
@@ -10,13 +10,13 @@ One connection per event loop carries every request's commands, pipelined: Redis
 a connection's commands in order, so replies are matched to a FIFO of futures. A reply
 that does not come within the timeout, or a broken connection, fails every pending
 command (the connection cannot be trusted to stay in step) and the next call reconnects.
-Everything else (key cache, admin paths) keeps using redis-py.
+The gateway's key lookups use it too. Everything off the hot path uses redis-py
+(credit/connections.py makes both, from the same settings).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ssl
 from collections import deque
 from typing import Any
@@ -24,13 +24,17 @@ from typing import Any
 import hiredis
 from redis.connection import SSLConnection, parse_url
 
+from credit.records import CreditUnavailable
+from credit.scripts import Script
+
 Arg = bytes | str | int
-# Error replies of a server that cannot serve yet (loading its AOF, failing over).
-NOT_READY = ("LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY")
+# Error replies of a server that cannot serve now (loading its AOF, failing over, out of
+# memory under `noeviction`): the call fails closed and may be retried.
+NOT_READY = ("LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "OOM")
 
 
-class RedisUnavailable(ConnectionError):
-    """Redis could not be reached or did not answer in time."""
+class RedisUnavailable(CreditUnavailable):
+    """Redis could not be reached, did not answer in time, or cannot serve now."""
 
 
 class RedisReplyError(Exception):
@@ -139,7 +143,6 @@ class FastRedis:
         self.connect_timeout = connect_timeout
         self._connection: _Connection | None = None
         self._connecting: asyncio.Future | None = None
-        self._digests: dict[str, str] = {}
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -194,25 +197,17 @@ class FastRedis:
         connection = await self._ready()
         return checked(await self._wait(connection, connection.send(pack(args))))
 
-    async def run_script(self, script: str, keys: list[Arg], args: list[Arg]) -> Any:
+    async def run_script(self, script: Script, keys: list[Arg], args: list[Arg]) -> Any:
         """A script, sent with this loop turn's other commands (see ScriptCall)."""
         return await self.send_script(script, keys, args, now=False).reply()
 
     def send_script(
-        self, script: str, keys: list[Arg], args: list[Arg], *, now: bool = True
+        self, script: Script, keys: list[Arg], args: list[Arg], *, now: bool = True
     ) -> ScriptCall:
         """Start a script: with `now` and a connection up, its command is queued at once
         (written at once if the connection is idle, else with this loop turn's others);
         `.leave()` waits until it has left this process, `.reply()` for Redis's answer."""
         return ScriptCall(self, script, keys, args, now)
-
-    def _digest(self, script: str) -> str:
-        digest = self._digests.get(script)
-        if digest is None:
-            digest = self._digests[script] = hashlib.sha1(
-                script.encode(), usedforsecurity=False
-            ).hexdigest()
-        return digest
 
     def close(self) -> None:
         if self._connection is not None and self._connection.transport is not None:
@@ -229,33 +224,24 @@ class ScriptCall:
     script is sent again in full when the reply is awaited.
     """
 
-    __slots__ = (
-        "_args",
-        "_client",
-        "_connection",
-        "_digest",
-        "_future",
-        "_keys",
-        "_script",
-        "_write",
-    )
+    __slots__ = ("_args", "_client", "_connection", "_future", "_keys", "_script", "_write")
 
-    def __init__(self, client: FastRedis, script: str, keys: list[Arg], args, now: bool):
+    def __init__(self, client: FastRedis, script: Script, keys: list[Arg], args, now: bool):
         self._client, self._script, self._keys, self._args = client, script, keys, args
         self._connection: _Connection | None = None
         self._future: asyncio.Future | None = None
-        self._digest = client._digest(script)
         connection = client._connection
         if now and connection is not None and not connection.closed:
             self._send(connection, eager=True)
 
     def _send(self, connection: _Connection, *, eager: bool) -> None:
         self._connection = connection
-        if self._digest in connection.scripts:
-            command = ("EVALSHA", self._digest, len(self._keys), *self._keys, *self._args)
+        script = self._script
+        if script.sha in connection.scripts:
+            command = ("EVALSHA", script.sha, len(self._keys), *self._keys, *self._args)
         else:
-            command = ("EVAL", self._script, len(self._keys), *self._keys, *self._args)
-            connection.scripts.add(self._digest)  # (commands on a connection run in order)
+            command = ("EVAL", script.source, len(self._keys), *self._keys, *self._args)
+            connection.scripts.add(script.sha)  # (commands on a connection run in order)
         self._future = connection.send(pack(command), eager=eager)
         self._write = connection.writes + (1 if connection.outgoing else 0)
 
@@ -280,7 +266,7 @@ class ScriptCall:
             self._send(await client._ready(), eager=False)
         reply = await client._wait(self._connection, self._future)
         if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
-            self._connection.scripts.discard(self._digest)
+            self._connection.scripts.discard(self._script.sha)
             self._send(await client._ready(), eager=False)
             reply = await client._wait(self._connection, self._future)
         return checked(reply)

@@ -1,0 +1,23 @@
+-- Holds past their deadline belong to processes that died (a living one renews its
+-- holds): what they did not spend goes back. The keys come from each hold's record, which
+-- is kept a while: a call of a process taken for dead that settles after all is charged
+-- once, from what the balance still has.
+-- KEYS: [1] holds. ARGV: [1] now, [2] batch, [3] how long a record is kept.
+-- Returns how many holds were returned.
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, name in ipairs(expired) do
+  local hold = redis.call('HMGET', name, 'amount', 'spent', 'credit', 'spend')
+  if hold[1] then
+    local rest = tonumber(hold[1]) - tonumber(hold[2])
+    if redis.call('EXISTS', hold[3]) == 1 then
+      redis.call('HINCRBY', hold[3], 'available', rest)
+      redis.call('HINCRBY', hold[3], 'held', 0 - rest)
+    end
+    if hold[4] ~= '' and redis.call('EXISTS', hold[4]) == 1 then
+      redis.call('DECRBY', hold[4], rest)
+    end
+    redis.call('EXPIRE', name, ARGV[3])
+  end
+  redis.call('ZREM', KEYS[1], name)
+end
+return #expired

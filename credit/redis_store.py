@@ -1,0 +1,433 @@
+"""The money state in Redis, shared by every process of a deployment.
+
+Per organization, a hash (keys.organization_credit): `available` (what calls may still
+reserve), `held` (reserved by calls in flight and not yet spent), `unbooked` (charged, its
+usage event queued but not yet booked in the ledger), and `credits` / `credits_seq`
+(the ledger's credit total as last synced). Per hold, a hash (keys.hold): the
+organization, the key, the amount, what its calls spent, and the names of the credit and
+spend keys it counts in; the sorted set keys.HOLDS orders holds by deadline for the reaper.
+Per call, one entry in the stream keys.USAGE_STREAM, consumed by the usage drain through
+the consumer group keys.USAGE_GROUP and deleted once booked. Every rule runs in one Lua
+script (credit/lua/), so concurrent calls on any number of processes see one order.
+
+The hot path's methods are async on the pipelined client (credit.resp); the workers'
+are blocking, on redis-py.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import redis
+from django.conf import settings
+
+from credit import connections, keys, scripts
+from credit.records import (
+    BalanceNotLoaded,
+    CreditState,
+    CreditUnavailable,
+    Hold,
+    InsufficientCredit,
+    LedgerFigures,
+    Payer,
+    QueuedUsage,
+    RateInfo,
+    RateLimited,
+    Reserved,
+    ReserveOutcome,
+    SpendLimitReached,
+    SpendNotLoaded,
+    UsageBacklog,
+)
+from credit.resp import ScriptCall
+from credit.scripts import Script
+from credit.store import dead_letter_item, lease_windows, token_windows
+
+SUBJECTS = {1: "key", 2: "organization"}
+
+
+def keep_seconds() -> int:
+    """How long a settled or reaped hold's record is kept: longer than a settlement that
+    lost its reply is sent again (GATEWAY_SETTLE_RETRY_SECONDS)."""
+    return int(settings.GATEWAY_SETTLE_RETRY_SECONDS) + 60
+
+
+UNITS = {1: "requests", 2: "tokens"}
+
+
+def reserve_arguments(
+    payer: Payer,
+    *,
+    name: str,
+    amount: int,
+    tokens: int,
+    deadline: float,
+    requests: int,
+    now: float | None,
+) -> tuple[list[str], list[Any]]:
+    limit = payer.monthly_spend_limit_nanos or 0
+    spend = keys.key_spend(payer.key_id, keys.month_of(now)) if limit else ""
+    organization_id = payer.organization_id
+    script_keys = [
+        keys.key_window(payer.key_id),
+        keys.organization_window(organization_id),
+        keys.organization_credit(organization_id),
+        keys.HOLDS,
+        name,
+        spend,
+    ]
+    args = [
+        payer.rpm_limit or 0,
+        payer.tpm_limit or 0,
+        payer.org_rpm_limit or 0,
+        payer.org_tpm_limit or 0,
+        tokens,
+        amount,
+        organization_id,
+        f"{deadline:.3f}",
+        limit,
+        requests,
+        payer.key_id,
+        "" if now is None else repr(now),
+    ]
+    return script_keys, args
+
+
+def reserve_outcome(
+    result: list, payer: Payer, name: str, amount: int, tokens: int, spend: str, now: float | None
+) -> ReserveOutcome:
+    status = result[0]
+    if status == 1:
+        hold = Hold(
+            name,
+            payer.organization_id,
+            payer.key_id,
+            amount,
+            spend,
+            token_windows(payer),
+        )
+        return Reserved(hold, result[1], RateInfo(*result[2:8], tokens=tokens))
+    if status == -1:
+        _, wait_ms, subject, unit, limit = result
+        return RateLimited(
+            wait_ms, SUBJECTS[subject], UNITS[unit], limit, 1 if unit == 1 else tokens
+        )
+    if status == -3:
+        return InsufficientCredit(result[1])
+    if status == -5:
+        return SpendLimitReached(result[1], payer.monthly_spend_limit_nanos or 0)
+    if status == -2:
+        return BalanceNotLoaded(payer.organization_id)
+    return SpendNotLoaded(payer.key_id, keys.month_of(now))
+
+
+def settle_arguments(
+    hold: Hold,
+    *,
+    call_id: str,
+    amount: int,
+    cost: int,
+    event: bytes,
+    close: bool,
+    token_correction: tuple[int, int] | None,
+) -> tuple[list[str], list[Any]]:
+    script_keys = [
+        keys.HOLDS,
+        hold.name,
+        keys.organization_credit(hold.organization_id),
+        hold.spend_key,
+        keys.USAGE_STREAM,
+    ]
+    args: list[Any] = [
+        cost,
+        amount,
+        1 if close else 0,
+        hold.organization_id,
+        event,
+        call_id,
+        keep_seconds(),
+    ]
+    if token_correction is not None and token_correction[1] and hold.token_windows:
+        script_keys += hold.token_windows
+        args += list(token_correction)
+    return script_keys, args
+
+
+class RedisStore:
+    def __init__(self) -> None:
+        self._group_ready = False
+
+    # --- the hot path ---------------------------------------------------------------
+    async def reserve(
+        self,
+        payer: Payer,
+        *,
+        hold_id: str,
+        amount: int,
+        tokens: int,
+        deadline: float,
+        requests: int = 1,
+        now: float | None = None,
+    ) -> ReserveOutcome:
+        name = keys.hold(hold_id)
+        script_keys, args = reserve_arguments(
+            payer,
+            name=name,
+            amount=amount,
+            tokens=tokens,
+            deadline=deadline,
+            requests=requests,
+            now=now,
+        )
+        # Written at once rather than with the loop turn's other commands: Redis runs it
+        # while this process reads the next request of a burst.
+        result = await connections.fast().send_script(scripts.RESERVE, script_keys, args).reply()
+        return reserve_outcome(result, payer, name, amount, tokens, script_keys[5], now)
+
+    def send_settlement(
+        self,
+        hold: Hold,
+        *,
+        call_id: str,
+        amount: int,
+        cost: int,
+        event: bytes,
+        close: bool = True,
+        token_correction: tuple[int, int] | None = None,
+    ) -> ScriptCall:
+        """Written to Redis before this returns when connected: the caller may answer its
+        client at once and await `.reply()` (the amount charged) afterwards."""
+        script_keys, args = settle_arguments(
+            hold,
+            call_id=call_id,
+            amount=amount,
+            cost=cost,
+            event=event,
+            close=close,
+            token_correction=token_correction,
+        )
+        return connections.fast().send_script(scripts.SETTLE, script_keys, args)
+
+    async def release(self, hold: Hold, *, unused_requests: int, second: int) -> bool:
+        script_keys = [keys.HOLDS, hold.name, keys.organization_credit(hold.organization_id)]
+        if unused_requests:
+            script_keys += lease_windows(hold)
+        args = [unused_requests, second, keep_seconds()]
+        return bool(await connections.fast().run_script(scripts.RELEASE, script_keys, args))
+
+    async def count_refused(self, payer: Payer, now: float | None = None) -> None:
+        script_keys = [
+            keys.key_window(payer.key_id),
+            keys.organization_window(payer.organization_id),
+        ]
+        args = [
+            payer.rpm_limit or 0,
+            0,
+            payer.org_rpm_limit or 0,
+            0,
+            "" if now is None else repr(now),
+        ]
+        await connections.fast().run_script(scripts.COUNT, script_keys, args)
+
+    async def record(self, organization_id: int, event: bytes) -> None:
+        await connections.fast().call(
+            "XADD", keys.USAGE_STREAM, "*", "o", organization_id, "c", 0, "u", 0, "e", event
+        )
+
+    async def renew(self, holds: Sequence[Hold], deadline: float) -> None:
+        if holds:
+            script_keys = [hold.name for hold in holds] + [keys.HOLDS]
+            await connections.fast().run_script(scripts.RENEW, script_keys, [f"{deadline:.3f}"])
+
+    async def load_balance(self, organization_id: int, figures: LedgerFigures) -> None:
+        args = [figures.credits, figures.credits_seq, figures.usage]
+        credit = keys.organization_credit(organization_id)
+        await connections.fast().run_script(scripts.LOAD, [credit], args)
+
+    async def load_spend(self, key_id: int, month: str, spent: int) -> None:
+        await connections.fast().call(
+            "SET", keys.key_spend(key_id, month), spent, "NX", "EXAT", keys.spend_expiry(month)
+        )
+
+    # --- a stopping process ---------------------------------------------------------
+    def settle_blocking(
+        self,
+        hold: Hold,
+        *,
+        call_id: str,
+        amount: int,
+        cost: int,
+        event: bytes,
+        close: bool = True,
+        token_correction: tuple[int, int] | None = None,
+    ) -> int:
+        script_keys, args = settle_arguments(
+            hold,
+            call_id=call_id,
+            amount=amount,
+            cost=cost,
+            event=event,
+            close=close,
+            token_correction=token_correction,
+        )
+        return int(self._run(scripts.SETTLE, script_keys, args))
+
+    # --- workers and the ledger's writer ----------------------------------------------
+    def _run(self, script: Script, script_keys: list[str], args: list[Any]) -> Any:
+        client = connections.sync()
+        try:
+            try:
+                return client.evalsha(script.sha, len(script_keys), *script_keys, *args)
+            except redis.exceptions.NoScriptError:
+                return client.eval(script.source, len(script_keys), *script_keys, *args)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise CreditUnavailable(str(exc)) from exc
+
+    def sync_credits(self, organization_id: int, credits: int, seq: int) -> int:
+        credit = keys.organization_credit(organization_id)
+        return int(self._run(scripts.SYNC_CREDITS, [credit], [credits, seq]))
+
+    def reap(self, now: float | None = None, batch: int = 1000) -> int:
+        import time
+
+        returned = 0
+        while True:
+            when = time.time() if now is None else now
+            args = [repr(when), batch, keep_seconds()]
+            count = int(self._run(scripts.REAP, [keys.HOLDS], args))
+            returned += count
+            if count < batch:
+                return returned
+
+    def _ensure_group(self, client: redis.Redis) -> None:
+        try:
+            client.xgroup_create(keys.USAGE_STREAM, keys.USAGE_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    def read_usage(self, consumer: str, count: int, claim_idle_ms: int) -> list[QueuedUsage]:
+        """Entries left unacknowledged by a drainer for `claim_idle_ms` (it died or is
+        stuck: it can no longer acknowledge them first), then entries never read."""
+        client = connections.sync()
+        if client.exists(keys.LEGACY_USAGE_LIST):
+            self._run(
+                scripts.MOVE_LEGACY_USAGE, [keys.LEGACY_USAGE_LIST, keys.USAGE_STREAM], [count]
+            )
+        if not self._group_ready:
+            self._ensure_group(client)
+        try:
+            entries = self._claim_and_read(client, consumer, count, claim_idle_ms)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._ensure_group(client)  # Redis lost its data (a restart without AOF)
+            entries = self._claim_and_read(client, consumer, count, claim_idle_ms)
+        return [queued_usage(entry_id, fields) for entry_id, fields in entries]
+
+    def _claim_and_read(
+        self, client: redis.Redis, consumer: str, count: int, claim_idle_ms: int
+    ) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        claimed = client.xautoclaim(
+            keys.USAGE_STREAM, keys.USAGE_GROUP, consumer, claim_idle_ms, "0-0", count=count
+        )[1]
+        entries = [(entry_id, fields) for entry_id, fields in claimed if fields]
+        if len(entries) < count:
+            fresh = client.xreadgroup(
+                keys.USAGE_GROUP, consumer, {keys.USAGE_STREAM: ">"}, count=count - len(entries)
+            )
+            for _, read in fresh or []:
+                entries += read
+        return entries
+
+    def ack_usage(self, entries: Sequence[QueuedUsage]) -> int:
+        if not entries:
+            return 0
+        script_keys = [keys.USAGE_STREAM]
+        args: list[Any] = [keys.USAGE_GROUP]
+        for entry in entries:
+            organization = entry.organization_id
+            script_keys.append(
+                keys.organization_credit(organization) if organization is not None else ""
+            )
+            args += [entry.id, entry.counted]
+        return int(self._run(scripts.ACK, script_keys, args))
+
+    def dead_letter(self, entries: Sequence[QueuedUsage]) -> None:
+        if entries:
+            connections.sync().rpush(keys.USAGE_DEAD, *(dead_letter_item(e) for e in entries))
+
+    def usage_backlog(self) -> UsageBacklog:
+        client = connections.sync()
+        pipe = client.pipeline(transaction=False)
+        pipe.xlen(keys.USAGE_STREAM)
+        pipe.xrange(keys.USAGE_STREAM, count=1)
+        pipe.llen(keys.USAGE_DEAD)
+        length, first, dead = pipe.execute()
+        try:
+            pending = int(client.xpending(keys.USAGE_STREAM, keys.USAGE_GROUP)["pending"])
+        except redis.ResponseError:  # no group yet: nothing was ever read
+            pending = 0
+        oldest = entry_time(first[0][0]) if first else None
+        return UsageBacklog(max(length - pending, 0), pending, oldest, int(dead))
+
+    def credit_state(self, organization_id: int) -> CreditState | None:
+        values = connections.sync().hmget(
+            keys.organization_credit(organization_id),
+            "available",
+            "held",
+            "unbooked",
+            "credits",
+            "credits_seq",
+        )
+        if values[0] is None:
+            return None
+        return CreditState(*(int(value or 0) for value in values))
+
+    def organizations(self) -> list[int]:
+        found = connections.sync().scan_iter(match=keys.ORGANIZATION_CREDIT_PATTERN, count=1000)
+        return sorted(keys.organization_of(name.decode()) for name in found)
+
+    def charge_ledger_only(self, organization_id: int, expected_total: int, amount: int) -> int:
+        credit = keys.organization_credit(organization_id)
+        return int(self._run(scripts.CHARGE_LEDGER_ONLY, [credit], [expected_total, amount]))
+
+
+def queued_usage(entry_id: bytes, fields: dict[bytes, bytes]) -> QueuedUsage:
+    raw = fields.get(b"e", b"")
+    organization = fields.get(b"o", b"")
+    try:
+        event = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        event = None
+    return QueuedUsage(
+        id=entry_id.decode(),
+        organization_id=int(organization) if organization.isdigit() else None,
+        charge=_whole(fields.get(b"c")),
+        counted=_whole(fields.get(b"c")) if fields.get(b"u") == b"1" else 0,
+        raw=raw,
+        event=event if isinstance(event, dict) else None,
+    )
+
+
+def _whole(value: bytes | None) -> int:
+    try:
+        return max(int(value or 0), 0)
+    except ValueError:
+        return 0
+
+
+def entry_time(entry_id: bytes | str) -> float:
+    """When a stream entry was added: its id's milliseconds."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return int(text.split("-", 1)[0]) / 1000
+
+
+def consumer_name() -> str:
+    """This process's name in the usage drain's consumer group."""
+    return f"{socket.gethostname()}:{os.getpid()}"
