@@ -355,12 +355,10 @@ async def _chat_stream(call: Call, upstream, send: Send, watch: WatchDisconnect,
         stop_watching()
         relay.cancel()  # (the server is stopping: this task itself was cancelled)
         response.close()
-        # Billed from the provider's counts, or, for a stream cut short, from what was sent.
+        # Billed from the provider's final counts, or, for a stream that ended early, for
+        # all the output it produced so far (see StreamTranslator.billable_usage).
         if progress.started:
-            call.log.usage = translator.usage or Usage(
-                prompt_tokens=call.body_bytes // 4,
-                completion_tokens=translator.output_chars // 4 + 1,
-            )
+            call.log.usage = translator.billable_usage(prompt_estimate=call.body_bytes // 4)
             call.log.cost_nanos = usage_cost(call.entry, call.log.usage)
     return call.log.cost_nanos
 

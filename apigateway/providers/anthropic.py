@@ -51,6 +51,15 @@ FINISH_REASONS = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
+# The field of a streamed content block's start that holds output: a tool's name, text or
+# thinking so far, redacted thinking's encrypted data (billed as output, never relayed).
+BLOCK_OUTPUT = {
+    "text": "text",
+    "thinking": "thinking",
+    "redacted_thinking": "data",
+    "tool_use": "name",
+    "server_tool_use": "name",
+}
 TOOL_CHOICES = {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}}
 NO_SAMPLING = re.compile(r"claude-(?:opus-4-[7-9]|(?:opus|sonnet|haiku)-[5-9]|fable|mythos)")
 USAGE_FIELDS = {
@@ -389,6 +398,7 @@ class AnthropicStreamTranslator(StreamTranslator):
             block = payload.get("content_block")
             if not isinstance(block, dict):
                 raise upstream_invalid(NAME)
+            self.count_block(block)
             if block.get("type") == "tool_use":
                 number = self.tools[block_index(payload)] = len(self.tools)
                 call = {"index": number, **tool_call(block, "")}
@@ -400,18 +410,31 @@ class AnthropicStreamTranslator(StreamTranslator):
             delta = payload.get("delta")
             if not isinstance(delta, dict):
                 raise upstream_invalid(NAME)
-            if delta.get("type") == "text_delta" and delta.get("text"):
-                return [self.chunk({"content": string(delta, "text")})]
-            if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
+            delta_type = delta.get("type")
+            if delta_type == "text_delta" and delta.get("text"):
+                text = string(delta, "text")
+                self.count(text)
+                return [self.chunk({"content": text})]
+            if delta_type == "input_json_delta" and delta.get("partial_json"):
+                arguments = string(delta, "partial_json")
+                self.count(arguments)
                 number = self.tools.get(block_index(payload))
                 if number is None:
                     raise upstream_invalid(NAME)
-                arguments = string(delta, "partial_json")
                 call = {"index": number, "function": {"arguments": arguments}}
                 return [self.chunk({"tool_calls": [call]})]
-            return []  # thinking, signatures, citations: not part of an OpenAI answer
+            thinking = delta.get("thinking")
+            if delta_type == "thinking_delta" and isinstance(thinking, str):
+                self.count(thinking)  # not relayed, but output Anthropic bills
+            # Signatures and citations are not output tokens (a citation's cited_text is
+            # the caller's document); none is part of an OpenAI answer.
+            return []
         if kind == "message_delta":
-            self.usage = read_usage(self.counts, payload.get("usage"))
+            usage = payload.get("usage")
+            self.usage = read_usage(self.counts, usage)
+            # Its counts are the message's final ones (message_start's are not: its
+            # output_tokens is a placeholder).
+            self.final_usage = isinstance(usage, dict)
             delta = payload.get("delta") or {}
             if not isinstance(delta, dict):
                 raise upstream_invalid(NAME)
@@ -420,6 +443,13 @@ class AnthropicStreamTranslator(StreamTranslator):
         if kind == "message_stop":
             self.finished = True
         return []  # ping, content_block_stop and event types added later
+
+    def count_block(self, block: JSON) -> None:
+        """The output a content block opens with (see BLOCK_OUTPUT)."""
+        kind = block.get("type")
+        name = BLOCK_OUTPUT.get(kind) if isinstance(kind, str) else None
+        if name is not None and isinstance(value := block.get(name), str):
+            self.count(value)
 
     def error(self, error: Any) -> GatewayError:
         error = error if isinstance(error, dict) else {}

@@ -5,7 +5,9 @@ request, and the provider's answer back into OpenAI's shapes. Everything here is
 adapters never do IO; `apigateway.http` sends what they build.
 
 Streaming: a fresh translator per request is fed one decoded SSE event at a time and
-returns the OpenAI `chat.completion.chunk` dicts to send; it records the provider's usage.
+returns the OpenAI `chat.completion.chunk` dicts to send; it records the provider's usage
+and counts all the output it sees, so that `billable_usage` can bill a stream however it
+ended.
 """
 
 from __future__ import annotations
@@ -71,7 +73,13 @@ def now() -> int:
 
 
 class StreamTranslator:
-    """Base for the stream translators: feed events, get OpenAI chunk dicts back."""
+    """Base for the stream translators: feed events, get OpenAI chunk dicts back.
+
+    Translators set `usage` from the provider's counts as they come, `final_usage` when the
+    provider's final counts have come (the stream completed), and `count` every piece of
+    output the provider produced, relayed or not (text, refusals, tool calls, reasoning,
+    thinking): the provider bills all of it, and a stream that ends early is billed from it.
+    """
 
     def __init__(self, *, model: str, include_usage: bool, stream_id: str | None = None) -> None:
         self.model = model
@@ -79,14 +87,53 @@ class StreamTranslator:
         self.id = ids.completion_id() if stream_id is None else stream_id
         self.created = now()
         self.usage: Usage | None = None
+        self.final_usage = False  # `usage` holds the provider's counts for the whole answer
         self.finished = False  # the provider said the message is complete
-        # Text produced so far: what a stream cut short before the provider's usage is
-        # billed from.
-        self.output_chars = 0
+        # Output seen so far, in ASCII and other characters (see `output_estimate`).
+        self.ascii_chars = 0
+        self.other_chars = 0
+
+    def count(self, text: str) -> None:
+        """Adds a piece of the provider's output to what a stream ending early is billed."""
+        if text.isascii():
+            self.ascii_chars += len(text)
+        else:
+            ascii_chars = len(text.encode("ascii", "ignore"))
+            self.ascii_chars += ascii_chars
+            self.other_chars += len(text) - ascii_chars
+
+    def count_function(self, function: Any) -> None:
+        """A tool call's function: its name and arguments are output."""
+        if isinstance(function, dict):
+            for text in (function.get("name"), function.get("arguments")):
+                if isinstance(text, str):
+                    self.count(text)
+
+    def output_estimate(self) -> int:
+        """Tokens of the output seen: four ASCII characters a token, any other character a
+        token of its own (CJK text runs about a token a character, and other scripts take
+        fewer characters a token than English), rounded up once over the whole stream."""
+        return -(-self.ascii_chars // 4) + self.other_chars
+
+    def billable_usage(self, prompt_estimate: int) -> Usage:
+        """What the call is billed for. A stream that completed: the provider's final counts,
+        as they are. One that ended early (client gone, provider broke off, time-out, server
+        stopping, error mid-stream): the provider's counts so far or, where larger, the
+        estimate of all the output seen; the provider's prompt count, else `prompt_estimate`.
+        """
+        usage = self.usage
+        if self.final_usage and usage is not None:
+            return usage
+        if usage is None:
+            usage = Usage()
+        return Usage(
+            # (a provider's prompt count is never 0: a 0 is one it has not sent yet)
+            prompt_tokens=usage.prompt_tokens or prompt_estimate,
+            completion_tokens=max(usage.completion_tokens, self.output_estimate()),
+            cached_tokens=usage.cached_tokens,
+        )
 
     def chunk(self, delta: JSON, finish_reason: str | None = None, index: int = 0) -> JSON:
-        if content := delta.get("content"):
-            self.output_chars += len(content)
         chunk: JSON = {
             "id": self.id,
             "object": "chat.completion.chunk",

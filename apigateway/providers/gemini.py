@@ -444,6 +444,14 @@ def read_parts(candidate: Any) -> tuple[list[str], list[JSON]]:
     return texts, calls
 
 
+def thoughts_of(candidate: JSON) -> list[str]:
+    """A candidate's thought text, which read_parts leaves out (and whose parts it checked)."""
+    parts = (candidate.get("content") or {}).get("parts") or []
+    return [
+        part["text"] for part in parts if part.get("thought") and isinstance(part.get("text"), str)
+    ]
+
+
 def candidate_index(candidate: JSON, position: int) -> int:
     index = candidate.get("index", position)
     if not isinstance(index, int):
@@ -505,7 +513,7 @@ class GeminiStreamTranslator(StreamTranslator):
             if not isinstance(message, str) or not message:
                 message = "the gemini provider failed mid-stream"
             raise GatewayError(502, message, type=API_ERROR)
-        if payload.get("usageMetadata"):
+        if counted := bool(payload.get("usageMetadata")):
             self.usage, self.reasoning_tokens = usage_from(payload["usageMetadata"])
         candidates = payload.get("candidates") or []
         if not isinstance(candidates, list):
@@ -515,10 +523,14 @@ class GeminiStreamTranslator(StreamTranslator):
         out: list[JSON] = []
         for position, candidate in enumerate(candidates):
             texts, calls = read_parts(candidate)
+            for thought in thoughts_of(candidate):
+                self.count(thought)  # not relayed, but output Google bills
             index = candidate_index(candidate, position)
             if text := "".join(texts):
+                self.count(text)
                 out.append(self.delta(index, {"content": text}))
             for call in calls:
+                self.count_function(call["function"])
                 number = self.calls.get(index, 0)
                 self.calls[index] = number + 1
                 tool_call = {"index": number, **call}
@@ -529,6 +541,8 @@ class GeminiStreamTranslator(StreamTranslator):
                 out.append(self.chunk({}, finish_reason(reason, index in self.calls), index))
                 self.done.add(index)
         self.finished = bool(self.done) and self.done >= self.started
+        # The counts that came with the last finishReason are the answer's final ones.
+        self.final_usage = self.final_usage or (self.finished and counted)
         return out
 
     def usage_chunk(self) -> JSON:

@@ -143,6 +143,9 @@ class OpenAIStreamTranslator(StreamTranslator):
     def feed(self, event: SSEEvent) -> list[JSON]:
         if event.data == "[DONE]":
             self.finished = True
+            # The stream is complete: the provider's latest counts are its final ones (some
+            # send them with the last choice rather than in a usage chunk of their own).
+            self.final_usage = self.usage is not None
             return []
         try:
             chunk = orjson.loads(event.data)
@@ -156,15 +159,18 @@ class OpenAIStreamTranslator(StreamTranslator):
             self.id = chunk["id"]
         if chunk.get("created"):
             self.created = chunk["created"]
-        if chunk.get("usage"):
+        if usage := chunk.get("usage"):
             self.usage = usage_from(chunk)
         choices = chunk.get("choices")
         if not choices:
-            return []  # the usage chunk: close() sends it if asked
+            if usage:  # the usage chunk, after the last choice: close() sends it if asked
+                self.final_usage = True
+            return []
         if not isinstance(choices, list):
             raise upstream_invalid("openai")
         # Each choice as the relay reads it: an object whose delta, if any, is an object
-        # whose content, if any, is text. (Inline: this runs for every event.)
+        # whose content, if any, is text; all its output counted. (Inline, text first: this
+        # runs for every event, and most deltas are text alone.)
         for choice in choices:
             if not isinstance(choice, dict):
                 raise upstream_invalid("openai")
@@ -175,13 +181,36 @@ class OpenAIStreamTranslator(StreamTranslator):
             if content is not None:
                 if not isinstance(content, str):
                     raise upstream_invalid("openai")
-                self.output_chars += len(content)
+                if content.isascii():
+                    self.ascii_chars += len(content)
+                else:
+                    self.count(content)
+                if len(delta) > 1:
+                    self.count_more(delta)
+            elif delta:
+                self.count_more(delta)
         chunk["model"] = self.model
         if self.include_usage:
             chunk["usage"] = None
         else:
             chunk.pop("usage", None)
         return [chunk]
+
+    def count_more(self, delta: JSON) -> None:
+        """A delta's output besides its content: refusal, reasoning and tool calls."""
+        if isinstance(refusal := delta.get("refusal"), str):
+            self.count(refusal)
+        # DeepSeek's reasoning_content or OpenRouter's (and vLLM's) reasoning: the same text
+        # when a provider sends both, so counted once.
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if isinstance(reasoning, str):
+            self.count(reasoning)
+        calls = delta.get("tool_calls")
+        if isinstance(calls, list):
+            for call in calls:
+                if isinstance(call, dict):
+                    self.count_function(call.get("function"))
+        self.count_function(delta.get("function_call"))  # the older functions API
 
 
 def stream_error(chunk: JSON) -> GatewayError:

@@ -34,7 +34,18 @@ from apigateway.providers.anthropic import AnthropicProvider
 from apigateway.providers.base import Deployment, Usage
 from apigateway.providers.gemini import GeminiProvider
 from apigateway.providers.openai import AzureOpenAIProvider, OpenAIProvider
-from apigateway.sse import SSEDecoder
+from apigateway.sse import SSEDecoder, SSEEvent
+from tests.apigateway.providers.stream_events import (
+    anthropic_block,
+    anthropic_end,
+    anthropic_start,
+    estimate,
+    gemini,
+    gemini_end,
+    openai_chunk,
+    openai_end,
+    tool_call_delta,
+)
 
 FIXTURES = Path(__file__).parent / "providers" / "fixtures"
 FAST = settings(max_examples=150, derandomize=True, database=None, deadline=None)
@@ -481,8 +492,6 @@ def streams(name: str) -> st.SearchStrategy:
 @FAST
 @given(st.sampled_from(sorted(ADAPTERS)), st.booleans(), st.data())
 def test_a_stream_however_broken_or_out_of_order_yields_chunks_or_a_502(name, usage, data):
-    from apigateway.sse import SSEEvent
-
     adapter, deployment = ADAPTERS[name]
     translator = adapter.stream_translator(model="m", include_usage=usage, deployment=deployment)
     built = name in ("anthropic", "gemini")
@@ -491,10 +500,97 @@ def test_a_stream_however_broken_or_out_of_order_yields_chunks_or_a_502(name, us
             for chunk in translator.feed(SSEEvent(payload, kind or "message")):
                 assert_chunk(chunk, built=built)
             assert_usage(translator.usage)
+            assert_usage(translator.billable_usage(prompt_estimate=7))
         for chunk in translator.close():
             assert_chunk(chunk, built=built)
     except GatewayError as error:
         assert_upstream_error(error)
+
+
+# --- what a stream is billed --------------------------------------------------------------
+
+# Output pieces in any script (ASCII, accented, CJK, emoji), each as one delta of one kind.
+OUTPUT_TEXT = st.text(max_size=12)
+PIECE_KINDS = {
+    "openai": ["content", "refusal", "reasoning_content", "reasoning", "name", "arguments"],
+    "anthropic": ["text", "thinking", "arguments", "redacted"],
+    "gemini": ["text", "thought", "call"],
+}
+PROMPT = 11  # the provider's prompt count, where it sends one before the end
+
+
+def openai_piece(kind: str, text: str) -> tuple[list[SSEEvent], list[str]]:
+    if kind in ("name", "arguments"):
+        return [openai_chunk(tool_call_delta(**{kind: text}))], [text]
+    return [openai_chunk({kind: text})], [text]
+
+
+def anthropic_piece(index: int, kind: str, text: str) -> tuple[list[SSEEvent], list[str]]:
+    if kind == "redacted":
+        return anthropic_block(index, {"type": "redacted_thinking", "data": text}, []), [text]
+    if kind == "arguments":
+        tool = {"type": "tool_use", "id": f"toolu_{index}", "name": "f", "input": {}}
+        delta = {"type": "input_json_delta", "partial_json": text}
+        return anthropic_block(index, tool, [delta]), ["f", text]
+    block = {"type": kind, kind: ""}
+    return anthropic_block(index, block, [{"type": f"{kind}_delta", kind: text}]), [text]
+
+
+def gemini_piece(kind: str, text: str) -> tuple[list[SSEEvent], list[str]]:
+    usage = {"promptTokenCount": PROMPT, "totalTokenCount": PROMPT}
+    if kind == "call":
+        args = {"q": text}
+        call = {"functionCall": {"name": text, "args": args}}
+        return [gemini([call], usage=usage)], [text, orjson.dumps(args).decode()]
+    part = {"text": text, "thought": True} if kind == "thought" else {"text": text}
+    return [gemini([part], usage=usage)], [text]
+
+
+def billed_stream(name: str, pieces: list[tuple[str, str]], final: int):
+    """A provider's stream of `pieces`: its opening events, each piece's events and output
+    text, its closing events, and the Usage its final counts make."""
+    if name == "openai":
+        built = [openai_piece(kind, text) for kind, text in pieces]
+        return [], built, openai_end(PROMPT, final), Usage(PROMPT, final)
+    if name == "anthropic":
+        built = [anthropic_piece(i, kind, text) for i, (kind, text) in enumerate(pieces)]
+        return [anthropic_start(PROMPT)], built, anthropic_end(final), Usage(PROMPT, final)
+    built = [gemini_piece(kind, text) for kind, text in pieces]
+    end = [gemini_end(PROMPT, final, thoughts=1)]
+    return [], built, end, Usage(PROMPT, final + 1)
+
+
+@FAST
+@given(
+    st.sampled_from(sorted(PIECE_KINDS)),
+    st.data(),
+    st.integers(min_value=0, max_value=10**6),
+    st.integers(min_value=0, max_value=10**4),
+)
+def test_a_stream_is_billed_at_least_its_output_when_cut_and_its_counts_when_complete(
+    name, data, prompt_estimate, final
+):
+    """Cut anywhere, a stream bills at least ceil(ASCII characters / 4) + other characters
+    of all the output it carried (and no more than once each); completed, exactly the
+    provider's final counts, whatever the output was."""
+    pieces = data.draw(st.lists(st.tuples(st.sampled_from(PIECE_KINDS[name]), OUTPUT_TEXT)))
+    opening, built, closing, final_usage = billed_stream(name, pieces, final)
+    adapter, deployment = ADAPTERS[name]
+    translator = adapter.stream_translator(model="m", include_usage=True, deployment=deployment)
+    seen: list[str] = []
+    for event in opening:
+        translator.feed(event)
+    for events, texts in built:
+        for event in events:
+            translator.feed(event)
+        seen += texts
+        usage = translator.billable_usage(prompt_estimate)
+        assert translator.output_estimate() == estimate(*seen)
+        assert usage.completion_tokens >= estimate(*seen)
+        assert usage.prompt_tokens == (prompt_estimate if name == "openai" else PROMPT)
+    for event in closing:
+        translator.feed(event)
+    assert translator.billable_usage(prompt_estimate) == final_usage
 
 
 # --- the SSE decoder -----------------------------------------------------------------------

@@ -258,40 +258,61 @@ class FakeAnthropic(FakeProvider):
         """The message as Anthropic streams it: message_start (empty content, output_tokens 1),
         then per block content_block_start, deltas and content_block_stop (a ping after the
         first start), then message_delta with the stop reason and final output_tokens, and
-        message_stop."""
+        message_stop.
+
+        A scripted stream (`script`) is a list of (content block as it starts, its deltas),
+        e.g. ({"type": "thinking", "thinking": ""}, [{"type": "thinking_delta", ...}, ...]);
+        its output_tokens count a token a delta."""
         start = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
         start["usage"] = {**message["usage"], "output_tokens": 1}
         events = [event("message_start", {"type": "message_start", "message": start})]
-        for index, block in enumerate(message["content"]):
-            if block["type"] == "text":
-                opening: dict = {"type": "text", "text": ""}
-                pieces = re.findall(r"\s*\S+", block["text"])
-                if tail := block["text"][len("".join(pieces)) :]:
-                    pieces = [*pieces[:-1], (pieces[-1] if pieces else "") + tail]
-                deltas = [{"type": "text_delta", "text": piece} for piece in pieces]
-            else:
-                opening = {**block, "input": {}}
-                encoded = orjson.dumps(block["input"]).decode()
-                halves = ["", encoded[: len(encoded) // 2], encoded[len(encoded) // 2 :]]
-                deltas = [{"type": "input_json_delta", "partial_json": half} for half in halves]
-            events.append(
-                event(
-                    "content_block_start",
-                    {"type": "content_block_start", "index": index, "content_block": opening},
-                )
-            )
-            if index == 0:
-                events.append(event("ping", {"type": "ping"}))
-            for delta in deltas:
-                payload = {"type": "content_block_delta", "index": index, "delta": delta}
-                events.append(event("content_block_delta", payload))
-            events.append(
-                event("content_block_stop", {"type": "content_block_stop", "index": index})
-            )
+        if self.script is not None:
+            output_tokens = 0
+            for index, piece in enumerate(self.script):
+                if isinstance(piece, bytes):
+                    events.append(piece)
+                    continue
+                opening, deltas = piece
+                events += block_events(index, opening, deltas)
+                output_tokens += len(deltas)
+        else:
+            output_tokens = message["usage"]["output_tokens"]
+            for index, block in enumerate(message["content"]):
+                if block["type"] == "text":
+                    opening: dict = {"type": "text", "text": ""}
+                    pieces = re.findall(r"\s*\S+", block["text"])
+                    if tail := block["text"][len("".join(pieces)) :]:
+                        pieces = [*pieces[:-1], (pieces[-1] if pieces else "") + tail]
+                    deltas = [{"type": "text_delta", "text": piece} for piece in pieces]
+                else:
+                    opening = {**block, "input": {}}
+                    encoded = orjson.dumps(block["input"]).decode()
+                    halves = ["", encoded[: len(encoded) // 2], encoded[len(encoded) // 2 :]]
+                    deltas = [{"type": "input_json_delta", "partial_json": h} for h in halves]
+                events += block_events(index, opening, deltas)
+        if self.hold:
+            return events
         delta = {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]}
-        usage = {"output_tokens": message["usage"]["output_tokens"]}
+        usage = {"output_tokens": output_tokens}
         events.append(
             event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
         )
         events.append(event("message_stop", {"type": "message_stop"}))
         return events
+
+
+def block_events(index: int, opening: dict, deltas: list[dict]) -> list[bytes]:
+    """One content block as streamed: its start (a ping after the first), deltas and stop."""
+    events = [
+        event(
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": opening},
+        )
+    ]
+    if index == 0:
+        events.append(event("ping", {"type": "ping"}))
+    for delta in deltas:
+        payload = {"type": "content_block_delta", "index": index, "delta": delta}
+        events.append(event("content_block_delta", payload))
+    events.append(event("content_block_stop", {"type": "content_block_stop", "index": index}))
+    return events

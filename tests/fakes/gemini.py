@@ -181,7 +181,11 @@ class FakeGemini(FakeProvider):
 
     def sse_events(self, response: dict) -> list[bytes]:
         """The answer as Google streams it: a word or two per event; the last event carries
-        finishReason and the full usageMetadata, earlier ones the prompt count only."""
+        finishReason and the full usageMetadata, earlier ones the prompt count only.
+
+        A scripted stream (`script`) is a list of each event's parts, e.g.
+        [{"text": "...", "thought": True}] or [{"functionCall": {"name": ..., "args": ...}}];
+        its usage counts a token an event, thought parts as thoughtsTokenCount."""
         candidate = response["candidates"][0]
         usage = response["usageMetadata"]
         prompt_only = {
@@ -189,16 +193,32 @@ class FakeGemini(FakeProvider):
             "totalTokenCount": usage["promptTokenCount"],
             "promptTokensDetails": usage["promptTokensDetails"],
         }
-        parts = candidate["content"]["parts"]
-        if "text" in parts[0]:
-            pieces = re.findall(r"\s*\S+(?:\s+\S+)?", parts[0]["text"]) or [""]
-            part_lists = [[{"text": piece}] for piece in pieces]
+        if self.script is not None:
+            part_lists = self.script
+            scripted = [parts for parts in part_lists if not isinstance(parts, bytes)]
+            thoughts = sum(any(part.get("thought") for part in parts) for parts in scripted)
+            answer = len(scripted) - thoughts
+            prompt = usage["promptTokenCount"]
+            usage = {
+                **prompt_only,
+                "candidatesTokenCount": answer,
+                "thoughtsTokenCount": thoughts,
+                "totalTokenCount": prompt + answer + thoughts,
+            }
         else:
-            part_lists = [parts]
+            parts = candidate["content"]["parts"]
+            if "text" in parts[0]:
+                pieces = re.findall(r"\s*\S+(?:\s+\S+)?", parts[0]["text"]) or [""]
+                part_lists = [[{"text": piece}] for piece in pieces]
+            else:
+                part_lists = [parts]
         events = []
         for number, event_parts in enumerate(part_lists):
+            if isinstance(event_parts, bytes):
+                events.append(event_parts)
+                continue
             event: dict[str, Any] = {"content": {"parts": event_parts, "role": "model"}}
-            last = number == len(part_lists) - 1
+            last = number == len(part_lists) - 1 and not self.hold
             if last:
                 event["finishReason"] = candidate["finishReason"]
             event["index"] = 0

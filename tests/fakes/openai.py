@@ -1,4 +1,8 @@
-"""A fake OpenAI (and OpenAI-compatible) provider, speaking OpenAI's wire format."""
+"""A fake OpenAI (and OpenAI-compatible) provider, speaking OpenAI's wire format.
+
+A scripted stream (`script`) is a list of chunk deltas, e.g. {"content": "..."},
+{"reasoning_content": "..."} or {"tool_calls": [...]}; its usage counts a token a delta.
+"""
 
 from __future__ import annotations
 
@@ -118,7 +122,14 @@ class FakeOpenAI(FakeProvider):
             return b"data: " + orjson.dumps(data) + b"\n\n"
 
         events = [chunk({"role": "assistant", "content": ""})]
-        if tool_calls:
+        if self.script is not None:
+            # Scripted deltas, one token each (about what a real provider's delta is).
+            events += [p if isinstance(p, bytes) else chunk(p) for p in self.script]
+            calls = any(isinstance(p, dict) and "tool_calls" in p for p in self.script)
+            finish = "tool_calls" if calls else "stop"
+            usage = {**usage, "completion_tokens": len(self.script)}
+            usage["total_tokens"] = usage["prompt_tokens"] + len(self.script)
+        elif tool_calls:
             call = tool_calls[0]
             events.append(
                 chunk(
@@ -146,11 +157,17 @@ class FakeOpenAI(FakeProvider):
         else:
             for index, word in enumerate(words(content or "")):
                 events.append(chunk({"content": word if index == 0 else " " + word}))
-        events.append(chunk({}, finish))
-        if include_usage:
-            usage_chunk = {**base, "object": "chat.completion.chunk", "choices": [], "usage": usage}
-            events.append(b"data: " + orjson.dumps(usage_chunk) + b"\n\n")
-        events.append(b"data: [DONE]\n\n")
+        if not self.hold:
+            events.append(chunk({}, finish))
+            if include_usage:
+                usage_chunk = {
+                    **base,
+                    "object": "chat.completion.chunk",
+                    "choices": [],
+                    "usage": usage,
+                }
+                events.append(b"data: " + orjson.dumps(usage_chunk) + b"\n\n")
+            events.append(b"data: [DONE]\n\n")
         await self.stream(send, events, request)
 
     async def embeddings(self, body: dict, send: Send) -> None:

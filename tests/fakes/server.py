@@ -2,7 +2,7 @@
 
 A fake subclasses FakeProvider and implements `handle`. Tests read `requests` (what the
 gateway sent upstream) and steer the next answers with `fail_next`, `latency`,
-`chunk_delay` and `break_after`.
+`chunk_delay`, `break_after`, `script` and `hold`.
 """
 
 from __future__ import annotations
@@ -56,6 +56,12 @@ class FakeProvider:
         self.chunk_delay = 0.0  # seconds between SSE events
         self.break_after: int | None = None  # drop the connection after this many SSE events
         self.disconnected = 0  # streams the client abandoned mid-way
+        # A stream's pieces in the provider's own shape, sent instead of the echo answer
+        # (each fake says what a piece is); a bytes piece is sent as it is (an error event).
+        self.script: list[Any] | None = None
+        # End a stream without its closing events (finish reason, final usage) and keep it
+        # open until the client leaves: a stream the client cuts at a known place.
+        self.hold = False
         self.base_url = ""
 
     def fail_next(self, status: int, body: Any, *, times: int = 1, headers=None) -> None:
@@ -69,6 +75,8 @@ class FakeProvider:
         self.latency = self.chunk_delay = 0.0
         self.break_after = None
         self.disconnected = 0
+        self.script = None
+        self.hold = False
 
     # --- ASGI ---
     async def __call__(self, scope, receive, send) -> None:
@@ -118,7 +126,8 @@ class FakeProvider:
 
     async def stream(self, send: Send, events: list[bytes], request: RecordedRequest) -> None:
         """Send already-encoded SSE events one by one, `chunk_delay` apart, and stop (counting
-        it in `disconnected`) as soon as the client goes away."""
+        it in `disconnected`) as soon as the client goes away; with `hold`, wait for that after
+        the last event (a while at most, so that a test that fails does not hang)."""
         await send(
             {
                 "type": "http.response.start",
@@ -139,6 +148,10 @@ class FakeProvider:
                     # uvicorn aborts a response its app fails in: no final chunk is sent
                     raise BrokenStream(f"the fake broke off after {index} events")
                 await send({"type": "http.response.body", "body": event, "more_body": True})
+            if self.hold:
+                await asyncio.wait([gone], timeout=30)
+                self.disconnected += gone.done()
+                return
             await send({"type": "http.response.body", "body": b""})
         finally:
             gone.cancel()

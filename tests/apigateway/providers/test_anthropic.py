@@ -479,7 +479,8 @@ def test_text_stream(include_usage):
     assert all(c["choices"][0]["index"] == 0 for c in out if c["choices"])
     usage = translator.usage
     assert (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens) == (1045, 9, 1024)
-    assert translator.output_chars == len("Paris is the capital of France.")
+    assert translator.ascii_chars == len("Paris is the capital of France.")
+    assert translator.final_usage and translator.billable_usage(1000) == translator.usage
     if include_usage:
         assert len(out) == 5
         assert all(c["usage"] is None for c in out[:-1])

@@ -504,7 +504,8 @@ def test_text_stream(include_usage):
     assert all(c["object"] == "chat.completion.chunk" for c in out)
     usage = (translator.usage.prompt_tokens, translator.usage.completion_tokens)
     assert usage == (9, 7)
-    assert translator.output_chars == len("Paris is the capital of France.")
+    assert translator.ascii_chars == len("Paris is the capital of France.")
+    assert translator.final_usage and translator.billable_usage(1000) == translator.usage
     if include_usage:
         assert len(out) == 4
         assert all(c["usage"] is None for c in out[:-1])

@@ -95,7 +95,8 @@ def test_stream_hides_the_usage_chunk_unless_asked(include_usage):
     assert translator.finished
     assert out[0]["model"] == "public" and out[0]["id"] == "chatcmpl-up"
     assert translator.usage.prompt_tokens == 3
-    assert translator.output_chars == len("hi")  # what a stream cut short is billed from
+    assert translator.ascii_chars == len("hi")  # what a stream cut short is billed from
+    assert translator.final_usage and translator.billable_usage(1000) == translator.usage
     if include_usage:
         assert out[0]["usage"] is None
         assert out[-1]["choices"] == [] and out[-1]["usage"]["total_tokens"] == 4
