@@ -6,6 +6,11 @@ is counted in one place (a Redis hash), and a scrape of any web process sees the
 fleet. Only newly written records are counted, so a re-drained batch is not counted
 twice. Queue depth, dead letters and the age of the oldest pending event are read at
 scrape time. Without Redis (embedded mode) the counters live in this process.
+
+Every label value comes from a bounded set (metric_labels.py: catalog model ids,
+configured providers, ...; anything else is "other"), so the hash stays small whatever
+callers send. The families and the hash's encoding are in metric_families.py; the
+exposition is prometheus_client's, from the collector in metric_exposition.py.
 """
 
 from __future__ import annotations
@@ -14,212 +19,198 @@ import hmac
 import time
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable
-from functools import lru_cache
+from collections.abc import Iterable, Mapping
 
 import orjson
 import redis
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import CollectorRegistry
 
-HASH = "nexeon:metrics"
-SEP = "\x1f"
-DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
-LAG_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
+from usage import metric_labels
+from usage.metric_exposition import Stored, StoredMetrics
+from usage.metric_families import (
+    DEAD_LETTERS,
+    DURATION_BUCKETS,
+    FAMILIES,
+    HASH,
+    LAG_BUCKETS,
+    OLDEST_PENDING,
+    QUEUE_DEPTH,
+    bucket_labels,
+    field,
+)
+from usage.metric_labels import Bounds
 
-HELP = {
-    "nexeon_requests_total": ("counter", "Calls to /v1 by endpoint, model and HTTP status."),
-    "nexeon_request_duration_seconds": (
-        "histogram",
-        "Time to the last byte, by model and HTTP status.",
-    ),
-    "nexeon_time_to_first_byte_seconds": ("histogram", "Time to the first byte, by model."),
-    "nexeon_upstream_errors_total": (
-        "counter",
-        "Calls that failed because of the provider (502/503/504), by provider and status.",
-    ),
-    "nexeon_tokens_total": ("counter", "Tokens billed, by model and kind."),
-    "nexeon_cost_usd_total": ("counter", "US dollars charged, by model."),
-    "nexeon_accounting_lag_seconds": (
-        "histogram",
-        "From a call's last byte to its usage record being written.",
-    ),
-    "nexeon_usage_queue_depth": ("gauge", "Usage events waiting to be written."),
-    "nexeon_usage_oldest_pending_seconds": ("gauge", "Age of the oldest waiting event."),
-    "nexeon_usage_dead_letters": ("gauge", "Usage events that could not be written."),
-}
-
+UPSTREAM_STATUSES = frozenset({"502", "503", "504"})
 _local: Counter[str] = Counter()  # embedded mode
 
 
-@lru_cache(maxsize=20_000)
-def _field(name: str, **labels: str) -> str:
-    return SEP.join([name, *(f"{k}={v}" for k, v in sorted(labels.items()))])
+# --- counting ----------------------------------------------------------------------------
 
 
 class _Histogram:
-    """Per-bucket counts (not cumulative) while counting; cumulative when written out."""
+    """Counts per bucket (not cumulative), as stored."""
 
-    __slots__ = ("buckets", "count", "sum")
+    __slots__ = ("bounds", "buckets", "sum")
 
-    def __init__(self, size: int) -> None:
-        self.buckets = [0] * size
-        self.count = 0
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.buckets = [0] * (len(bounds) + 1)
         self.sum = 0.0
 
-    def add(self, value: float, bounds: tuple) -> None:
-        self.buckets[bisect_left(bounds, value)] += 1
-        self.count += 1
+    def add(self, value: float) -> None:
+        self.buckets[bisect_left(self.bounds, value)] += 1
         self.sum += value
 
-    def write(self, out: Counter, name: str, bounds: tuple, **labels: str) -> None:
-        running = 0
-        for bound, count in zip((*bounds, None), self.buckets, strict=True):
-            running += count
-            le = "+Inf" if bound is None else f"{bound:g}"
-            out[_field(name + "_bucket", le=le, **labels)] += running
-        out[_field(name + "_count", **labels)] += self.count
-        out[_field(name + "_sum", **labels)] += self.sum
+    def write(self, out: Counter[str], name: str, **labels: str) -> None:
+        for le, count in zip(bucket_labels(self.bounds), self.buckets, strict=True):
+            if count:
+                out[field(f"{name}_bucket", le=le, **labels)] += count
+        out[field(f"{name}_sum", **labels)] += self.sum
 
 
-def counts_for(events: Iterable[dict], now: float | None = None) -> Counter[str]:
-    """What a batch of newly written calls (their usage events) adds to the metrics (pure).
-    Thousands of calls a second at peak: one pass, then one line per label set."""
+def _histogram(histograms: dict, key: object, bounds: tuple[float, ...]) -> _Histogram:
+    found = histograms.get(key)
+    if found is None:
+        found = histograms[key] = _Histogram(bounds)
+    return found
+
+
+def counts_for(
+    events: Iterable[dict], now: float | None = None, bounds: Bounds | None = None
+) -> Counter[str]:
+    """What a batch of newly written calls (their usage events) adds to the metrics, every
+    label bounded (pure, given `bounds`). Thousands of calls a second at peak: one pass,
+    then one field per label set. Counts are ints; dollars and seconds are floats."""
     now = time.time() if now is None else now
-    requests: Counter[tuple] = Counter()
-    upstream: Counter[tuple] = Counter()
-    tokens: Counter[tuple] = Counter()
+    bounds = Bounds.current() if bounds is None else bounds
+    requests: Counter[tuple[str, str, str]] = Counter()
+    upstream: Counter[tuple[str, str]] = Counter()
+    tokens: Counter[tuple[str, str]] = Counter()
     cost: Counter[str] = Counter()
-    durations: dict[tuple[str, int], _Histogram] = {}
+    durations: dict[tuple[str, str], _Histogram] = {}
     ttfbs: dict[str, _Histogram] = {}
-    lag = _Histogram(len(LAG_BUCKETS) + 1)
-    size = len(DURATION_BUCKETS) + 1
+    lag = _Histogram(LAG_BUCKETS)
     for event in events:
-        model = event.get("model") or ""
-        status = int(event.get("status") or 200)
-        requests[(event.get("endpoint") or "chat", model, status)] += 1
+        model = bounds.model(event.get("model"))
+        status = metric_labels.status(event.get("status") or 200)
+        requests[(metric_labels.endpoint(event.get("endpoint") or "chat"), model, status)] += 1
         duration = float(event.get("duration_ms") or 0) / 1000
-        labels = (model, status)
-        histogram = durations.get(labels) or durations.setdefault(labels, _Histogram(size))
-        histogram.add(duration, DURATION_BUCKETS)
+        _histogram(durations, (model, status), DURATION_BUCKETS).add(duration)
         if event.get("ttfb_ms") is not None:
-            histogram = ttfbs.get(model) or ttfbs.setdefault(model, _Histogram(size))
-            histogram.add(float(event["ttfb_ms"]) / 1000, DURATION_BUCKETS)
-        if status in (502, 503, 504) and event.get("provider"):
-            upstream[(event["provider"], status)] += 1
+            _histogram(ttfbs, model, DURATION_BUCKETS).add(float(event["ttfb_ms"]) / 1000)
+        if status in UPSTREAM_STATUSES and event.get("provider"):
+            upstream[(bounds.provider(event["provider"]), status)] += 1
         if event.get("prompt_tokens"):
             tokens[(model, "prompt")] += int(event["prompt_tokens"])
         if event.get("completion_tokens"):
             tokens[(model, "completion")] += int(event["completion_tokens"])
         if event.get("cost_nanos"):
             cost[model] += int(event["cost_nanos"])
-        lag.add(max(now - float(event.get("at") or now) - duration, 0.0), LAG_BUCKETS)
+        lag.add(max(now - float(event.get("at") or now) - duration, 0.0))
     out: Counter[str] = Counter()
     for (endpoint, model, status), count in requests.items():
-        out[
-            _field("nexeon_requests_total", endpoint=endpoint, model=model, status=str(status))
-        ] += count
+        out[field("nexeon_requests_total", endpoint=endpoint, model=model, status=status)] += count
     for (provider, status), count in upstream.items():
-        out[_field("nexeon_upstream_errors_total", provider=provider, status=str(status))] += count
+        out[field("nexeon_upstream_errors_total", provider=provider, status=status)] += count
     for (model, kind), count in tokens.items():
-        out[_field("nexeon_tokens_total", model=model, kind=kind)] += count
+        out[field("nexeon_tokens_total", kind=kind, model=model)] += count
     for model, nanos in cost.items():
-        out[_field("nexeon_cost_usd_total", model=model)] += nanos / 1e9
+        out[field("nexeon_cost_usd_total", model=model)] += nanos / 1e9
     for (model, status), histogram in durations.items():
-        histogram.write(
-            out,
-            "nexeon_request_duration_seconds",
-            DURATION_BUCKETS,
-            model=model,
-            status=str(status),
-        )
+        histogram.write(out, "nexeon_request_duration_seconds", model=model, status=status)
     for model, histogram in ttfbs.items():
-        histogram.write(out, "nexeon_time_to_first_byte_seconds", DURATION_BUCKETS, model=model)
-    if lag.count:
-        lag.write(out, "nexeon_accounting_lag_seconds", LAG_BUCKETS)
+        histogram.write(out, "nexeon_time_to_first_byte_seconds", model=model)
+    if any(lag.buckets):
+        lag.write(out, "nexeon_accounting_lag_seconds")
     return out
+
+
+def _add(counts: Mapping[str, float], client: redis.Redis | None) -> None:
+    if client is None:
+        _local.update(counts)
+        return
+    pipe = client.pipeline(transaction=False)
+    for name, amount in counts.items():
+        # Each field keeps one type: once HINCRBYFLOAT'd, a field refuses HINCRBY.
+        if isinstance(amount, float):
+            pipe.hincrbyfloat(HASH, name, amount)
+        else:
+            pipe.hincrby(HASH, name, amount)
+    pipe.execute()
 
 
 def observe(events: list[dict], client: redis.Redis | None) -> None:
     """Add newly written calls to the counters: in Redis through `client` (the drain's own
     connection), or in this process when there is no Redis."""
-    if not events:
-        return
-    counts = counts_for(events)
+    if events:
+        _add(counts_for(events), client)
+
+
+def increment(
+    name: str, value: float = 1, *, client: redis.Redis | None = None, **labels: object
+) -> None:
+    """Add to a counter of FAMILIES, where the pipeline's counts are: through `client`, else a
+    connection of its own (REDIS_URL), else in this process (embedded mode). Label values
+    are bounded like all others (a model outside the catalog is "other"). An int adds with
+    HINCRBY, a float with HINCRBYFLOAT: give a counter's values one type."""
+    family = FAMILIES.get(name)
+    if family is None or family.kind != "counter":
+        raise ValueError(f"{name!r} is not a registered counter")
+    if sorted(labels) != sorted(family.labels):
+        raise ValueError(f"{name} takes the labels {family.labels}, not {tuple(sorted(labels))}")
+    bounded: dict[str, str] = {}
+    if labels:
+        bounds = Bounds.current()
+        bounded = {label: bounds.label(label, given) for label, given in labels.items()}
+    counts = {field(name, **bounded): value}
+    if client is None and settings.REDIS_URL:
+        with redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5) as own:
+            _add(counts, own)
+    else:
+        _add(counts, client)
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def queue_figures(client: redis.Redis | None) -> dict[str, float]:
+    """The usage queue at scrape time: events waiting, the oldest one's age in seconds and
+    the dead letters. Without Redis (embedded mode) nothing waits."""
+    from usage import pipeline  # pipeline counts through this module
+
     if client is None:
-        _local.update(counts)
-        return
+        return {QUEUE_DEPTH: 0.0, OLDEST_PENDING: 0.0, DEAD_LETTERS: 0.0}
     pipe = client.pipeline(transaction=False)
-    for field, value in counts.items():
-        if isinstance(value, float) and not value.is_integer():
-            pipe.hincrbyfloat(HASH, field, value)
-        else:
-            pipe.hincrby(HASH, field, int(value))
-    pipe.execute()
+    pipe.llen(pipeline.QUEUE)
+    pipe.lindex(pipeline.QUEUE, 0)
+    pipe.llen(pipeline.DEAD)
+    depth, oldest, dead = pipe.execute()
+    return {QUEUE_DEPTH: float(depth), OLDEST_PENDING: _age(oldest), DEAD_LETTERS: float(dead)}
 
 
-def _snapshot() -> dict[str, float]:
-    from usage import pipeline
+def _age(event: bytes | None) -> float:
+    if not event:
+        return 0.0
+    try:
+        at = float(orjson.loads(event).get("at") or time.time())
+    except (ValueError, TypeError, AttributeError):
+        return 0.0
+    return max(time.time() - at, 0.0)
 
+
+def _current() -> tuple[Stored, dict[str, float]]:
     if not settings.REDIS_URL:
-        values = {field: float(v) for field, v in _local.items()}
-        values[_field("nexeon_usage_queue_depth")] = 0
-        values[_field("nexeon_usage_dead_letters")] = 0
-        values[_field("nexeon_usage_oldest_pending_seconds")] = 0
-        return values
+        return dict(_local), queue_figures(None)
     with redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5) as client:
-        pipe = client.pipeline(transaction=False)
-        pipe.hgetall(HASH)
-        pipe.llen(pipeline.QUEUE)
-        pipe.llen(pipeline.DEAD)
-        pipe.lindex(pipeline.QUEUE, 0)
-        stored, depth, dead, oldest = pipe.execute()
-    values = {field.decode(): float(value) for field, value in stored.items()}
-    values[_field("nexeon_usage_queue_depth")] = depth
-    values[_field("nexeon_usage_dead_letters")] = dead
-    age = 0.0
-    if oldest:
-        try:
-            age = max(time.time() - float(orjson.loads(oldest).get("at") or time.time()), 0.0)
-        except (ValueError, TypeError, AttributeError):
-            age = 0.0
-    values[_field("nexeon_usage_oldest_pending_seconds")] = age
-    return values
+        return client.hgetall(HASH), queue_figures(client)
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def render(values: dict[str, float]) -> str:
-    """Prometheus text exposition format 0.0.4 (pure): families in a fixed order, each
-    histogram's buckets in ascending order before its _count and _sum."""
-    samples: dict[str, list[tuple]] = {}
-    for field, value in values.items():
-        name, *labels = field.split(SEP)
-        pairs = [tuple(label.split("=", 1)) for label in labels]
-        family, rank = name, 0
-        for position, suffix in enumerate(("_bucket", "_count", "_sum")):
-            if name.endswith(suffix) and name.removesuffix(suffix) in HELP:
-                family, rank = name.removesuffix(suffix), position
-        le = dict(pairs).get("le")
-        others = tuple(pair for pair in pairs if pair[0] != "le")
-        bound = float("inf") if le in (None, "+Inf") else float(le)
-        ordered = [*others, *((("le", le),) if le is not None else ())]
-        samples.setdefault(family, []).append((others, rank, bound, name, ordered, value))
-    lines: list[str] = []
-    for family, (kind, help_text) in HELP.items():
-        lines += [f"# HELP {family} {help_text}", f"# TYPE {family} {kind}"]
-        for _, _, _, name, pairs, value in sorted(samples.get(family, []), key=lambda s: s[:3]):
-            text = ",".join(f'{key}="{_escape(str(val))}"' for key, val in pairs)
-            lines.append(
-                f"{name}{{{text}}} {_number(value)}" if text else f"{name} {_number(value)}"
-            )
-    return "\n".join(lines) + "\n"
+# Private: the default registry would add this process's own metrics to the fleet's.
+_registry = CollectorRegistry(auto_describe=False)
+_registry.register(StoredMetrics(_current))
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
@@ -232,6 +223,4 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         response = JsonResponse({"error": "the operator's metrics token is required"}, status=401)
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    return HttpResponse(
-        render(_snapshot()), content_type="text/plain; version=0.0.4; charset=utf-8"
-    )
+    return HttpResponse(generate_latest(_registry), content_type=CONTENT_TYPE_LATEST)
