@@ -10,12 +10,14 @@ from collections import Counter
 
 import pytest
 from django.conf import settings as django_settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from apigateway.models import CatalogModel
 from usage import metric_exposition, metric_labels, metrics, pipeline
-from usage.metric_families import DURATION_BUCKETS, HASH
+from usage.metric_families import DURATION_BUCKETS, HASH, LAG_BUCKETS
 
 TOKEN = "op-secret"
 _ids = itertools.count(1)
@@ -311,3 +313,63 @@ def test_increment_knows_only_registered_counters_and_their_labels(redis_client)
         metrics.increment("nexeon_balance_corrections_total", client=redis_client, model="x")
     with pytest.raises(ValueError, match="not a registered counter"):
         metrics.increment("nexeon_usage_queue_depth", client=redis_client)
+
+
+# --- properties --------------------------------------------------------------------------
+
+
+def field_bound(models: int) -> int:
+    """Every field the hash can hold with `models` catalog ids: each label set, per family."""
+    model, status = models + 1, 500 + 1  # "other" too
+    endpoint, provider = 3 + 1, len(django_settings.PROVIDERS) + 1
+    duration = len(DURATION_BUCKETS) + 1 + 2  # buckets, +Inf, _count, _sum
+    lag = len(LAG_BUCKETS) + 1 + 2
+    return (
+        endpoint * model * status  # requests
+        + provider * 3  # upstream errors: 502, 503, 504
+        + model * 2  # tokens: prompt, completion
+        + model  # cost
+        + model * status * duration
+        + model * duration  # time to first byte
+        + lag
+        + 1  # balance corrections
+    )
+
+
+any_text = st.text(max_size=40)
+call = st.fixed_dictionaries(
+    {
+        "model": st.one_of(st.sampled_from(["gpt-4o", "gpt-4o-mini"]), any_text),
+        "provider": st.one_of(st.sampled_from(["openai", "anthropic", ""]), any_text),
+        "endpoint": st.one_of(st.sampled_from(["chat", "embeddings", "images"]), any_text),
+        "status": st.one_of(
+            st.sampled_from([200, 404, 502, 503, 504]),
+            st.integers(-(10**6), 10**6),
+            any_text,
+            st.none(),
+            st.booleans(),
+            st.floats(allow_nan=False, allow_infinity=False),
+        ),
+        "prompt_tokens": st.integers(0, 10**6),
+        "completion_tokens": st.integers(0, 10**6),
+        "cost_nanos": st.integers(0, 10**9),
+        "ttfb_ms": st.one_of(st.none(), st.floats(0, 10**6)),
+        "duration_ms": st.floats(0, 10**6),
+        "at": st.floats(0, 2 * 10**9),
+    }
+)
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(batch=st.lists(call, max_size=8))
+def test_any_batch_keeps_the_hash_bounded_by_the_catalog_and_the_exposition_parsable(
+    batch, redis_client, scrape
+):
+    metrics.observe(batch, redis_client)
+    assert redis_client.hlen(HASH) <= field_bound(CatalogModel.objects.count())
+    assert_labels_bounded(scrape(), catalog_ids())
