@@ -17,7 +17,7 @@ import redis
 from billing.balance_cache import balance_key
 from billing.holds import HOLDS
 from billing.selectors import organization_balance_nanos_by_id
-from usage.metrics import HASH as METRICS
+from usage import metrics
 from usage.pipeline import QUEUE
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def reconcile_organization(client: redis.Redis, organization_id: int) -> str:
             seen,
             ledger,
         )
-        client.hincrby(METRICS, "nexeon_balance_corrections_total", 1)
+        metrics.increment("nexeon_balance_corrections_total", client=client)
         return "corrected"
     return "equal" if status == 0 else "busy"
 

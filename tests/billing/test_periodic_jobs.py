@@ -21,6 +21,7 @@ from billing.models import BalanceAlert, EntryKind
 from billing.reconcile import reconcile_all, reconcile_organization
 from billing.services import credits_grant, ledger_book
 from usage import pipeline
+from usage.metric_families import HASH, field
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def test_a_drifted_balance_is_set_to_the_ledger_when_quiet(organization, client_
     assert reconcile_organization(client_redis, organization.pk) == "corrected"
     assert int(client_redis.get(balance_key(organization.pk))) == 5000
     assert reconcile_organization(client_redis, organization.pk) == "equal"
-    assert int(client_redis.hget("nexeon:metrics", "nexeon_balance_corrections_total")) == 1
+    assert int(client_redis.hget(HASH, field("nexeon_balance_corrections_total"))) == 1
 
 
 @pytest.mark.django_db(transaction=True)
