@@ -316,11 +316,14 @@ class MemoryStore:
     def read_usage(self, consumer: str, count: int, claim_idle_ms: int) -> list[QueuedUsage]:
         now = time.time()
         with self._lock:
-            taken: list[_Entry] = []
+            mine = [entry for entry in self.queue.values() if entry.consumer == consumer]
+            taken: list[_Entry] = mine[:count]
             for entry in self.queue.values():
                 if len(taken) >= count:
                     break
-                stale = entry.consumer and (now - entry.delivered_at) * 1000 >= claim_idle_ms
+                stale = entry.consumer not in ("", consumer) and (
+                    (now - entry.delivered_at) * 1000 >= claim_idle_ms
+                )
                 if stale:
                     taken.append(entry)
             for entry in self.queue.values():

@@ -312,8 +312,9 @@ class RedisStore:
         self._group_ready = True
 
     def read_usage(self, consumer: str, count: int, claim_idle_ms: int) -> list[QueuedUsage]:
-        """Entries left unacknowledged by a drainer for `claim_idle_ms` (it died or is
-        stuck: it can no longer acknowledge them first), then entries never read."""
+        """Entries this consumer read before and did not acknowledge (its last batch failed,
+        or it is a restarted process of the same name), then those another drainer left
+        unacknowledged for `claim_idle_ms` (it died or is stuck), then entries never read."""
         client = connections.sync()
         if client.exists(keys.LEGACY_USAGE_LIST):
             self._run(
@@ -333,10 +334,22 @@ class RedisStore:
     def _claim_and_read(
         self, client: redis.Redis, consumer: str, count: int, claim_idle_ms: int
     ) -> list[tuple[bytes, dict[bytes, bytes]]]:
-        claimed = client.xautoclaim(
-            keys.USAGE_STREAM, keys.USAGE_GROUP, consumer, claim_idle_ms, "0-0", count=count
-        )[1]
-        entries = [(entry_id, fields) for entry_id, fields in claimed if fields]
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = []
+        for _, read in (
+            client.xreadgroup(keys.USAGE_GROUP, consumer, {keys.USAGE_STREAM: "0"}, count=count)
+            or []
+        ):
+            entries += [(entry_id, fields) for entry_id, fields in read if fields]
+        if len(entries) < count:
+            claimed = client.xautoclaim(
+                keys.USAGE_STREAM,
+                keys.USAGE_GROUP,
+                consumer,
+                claim_idle_ms,
+                "0-0",
+                count=count - len(entries),
+            )[1]
+            entries += [(entry_id, fields) for entry_id, fields in claimed if fields]
         if len(entries) < count:
             fresh = client.xreadgroup(
                 keys.USAGE_GROUP, consumer, {keys.USAGE_STREAM: ">"}, count=count - len(entries)

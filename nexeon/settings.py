@@ -356,6 +356,12 @@ if GATEWAY_REDIS_FAILURE not in ("closed", "local"):
 
 # --- Operations ---------------------------------------------------------------------------
 
+# A batch of usage a drainer read and did not acknowledge this long (it died, or its
+# database stalled) is claimed by another drainer; booking twice books nothing twice.
+USAGE_CLAIM_SECONDS = read(env.float, "USAGE_CLAIM_SECONDS", default=30.0)
+if USAGE_CLAIM_SECONDS <= 0:
+    refuse_to_start("USAGE_CLAIM_SECONDS must be above 0")
+
 # Owners and admins are mailed once when their balance falls below this (0 = never).
 LOW_BALANCE_USD = read(env_decimal, "LOW_BALANCE_USD", default="5")
 # Bearer token for GET /metrics (Prometheus); unset = the endpoint answers 404.

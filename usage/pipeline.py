@@ -8,7 +8,7 @@ commit. The request id is unique in both tables, so a batch written twice — a 
 killed after its commit, or a batch claimed by a second drainer while the first one's
 database stalled — adds nothing, and only rows actually inserted are counted (metrics,
 live feed). Any number of drainers may run at once, each on its own entries; an entry a
-drainer read and did not acknowledge within CLAIM_IDLE_MS is claimed by another. Events
+drainer read and did not acknowledge within USAGE_CLAIM_SECONDS is claimed by another. Events
 that can never be written (malformed, an organization that no longer exists) go to a
 dead-letter list instead of blocking the queue.
 """
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -37,7 +38,6 @@ from usage.models import UsageRecord
 
 logger = logging.getLogger(__name__)
 BATCH = 1000
-CLAIM_IDLE_MS = 60_000  # a batch unacknowledged this long belongs to a dead or stuck drainer
 
 
 def _moment(at: Any) -> datetime:
@@ -184,7 +184,7 @@ def drain(store: CreditStore | None = None, *, max_batches: int = 100) -> int:
     consumer = consumer_name()
     written = 0
     for _ in range(max_batches):
-        entries = store.read_usage(consumer, BATCH, CLAIM_IDLE_MS)
+        entries = store.read_usage(consumer, BATCH, int(settings.USAGE_CLAIM_SECONDS * 1000))
         if not entries:
             break
         writable, dead = _sort(entries)

@@ -114,7 +114,7 @@ def test_credits_the_store_missed_are_synced(organization, redis_client, monkeyp
 
 @pytest.mark.django_db(transaction=True)
 def test_calls_in_flight_and_queued_usage_are_not_discrepancies(
-    organization, redis_client, monkeypatch
+    organization, redis_client, settings
 ):
     credits_grant(organization=organization, amount_nanos=5000, reference="grant:r")
     store = loaded(organization)
@@ -125,7 +125,7 @@ def test_calls_in_flight_and_queued_usage_are_not_discrepancies(
     entries = store.read_usage("killed", 10, 60_000)
     pipeline.book(pipeline._sort(entries)[0])
     assert reconcile_all(store) == {"equal": 1}
-    monkeypatch.setattr(pipeline, "CLAIM_IDLE_MS", 0)  # the killed drainer's batch is stale
+    settings.USAGE_CLAIM_SECONDS = 0.001  # the killed drainer's batch is stale
     assert pipeline.drain() == 0  # claimed by another drainer: nothing written twice
     state = store.credit_state(organization.pk)
     assert (state.held, state.unbooked, state.available) == (1000, 0, 3600)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import orjson
 import pytest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from accounts.services import api_key_create
 from billing.models import LedgerEntry
@@ -15,7 +17,8 @@ from billing.selectors import organization_balance_nanos
 from billing.services import credits_grant
 from credit import keys
 from credit.records import QueuedUsage
-from usage import metrics, pipeline
+from usage import metric_exposition, metrics, pipeline
+from usage.metric_labels import Bounds
 from usage.models import Period, UsageRecord, UsageRollup
 from usage.rollups import rollup
 from usage.tasks import drain_events
@@ -190,32 +193,32 @@ def test_metrics_count_and_render_in_prometheus_format():
         "duration_ms": 30.0,
         "at": 100.0,
     }
-    counts = metrics.counts_for([failed, {**failed, "request_id": "s"}], now=100.9)
-    text = metrics.render(dict(counts))
-    assert 'nexeon_requests_total{endpoint="chat",model="gpt-4o",status="502"} 2' in text
-    assert 'nexeon_upstream_errors_total{provider="openai",status="502"} 2' in text
-    assert 'nexeon_tokens_total{kind="prompt",model="gpt-4o"} 6' in text
+    known = Bounds(models=frozenset({"gpt-4o"}), providers=frozenset({"openai"}))
+    counts = metrics.counts_for([failed, {**failed, "request_id": "s"}], now=100.9, bounds=known)
+    text = metric_exposition.render(dict(counts))
+    assert 'nexeon_requests_total{endpoint="chat",model="gpt-4o",status="502"} 2.0' in text
+    assert 'nexeon_upstream_errors_total{provider="openai",status="502"} 2.0' in text
+    assert 'nexeon_tokens_total{kind="prompt",model="gpt-4o"} 6.0' in text
     assert 'nexeon_cost_usd_total{model="gpt-4o"} 3e-06' in text
-    assert (
-        'nexeon_request_duration_seconds_bucket{model="gpt-4o",status="502",le="0.025"} 0' in text
-    )
-    assert 'nexeon_request_duration_seconds_bucket{model="gpt-4o",status="502",le="0.05"} 2' in text
-    assert 'nexeon_request_duration_seconds_bucket{model="gpt-4o",status="502",le="+Inf"} 2' in text
-    assert 'nexeon_accounting_lag_seconds_bucket{le="1"} 2' in text  # 0.87 s after the end
-    assert 'nexeon_accounting_lag_seconds_bucket{le="0.5"} 0' in text
+    duration = "nexeon_request_duration_seconds_bucket"
+    assert f'{duration}{{le="0.025",model="gpt-4o",status="502"}} 0.0' in text
+    assert f'{duration}{{le="0.05",model="gpt-4o",status="502"}} 2.0' in text
+    assert f'{duration}{{le="+Inf",model="gpt-4o",status="502"}} 2.0' in text
+    assert 'nexeon_accounting_lag_seconds_bucket{le="1"} 2.0' in text  # 0.87 s after the end
+    assert 'nexeon_accounting_lag_seconds_bucket{le="0.5"} 0.0' in text
     lines = text.splitlines()
     assert "# TYPE nexeon_request_duration_seconds histogram" in lines
     buckets = [line for line in lines if line.startswith("nexeon_request_duration_seconds_")]
     assert buckets[-2].startswith("nexeon_request_duration_seconds_count")  # then _sum
     bounds = [float(b.split('le="')[1].split('"')[0].replace("+Inf", "inf")) for b in buckets[:-2]]
     assert bounds == sorted(bounds)
-    counts = [int(b.rsplit(" ", 1)[1]) for b in buckets[:-2]]
+    counts = [float(b.rsplit(" ", 1)[1]) for b in buckets[:-2]]
     assert counts == sorted(counts)  # cumulative
 
 
 @pytest.mark.django_db
 def test_the_metrics_endpoint_needs_the_operators_token(
-    client, settings, organization, redis_client
+    client, settings, organization, redis_client, monkeypatch
 ):
     settings.METRICS_TOKEN = ""
     assert client.get("/metrics").status_code == 404
@@ -224,13 +227,15 @@ def test_the_metrics_endpoint_needs_the_operators_token(
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     enqueue(redis_client, event(organization, "req_m"), event(organization, "req_n"))
     pipeline.drain()
-    enqueue(redis_client, event(organization, "req_pending", at=time.time() - 3))
+    enqueue(redis_client, event(organization, "req_pending"))
+    later = time.time() + 3
+    monkeypatch.setattr(metrics, "time", SimpleNamespace(time=lambda: later))  # 3 s on
     response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer op-secret")
     assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert response["Content-Type"] == CONTENT_TYPE_LATEST
     text = response.content.decode()
-    assert 'nexeon_requests_total{endpoint="chat",model="gpt-4o",status="200"} 2' in text
-    assert "nexeon_usage_queue_depth 1" in text
+    assert 'nexeon_requests_total{endpoint="chat",model="gpt-4o",status="200"} 2.0' in text
+    assert "nexeon_usage_queue_depth 1.0" in text
     (oldest,) = [
         float(line.split()[1])
         for line in text.splitlines()
@@ -240,7 +245,7 @@ def test_the_metrics_endpoint_needs_the_operators_token(
     pipeline.drain()
     pipeline.book(bookings(event(organization, "req_m")))  # written before: not counted again
     again = client.get("/metrics", HTTP_AUTHORIZATION="Bearer op-secret").content.decode()
-    assert 'nexeon_requests_total{endpoint="chat",model="gpt-4o",status="200"} 3' in again
+    assert 'nexeon_requests_total{endpoint="chat",model="gpt-4o",status="200"} 3.0' in again
 
 
 @pytest.mark.django_db(transaction=True)
