@@ -135,6 +135,8 @@ def chat(body: JSON) -> str:
     for name, check, bounds in CHAT_FIELDS:
         if name in body:  # (only the fields a request has cost a call)
             check(body, name, *bounds)
+    if "max_tokens" in body or "max_completion_tokens" in body:
+        one_output_cap(body)
     stop = body.get("stop")
     if stop is not None and not (
         isinstance(stop, str)
@@ -165,6 +167,18 @@ def chat(body: JSON) -> str:
             param="response_format",
         )
     return model
+
+
+def one_output_cap(body: JSON) -> None:
+    """The caller's cap on output, in `max_completion_tokens` alone: the smaller of the two
+    fields when both are given. Adapters send it in the one field their provider reads, so
+    no provider can read a larger cap than the one credit was reserved for."""
+    legacy = body.pop("max_tokens", None)
+    cap = body.get("max_completion_tokens")
+    if legacy is not None and (cap is None or legacy < cap):
+        body["max_completion_tokens"] = legacy
+    elif cap is None:
+        body.pop("max_completion_tokens", None)
 
 
 def embeddings(body: JSON) -> str:

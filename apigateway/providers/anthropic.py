@@ -33,6 +33,7 @@ from apigateway.providers.base import (
     load_object,
     now,
     object_field,
+    output_cap,
     text_field,
     token_count,
     tool_calls_of,
@@ -75,10 +76,10 @@ class AnthropicProvider(Provider):
         system, messages = convert_messages(body.get("messages") or [])
         if instruction := json_instruction(body.get("response_format")):
             system.append(instruction)
-        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        cap = output_cap(body, deployment)
         upstream: JSON = {
             "model": deployment.upstream_model,
-            "max_tokens": limit or deployment.max_output_tokens or DEFAULT_MAX_TOKENS,
+            "max_tokens": cap or deployment.max_output_tokens or DEFAULT_MAX_TOKENS,
             "messages": messages,
         }
         if system:

@@ -19,6 +19,7 @@ import orjson
 
 from apigateway import ids
 from apigateway.errors import API_ERROR, GatewayError, bad_request, upstream_error
+from apigateway.providers.options import OPENAI, ProviderOptions
 from apigateway.sse import SSEEvent
 
 JSON = dict[str, Any]
@@ -35,6 +36,7 @@ class Deployment:
     extra_headers: Mapping[str, str] = field(default_factory=dict)
     max_output_tokens: int | None = None
     api_version: str | None = None  # Azure OpenAI
+    options: ProviderOptions = OPENAI  # what this provider reads (see options.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,22 @@ class Usage:
 
 def now() -> int:
     return int(time.time())
+
+
+def output_cap(body: JSON, deployment: Deployment) -> int | None:
+    """The most output tokens the provider may produce per choice: the body's cap, never
+    above the model's maximum output; None when the body sets none.
+
+    Validation leaves the caller's cap in `max_completion_tokens` alone (the smaller of
+    the two fields), and the relay sets it to what it reserved credit for; a body that
+    still holds both (built by hand) gets the smaller."""
+    cap = body.get("max_completion_tokens")
+    if (legacy := body.get("max_tokens")) and (not cap or legacy < cap):
+        cap = legacy
+    if not cap:
+        return None
+    limit = deployment.max_output_tokens
+    return limit if limit and limit < cap else cap
 
 
 class StreamTranslator:

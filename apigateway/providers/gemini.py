@@ -31,6 +31,7 @@ from apigateway.providers.base import (
     load_object,
     now,
     object_field,
+    output_cap,
     text_field,
     token_count,
     tool_calls_of,
@@ -70,7 +71,7 @@ class GeminiProvider(Provider):
         upstream: JSON = {"contents": contents}
         if system:
             upstream["systemInstruction"] = {"parts": system}
-        if config := generation_config(body):
+        if config := generation_config(body, deployment):
             upstream["generationConfig"] = config
         if body.get("tools"):
             upstream["tools"] = [{"functionDeclarations": function_declarations(body["tools"])}]
@@ -273,7 +274,7 @@ def tool_response_part(message: JSON, names: dict[str, str]) -> JSON:
     return {"functionResponse": {"name": name, "response": {"content": content}}}
 
 
-def generation_config(body: JSON) -> JSON:
+def generation_config(body: JSON, deployment: Deployment) -> JSON:
     config: JSON = {}
     simple = {
         "temperature": "temperature",
@@ -286,8 +287,8 @@ def generation_config(body: JSON) -> JSON:
     for openai_name, gemini_name in simple.items():
         if body.get(openai_name) is not None:
             config[gemini_name] = body[openai_name]
-    if limit := body.get("max_completion_tokens") or body.get("max_tokens"):
-        config["maxOutputTokens"] = limit
+    if (cap := output_cap(body, deployment)) is not None:
+        config["maxOutputTokens"] = cap
     if stop := body.get("stop"):
         config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
     response_format = body.get("response_format") or {}

@@ -19,6 +19,7 @@ from apigateway.providers.base import (
     UpstreamRequest,
     Usage,
     load_object,
+    output_cap,
     token_count,
     upstream_invalid,
 )
@@ -70,6 +71,10 @@ class OpenAIProvider(Provider):
 
     def build_chat_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
         upstream = {**body, "model": deployment.upstream_model}
+        upstream.pop("max_tokens", None)
+        upstream.pop("max_completion_tokens", None)
+        if (cap := output_cap(body, deployment)) is not None:
+            upstream[deployment.options.output_cap_field] = cap
         if body.get("stream"):
             upstream["stream_options"] = {
                 **(body.get("stream_options") or {}),
