@@ -262,8 +262,10 @@ WatchDisconnect = Callable[[Callable[[], None]], Callable[[], None]]
 
 
 async def chat(call: Call, send: Send, watch: WatchDisconnect, headers: Headers) -> None:
+    # The provider is sent the cap the reservation covers (adapters read it here).
+    body = {**call.body, "max_completion_tokens": max_output_tokens(call)}
     upstream = upstream_requests(
-        call, lambda route: route.adapter.build_chat_request(call.body, route.deployment)
+        call, lambda route: route.adapter.build_chat_request(body, route.deployment)
     )
     n = call.body.get("n") or 1
     reservation = await reserve(

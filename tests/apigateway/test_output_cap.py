@@ -24,6 +24,7 @@ from apigateway.providers.options import (
     configured,
     options_for,
 )
+from billing import pricing
 from tests.support import manage_env, run_manage
 
 USER = {"role": "user", "content": "one two three four five"}
@@ -236,3 +237,16 @@ def test_openai_gets_the_smaller_cap_as_max_completion_tokens(tenant, fake_opena
     sent = fake_openai.requests[-1].json()
     assert sent["max_completion_tokens"] == 7
     assert "max_tokens" not in sent
+
+
+def test_a_claude_call_without_a_cap_is_capped_at_what_was_reserved(tenant, fake_anthropic):
+    """Was: the catalog's maximum output (32,000 for claude-opus-4-1) went upstream while
+    credit was reserved for the default cap."""
+    tenant.client().chat.completions.create(model="claude-opus-4-1", messages=[USER])
+    sent = fake_anthropic.requests[-1].json()
+    assert sent["max_tokens"] == pricing.DEFAULT_OUTPUT_CAP_TOKENS < 32000
+
+
+def test_a_call_without_a_cap_is_capped_at_what_was_reserved(tenant, fake_openai):
+    tenant.client().chat.completions.create(model="mistral-small-latest", messages=[USER])
+    assert fake_openai.requests[-1].json()["max_tokens"] == pricing.DEFAULT_OUTPUT_CAP_TOKENS
