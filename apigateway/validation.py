@@ -1,7 +1,9 @@
 """Check what must be checked before a request costs anything; answer OpenAI-style 400s.
 
-Only shapes and ranges the gateway relies on or that every provider rejects are checked;
-the rest passes through to the provider, which answers its own 400s.
+Only the fields the gateway takes are taken (`request_fields`: an unknown field, or one
+billed beyond the model's prices, is a 400). Shapes and ranges are checked where the
+gateway relies on them or every provider rejects them; the rest is the provider's to
+answer.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from apigateway import request_fields
 from apigateway.errors import GatewayError, bad_request
 
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
@@ -100,6 +103,7 @@ CHAT_FIELDS = (
 
 def chat(body: JSON) -> str:
     model = _model(body)
+    request_fields.check(body, request_fields.CHAT_TAKEN, request_fields.CHAT_GUARDED)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise bad_request("'messages' must be a non-empty array.", param="messages")
@@ -154,7 +158,11 @@ def chat(body: JSON) -> str:
             )
     tools = body.get("tools")
     if tools is not None and not (
-        isinstance(tools, list) and all(isinstance(t, dict) and "function" in t for t in tools)
+        isinstance(tools, list)
+        and all(
+            isinstance(t, dict) and "function" in t and t.get("type", "function") == "function"
+            for t in tools
+        )
     ):
         raise bad_request("'tools' must be an array of function tools.", param="tools")
     response_format = body.get("response_format")
@@ -183,6 +191,7 @@ def one_output_cap(body: JSON) -> None:
 
 def embeddings(body: JSON) -> str:
     model = _model(body)
+    request_fields.check(body, request_fields.EMBEDDINGS_TAKEN)
     data = body.get("input")
     valid = (
         (isinstance(data, str) and data != "")
@@ -208,6 +217,7 @@ def embeddings(body: JSON) -> str:
 
 
 def images(body: JSON) -> str:
+    request_fields.check(body, request_fields.IMAGES_TAKEN)
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise bad_request("'prompt' must be a non-empty string.", param="prompt")

@@ -1,12 +1,17 @@
 """OpenAI and every OpenAI-compatible API (Mistral, Groq, DeepSeek, Together, xAI,
 OpenRouter, Ollama, vLLM, ...): requests and answers pass through nearly untouched.
 
-Only three things change on the way: the model name (public id → upstream name and back),
-the key (the operator's, never the caller's), and streams always ask for usage
-(`stream_options.include_usage`) so that billing uses the provider's own counts.
+The provider's body holds only the fields the gateway takes (`request_fields`, plus the
+sampling extras the provider's options allow). What changes on the way: the model name
+(public id → upstream name and back), the key (the operator's, never the caller's), the
+output cap (in the one field the provider reads), `store` (only ever false, and only to
+providers that take it), and streams always ask for usage (`stream_options.include_usage`)
+so that billing uses the provider's own counts.
 """
 
 from __future__ import annotations
+
+from functools import cache
 
 import orjson
 
@@ -22,6 +27,13 @@ from apigateway.providers.base import (
     output_cap,
     token_count,
     upstream_invalid,
+)
+from apigateway.providers.options import SAMPLING_EXTRAS, ProviderOptions
+from apigateway.request_fields import (
+    CHAT_FORWARDED,
+    EMBEDDINGS_TAKEN,
+    IMAGES_TAKEN,
+    unsupported,
 )
 from apigateway.sse import SSEEvent
 
@@ -70,11 +82,16 @@ class OpenAIProvider(Provider):
         )
 
     def build_chat_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
-        upstream = {**body, "model": deployment.upstream_model}
-        upstream.pop("max_tokens", None)
-        upstream.pop("max_completion_tokens", None)
+        options = deployment.options
+        if refused := body.keys() & (SAMPLING_EXTRAS - options.extra_fields):
+            raise unsupported(min(refused))
+        forwarded = chat_fields(options)
+        upstream = {name: value for name, value in body.items() if name in forwarded}
+        upstream["model"] = deployment.upstream_model
         if (cap := output_cap(body, deployment)) is not None:
-            upstream[deployment.options.output_cap_field] = cap
+            upstream[options.output_cap_field] = cap
+        if options.store_field and "store" in body:
+            upstream["store"] = False  # (it is taken only as false or null)
         if body.get("stream"):
             upstream["stream_options"] = {
                 **(body.get("stream_options") or {}),
@@ -95,7 +112,9 @@ class OpenAIProvider(Provider):
         return OpenAIStreamTranslator(model=model, include_usage=include_usage)
 
     def build_embeddings_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
-        return self._request("embeddings", {**body, "model": deployment.upstream_model}, deployment)
+        upstream = {name: value for name, value in body.items() if name in EMBEDDINGS_TAKEN}
+        upstream["model"] = deployment.upstream_model
+        return self._request("embeddings", upstream, deployment)
 
     def parse_embeddings_response(
         self, data: bytes, *, model: str, body: JSON
@@ -105,13 +124,19 @@ class OpenAIProvider(Provider):
         return payload, usage_from(payload)
 
     def build_images_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
-        return self._request(
-            "images/generations", {**body, "model": deployment.upstream_model}, deployment
-        )
+        upstream = {name: value for name, value in body.items() if name in IMAGES_TAKEN}
+        upstream["model"] = deployment.upstream_model
+        return self._request("images/generations", upstream, deployment)
 
     def parse_images_response(self, data: bytes, *, model: str) -> tuple[JSON, Usage]:
         payload = load_object(data, self.name)
         return payload, usage_from(payload)
+
+
+@cache
+def chat_fields(options: ProviderOptions) -> frozenset[str]:
+    """The chat fields a provider with these options is sent as the caller gave them."""
+    return CHAT_FORWARDED | options.extra_fields
 
 
 class AzureOpenAIProvider(OpenAIProvider):
