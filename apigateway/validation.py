@@ -12,10 +12,13 @@ from typing import Any
 
 import orjson
 
-from apigateway import request_fields
+from apigateway import media_urls, request_fields
 from apigateway.errors import GatewayError, bad_request
 
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+# OpenAI's content part types; those that may carry a URL are checked for one.
+PART_TYPES = {"text", "refusal", "image_url", "input_audio", "file"}
+MEDIA_PARTS = {"image_url", "input_audio", "file"}
 JSON = dict[str, Any]
 MODEL_MAX_LENGTH = 200  # the longest id a usage record holds
 
@@ -131,11 +134,15 @@ def chat(body: JSON) -> str:
             )
         elif isinstance(content, list):
             for part in content:
-                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                kind = part.get("type") if isinstance(part, dict) else None
+                if type(kind) is not str or kind not in PART_TYPES:
                     raise bad_request(
-                        f"each part of '{param}.content' must be an object with a 'type'.",
+                        f"each part of '{param}.content' must be an object whose 'type' is "
+                        "text, image_url, input_audio, file or refusal.",
                         param=f"{param}.content",
                     )
+                if kind in MEDIA_PARTS:
+                    media_urls.check_part(part)
     for name, check, bounds in CHAT_FIELDS:
         if name in body:  # (only the fields a request has cost a call)
             check(body, name, *bounds)

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from apigateway import ids
+from apigateway import ids, media_urls
 from apigateway.errors import API_ERROR, GatewayError, bad_request, upstream_error
 from apigateway.providers.base import (
     JSON,
@@ -73,6 +73,8 @@ class AnthropicProvider(Provider):
     def build_chat_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
         if (body.get("n") or 1) > 1:
             raise bad_request("anthropic models return a single choice: n must be 1", param="n")
+        if not deployment.options.remote_media:
+            media_urls.refuse_remote(body.get("messages") or [])
         system, messages = convert_messages(body.get("messages") or [])
         if instruction := json_instruction(body.get("response_format")):
             system.append(instruction)
@@ -226,7 +228,7 @@ def user_blocks(content: Any) -> list[JSON]:
 
 
 def media_block(kind: str, url: str) -> JSON:
-    """An image (or document) from a base64 data URL or an http(s) URL."""
+    """An image (or document) from a base64 data URL or a public https URL."""
     if url.startswith("data:"):
         header, _, data = url[5:].partition(",")
         media_type, _, encoding = header.partition(";")
@@ -234,9 +236,8 @@ def media_block(kind: str, url: str) -> JSON:
             raise bad_request("data URLs must be base64-encoded", param="messages")
         source = {"type": "base64", "media_type": media_type or "image/jpeg", "data": data}
         return {"type": kind, "source": source}
-    if url.startswith(("http://", "https://")):
-        return {"type": kind, "source": {"type": "url", "url": url}}
-    raise bad_request("image URLs must be http(s) or base64 data URLs", param="messages")
+    media_urls.check(url)
+    return {"type": kind, "source": {"type": "url", "url": url}}
 
 
 def assistant_blocks(message: JSON) -> list[JSON]:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from apigateway import ids
+from apigateway import ids, media_urls
 from apigateway.errors import API_ERROR, GatewayError, bad_request, upstream_error
 from apigateway.providers.base import (
     JSON,
@@ -67,6 +67,8 @@ class GeminiProvider(Provider):
 
     # --- chat ---
     def build_chat_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
+        if not deployment.options.remote_media:
+            media_urls.refuse_remote(body.get("messages") or [])
         system, contents = convert_messages(body.get("messages") or [])
         upstream: JSON = {"contents": contents}
         if system:
@@ -240,14 +242,9 @@ def image_part(url: Any) -> JSON:
         if encoding != "base64" or not data:
             raise bad_request("data URLs must be base64-encoded", param="messages")
         return {"inlineData": {"mimeType": mime or "image/jpeg", "data": data}}
-    if url.startswith(("http://", "https://")):
-        try:
-            path = urlsplit(url).path
-        except ValueError:  # e.g. "http://host]/": a bracket outside an IPv6 literal
-            raise bad_request("the image URL is not a valid URL", param="messages") from None
-        extension = path.rpartition(".")[2].lower()
-        return {"fileData": {"mimeType": IMAGE_TYPES.get(extension, "image/jpeg"), "fileUri": url}}
-    raise bad_request("image URLs must be http(s) or base64 data URLs", param="messages")
+    media_urls.check(url)  # (a public https URL: it also parses)
+    extension = urlsplit(url).path.rpartition(".")[2].lower()
+    return {"fileData": {"mimeType": IMAGE_TYPES.get(extension, "image/jpeg"), "fileUri": url}}
 
 
 def assistant_parts(message: JSON, names: dict[str, str]) -> list[JSON]:

@@ -15,6 +15,7 @@ from functools import cache
 
 import orjson
 
+from apigateway import media_urls
 from apigateway.errors import API_ERROR, GatewayError
 from apigateway.providers.base import (
     JSON,
@@ -92,6 +93,8 @@ class OpenAIProvider(Provider):
             upstream[options.output_cap_field] = cap
         if options.store_field and "store" in body:
             upstream["store"] = False  # (it is taken only as false or null)
+        if not options.remote_media:
+            media_urls.refuse_remote(body.get("messages") or [])
         if body.get("stream"):
             upstream["stream_options"] = {
                 **(body.get("stream_options") or {}),
