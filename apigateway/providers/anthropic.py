@@ -39,6 +39,7 @@ from apigateway.providers.base import (
     tool_calls_of,
     upstream_invalid,
 )
+from apigateway.redaction import redact
 from apigateway.sse import SSEEvent
 
 NAME = "anthropic"
@@ -156,10 +157,10 @@ class AnthropicProvider(Provider):
         )
 
     # --- errors ---
-    def map_error(self, status: int, data: bytes) -> GatewayError:
+    def map_error(self, status: int, data: bytes, secret: str = "") -> GatewayError:
         if status == 529:  # Anthropic's overloaded_error: a 429 by another name
-            return super().map_error(429, data)
-        return super().map_error(status, data)
+            return super().map_error(429, data, secret)
+        return super().map_error(status, data, secret)
 
 
 # --- requests ----------------------------------------------------------------------------
@@ -426,10 +427,9 @@ class AnthropicStreamTranslator(StreamTranslator):
     def error(self, error: Any) -> GatewayError:
         error = error if isinstance(error, dict) else {}
         message = error.get("message")
-        if not isinstance(message, str) or not message:
+        message = redact(message, self.secret) if isinstance(message, str) else ""
+        if not message:
             message = "the anthropic provider failed mid-stream"
-        if self.secret:
-            message = message.replace(self.secret, "[redacted]")
         if error.get("type") == "overloaded_error":
             return upstream_error(503, message, headers={"retry-after": "1"})
         return GatewayError(502, message, type=API_ERROR)

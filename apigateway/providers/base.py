@@ -20,6 +20,7 @@ import orjson
 from apigateway import ids
 from apigateway.errors import API_ERROR, GatewayError, bad_request, upstream_error
 from apigateway.providers.options import OPENAI, ProviderOptions
+from apigateway.redaction import redact
 from apigateway.sse import SSEEvent
 
 JSON = dict[str, Any]
@@ -185,15 +186,17 @@ class Provider:
             return error
         return None
 
-    def map_error(self, status: int, data: bytes) -> GatewayError:
+    def map_error(self, status: int, data: bytes, secret: str = "") -> GatewayError:
         """A provider's non-2xx answer, in terms that never blame the caller for our faults.
 
-        400/404/413/422 (the request itself) keep the provider's message as a 400;
-        401/403 (the operator's provider key) become 502; 429 and 5xx become 503/502 after
-        the relay's retries.
+        400/404/413/422 (the request itself) keep the provider's message as a 400, with
+        secrets (`secret`, the operator's key, and anything key-like) and internal
+        addresses redacted; 401/403 (the operator's provider key) become 502; 429 and 5xx
+        become 503/502 after the relay's retries.
         """
-        message = self.error_message(data)
         if status in (400, 404, 413, 422):
+            message = self.error_message(data)
+            message = redact(message, secret) if message else None
             return bad_request(message or f"{self.name} rejected the request")
         if status in (401, 403):
             return upstream_error(

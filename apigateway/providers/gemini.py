@@ -37,6 +37,7 @@ from apigateway.providers.base import (
     tool_calls_of,
     upstream_invalid,
 )
+from apigateway.redaction import redact
 from apigateway.sse import SSEEvent
 
 NAME = "gemini"
@@ -120,7 +121,9 @@ class GeminiProvider(Provider):
     def stream_translator(
         self, *, model: str, include_usage: bool, deployment: Deployment
     ) -> StreamTranslator:
-        return GeminiStreamTranslator(model=model, include_usage=include_usage)
+        return GeminiStreamTranslator(
+            model=model, include_usage=include_usage, secret=deployment.api_key
+        )
 
     # --- embeddings ---
     def build_embeddings_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
@@ -164,12 +167,12 @@ class GeminiProvider(Provider):
         return payload, usage
 
     # --- errors ---
-    def map_error(self, status: int, data: bytes) -> GatewayError:
+    def map_error(self, status: int, data: bytes, secret: str = "") -> GatewayError:
         # Google answers a wrong API key with 400 INVALID_ARGUMENT (reason API_KEY_INVALID):
         # the operator's fault, never the caller's.
         if status == 400 and b"API_KEY_INVALID" in data:
             return upstream_error(502, "the gemini provider refused the gateway's credentials")
-        return super().map_error(status, data)
+        return super().map_error(status, data, secret)
 
 
 # --- requests ----------------------------------------------------------------------------
@@ -409,7 +412,8 @@ def blocked(payload: JSON) -> GatewayError:
     if not reason:
         raise upstream_invalid(NAME)
     return bad_request(
-        f"the prompt was blocked by gemini's content filters ({reason})", code="content_filter"
+        f"the prompt was blocked by gemini's content filters ({redact(str(reason))})",
+        code="content_filter",
     )
 
 
@@ -483,8 +487,9 @@ def openai_usage(usage: Usage, reasoning_tokens: int) -> JSON:
 class GeminiStreamTranslator(StreamTranslator):
     """Each event is a whole GenerateContentResponse holding the next piece of the answer."""
 
-    def __init__(self, *, model: str, include_usage: bool) -> None:
+    def __init__(self, *, model: str, include_usage: bool, secret: str = "") -> None:
         super().__init__(model=model, include_usage=include_usage)
+        self.secret = secret  # the operator's key: never repeated in an error message
         self.started: set[int] = set()  # candidates whose role chunk went out
         self.calls: dict[int, int] = {}  # candidate → tool calls sent so far
         self.done: set[int] = set()  # candidates that sent a finishReason
@@ -500,7 +505,8 @@ class GeminiStreamTranslator(StreamTranslator):
         payload = load(event.data.encode())
         if isinstance(error := payload.get("error"), dict):
             message = error.get("message")
-            if not isinstance(message, str) or not message:
+            message = redact(message, self.secret) if isinstance(message, str) else ""
+            if not message:
                 message = "the gemini provider failed mid-stream"
             raise GatewayError(502, message, type=API_ERROR)
         if payload.get("usageMetadata"):

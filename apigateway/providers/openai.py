@@ -30,6 +30,7 @@ from apigateway.providers.base import (
     upstream_invalid,
 )
 from apigateway.providers.options import SAMPLING_EXTRAS, ProviderOptions
+from apigateway.redaction import redact
 from apigateway.request_fields import (
     CHAT_FORWARDED,
     EMBEDDINGS_TAKEN,
@@ -112,7 +113,9 @@ class OpenAIProvider(Provider):
     def stream_translator(
         self, *, model: str, include_usage: bool, deployment: Deployment
     ) -> StreamTranslator:
-        return OpenAIStreamTranslator(model=model, include_usage=include_usage)
+        return OpenAIStreamTranslator(
+            model=model, include_usage=include_usage, secret=deployment.api_key
+        )
 
     def build_embeddings_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
         upstream = {name: value for name, value in body.items() if name in EMBEDDINGS_TAKEN}
@@ -169,9 +172,10 @@ class OpenAIStreamTranslator(StreamTranslator):
     field is dropped from chunks of clients that did not.
     """
 
-    def __init__(self, *, model: str, include_usage: bool) -> None:
+    def __init__(self, *, model: str, include_usage: bool, secret: str = "") -> None:
         # The stream's id is the provider's, from its chunks: none is made here.
         super().__init__(model=model, include_usage=include_usage, stream_id="")
+        self.secret = secret  # the operator's key: never repeated in an error message
 
     def feed(self, event: SSEEvent) -> list[JSON]:
         if event.data == "[DONE]":
@@ -184,7 +188,7 @@ class OpenAIStreamTranslator(StreamTranslator):
         if not isinstance(chunk, dict):
             raise upstream_invalid("openai")
         if "error" in chunk:
-            raise stream_error(chunk)
+            raise stream_error(chunk, self.secret)
         if chunk.get("id"):
             self.id = chunk["id"]
         if chunk.get("created"):
@@ -217,9 +221,10 @@ class OpenAIStreamTranslator(StreamTranslator):
         return [chunk]
 
 
-def stream_error(chunk: JSON) -> GatewayError:
+def stream_error(chunk: JSON, secret: str = "") -> GatewayError:
     error = chunk.get("error")
     message = error.get("message") if isinstance(error, dict) else None
-    if not isinstance(message, str) or not message:
+    message = redact(message, secret) if isinstance(message, str) else ""
+    if not message:
         message = "the provider failed mid-stream"
     return GatewayError(502, message, type=API_ERROR)
