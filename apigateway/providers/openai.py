@@ -85,10 +85,13 @@ class OpenAIProvider(Provider):
 
     def build_chat_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
         options = deployment.options
-        if refused := body.keys() & (SAMPLING_EXTRAS - options.extra_fields):
-            raise unsupported(min(refused))
-        forwarded = chat_fields(options)
-        upstream = {name: value for name, value in body.items() if name in forwarded}
+        forwarded, refused = chat_fields(options)
+        upstream: JSON = {}
+        for name, value in body.items():  # (one pass, on every call)
+            if name in forwarded:
+                upstream[name] = value
+            elif name in refused:
+                raise unsupported(name)
         upstream["model"] = deployment.upstream_model
         if (cap := output_cap(body, deployment)) is not None:
             upstream[options.output_cap_field] = cap
@@ -140,9 +143,10 @@ class OpenAIProvider(Provider):
 
 
 @cache
-def chat_fields(options: ProviderOptions) -> frozenset[str]:
-    """The chat fields a provider with these options is sent as the caller gave them."""
-    return CHAT_FORWARDED | options.extra_fields
+def chat_fields(options: ProviderOptions) -> tuple[frozenset[str], frozenset[str]]:
+    """The chat fields a provider with these options is sent as the caller gave them, and
+    the sampling extras it does not take (a 400: the caller asked for them)."""
+    return CHAT_FORWARDED | options.extra_fields, SAMPLING_EXTRAS - options.extra_fields
 
 
 class AzureOpenAIProvider(OpenAIProvider):

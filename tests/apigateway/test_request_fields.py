@@ -197,7 +197,7 @@ def test_sampling_extras_go_only_to_providers_that_take_them():
     for options in (OPENAI, HOSTED, CONFIGURED):
         with pytest.raises(GatewayError) as caught:
             sent(body, options)
-        assert caught.value.message == "Unrecognized request argument supplied: min_p"
+        assert caught.value.message == "Unrecognized request argument supplied: top_k"
 
 
 def test_embeddings_and_images_bodies_are_built_from_their_lists():
