@@ -290,7 +290,7 @@ async def _exchange(requests: Requests, *, whole: bool):
             raise
         status = response.status
         logger.info("%s answered %s", route.key, status)
-        error = route.adapter.map_error(status, data)
+        error = route.adapter.map_error(status, data, route.deployment.api_key)
         if status not in RETRYABLE_STATUS:
             breakers.success(route.key)  # it answered: the request itself is at fault
             raise error

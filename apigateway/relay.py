@@ -285,13 +285,12 @@ WatchDisconnect = Callable[[Callable[[], None]], Callable[[], None]]
 
 async def chat(call: Call, send: Send, watch: WatchDisconnect, headers: Headers) -> None:
     entry = call.entry
-    tokens = chat_token_estimate(call)
     cap = sizing.output_cap(call.body, entry.max_output_tokens)
-    # Every deployment is sent this cap: the most output the reservation pays for.
-    call.body.pop("max_tokens", None)
-    call.body["max_completion_tokens"] = cap
+    # Every deployment is sent this cap (adapters read it here): the most output the
+    # reservation pays for.
+    body = {**call.body, "max_completion_tokens": cap}
     upstream = upstream_requests(
-        call, lambda route: route.adapter.build_chat_request(call.body, route.deployment)
+        call, lambda route: route.adapter.build_chat_request(body, route.deployment)
     )
     output = cap * (call.body.get("n") or 1)
     prompt = sizing.prompt_bound(
@@ -304,7 +303,7 @@ async def chat(call: Call, send: Send, watch: WatchDisconnect, headers: Headers)
         call,
         pricing.max_cost_nanos(entry.prices, prompt_tokens=prompt, completion_tokens=output),
         headers,
-        tokens,
+        chat_token_estimate(call),
     )
     cost = 0
     try:

@@ -14,6 +14,7 @@ from django.conf import settings
 
 from apigateway.catalog import CatalogEntry
 from apigateway.providers.base import Deployment, Provider
+from apigateway.providers.options import options_for
 
 # Providers whose wire format is not OpenAI's; every other provider name is OpenAI-shaped.
 NATIVE_ADAPTERS = {"anthropic": "anthropic", "gemini": "gemini", "azure": "azure"}
@@ -98,6 +99,7 @@ def _route(entry: CatalogEntry, providers: dict, provider: str, upstream_model: 
         config.get("headers", {}),
         entry.max_output_tokens,
         settings.AZURE_OPENAI_API_VERSION if name == "azure" else None,
+        options_for(provider, config),
     )
     return Route(
         deployment,

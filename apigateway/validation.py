@@ -1,7 +1,9 @@
 """Check what must be checked before a request costs anything; answer OpenAI-style 400s.
 
-Only shapes and ranges the gateway relies on or that every provider rejects are checked;
-the rest passes through to the provider, which answers its own 400s.
+Only the fields the gateway takes are taken (`request_fields`: an unknown field, or one
+billed beyond the model's prices, is a 400). Shapes and ranges are checked where the
+gateway relies on them or every provider rejects them; the rest is the provider's to
+answer.
 """
 
 from __future__ import annotations
@@ -10,9 +12,13 @@ from typing import Any
 
 import orjson
 
+from apigateway import media_urls, request_fields
 from apigateway.errors import GatewayError, bad_request
 
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+# OpenAI's content part types; those that may carry a URL are checked for one.
+PART_TYPES = {"text", "refusal", "image_url", "input_audio", "file"}
+MEDIA_PARTS = {"image_url", "input_audio", "file"}
 JSON = dict[str, Any]
 MODEL_MAX_LENGTH = 200  # the longest id a usage record holds
 
@@ -100,6 +106,7 @@ CHAT_FIELDS = (
 
 def chat(body: JSON) -> str:
     model = _model(body)
+    request_fields.check(body, request_fields.CHAT_TAKEN, request_fields.CHAT_GUARDED)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise bad_request("'messages' must be a non-empty array.", param="messages")
@@ -127,14 +134,20 @@ def chat(body: JSON) -> str:
             )
         elif isinstance(content, list):
             for part in content:
-                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                kind = part.get("type") if isinstance(part, dict) else None
+                if type(kind) is not str or kind not in PART_TYPES:
                     raise bad_request(
-                        f"each part of '{param}.content' must be an object with a 'type'.",
+                        f"each part of '{param}.content' must be an object whose 'type' is "
+                        "text, image_url, input_audio, file or refusal.",
                         param=f"{param}.content",
                     )
+                if kind in MEDIA_PARTS:
+                    media_urls.check_part(part)
     for name, check, bounds in CHAT_FIELDS:
         if name in body:  # (only the fields a request has cost a call)
             check(body, name, *bounds)
+    if "max_tokens" in body or "max_completion_tokens" in body:
+        one_output_cap(body)
     stop = body.get("stop")
     if stop is not None and not (
         isinstance(stop, str)
@@ -152,7 +165,11 @@ def chat(body: JSON) -> str:
             )
     tools = body.get("tools")
     if tools is not None and not (
-        isinstance(tools, list) and all(isinstance(t, dict) and "function" in t for t in tools)
+        isinstance(tools, list)
+        and all(
+            isinstance(t, dict) and "function" in t and t.get("type", "function") == "function"
+            for t in tools
+        )
     ):
         raise bad_request("'tools' must be an array of function tools.", param="tools")
     response_format = body.get("response_format")
@@ -167,8 +184,21 @@ def chat(body: JSON) -> str:
     return model
 
 
+def one_output_cap(body: JSON) -> None:
+    """The caller's cap on output, in `max_completion_tokens` alone: the smaller of the two
+    fields when both are given. Adapters send it in the one field their provider reads, so
+    no provider can read a larger cap than the one credit was reserved for."""
+    legacy = body.pop("max_tokens", None)
+    cap = body.get("max_completion_tokens")
+    if legacy is not None and (cap is None or legacy < cap):
+        body["max_completion_tokens"] = legacy
+    elif cap is None:
+        body.pop("max_completion_tokens", None)
+
+
 def embeddings(body: JSON) -> str:
     model = _model(body)
+    request_fields.check(body, request_fields.EMBEDDINGS_TAKEN)
     data = body.get("input")
     valid = (
         (isinstance(data, str) and data != "")
@@ -194,6 +224,7 @@ def embeddings(body: JSON) -> str:
 
 
 def images(body: JSON) -> str:
+    request_fields.check(body, request_fields.IMAGES_TAKEN)
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise bad_request("'prompt' must be a non-empty string.", param="prompt")

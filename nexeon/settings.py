@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from accounts.plans import DEFAULT_PLANS, validated_plans
+from apigateway.providers.options import configured as configured_provider_options
 from nexeon.env import (
     database,
     env,
@@ -263,7 +264,9 @@ AZURE_OPENAI_API_VERSION = env.str("OPENAI_API_VERSION", default="2024-10-21")
 # {"mylab": {"base_url": "http://10.0.0.5:8000/v1", "api_key": "", "adapter": "openai",
 #            "headers": {"X-Team": "ml"}, "timeout": 120, "connect_timeout": 5}}; catalog rows
 # then name "mylab" as their provider (or fallback). An entry named like a built-in provider
-# changes only the fields it gives, e.g. {"anthropic": {"timeout": 300}}.
+# changes only the fields it gives, e.g. {"anthropic": {"timeout": 300}}. The request options
+# output_cap_field, extra_fields, store_field and remote_media default per provider
+# (apigateway/providers/options.py).
 
 
 def _provider_seconds(name: str, config: dict, field: str) -> dict:
@@ -294,6 +297,10 @@ for _name, _extra in read(env.json, "NEXEON_PROVIDERS", default={}).items():
         _config["headers"] = dict(_extra["headers"])
     for _field in ("timeout", "connect_timeout"):
         _config.update(_provider_seconds(_name, _extra, _field))
+    try:
+        _config.update(configured_provider_options(_name, _extra))
+    except ValueError as _error:
+        refuse_to_start(str(_error))
     PROVIDERS[_name] = _config
 
 # --- The /v1 gateway ---------------------------------------------------------------------

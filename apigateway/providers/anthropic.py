@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from apigateway import ids
+from apigateway import ids, media_urls
 from apigateway.errors import API_ERROR, GatewayError, bad_request, upstream_error
 from apigateway.providers.base import (
     JSON,
@@ -33,11 +33,13 @@ from apigateway.providers.base import (
     load_object,
     now,
     object_field,
+    output_cap,
     text_field,
     token_count,
     tool_calls_of,
     upstream_invalid,
 )
+from apigateway.redaction import redact
 from apigateway.sse import SSEEvent
 
 NAME = "anthropic"
@@ -81,13 +83,15 @@ class AnthropicProvider(Provider):
     def build_chat_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
         if (body.get("n") or 1) > 1:
             raise bad_request("anthropic models return a single choice: n must be 1", param="n")
+        if not deployment.options.remote_media:
+            media_urls.refuse_remote(body.get("messages") or [])
         system, messages = convert_messages(body.get("messages") or [])
         if instruction := json_instruction(body.get("response_format")):
             system.append(instruction)
-        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        cap = output_cap(body, deployment)
         upstream: JSON = {
             "model": deployment.upstream_model,
-            "max_tokens": limit or deployment.max_output_tokens or DEFAULT_MAX_TOKENS,
+            "max_tokens": cap or deployment.max_output_tokens or DEFAULT_MAX_TOKENS,
             "messages": messages,
         }
         if system:
@@ -162,10 +166,10 @@ class AnthropicProvider(Provider):
         )
 
     # --- errors ---
-    def map_error(self, status: int, data: bytes) -> GatewayError:
+    def map_error(self, status: int, data: bytes, secret: str = "") -> GatewayError:
         if status == 529:  # Anthropic's overloaded_error: a 429 by another name
-            return super().map_error(429, data)
-        return super().map_error(status, data)
+            return super().map_error(429, data, secret)
+        return super().map_error(status, data, secret)
 
 
 # --- requests ----------------------------------------------------------------------------
@@ -234,7 +238,7 @@ def user_blocks(content: Any) -> list[JSON]:
 
 
 def media_block(kind: str, url: str) -> JSON:
-    """An image (or document) from a base64 data URL or an http(s) URL."""
+    """An image (or document) from a base64 data URL or a public https URL."""
     if url.startswith("data:"):
         header, _, data = url[5:].partition(",")
         media_type, _, encoding = header.partition(";")
@@ -242,9 +246,8 @@ def media_block(kind: str, url: str) -> JSON:
             raise bad_request("data URLs must be base64-encoded", param="messages")
         source = {"type": "base64", "media_type": media_type or "image/jpeg", "data": data}
         return {"type": kind, "source": source}
-    if url.startswith(("http://", "https://")):
-        return {"type": kind, "source": {"type": "url", "url": url}}
-    raise bad_request("image URLs must be http(s) or base64 data URLs", param="messages")
+    media_urls.check(url)
+    return {"type": kind, "source": {"type": "url", "url": url}}
 
 
 def assistant_blocks(message: JSON) -> list[JSON]:
@@ -454,10 +457,9 @@ class AnthropicStreamTranslator(StreamTranslator):
     def error(self, error: Any) -> GatewayError:
         error = error if isinstance(error, dict) else {}
         message = error.get("message")
-        if not isinstance(message, str) or not message:
+        message = redact(message, self.secret) if isinstance(message, str) else ""
+        if not message:
             message = "the anthropic provider failed mid-stream"
-        if self.secret:
-            message = message.replace(self.secret, "[redacted]")
         if error.get("type") == "overloaded_error":
             return upstream_error(503, message, headers={"retry-after": "1"})
         return GatewayError(502, message, type=API_ERROR)

@@ -21,6 +21,8 @@ import orjson
 
 from apigateway import ids
 from apigateway.errors import API_ERROR, GatewayError, bad_request, upstream_error
+from apigateway.providers.options import OPENAI, ProviderOptions
+from apigateway.redaction import redact
 from apigateway.sse import SSEEvent
 
 JSON = dict[str, Any]
@@ -37,6 +39,7 @@ class Deployment:
     extra_headers: Mapping[str, str] = field(default_factory=dict)
     max_output_tokens: int | None = None
     api_version: str | None = None  # Azure OpenAI
+    options: ProviderOptions = OPENAI  # what this provider reads (see options.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,22 @@ class Usage:
 
 def now() -> int:
     return int(time.time())
+
+
+def output_cap(body: JSON, deployment: Deployment) -> int | None:
+    """The most output tokens the provider may produce per choice: the body's cap, never
+    above the model's maximum output; None when the body sets none.
+
+    Validation leaves the caller's cap in `max_completion_tokens` alone (the smaller of
+    the two fields), and the relay sets it to what it reserved credit for; a body that
+    still holds both (built by hand) gets the smaller."""
+    cap = body.get("max_completion_tokens")
+    if (legacy := body.get("max_tokens")) and (not cap or legacy < cap):
+        cap = legacy
+    if not cap:
+        return None
+    limit = deployment.max_output_tokens
+    return limit if limit and limit < cap else cap
 
 
 class StreamTranslator:
@@ -214,15 +233,17 @@ class Provider:
             return error
         return None
 
-    def map_error(self, status: int, data: bytes) -> GatewayError:
+    def map_error(self, status: int, data: bytes, secret: str = "") -> GatewayError:
         """A provider's non-2xx answer, in terms that never blame the caller for our faults.
 
-        400/404/413/422 (the request itself) keep the provider's message as a 400;
-        401/403 (the operator's provider key) become 502; 429 and 5xx become 503/502 after
-        the relay's retries.
+        400/404/413/422 (the request itself) keep the provider's message as a 400, with
+        secrets (`secret`, the operator's key, and anything key-like) and internal
+        addresses redacted; 401/403 (the operator's provider key) become 502; 429 and 5xx
+        become 503/502 after the relay's retries.
         """
-        message = self.error_message(data)
         if status in (400, 404, 413, 422):
+            message = self.error_message(data)
+            message = redact(message, secret) if message else None
             return bad_request(message or f"{self.name} rejected the request")
         if status in (401, 403):
             return upstream_error(

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from apigateway import ids
+from apigateway import ids, media_urls
 from apigateway.errors import API_ERROR, GatewayError, bad_request, upstream_error
 from apigateway.providers.base import (
     JSON,
@@ -31,11 +31,13 @@ from apigateway.providers.base import (
     load_object,
     now,
     object_field,
+    output_cap,
     text_field,
     token_count,
     tool_calls_of,
     upstream_invalid,
 )
+from apigateway.redaction import redact
 from apigateway.sse import SSEEvent
 
 NAME = "gemini"
@@ -66,11 +68,13 @@ class GeminiProvider(Provider):
 
     # --- chat ---
     def build_chat_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
+        if not deployment.options.remote_media:
+            media_urls.refuse_remote(body.get("messages") or [])
         system, contents = convert_messages(body.get("messages") or [])
         upstream: JSON = {"contents": contents}
         if system:
             upstream["systemInstruction"] = {"parts": system}
-        if config := generation_config(body):
+        if config := generation_config(body, deployment):
             upstream["generationConfig"] = config
         if body.get("tools"):
             upstream["tools"] = [{"functionDeclarations": function_declarations(body["tools"])}]
@@ -117,7 +121,9 @@ class GeminiProvider(Provider):
     def stream_translator(
         self, *, model: str, include_usage: bool, deployment: Deployment
     ) -> StreamTranslator:
-        return GeminiStreamTranslator(model=model, include_usage=include_usage)
+        return GeminiStreamTranslator(
+            model=model, include_usage=include_usage, secret=deployment.api_key
+        )
 
     # --- embeddings ---
     def build_embeddings_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
@@ -161,12 +167,12 @@ class GeminiProvider(Provider):
         return payload, usage
 
     # --- errors ---
-    def map_error(self, status: int, data: bytes) -> GatewayError:
+    def map_error(self, status: int, data: bytes, secret: str = "") -> GatewayError:
         # Google answers a wrong API key with 400 INVALID_ARGUMENT (reason API_KEY_INVALID):
         # the operator's fault, never the caller's.
         if status == 400 and b"API_KEY_INVALID" in data:
             return upstream_error(502, "the gemini provider refused the gateway's credentials")
-        return super().map_error(status, data)
+        return super().map_error(status, data, secret)
 
 
 # --- requests ----------------------------------------------------------------------------
@@ -239,14 +245,9 @@ def image_part(url: Any) -> JSON:
         if encoding != "base64" or not data:
             raise bad_request("data URLs must be base64-encoded", param="messages")
         return {"inlineData": {"mimeType": mime or "image/jpeg", "data": data}}
-    if url.startswith(("http://", "https://")):
-        try:
-            path = urlsplit(url).path
-        except ValueError:  # e.g. "http://host]/": a bracket outside an IPv6 literal
-            raise bad_request("the image URL is not a valid URL", param="messages") from None
-        extension = path.rpartition(".")[2].lower()
-        return {"fileData": {"mimeType": IMAGE_TYPES.get(extension, "image/jpeg"), "fileUri": url}}
-    raise bad_request("image URLs must be http(s) or base64 data URLs", param="messages")
+    media_urls.check(url)  # (a public https URL: it also parses)
+    extension = urlsplit(url).path.rpartition(".")[2].lower()
+    return {"fileData": {"mimeType": IMAGE_TYPES.get(extension, "image/jpeg"), "fileUri": url}}
 
 
 def assistant_parts(message: JSON, names: dict[str, str]) -> list[JSON]:
@@ -273,7 +274,7 @@ def tool_response_part(message: JSON, names: dict[str, str]) -> JSON:
     return {"functionResponse": {"name": name, "response": {"content": content}}}
 
 
-def generation_config(body: JSON) -> JSON:
+def generation_config(body: JSON, deployment: Deployment) -> JSON:
     config: JSON = {}
     simple = {
         "temperature": "temperature",
@@ -286,8 +287,8 @@ def generation_config(body: JSON) -> JSON:
     for openai_name, gemini_name in simple.items():
         if body.get(openai_name) is not None:
             config[gemini_name] = body[openai_name]
-    if limit := body.get("max_completion_tokens") or body.get("max_tokens"):
-        config["maxOutputTokens"] = limit
+    if (cap := output_cap(body, deployment)) is not None:
+        config["maxOutputTokens"] = cap
     if stop := body.get("stop"):
         config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
     response_format = body.get("response_format") or {}
@@ -411,7 +412,8 @@ def blocked(payload: JSON) -> GatewayError:
     if not reason:
         raise upstream_invalid(NAME)
     return bad_request(
-        f"the prompt was blocked by gemini's content filters ({reason})", code="content_filter"
+        f"the prompt was blocked by gemini's content filters ({redact(str(reason))})",
+        code="content_filter",
     )
 
 
@@ -493,8 +495,9 @@ def openai_usage(usage: Usage, reasoning_tokens: int) -> JSON:
 class GeminiStreamTranslator(StreamTranslator):
     """Each event is a whole GenerateContentResponse holding the next piece of the answer."""
 
-    def __init__(self, *, model: str, include_usage: bool) -> None:
+    def __init__(self, *, model: str, include_usage: bool, secret: str = "") -> None:
         super().__init__(model=model, include_usage=include_usage)
+        self.secret = secret  # the operator's key: never repeated in an error message
         self.started: set[int] = set()  # candidates whose role chunk went out
         self.calls: dict[int, int] = {}  # candidate → tool calls sent so far
         self.done: set[int] = set()  # candidates that sent a finishReason
@@ -510,7 +513,8 @@ class GeminiStreamTranslator(StreamTranslator):
         payload = load(event.data.encode())
         if isinstance(error := payload.get("error"), dict):
             message = error.get("message")
-            if not isinstance(message, str) or not message:
+            message = redact(message, self.secret) if isinstance(message, str) else ""
+            if not message:
                 message = "the gemini provider failed mid-stream"
             raise GatewayError(502, message, type=API_ERROR)
         if counted := bool(payload.get("usageMetadata")):

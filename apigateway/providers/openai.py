@@ -1,15 +1,21 @@
 """OpenAI and every OpenAI-compatible API (Mistral, Groq, DeepSeek, Together, xAI,
 OpenRouter, Ollama, vLLM, ...): requests and answers pass through nearly untouched.
 
-Only three things change on the way: the model name (public id → upstream name and back),
-the key (the operator's, never the caller's), and streams always ask for usage
-(`stream_options.include_usage`) so that billing uses the provider's own counts.
+The provider's body holds only the fields the gateway takes (`request_fields`, plus the
+sampling extras the provider's options allow). What changes on the way: the model name
+(public id → upstream name and back), the key (the operator's, never the caller's), the
+output cap (in the one field the provider reads), `store` (only ever false, and only to
+providers that take it), and streams always ask for usage (`stream_options.include_usage`)
+so that billing uses the provider's own counts.
 """
 
 from __future__ import annotations
 
+from functools import cache
+
 import orjson
 
+from apigateway import media_urls
 from apigateway.errors import API_ERROR, GatewayError
 from apigateway.providers.base import (
     JSON,
@@ -19,8 +25,17 @@ from apigateway.providers.base import (
     UpstreamRequest,
     Usage,
     load_object,
+    output_cap,
     token_count,
     upstream_invalid,
+)
+from apigateway.providers.options import SAMPLING_EXTRAS, ProviderOptions
+from apigateway.redaction import redact
+from apigateway.request_fields import (
+    CHAT_FORWARDED,
+    EMBEDDINGS_TAKEN,
+    IMAGES_TAKEN,
+    unsupported,
 )
 from apigateway.sse import SSEEvent
 
@@ -69,7 +84,21 @@ class OpenAIProvider(Provider):
         )
 
     def build_chat_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
-        upstream = {**body, "model": deployment.upstream_model}
+        options = deployment.options
+        forwarded, refused = chat_fields(options)
+        upstream: JSON = {}
+        for name, value in body.items():  # (one pass, on every call)
+            if name in forwarded:
+                upstream[name] = value
+            elif name in refused:
+                raise unsupported(name)
+        upstream["model"] = deployment.upstream_model
+        if (cap := output_cap(body, deployment)) is not None:
+            upstream[options.output_cap_field] = cap
+        if options.store_field and "store" in body:
+            upstream["store"] = False  # (it is taken only as false or null)
+        if not options.remote_media:
+            media_urls.refuse_remote(body.get("messages") or [])
         if body.get("stream"):
             upstream["stream_options"] = {
                 **(body.get("stream_options") or {}),
@@ -87,10 +116,14 @@ class OpenAIProvider(Provider):
     def stream_translator(
         self, *, model: str, include_usage: bool, deployment: Deployment
     ) -> StreamTranslator:
-        return OpenAIStreamTranslator(model=model, include_usage=include_usage)
+        return OpenAIStreamTranslator(
+            model=model, include_usage=include_usage, secret=deployment.api_key
+        )
 
     def build_embeddings_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
-        return self._request("embeddings", {**body, "model": deployment.upstream_model}, deployment)
+        upstream = {name: value for name, value in body.items() if name in EMBEDDINGS_TAKEN}
+        upstream["model"] = deployment.upstream_model
+        return self._request("embeddings", upstream, deployment)
 
     def parse_embeddings_response(
         self, data: bytes, *, model: str, body: JSON
@@ -100,13 +133,20 @@ class OpenAIProvider(Provider):
         return payload, usage_from(payload)
 
     def build_images_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
-        return self._request(
-            "images/generations", {**body, "model": deployment.upstream_model}, deployment
-        )
+        upstream = {name: value for name, value in body.items() if name in IMAGES_TAKEN}
+        upstream["model"] = deployment.upstream_model
+        return self._request("images/generations", upstream, deployment)
 
     def parse_images_response(self, data: bytes, *, model: str) -> tuple[JSON, Usage]:
         payload = load_object(data, self.name)
         return payload, usage_from(payload)
+
+
+@cache
+def chat_fields(options: ProviderOptions) -> tuple[frozenset[str], frozenset[str]]:
+    """The chat fields a provider with these options is sent as the caller gave them, and
+    the sampling extras it does not take (a 400: the caller asked for them)."""
+    return CHAT_FORWARDED | options.extra_fields, SAMPLING_EXTRAS - options.extra_fields
 
 
 class AzureOpenAIProvider(OpenAIProvider):
@@ -136,9 +176,10 @@ class OpenAIStreamTranslator(StreamTranslator):
     field is dropped from chunks of clients that did not.
     """
 
-    def __init__(self, *, model: str, include_usage: bool) -> None:
+    def __init__(self, *, model: str, include_usage: bool, secret: str = "") -> None:
         # The stream's id is the provider's, from its chunks: none is made here.
         super().__init__(model=model, include_usage=include_usage, stream_id="")
+        self.secret = secret  # the operator's key: never repeated in an error message
 
     def feed(self, event: SSEEvent) -> list[JSON]:
         if event.data == "[DONE]":
@@ -154,7 +195,7 @@ class OpenAIStreamTranslator(StreamTranslator):
         if not isinstance(chunk, dict):
             raise upstream_invalid("openai")
         if "error" in chunk:
-            raise stream_error(chunk)
+            raise stream_error(chunk, self.secret)
         if chunk.get("id"):
             self.id = chunk["id"]
         if chunk.get("created"):
@@ -213,9 +254,10 @@ class OpenAIStreamTranslator(StreamTranslator):
         self.count_function(delta.get("function_call"))  # the older functions API
 
 
-def stream_error(chunk: JSON) -> GatewayError:
+def stream_error(chunk: JSON, secret: str = "") -> GatewayError:
     error = chunk.get("error")
     message = error.get("message") if isinstance(error, dict) else None
-    if not isinstance(message, str) or not message:
+    message = redact(message, secret) if isinstance(message, str) else ""
+    if not message:
         message = "the provider failed mid-stream"
     return GatewayError(502, message, type=API_ERROR)

@@ -195,7 +195,9 @@ def test_bad_tool_calls_and_tool_messages_are_400():
 
 
 def test_max_tokens_fallback_chain():
-    assert chat(user("x"), max_completion_tokens=300, max_tokens=5)["max_tokens"] == 300
+    # Both fields (validation leaves only one): the smaller, as no provider may read more.
+    assert chat(user("x"), max_completion_tokens=300, max_tokens=5)["max_tokens"] == 5
+    assert chat(user("x"), max_completion_tokens=300)["max_tokens"] == 300
     assert chat(user("x"), max_tokens=5)["max_tokens"] == 5
     capped = Deployment("anthropic", "claude", "https://a.example", "k", max_output_tokens=8192)
     assert sent({"messages": [user("x")]}, capped)["max_tokens"] == 8192

@@ -237,7 +237,7 @@ def test_generation_config():
     assert body["generationConfig"] == {
         "temperature": 1.7,
         "topP": 0.9,
-        "maxOutputTokens": 300,
+        "maxOutputTokens": 5,  # the smaller of the two caps
         "stopSequences": ["END"],
         "candidateCount": 2,
         "seed": 42,
