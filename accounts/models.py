@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractUser
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -111,12 +112,24 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     rpm_limit = models.PositiveIntegerField(null=True, blank=True)
     tpm_limit = models.PositiveIntegerField(null=True, blank=True)
-    monthly_spend_limit_nanos = models.BigIntegerField(null=True, blank=True)
+    monthly_spend_limit_nanos = models.BigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Nano-dollars this key may spend per calendar month (UTC); empty: no limit.",
+    )
     allowed_models = models.JSONField(default=list, blank=True)
 
     class Meta:
         verbose_name = "API key"
         indexes = [models.Index(fields=["organization", "created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(monthly_spend_limit_nanos__isnull=True)
+                | models.Q(monthly_spend_limit_nanos__gt=0),
+                name="api_key_spend_limit_positive",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

@@ -72,6 +72,8 @@ def api_key_create(
     monthly_spend_limit_nanos: int | None = None,
     allowed_models: list[str] | None = None,
 ) -> CreatedKey:
+    if monthly_spend_limit_nanos is not None and monthly_spend_limit_nanos <= 0:
+        raise ValueError("a monthly spend limit is above zero (or none: no limit)")
     plaintext = keys.generate()
     api_key = ApiKey.objects.create(
         organization=organization,

@@ -58,12 +58,18 @@ _in_flight: set[asyncio.Task] = set()
 async def finish_in_flight(limit: float) -> int:
     """At shutdown, after uvicorn's grace period: wait (at most `limit` seconds) for the
     calls still here, which the server has just cancelled, to settle their credit and
-    queue their usage. Returns how many were still running at the end."""
+    queue their usage, and for settlements still retrying against an unreachable Redis.
+    Returns how many were still running at the end."""
+    deadline = running_loop().time() + limit
     pending = {task for task in _in_flight if not task.done()}
     if pending:
         _, pending = await asyncio.wait(pending, timeout=limit)
+    retrying = {task for task in relay.settling_later() if not task.done()}
+    if retrying:
+        left = max(deadline - running_loop().time(), 0.1)
+        _, retrying = await asyncio.wait(retrying, timeout=left)  # the rest log their events
     await leases.book.give_back_all()
-    return len(pending)
+    return len(pending) + len(retrying)
 
 
 async def application(scope: dict[str, Any], receive: Receive, send: Send) -> None:

@@ -206,18 +206,27 @@ SETTLE_RETRY_DELAYS = (0.1, 0.2, 0.4, 0.8, 1.0)
 _background: set[asyncio.Task] = set()
 
 
+def settling_later() -> set[asyncio.Task]:
+    """Settlements of answered calls still retrying against an unreachable Redis."""
+    return set(_background)
+
+
 async def _settle_later(
     call: Call, reservation: Reservation, cost_nanos: int, event: bytes, tokens: int
 ) -> None:
     deadline = time.monotonic() + settings.GATEWAY_SETTLE_RETRY_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            await _send(call, reservation, cost_nanos, event, tokens).reply()
-            await quota.settled(reservation)
-            logger.info("%s: settled after Redis came back", call.request_id)
-            return
-        except CreditUnavailable:
-            await asyncio.sleep(1.0)
+    try:
+        while time.monotonic() < deadline:
+            try:
+                await _send(call, reservation, cost_nanos, event, tokens).reply()
+                await quota.settled(reservation)
+                logger.info("%s: settled after Redis came back", call.request_id)
+                return
+            except CreditUnavailable:
+                await asyncio.sleep(1.0)
+    except asyncio.CancelledError:
+        logger.error("%s: usage not recorded, the process stopped: %s", call.request_id, event)
+        raise
     logger.error(
         "%s: usage not recorded, Redis unreachable for %ss: %s",
         call.request_id,
@@ -355,8 +364,9 @@ async def _chat_stream(call: Call, upstream, send: Send, watch: WatchDisconnect,
         relay.cancel()  # (the server is stopping: this task itself was cancelled)
         response.close()
         # Billed from the provider's final counts, or, for a stream that ended early, for
-        # all the output it produced so far (see StreamTranslator.billable_usage).
-        if progress.started:
+        # all the output it produced so far (see StreamTranslator.billable_usage), relayed
+        # or not: a client that leaves while a model thinks pays for the thinking.
+        if progress.started or translator.produced:
             call.log.usage = translator.billable_usage(prompt_estimate=call.body_bytes // 4)
             call.log.cost_nanos = usage_cost(call.entry, call.log.usage)
     return call.log.cost_nanos

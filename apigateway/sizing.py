@@ -1,9 +1,8 @@
 """The most a call can cost, known before it is sent: what its credit reservation covers.
 
-* Output: the cap the gateway sends upstream, in the field each provider reads (the
-  adapters): the caller's max_completion_tokens / max_tokens (the smaller, when both are
-  given), never above the model's maximum output; without one, the model's maximum
-  output. Times n.
+* Output: the caller's max_completion_tokens / max_tokens (the smaller, when both are
+  given); without one, the model's maximum output. Times n. The adapters send it upstream
+  in the field each provider reads, never above the deployment's maximum output.
 * Input: every token of text is at least one byte of the request body, so the body's
   size bounds text, tool definitions and inline (data: URL) images and audio. Input the
   gateway cannot size — a remote image, a file or document, a video — adds the model's
@@ -26,14 +25,15 @@ SIZED_PARTS = {"text", "refusal", "input_text"}
 
 
 def output_cap(body: dict[str, Any], model_max: int | None) -> int:
-    """The output tokens each choice may produce (the value sent upstream)."""
-    ceiling = model_max or DEFAULT_OUTPUT_TOKENS
+    """The output tokens each choice may produce: what the caller asked (reserved as asked,
+    even above the model's maximum, which the provider would refuse), else the model's
+    maximum."""
     asked = [
         value
         for value in (body.get("max_completion_tokens"), body.get("max_tokens"))
         if isinstance(value, int) and not isinstance(value, bool) and value > 0
     ]
-    return min([*asked, ceiling])
+    return min(asked) if asked else model_max or DEFAULT_OUTPUT_TOKENS
 
 
 def unsized_parts(messages: Any) -> int:

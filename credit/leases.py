@@ -55,7 +55,9 @@ class Lease:
 
 def eligible(payer: Payer) -> bool:
     """Token estimates and spend limits are settled per call: such keys take no lease."""
-    return not (payer.tpm_limit or payer.org_tpm_limit or payer.monthly_spend_limit_nanos)
+    return not (
+        payer.tpm_limit or payer.org_tpm_limit or payer.monthly_spend_limit_nanos is not None
+    )
 
 
 @dataclass(slots=True)

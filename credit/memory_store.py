@@ -145,16 +145,16 @@ class MemoryStore:
                 return BalanceNotLoaded(organization_id)
             if requests > 1 and credit.available < amount:
                 return InsufficientCredit(credit.available)
-            limit = payer.monthly_spend_limit_nanos or 0
+            limit = payer.monthly_spend_limit_nanos
             month = keys.month_of(now)
-            spend_key = keys.key_spend(payer.key_id, month) if limit else ""
-            spent = self.spend.get(spend_key) if limit else 0
+            spend_key = keys.key_spend(payer.key_id, month) if limit is not None else ""
+            spent = self.spend.get(spend_key) if limit is not None else 0
             if spent is None:
                 return SpendNotLoaded(payer.key_id, month)
             rate = self.windows.count(limits, now, requests)
             if credit.available <= 0 or credit.available < amount:
                 return InsufficientCredit(credit.available)
-            if limit:
+            if limit is not None:
                 if spent + amount > limit:
                     return SpendLimitReached(spent, limit)
                 self.spend[spend_key] = spent + amount

@@ -69,8 +69,8 @@ def reserve_arguments(
     requests: int,
     now: float | None,
 ) -> tuple[list[str], list[Any]]:
-    limit = payer.monthly_spend_limit_nanos or 0
-    spend = keys.key_spend(payer.key_id, keys.month_of(now)) if limit else ""
+    limit = payer.monthly_spend_limit_nanos
+    spend = keys.key_spend(payer.key_id, keys.month_of(now)) if limit is not None else ""
     organization_id = payer.organization_id
     script_keys = [
         keys.key_window(payer.key_id),
@@ -89,7 +89,7 @@ def reserve_arguments(
         amount,
         organization_id,
         f"{deadline:.3f}",
-        limit,
+        "" if limit is None else limit,
         requests,
         payer.key_id,
         "" if now is None else repr(now),

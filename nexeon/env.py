@@ -98,7 +98,7 @@ def redis_neighbour(name: str, url: str, offset: int) -> str:
     if parts.scheme == "unix":
         number = int(query.get("db") or 0) + offset
         query["db"] = str(number)
-        derived = urlunsplit(parts._replace(query=urlencode(query)))
+        derived = f"unix://{parts.netloc}{parts.path}?{urlencode(query)}"
     else:
         path = parts.path.strip("/")
         number = (int(path) if path.isdigit() else 0) + offset

@@ -8,9 +8,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.conf import settings
 
-from apigateway.models import CatalogModel
 from usage.models import Endpoint
 
 OTHER = "other"
@@ -27,7 +27,9 @@ def catalog_models() -> frozenset[str]:
     global _catalog
     now = time.monotonic()
     if _catalog is None or now - _catalog[0] > CATALOG_SECONDS:
-        _catalog = (now, frozenset(CatalogModel.objects.values_list("public_id", flat=True)))
+        # By name, not import: the catalog is the gateway's app, a layer above this one.
+        catalog = apps.get_model("apigateway", "CatalogModel")
+        _catalog = (now, frozenset(catalog.objects.values_list("public_id", flat=True)))
     return _catalog[1]
 
 

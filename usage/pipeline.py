@@ -177,11 +177,14 @@ def _sort(entries: list[QueuedUsage]) -> tuple[list[Booking], list[QueuedUsage]]
     return [b for b in writable if b.event["organization_id"] in known], dead
 
 
-def drain(store: CreditStore | None = None, *, max_batches: int = 100) -> int:
+def drain(
+    store: CreditStore | None = None, *, max_batches: int = 100, consumer: str | None = None
+) -> int:
     """Write queued usage until the queue is empty (or max_batches); returns how many
-    records were new."""
+    records were new. `consumer` names this drainer in the stream's group (by default its
+    host and process)."""
     store = store or credit_store()
-    consumer = consumer_name()
+    consumer = consumer or consumer_name()
     written = 0
     for _ in range(max_batches):
         entries = store.read_usage(consumer, BATCH, int(settings.USAGE_CLAIM_SECONDS * 1000))

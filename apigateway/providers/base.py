@@ -128,6 +128,11 @@ class StreamTranslator:
                 if isinstance(text, str):
                     self.count(text)
 
+    @property
+    def produced(self) -> bool:
+        """The provider started answering: it sent counts or output (thinking included)."""
+        return self.usage is not None or bool(self.ascii_chars or self.other_chars)
+
     def output_estimate(self) -> int:
         """Tokens of the output seen: four ASCII characters a token, any other character a
         token of its own (CJK text runs about a token a character, and other scripts take

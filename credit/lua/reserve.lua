@@ -4,7 +4,7 @@
 --       [5] the new hold, [6] the key's spend counter this month (read only with a limit)
 -- ARGV: [1] key rpm, [2] key tpm, [3] org rpm, [4] org tpm (0: no limit),
 --       [5] token estimate, [6] amount, [7] organization id, [8] hold deadline,
---       [9] monthly spend limit (0: none), [10] requests to count, [11] key id,
+--       [9] monthly spend limit ('' for none), [10] requests to count, [11] key id,
 --       [12] time (unix seconds, '' for Redis's clock: the same for every replica)
 -- Returns {1, available left, request limit, requests left, token limit, tokens left,
 --          ms until the windows are back to their initial state, second counted in}
@@ -42,7 +42,7 @@ if count > 1 and available < amount then
 end
 local spend_limit = tonumber(ARGV[9])
 local spent = 0
-if spend_limit > 0 then
+if spend_limit then
   spent = tonumber(redis.call('GET', KEYS[6]))
   if not spent then return {-4} end
 end
@@ -57,7 +57,7 @@ end
 
 if available <= 0 or available < amount then return {-3, available} end
 local spend = ''
-if spend_limit > 0 then
+if spend_limit then
   if spent + amount > spend_limit then return {-5, spent} end
   redis.call('INCRBY', KEYS[6], amount)
   spend = KEYS[6]

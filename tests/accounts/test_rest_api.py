@@ -86,3 +86,25 @@ def test_the_openapi_schema_and_its_docs_page_are_served_without_a_cdn(client, o
     docs = client.get("/api/docs/").content.decode()
     assert "redoc" in docs.lower()
     assert "cdn." not in docs and "unpkg" not in docs
+
+
+@pytest.mark.parametrize("limit", [0, -5])
+def test_a_spend_limit_is_above_zero_or_none(api, token, organization, limit):
+    """Found: a monthly spend limit of 0 meant no limit at all."""
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    refused = api.post(
+        f"/api/organizations/{organization.pk}/keys/",
+        {"name": "capped", "monthly_spend_limit_nanos": limit},
+        format="json",
+    )
+    assert refused.status_code == 400
+    assert "monthly_spend_limit_nanos" in refused.json()
+    assert not ApiKey.objects.filter(name="capped").exists()
+    with pytest.raises(ValueError, match="above zero"):
+        api_key_create(organization=organization, name="capped", monthly_spend_limit_nanos=limit)
+    unlimited = api.post(
+        f"/api/organizations/{organization.pk}/keys/",
+        {"name": "open", "monthly_spend_limit_nanos": None},
+        format="json",
+    )
+    assert unlimited.status_code == 201 and unlimited.json()["monthly_spend_limit_nanos"] is None

@@ -42,7 +42,7 @@ def test_chat_is_translated_both_ways(tenant, fake_anthropic):
     body = sent.json()
     assert body["model"] == "claude-3-5-sonnet-20241022"
     assert body["system"] == "You are a helpful assistant."
-    assert body["max_tokens"] == 4096  # the cap credit was reserved for when none is asked
+    assert body["max_tokens"] == 8192  # the model's maximum: what credit was reserved for
     assert body["temperature"] == 1  # Anthropic accepts 0..1: clamped
 
 

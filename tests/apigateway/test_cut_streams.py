@@ -238,3 +238,25 @@ def test_a_completed_gemini_stream_is_billed_from_the_providers_counts_alone(ten
     # candidatesTokenCount + thoughtsTokenCount: a token an event in the fake
     assert record.completion_tokens == len(fake_gemini.script) < estimate(*texts)
     assert record.prompt_tokens == 2
+
+
+def test_a_client_that_leaves_while_the_model_only_thinks_pays_for_the_thinking(
+    tenant, fake_gemini
+):
+    """Thoughts are not relayed, so the client has received nothing when it leaves: the
+    provider bills the thinking all the same, and so does the gateway."""
+    fake_gemini.script = [[{"text": t, "thought": True}] for t in THOUGHTS]
+    fake_gemini.hold = True
+    body = orjson.dumps({"model": "gemini-2.5-flash", "messages": PROMPT, "stream": True})
+    headers = {"authorization": f"Bearer {tenant.key}", "content-type": "application/json"}
+    with pytest.raises(httpx.ReadTimeout):  # nothing comes; the client gives up and leaves
+        httpx.post(f"{tenant.url}/v1/chat/completions", content=body, headers=headers, timeout=1)
+    deadline = time.monotonic() + 5
+    while not (records := list(UsageRecord.objects.filter(model="gemini-2.5-flash"))):
+        assert time.monotonic() < deadline, "the call was not recorded"
+        pipeline.drain()
+        time.sleep(0.05)
+    [record] = records
+    assert record.client_disconnected
+    assert record.completion_tokens >= estimate(*THOUGHTS)
+    assert record.cost_nanos > 0

@@ -4,6 +4,8 @@ reserved for."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import orjson
@@ -24,7 +26,7 @@ from apigateway.providers.options import (
     configured,
     options_for,
 )
-from billing import pricing
+from tests.ledger_check import held_nanos
 from tests.support import manage_env, run_manage
 
 USER = {"role": "user", "content": "one two three four five"}
@@ -241,12 +243,20 @@ def test_openai_gets_the_smaller_cap_as_max_completion_tokens(tenant, fake_opena
 
 def test_a_claude_call_without_a_cap_is_capped_at_what_was_reserved(tenant, fake_anthropic):
     """Was: the catalog's maximum output (32,000 for claude-opus-4-1) went upstream while
-    credit was reserved for the default cap."""
-    tenant.client().chat.completions.create(model="claude-opus-4-1", messages=[USER])
+    credit was reserved for 4,096 tokens. Now both are the model's maximum."""
+    fake_anthropic.latency = 0.3
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(
+            tenant.client().chat.completions.create, model="claude-opus-4-1", messages=[USER]
+        )
+        time.sleep(0.15)
+        held = held_nanos(tenant.organization.pk)
+        answer.result()
     sent = fake_anthropic.requests[-1].json()
-    assert sent["max_tokens"] == pricing.DEFAULT_OUTPUT_CAP_TOKENS < 32000
+    assert sent["max_tokens"] == 32_000
+    assert held >= 32_000 * 75_000  # $75 / 1M output tokens, all reserved
 
 
 def test_a_call_without_a_cap_is_capped_at_what_was_reserved(tenant, fake_openai):
     tenant.client().chat.completions.create(model="mistral-small-latest", messages=[USER])
-    assert fake_openai.requests[-1].json()["max_tokens"] == pricing.DEFAULT_OUTPUT_CAP_TOKENS
+    assert fake_openai.requests[-1].json()["max_tokens"] == 32_768  # the model's maximum

@@ -40,3 +40,29 @@ def test_spending_is_a_negative_entry_and_grants_must_be_positive(organization):
     assert organization_balance_nanos(organization=organization) == 6
     with pytest.raises(ValueError):
         services.credits_grant(organization=organization, amount_nanos=0, reference="grant:z")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_balances_and_key_spend_are_read_without_summing_the_ledger(
+    organization, owner, redis_client
+):
+    """Found: /v1/credits, /v1/key and reconciliation summed the organization's whole
+    ledger on every call (70 ms at 500k rows). They read one running-totals row now."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.services import api_key_create
+    from billing import reconcile, selectors
+    from credit.stores import current as credit_store
+
+    key = api_key_create(organization=organization, name="k", created_by=owner).api_key
+    services.credits_grant(organization=organization, amount_nanos=10**9, reference="grant:big")
+    for n in range(50):
+        book_test_usage(organization, f"r{n}", 1_000 + n, key_id=key.pk)
+    with CaptureQueriesContext(connection) as queries:
+        credits, usage = selectors.organization_credit_totals(organization.pk)
+        spent = selectors.key_usage_nanos(key.pk)
+        month = selectors.key_month_usage_nanos(key.pk)
+        reconcile.reconcile_organization(credit_store(), organization.pk)
+    assert (credits, usage, spent, month) == (10**9, 51_225, 51_225, 51_225)
+    assert not [q for q in queries.captured_queries if "billing_ledgerentry" in q["sql"]]

@@ -245,11 +245,13 @@ class FakeAnthropic(FakeProvider):
             "stop_reason": stop_reason,
             "stop_sequence": stop_sequence,
             "usage": {
-                "input_tokens": prompt,
+                "input_tokens": self.billed("prompt", prompt, body["max_tokens"]),
                 "cache_creation_input_tokens": 0,
                 "cache_read_input_tokens": 0,
                 "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
-                "output_tokens": sum(block_words(block) for block in content),
+                "output_tokens": self.billed(
+                    "completion", sum(block_words(block) for block in content), body["max_tokens"]
+                ),
                 "service_tier": "standard",
             },
         }

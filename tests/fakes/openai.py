@@ -88,6 +88,9 @@ class FakeOpenAI(FakeProvider):
     def usage(self, body: dict, content: str | None) -> dict:
         prompt = sum(len(words(str(m.get("content") or ""))) for m in body["messages"])
         completion = len(words(content or "")) or 1
+        cap = body.get("max_completion_tokens") or body.get("max_tokens")
+        prompt = self.billed("prompt", prompt, cap)
+        completion = self.billed("completion", completion, cap)
         return {
             "prompt_tokens": prompt,
             "completion_tokens": completion,

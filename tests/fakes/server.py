@@ -62,6 +62,9 @@ class FakeProvider:
         # End a stream without its closing events (finish reason, final usage) and keep it
         # open until the client leaves: a stream the client cuts at a known place.
         self.hold = False
+        # Counts the provider bills instead of the echo's, e.g. {"prompt": 150_000} (a long
+        # PDF behind a URL) or {"completion": "max"} (an answer as long as the cap allows).
+        self.bills: dict[str, int | str] = {}
         self.base_url = ""
 
     def fail_next(self, status: int, body: Any, *, times: int = 1, headers=None) -> None:
@@ -77,6 +80,15 @@ class FakeProvider:
         self.disconnected = 0
         self.script = None
         self.hold = False
+        self.bills = {}
+
+    def billed(self, kind: str, counted: int, cap: int | None) -> int:
+        """What the provider bills of `kind` ("prompt" or "completion"): `bills`' figure
+        ("max": the cap the request sent), else what the fake counted."""
+        figure = self.bills.get(kind)
+        if figure is None:
+            return counted
+        return int(cap or 0) if figure == "max" else int(figure)
 
     # --- ASGI ---
     async def __call__(self, scope, receive, send) -> None:
