@@ -21,7 +21,7 @@ from apigateway.auth import KeyInfo
 from apigateway.dbsync import run_sync
 from apigateway.errors import API_ERROR, INSUFFICIENT_QUOTA, GatewayError
 from apigateway.ratelimit import rate_limited
-from billing.money import format_usd
+from billing.money import format_usd, usd_plain
 from billing.selectors import key_month_usage_nanos, ledger_figures
 from credit import leases, renewal, stores
 from credit.leases import Lease
@@ -65,11 +65,21 @@ class Reservation:
         return isinstance(self.store, MemoryStore)
 
 
-def insufficient_credits() -> GatewayError:
+def insufficient_credits(needed: int | None = None, available: int | None = None) -> GatewayError:
+    """402: the balance cannot cover the most this call can cost (its input at worst, and
+    its max_tokens, or the model's maximum output when it sets none)."""
+    if needed is None or available is None:
+        figures = ""
+    else:
+        figures = (
+            f" It may cost up to ${usd_plain(needed)} and the balance available is "
+            f"${usd_plain(max(available, 0))}."
+        )
     return GatewayError(
         402,
-        "Insufficient credits for this request. Add credits on the dashboard's Billing page "
-        "(or lower max_tokens) and try again.",
+        f"Insufficient credits for this request.{figures} Add credits on the dashboard's "
+        "Billing page, or lower max_tokens (without it, a call reserves the model's maximum "
+        "output), and try again.",
         type=INSUFFICIENT_QUOTA,
         code="insufficient_quota",
     )
@@ -144,7 +154,7 @@ async def _reserve_in(
                 requested=outcome.requested,
             )
         if isinstance(outcome, InsufficientCredit):
-            raise insufficient_credits()
+            raise insufficient_credits(amount, outcome.available)
         if isinstance(outcome, SpendLimitReached):
             raise spend_limit_reached(outcome.limit)
         if isinstance(outcome, BalanceNotLoaded):

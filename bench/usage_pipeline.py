@@ -27,6 +27,9 @@ from pathlib import Path
 
 import redis
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from credit.keys import USAGE_STREAM  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT.parent / "shared" / "bench"
 DB = os.environ.get("NEXEON_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/nexeon_bench")
@@ -157,7 +160,7 @@ def main() -> None:
 
         def sample() -> None:
             while not sampling.is_set():
-                depth.append(int(client.llen("nexeon:usage:events")))
+                depth.append(int(client.xlen(USAGE_STREAM)))
                 time.sleep(0.5)
 
         sampler = threading.Thread(target=sample)
@@ -184,7 +187,7 @@ def main() -> None:
         ).stdout
         load_end = time.time()
         wrk = json.loads(out.split("WRKJSON", 1)[1].strip().splitlines()[0])
-        while client.llen("nexeon:usage:events") and time.time() - load_end < 300:
+        while client.xlen(USAGE_STREAM) and time.time() - load_end < 300:
             time.sleep(0.2)
         drained_after = time.time() - load_end
         sampling.set()

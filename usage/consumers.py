@@ -20,10 +20,10 @@ from urllib.parse import parse_qs
 import redis.asyncio as aioredis
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
 from accounts.current import SESSION_KEY
 from accounts.models import Membership
+from credit import connections
 from usage.live import channel_name
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,6 @@ def organization_for(user: Any, session: Any, requested: str | None) -> int | No
 
 
 class UsageLiveConsumer(AsyncWebsocketConsumer):
-    redis: aioredis.Redis | None = None
     pubsub: Any = None
     forwarder: asyncio.Task | None = None
 
@@ -71,7 +70,7 @@ class UsageLiveConsumer(AsyncWebsocketConsumer):
         if organization_id is None:
             await self.close(code=NOT_A_MEMBER)
             return
-        if not settings.REDIS_URL:
+        if not connections.configured():
             await self.close(code=UNAVAILABLE)
             return
         try:
@@ -85,8 +84,8 @@ class UsageLiveConsumer(AsyncWebsocketConsumer):
         self.forwarder = asyncio.create_task(self._forward())
 
     async def _subscribe(self, channel: str) -> None:
-        self.redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3)
-        self.pubsub = self.redis.pubsub()
+        # A connection of this loop's pool (bounded) for as long as the socket is open.
+        self.pubsub = connections.client().pubsub()
         await self.pubsub.subscribe(channel)
         # Wait for Redis's confirmation: a message published after accept() then reaches us.
         async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
@@ -119,9 +118,5 @@ class UsageLiveConsumer(AsyncWebsocketConsumer):
             self.forwarder = None
         if self.pubsub is not None:
             with contextlib.suppress(Exception):
-                await self.pubsub.aclose()
+                await self.pubsub.aclose()  # (its connection goes back to the pool)
             self.pubsub = None
-        if self.redis is not None:
-            with contextlib.suppress(Exception):
-                await self.redis.aclose()
-            self.redis = None

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from accounts.models import User
 from accounts.services import api_key_create, organization_create
+from apigateway.catalog import catalog_load_defaults
 from billing.models import EntryKind, LedgerEntry
 from billing.services import credits_grant
 from credit.stores import current as credit_store
@@ -159,6 +160,7 @@ def own_money_redis(redis: OwnRedis) -> Iterator[None]:
 )
 @given(schedule=schedules)
 def test_no_schedule_overdraws_loses_or_doubles_money(fake_openai, schedule):
+    catalog_load_defaults()  # (a transactional test before this one emptied the tables)
     fake_openai.reset()
     fake_openai.bills = {"completion": "max"}  # every answer as long as its cap allows
     fake_openai.chunk_delay = 0.01

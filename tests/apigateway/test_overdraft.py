@@ -48,7 +48,9 @@ def test_a_claude_call_without_max_tokens_cannot_overdraw(tenant, fake_anthropic
     fake_anthropic.bills = {"completion": "max"}
     refused = chat(tenant, key, model="claude-opus-4-1")  # 32,000 x $75/M = $2.40 > $0.35
     assert refused.status_code == 402
-    assert refused.json()["error"]["code"] == "insufficient_quota"
+    error = refused.json()["error"]
+    assert error["code"] == "insufficient_quota"
+    assert "up to $2.4" in error["message"] and "available is $0.35" in error["message"]
     assert fake_anthropic.requests == []
     answered = chat(tenant, key, model="claude-opus-4-1", max_tokens=3000)
     assert answered.status_code == 200

@@ -15,8 +15,10 @@ def test_the_stack_has_web_worker_beat_postgres_and_redis_with_health_checks():
     for name in ("web", "worker", "beat", "postgres", "redis"):
         assert "healthcheck" in services[name], name
     assert services["web"]["command"][:2] == ["uvicorn", "nexeon.asgi:application"]
-    # Usage events must survive a Redis crash (tests/usage/test_pipeline_faults.py).
-    assert services["redis"]["command"][-2:] == ["--appendfsync", "always"]
+    # Usage events must survive a Redis crash (tests/usage/test_pipeline_faults.py), and
+    # the money state must never be evicted (tests/credit/test_redis_roles.py).
+    redis = " ".join(services["redis"]["command"])
+    assert "--appendfsync always" in redis and "--maxmemory-policy noeviction" in redis
     assert any(arg.startswith("--workers=") for arg in services["web"]["command"])
     assert services["worker"]["command"][:4] == ["celery", "-A", "nexeon", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "nexeon", "beat"]
