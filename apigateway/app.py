@@ -20,7 +20,6 @@ from apigateway.asgi_io import (
     ClientGone,
     Receive,
     Send,
-    client_address,
     header,
     json_headers,
     on_disconnect,
@@ -167,8 +166,7 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     if path == "/v1/openapi.json":
         await send_json(send, 200, OPENAPI, headers)
         return
-    address = client_address(scope, settings.FORWARDED_ALLOW_IPS)
-    key = await authenticate(header(scope, b"authorization"), address)
+    key = await authenticate(header(scope, b"authorization"), scope)
     if endpoint is None:
         if path == "/v1/credits":
             await send_json(send, 200, orjson.dumps(await account.credits(key)), headers)

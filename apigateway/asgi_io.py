@@ -13,6 +13,7 @@ from nexeon.loops import running_loop, spawn
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
+Scope = dict[str, Any]
 
 
 # The longest a request body may pause between two pieces (nginx's client_body_timeout).

@@ -19,6 +19,7 @@ from accounts import keys as api_keys
 from accounts.models import ApiKey
 from accounts.plans import effective_limits
 from apigateway import auth_failures as failures
+from apigateway.asgi_io import Scope, client_address
 from apigateway.dbsync import run_sync
 from apigateway.errors import INVALID_REQUEST, GatewayError
 from credit import connections, keys
@@ -94,7 +95,7 @@ def unauthorized(message: str, code: str | None = "invalid_api_key") -> GatewayE
     return GatewayError(401, message, type=INVALID_REQUEST, code=code)
 
 
-async def authenticate(header: str | None, address: str = "") -> KeyInfo:
+async def authenticate(header: str | None, scope: Scope | None = None) -> KeyInfo:
     """The key's facts; 401 for no key, a malformed, unknown, expired or revoked one; 429
     for an address whose unknown keys keep failing (auth_failures.py)."""
     digest = _digests.get(header) if header else None
@@ -104,7 +105,7 @@ async def authenticate(header: str | None, address: str = "") -> KeyInfo:
     if cached is not None and cached[1] > time.monotonic():
         info = cached[0]
     else:
-        info = await lookup(digest, address)
+        info = await lookup(digest, scope)
     if info is None:
         raise unauthorized("Incorrect API key provided, or the key has been revoked.")
     if info.expires_at is not None and info.expires_at <= time.time():
@@ -130,19 +131,19 @@ def header_digest(header: str | None) -> str:
     return digest
 
 
-async def lookup(digest: str, address: str = "") -> KeyInfo | None:
+async def lookup(digest: str, scope: Scope | None = None) -> KeyInfo | None:
     now = time.monotonic()
     cached = _local.get(digest)
     if cached is not None and cached[1] > now:
         return cached[0]
-    info = await _shared_lookup(digest, address)
+    info = await _shared_lookup(digest, scope)
     if len(_local) >= _LOCAL_MAX:
         _local.clear()
     _local[digest] = (info, now + settings.GATEWAY_KEY_CACHE_SECONDS)
     return info
 
 
-async def _shared_lookup(digest: str, address: str) -> KeyInfo | None:
+async def _shared_lookup(digest: str, scope: Scope | None) -> KeyInfo | None:
     """Redis's copy, else the database. Redis unreachable is not the caller's fault: the
     database answers (whether the call may then proceed is the credit check's decision).
     Through the hot path's own Redis client: a key's copy is read again every
@@ -160,8 +161,11 @@ async def _shared_lookup(digest: str, address: str) -> KeyInfo | None:
         if raw is not None and raw != key_cache.CHANGED:
             data = orjson.loads(raw)
             return None if data is None else _from_json(data)
+    # Whom to blame, found only here (the caller's key is unknown to the caches): an unknown
+    # key costs a database query, so an address's failures are limited.
+    address = client_address(scope, settings.FORWARDED_ALLOW_IPS) if scope else ""
     if raw is None:
-        await failures.check(address)  # an unknown key costs a database query: limited
+        await failures.check(address)
     info = await run_sync(read_key, digest)
     if info is None:
         await failures.count(address)

@@ -211,13 +211,11 @@ def send_settlement(
     )
 
 
-async def settled(reservation: Reservation) -> None:
-    """After the store acknowledged the settlement: the hold needs no more renewing, and
-    usage in a memory store is booked at once."""
+def settled(reservation: Reservation) -> None:
+    """After the store acknowledged the settlement: the hold needs no more renewing (the
+    caller books a memory store's usage at once: book_memory_usage)."""
     if reservation.lease is None:
         renewal.closed(reservation.hold)
-    if reservation.in_memory:
-        await book_memory_usage(reservation.store)
 
 
 async def book_memory_usage(store: CreditStore) -> None:

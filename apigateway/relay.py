@@ -175,7 +175,9 @@ async def _settled(
                 if sent is None:
                     sent = _send(call, reservation, cost_nanos, event, tokens)
                 await sent.reply()
-                await quota.settled(reservation)
+                quota.settled(reservation)
+                if reservation.in_memory:
+                    await quota.book_memory_usage(reservation.store)
                 return
             except CreditUnavailable:
                 sent, on_its_way = None, False
@@ -219,7 +221,7 @@ async def _settle_later(
         while time.monotonic() < deadline:
             try:
                 await _send(call, reservation, cost_nanos, event, tokens).reply()
-                await quota.settled(reservation)
+                quota.settled(reservation)
                 logger.info("%s: settled after Redis came back", call.request_id)
                 return
             except CreditUnavailable:

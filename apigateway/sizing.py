@@ -25,15 +25,10 @@ SIZED_PARTS = {"text", "refusal", "input_text"}
 
 
 def output_cap(body: dict[str, Any], model_max: int | None) -> int:
-    """The output tokens each choice may produce: what the caller asked (reserved as asked,
-    even above the model's maximum, which the provider would refuse), else the model's
-    maximum."""
-    asked = [
-        value
-        for value in (body.get("max_completion_tokens"), body.get("max_tokens"))
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0
-    ]
-    return min(asked) if asked else model_max or DEFAULT_OUTPUT_TOKENS
+    """The output tokens each choice may produce: what the caller asked (validation left it
+    in max_completion_tokens, the smaller of the two fields; reserved as asked, even above
+    the model's maximum, which the provider would refuse), else the model's maximum."""
+    return body.get("max_completion_tokens") or model_max or DEFAULT_OUTPUT_TOKENS
 
 
 def unsized_parts(messages: Any) -> int:

@@ -141,6 +141,8 @@ def limits_of(payer: Payer) -> Limits:
 
 def token_windows(payer: Payer) -> tuple[str, ...]:
     """The windows that count this payer's token estimates (to correct them at settle)."""
+    if not (payer.tpm_limit or payer.org_tpm_limit):
+        return ()  # (the usual key: no list built on every call)
     return tuple(window for window, _, _, tpm in limits_of(payer) if tpm)
 
 
