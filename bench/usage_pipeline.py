@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from credit.keys import USAGE_STREAM  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT.parent / "shared" / "bench"
+BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench"))
 DB = os.environ.get("NEXEON_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/nexeon_bench")
 RD = os.environ.get("NEXEON_BENCH_REDIS_URL", "redis://127.0.0.1:6379/2")
 PY = str(ROOT / ".venv" / "bin" / "python")
