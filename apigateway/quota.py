@@ -20,7 +20,7 @@ from django.conf import settings
 from apigateway.auth import KeyInfo
 from apigateway.dbsync import run_sync
 from apigateway.errors import API_ERROR, INSUFFICIENT_QUOTA, GatewayError
-from apigateway.ratelimit import rate_limited
+from apigateway.ratelimit import refused
 from billing.money import format_usd, usd_plain
 from billing.selectors import key_month_usage_nanos, ledger_figures
 from credit import leases, renewal, stores
@@ -28,6 +28,7 @@ from credit.leases import Lease
 from credit.memory_store import MemoryStore
 from credit.records import (
     BalanceNotLoaded,
+    Charge,
     CreditUnavailable,
     Hold,
     InsufficientCredit,
@@ -146,13 +147,7 @@ async def _reserve_in(
         if isinstance(outcome, Reserved):
             return outcome
         if isinstance(outcome, RateLimited):
-            raise rate_limited(
-                subject=outcome.subject,
-                unit=outcome.unit,
-                limit=outcome.limit,
-                retry_after_ms=outcome.wait_ms,
-                requested=outcome.requested,
-            )
+            raise refused(outcome)
         if isinstance(outcome, InsufficientCredit):
             raise insufficient_credits(amount, outcome.available)
         if isinstance(outcome, SpendLimitReached):
@@ -182,33 +177,38 @@ async def _refresh_credits(store: MemoryStore, organization_id: int) -> None:
     store.sync_credits(organization_id, figures.credits, figures.credits_seq)
 
 
+def charge_of(
+    reservation: Reservation, call_id: str, cost_nanos: int, event: bytes, tokens_used: int
+) -> Charge:
+    """The call's settlement: against its own hold (given back at once), or as one call of
+    its lease (the lease is given back when its calls are done)."""
+    leased = reservation.lease is not None
+    return Charge(
+        call_id=call_id,
+        cap=reservation.amount,
+        cost=cost_nanos,
+        event=event,
+        close=not leased,
+        token_correction=None if leased else reservation.token_correction(tokens_used),
+    )
+
+
 def send_settlement(
     reservation: Reservation, *, call_id: str, cost_nanos: int, event: bytes, tokens_used: int
 ) -> Settlement:
     """Charge the call and queue its usage event; written to Redis before this returns
     when connected (see RedisStore.send_settlement)."""
-    lease = reservation.lease
-    if lease is not None:
-        settlement = reservation.store.send_settlement(
-            reservation.hold,
-            call_id=call_id,
-            amount=reservation.amount,
-            cost=cost_nanos,
-            event=event,
-            close=False,
-        )
-        if not reservation.lease_released:  # (a settlement may be sent again)
-            reservation.lease_released = True
-            leases.book.settled(lease, reservation.amount, cost_nanos)
-        return settlement
-    return reservation.store.send_settlement(
-        reservation.hold,
-        call_id=call_id,
-        amount=reservation.amount,
-        cost=cost_nanos,
-        event=event,
-        token_correction=reservation.token_correction(tokens_used),
-    )
+    charge = charge_of(reservation, call_id, cost_nanos, event, tokens_used)
+    settlement = reservation.store.send_settlement(reservation.hold, charge)
+    _release_lease_share(reservation, cost_nanos)
+    return settlement
+
+
+def _release_lease_share(reservation: Reservation, cost_nanos: int) -> None:
+    """A leased call's share goes back to its lease once (a settlement may be sent again)."""
+    if reservation.lease is not None and not reservation.lease_released:
+        reservation.lease_released = True
+        leases.book.settled(reservation.lease, reservation.amount, cost_nanos)
 
 
 def settled(reservation: Reservation) -> None:
@@ -230,18 +230,9 @@ def settle_blocking(
     reservation: Reservation, *, call_id: str, cost_nanos: int, event: bytes, tokens_used: int
 ) -> None:
     """The same settlement as a blocking call, for a process whose loop is stopping."""
-    if reservation.lease is not None and not reservation.lease_released:
-        reservation.lease_released = True
-        leases.book.settled(reservation.lease, reservation.amount, cost_nanos)
-    reservation.store.settle_blocking(
-        reservation.hold,
-        call_id=call_id,
-        amount=reservation.amount,
-        cost=cost_nanos,
-        event=event,
-        close=reservation.lease is None,
-        token_correction=reservation.token_correction(tokens_used),
-    )
+    _release_lease_share(reservation, cost_nanos)
+    charge = charge_of(reservation, call_id, cost_nanos, event, tokens_used)
+    reservation.store.settle_blocking(reservation.hold, charge)
     if reservation.in_memory:
         logger.warning("process stopping: usage of a call cut short not booked (embedded mode)")
 
@@ -279,10 +270,9 @@ async def book_directly(
     if settings.GATEWAY_REDIS_FAILURE != "local" or reservation.in_memory or not event:
         return False
     store = stores.fallback()
-    orphan = Hold(f"orphan:{call_id}", reservation.hold.organization_id, reservation.hold.key_id, 0)
-    store.settle_blocking(
-        orphan, call_id=call_id, amount=reservation.amount, cost=cost_nanos, event=event
-    )
+    hold = reservation.hold
+    orphan = Hold(f"orphan:{call_id}", hold.organization_id, hold.key_id, 0)
+    store.settle_blocking(orphan, Charge(call_id, reservation.amount, cost_nanos, event))
     try:
         await run_sync(pipeline.drain, store)
     except Exception:

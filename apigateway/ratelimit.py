@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from apigateway.errors import RATE_LIMITED, GatewayError
-from credit.windows import RateInfo
+from credit.windows import RateInfo, RateLimited
 
 IMAGE_PART_TOKENS = 85  # OpenAI's base cost of one image in a prompt
 
@@ -72,6 +72,17 @@ def rate_limited(
     }
     return GatewayError(
         429, message, type=RATE_LIMITED, code="rate_limit_exceeded", headers=headers
+    )
+
+
+def refused(limited: RateLimited) -> GatewayError:
+    """The 429 of a request the windows refused."""
+    return rate_limited(
+        subject=limited.subject,
+        unit=limited.unit,
+        limit=limited.limit,
+        retry_after_ms=limited.wait_ms,
+        requested=limited.requested,
     )
 
 

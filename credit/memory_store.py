@@ -21,6 +21,7 @@ import orjson
 from credit import keys
 from credit.records import (
     BalanceNotLoaded,
+    Charge,
     CreditState,
     Hold,
     InsufficientCredit,
@@ -168,76 +169,52 @@ class MemoryStore:
             )
             return Reserved(hold, credit.available, rate)
 
-    def send_settlement(
-        self,
-        hold: Hold,
-        *,
-        call_id: str,
-        amount: int,
-        cost: int,
-        event: bytes,
-        close: bool = True,
-        token_correction: tuple[int, int] | None = None,
-    ) -> _Done:
-        return _Done(
-            self.settle_blocking(
-                hold,
-                call_id=call_id,
-                amount=amount,
-                cost=cost,
-                event=event,
-                close=close,
-                token_correction=token_correction,
-            )
-        )
+    def send_settlement(self, hold: Hold, charge: Charge) -> _Done:
+        return _Done(self.settle_blocking(hold, charge))
 
-    def settle_blocking(
-        self,
-        hold: Hold,
-        *,
-        call_id: str,
-        amount: int,
-        cost: int,
-        event: bytes,
-        close: bool = True,
-        token_correction: tuple[int, int] | None = None,
-    ) -> int:
+    def settle_blocking(self, hold: Hold, charge: Charge) -> int:
         with self._lock:
-            done = self.settled.get((hold.name, call_id))
+            done = self.settled.get((hold.name, charge.call_id))
             if done is not None:
                 return done
-            if token_correction is not None and token_correction[1]:
-                second, tokens = token_correction
+            correction = charge.token_correction
+            if correction is not None and correction[1]:
+                second, tokens = correction
                 self.windows.correct(hold.token_windows, second, tokens)
-            charge = min(cost, amount)
+            charged = min(charge.cost, charge.cap)
             credit = self.credit.get(hold.organization_id)
             record = self.holds.get(hold.name)
             if record is not None:
-                record.spent += charge
+                record.spent += charged
                 if credit is not None:
-                    credit.held -= charge
-                if close:
-                    rest = record.amount - record.spent
-                    if credit is not None:
-                        credit.available += rest
-                        credit.held -= rest
-                    self._add_spend(hold.spend_key, -rest)
+                    credit.held -= charged
+                if charge.close:
+                    self._give_back(record)
                     del self.holds[hold.name]
             else:
                 if credit is not None:
-                    charge = max(min(charge, credit.available), 0)
-                    credit.available -= charge
-                self._add_spend(hold.spend_key, charge)
+                    charged = max(min(charged, credit.available), 0)
+                    credit.available -= charged
+                self._add_spend(hold.spend_key, charged)
             counted = 0
-            if credit is not None and charge > 0:
-                credit.unbooked += charge
-                counted = charge
-            if event:
-                self._queue(hold.organization_id, charge, counted, event)
-            self.settled[(hold.name, call_id)] = charge
+            if credit is not None and charged > 0:
+                credit.unbooked += charged
+                counted = charged
+            if charge.event:
+                self._queue(hold.organization_id, charged, counted, charge.event)
+            self.settled[(hold.name, charge.call_id)] = charged
             if len(self.settled) > SETTLED_KEPT:
                 self.settled.popitem(last=False)
-            return charge
+            return charged
+
+    def _give_back(self, record: _Hold) -> None:
+        """What a hold did not spend, back to its organization (holds.lua's give_back)."""
+        rest = record.amount - record.spent
+        credit = self.credit.get(record.organization_id)
+        if credit is not None:
+            credit.available += rest
+            credit.held -= rest
+        self._add_spend(record.spend_key, -rest)
 
     def _add_spend(self, spend_key: str, amount: int) -> None:
         if spend_key and spend_key in self.spend:
@@ -251,12 +228,7 @@ class MemoryStore:
         with self._lock:
             record = self.holds.pop(hold.name, None)
             if record is not None:
-                rest = record.amount - record.spent
-                credit = self.credit.get(hold.organization_id)
-                if credit is not None:
-                    credit.available += rest
-                    credit.held -= rest
-                self._add_spend(record.spend_key, -rest)
+                self._give_back(record)
             if unused_requests:
                 self.windows.correct(lease_windows(hold), second, 0, -unused_requests)
             return record is not None
@@ -304,13 +276,7 @@ class MemoryStore:
         with self._lock:
             expired = [name for name, hold in self.holds.items() if hold.deadline <= now]
             for name in expired:
-                record = self.holds.pop(name)
-                rest = record.amount - record.spent
-                credit = self.credit.get(record.organization_id)
-                if credit is not None:
-                    credit.available += rest
-                    credit.held -= rest
-                self._add_spend(record.spend_key, -rest)
+                self._give_back(self.holds.pop(name))
             return len(expired)
 
     def read_usage(self, consumer: str, count: int, claim_idle_ms: int) -> list[QueuedUsage]:

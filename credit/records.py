@@ -13,6 +13,7 @@ from credit.windows import RateInfo, RateLimited
 
 __all__ = [
     "BalanceNotLoaded",
+    "Charge",
     "CreditState",
     "CreditUnavailable",
     "Hold",
@@ -67,6 +68,18 @@ class Hold:
     amount: int  # nano-dollars reserved
     spend_key: str = ""  # the key's monthly spend counter it is counted in ('' for none)
     token_windows: tuple[str, ...] = ()  # the windows that hold its token estimate
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """One call's settlement against its hold."""
+
+    call_id: str  # a settlement sent again with the same id charges nothing more
+    cap: int  # what the call reserved: it is never charged more
+    cost: int  # what it cost, priced from the provider's counts
+    event: bytes  # its usage event (JSON), queued with what it was charged; b"" for none
+    close: bool = True  # give back what the hold did not spend (False: a lease's call)
+    token_correction: tuple[int, int] | None = None  # (second counted in, tokens to add)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from django.conf import settings
 from credit import connections, keys, scripts
 from credit.records import (
     BalanceNotLoaded,
+    Charge,
     CreditState,
     CreditUnavailable,
     Hold,
@@ -125,16 +126,7 @@ def reserve_outcome(
     return SpendNotLoaded(payer.key_id, keys.month_of(now))
 
 
-def settle_arguments(
-    hold: Hold,
-    *,
-    call_id: str,
-    amount: int,
-    cost: int,
-    event: bytes,
-    close: bool,
-    token_correction: tuple[int, int] | None,
-) -> tuple[list[str], list[Any]]:
+def settle_arguments(hold: Hold, charge: Charge) -> tuple[list[str], list[Any]]:
     script_keys = [
         keys.HOLDS,
         hold.name,
@@ -143,17 +135,18 @@ def settle_arguments(
         keys.USAGE_STREAM,
     ]
     args: list[Any] = [
-        cost,
-        amount,
-        1 if close else 0,
+        charge.cost,
+        charge.cap,
+        1 if charge.close else 0,
         hold.organization_id,
-        event,
-        call_id,
+        charge.event,
+        charge.call_id,
         keep_seconds(),
     ]
-    if token_correction is not None and token_correction[1] and hold.token_windows:
+    correction = charge.token_correction
+    if correction is not None and correction[1] and hold.token_windows:
         script_keys += hold.token_windows
-        args += list(token_correction)
+        args += list(correction)
     return script_keys, args
 
 
@@ -188,28 +181,10 @@ class RedisStore:
         result = await connections.fast().send_script(scripts.RESERVE, script_keys, args).reply()
         return reserve_outcome(result, payer, name, amount, tokens, script_keys[5], now)
 
-    def send_settlement(
-        self,
-        hold: Hold,
-        *,
-        call_id: str,
-        amount: int,
-        cost: int,
-        event: bytes,
-        close: bool = True,
-        token_correction: tuple[int, int] | None = None,
-    ) -> ScriptCall:
+    def send_settlement(self, hold: Hold, charge: Charge) -> ScriptCall:
         """Written to Redis before this returns when connected: the caller may answer its
         client at once and await `.reply()` (the amount charged) afterwards."""
-        script_keys, args = settle_arguments(
-            hold,
-            call_id=call_id,
-            amount=amount,
-            cost=cost,
-            event=event,
-            close=close,
-            token_correction=token_correction,
-        )
+        script_keys, args = settle_arguments(hold, charge)
         return connections.fast().send_script(scripts.SETTLE, script_keys, args)
 
     async def release(self, hold: Hold, *, unused_requests: int, second: int) -> bool:
@@ -254,26 +229,8 @@ class RedisStore:
         )
 
     # --- a stopping process ---------------------------------------------------------
-    def settle_blocking(
-        self,
-        hold: Hold,
-        *,
-        call_id: str,
-        amount: int,
-        cost: int,
-        event: bytes,
-        close: bool = True,
-        token_correction: tuple[int, int] | None = None,
-    ) -> int:
-        script_keys, args = settle_arguments(
-            hold,
-            call_id=call_id,
-            amount=amount,
-            cost=cost,
-            event=event,
-            close=close,
-            token_correction=token_correction,
-        )
+    def settle_blocking(self, hold: Hold, charge: Charge) -> int:
+        script_keys, args = settle_arguments(hold, charge)
         return int(self._run(scripts.SETTLE, script_keys, args))
 
     # --- workers and the ledger's writer ----------------------------------------------

@@ -2,7 +2,8 @@
 
 Each script is sent with EVALSHA by its SHA-1 (EVAL with the source the first time a
 connection runs it, which also loads it on the server). Scripts that check or count
-requests and tokens start with the shared window functions of `windows.lua`.
+requests and tokens start with the window functions of `windows.lua`; those that close
+holds with `holds.lua`.
 
 Two rules of Lua in Redis the scripts follow: an amount is negated as `0 - x` (Lua's `-x` of
 0 is -0, which Redis refuses as an integer), and amounts stay below 2^53 nano-dollars
@@ -16,7 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LUA = Path(__file__).with_name("lua")
-WITH_WINDOWS = {"reserve", "count"}
+# The shared functions a script starts with.
+PRELUDES = {
+    "reserve": ("windows",),
+    "count": ("windows",),
+    "settle": ("holds",),
+    "release": ("holds",),
+    "reap": ("holds",),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +39,8 @@ def script(name: str, source: str) -> Script:
 
 
 def _load(name: str) -> Script:
-    source = (LUA / f"{name}.lua").read_text()
-    if name in WITH_WINDOWS:
-        source = (LUA / "windows.lua").read_text() + "\n" + source
-    return script(name, source)
+    parts = [*PRELUDES.get(name, ()), name]
+    return script(name, "\n".join((LUA / f"{part}.lua").read_text() for part in parts))
 
 
 RESERVE = _load("reserve")

@@ -29,6 +29,7 @@ import orjson
 
 from credit import keys
 from credit.records import (
+    Charge,
     CreditState,
     Hold,
     LedgerFigures,
@@ -65,17 +66,7 @@ class CreditStore(Protocol):
         now: float | None = None,
     ) -> ReserveOutcome: ...
 
-    def send_settlement(
-        self,
-        hold: Hold,
-        *,
-        call_id: str,
-        amount: int,
-        cost: int,
-        event: bytes,
-        close: bool = True,
-        token_correction: tuple[int, int] | None = None,
-    ) -> Settlement: ...
+    def send_settlement(self, hold: Hold, charge: Charge) -> Settlement: ...
 
     async def release(self, hold: Hold, *, unused_requests: int, second: int) -> bool: ...
 
@@ -90,17 +81,7 @@ class CreditStore(Protocol):
     async def load_spend(self, key_id: int, month: str, spent: int) -> None: ...
 
     # --- a process that is stopping (no event loop to wait on) ---
-    def settle_blocking(
-        self,
-        hold: Hold,
-        *,
-        call_id: str,
-        amount: int,
-        cost: int,
-        event: bytes,
-        close: bool = True,
-        token_correction: tuple[int, int] | None = None,
-    ) -> int: ...
+    def settle_blocking(self, hold: Hold, charge: Charge) -> int: ...
 
     # --- the workers (reaper, usage drain, reconciliation) and the ledger's writer ---
     def sync_credits(self, organization_id: int, credits: int, seq: int) -> int: ...

@@ -8,14 +8,7 @@ local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0
 for _, name in ipairs(expired) do
   local hold = redis.call('HMGET', name, 'amount', 'spent', 'credit', 'spend')
   if hold[1] then
-    local rest = tonumber(hold[1]) - tonumber(hold[2])
-    if redis.call('EXISTS', hold[3]) == 1 then
-      redis.call('HINCRBY', hold[3], 'available', rest)
-      redis.call('HINCRBY', hold[3], 'held', 0 - rest)
-    end
-    if hold[4] ~= '' and redis.call('EXISTS', hold[4]) == 1 then
-      redis.call('DECRBY', hold[4], rest)
-    end
+    give_back(hold[3], hold[4], tonumber(hold[1]) - tonumber(hold[2]))
     redis.call('EXPIRE', name, ARGV[3])
   end
   redis.call('ZREM', KEYS[1], name)

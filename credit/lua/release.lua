@@ -7,14 +7,7 @@
 local held = 0
 if redis.call('ZSCORE', KEYS[1], KEYS[2]) then
   local hold = redis.call('HMGET', KEYS[2], 'amount', 'spent', 'spend')
-  local rest = tonumber(hold[1]) - tonumber(hold[2])
-  if redis.call('EXISTS', KEYS[3]) == 1 then
-    redis.call('HINCRBY', KEYS[3], 'available', rest)
-    redis.call('HINCRBY', KEYS[3], 'held', 0 - rest)
-  end
-  if hold[3] ~= '' and redis.call('EXISTS', hold[3]) == 1 then
-    redis.call('DECRBY', hold[3], rest)
-  end
+  give_back(KEYS[3], hold[3], tonumber(hold[1]) - tonumber(hold[2]))
   redis.call('ZREM', KEYS[1], KEYS[2])
   redis.call('EXPIRE', KEYS[2], ARGV[3])  -- kept for a settlement sent again
   held = 1

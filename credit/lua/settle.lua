@@ -28,14 +28,7 @@ if open then
   local spent = redis.call('HINCRBY', KEYS[2], 'spent', charge)
   if loaded then redis.call('HINCRBY', KEYS[3], 'held', 0 - charge) end
   if ARGV[3] == '1' then
-    local rest = tonumber(redis.call('HGET', KEYS[2], 'amount')) - spent
-    if loaded then
-      redis.call('HINCRBY', KEYS[3], 'available', rest)
-      redis.call('HINCRBY', KEYS[3], 'held', 0 - rest)
-    end
-    if KEYS[4] ~= '' and redis.call('EXISTS', KEYS[4]) == 1 then
-      redis.call('DECRBY', KEYS[4], rest)
-    end
+    give_back(KEYS[3], KEYS[4], tonumber(redis.call('HGET', KEYS[2], 'amount')) - spent)
     redis.call('ZREM', KEYS[1], KEYS[2])
     redis.call('DEL', KEYS[2])
     open = false

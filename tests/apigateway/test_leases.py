@@ -19,7 +19,7 @@ from accounts.services import api_key_create
 from apigateway.auth import KeyInfo
 from billing.selectors import organization_balance_nanos_by_id
 from credit import keys, leases
-from credit.records import LedgerFigures, Reserved
+from credit.records import Charge, LedgerFigures, Reserved
 from credit.stores import redis_store
 from credit.windows import RateInfo
 from tests.apigateway.conftest import gateway
@@ -206,12 +206,7 @@ def test_a_leased_call_settled_by_a_stopping_process_counts_against_its_lease(re
     assert isinstance(granted, Reserved)
     lease = granted.hold
     store.settle_blocking(
-        lease,
-        call_id="req_a",
-        amount=2_000,
-        cost=1_234,
-        event=b'{"request_id": "req_a"}',
-        close=False,
+        lease, Charge("req_a", 2_000, 1_234, b'{"request_id": "req_a"}', close=False)
     )
     assert int(redis_client.hget(lease.name, "spent")) == 1_234
     [entry] = store.read_usage("test", 10, 60_000)
@@ -221,9 +216,7 @@ def test_a_leased_call_settled_by_a_stopping_process_counts_against_its_lease(re
     assert available_nanos(3) == 100_000 - 1_234
     # Settled after the reaper: charged to the balance; the same settlement again, nothing.
     for _ in range(2):
-        store.settle_blocking(
-            lease, call_id="req_b", amount=2_000, cost=100, event=b"", close=False
-        )
+        store.settle_blocking(lease, Charge("req_b", 2_000, 100, b"", close=False))
     assert available_nanos(3) == 100_000 - 1_334
 
 

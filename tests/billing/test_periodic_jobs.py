@@ -24,6 +24,7 @@ from billing.reconcile import reconcile_all, reconcile_organization
 from billing.selectors import ledger_figures
 from billing.services import UsageCharge, book_usage, credits_grant
 from credit import connections, keys
+from credit.records import Charge
 from credit.stores import current as credit_store
 from nexeon import counters
 from usage import pipeline
@@ -63,9 +64,7 @@ def call(store, organization, request_id: str, amount: int, cost: int, *, settle
     )
     if settle:
         event = orjson.dumps({"request_id": request_id, "organization_id": organization.pk})
-        store.settle_blocking(
-            reserved.hold, call_id=request_id, amount=amount, cost=cost, event=event
-        )
+        store.settle_blocking(reserved.hold, Charge(request_id, amount, cost, event))
     return reserved
 
 

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from credit import checks, keys
-from credit.records import LedgerFigures
+from credit.records import Charge, LedgerFigures
 from credit.redis_store import RedisStore
 from nexeon.env import redis_neighbour
 from tests.credit.test_rules import Payer, run
@@ -31,9 +31,7 @@ def test_clearing_the_django_cache_leaves_money_alone(redis_client):
     reserved = run(
         store.reserve(Payer(), hold_id="r1", amount=3_000, tokens=0, deadline=time.time() + 60)
     )
-    store.settle_blocking(
-        reserved.hold, call_id="r1", amount=3_000, cost=1_000, event=b'{"request_id": "r1"}'
-    )
+    store.settle_blocking(reserved.hold, Charge("r1", 3_000, 1_000, b'{"request_id": "r1"}'))
     held = run(
         store.reserve(Payer(), hold_id="r2", amount=2_000, tokens=0, deadline=time.time() + 60)
     )

@@ -10,7 +10,7 @@ import pytest
 
 from credit import connections, keys
 from credit.memory_store import MemoryStore
-from credit.records import InsufficientCredit, LedgerFigures, Reserved, SpendLimitReached
+from credit.records import Charge, InsufficientCredit, LedgerFigures, Reserved, SpendLimitReached
 from credit.redis_store import RedisStore
 
 
@@ -51,9 +51,7 @@ def reserve(store, amount: int, payer: Payer = Payer(), hold_id: str = "r1"):
 
 def settle(store, reserved, cost: int, call_id: str = "r1", close: bool = True) -> int:
     amount = reserved.hold.amount
-    return store.settle_blocking(
-        reserved.hold, call_id=call_id, amount=amount, cost=cost, event=b"{}", close=close
-    )
+    return store.settle_blocking(reserved.hold, Charge(call_id, amount, cost, b"{}", close=close))
 
 
 def available(store) -> int:

@@ -15,6 +15,7 @@ from credit import connections, keys
 from credit.memory_store import MemoryStore
 from credit.records import (
     BalanceNotLoaded,
+    Charge,
     Hold,
     LedgerFigures,
     Reserved,
@@ -149,12 +150,14 @@ class Both:
                 charges.append(
                     store.settle_blocking(
                         hold,
-                        call_id=f"call-{n}",
-                        amount=share,
-                        cost=cost,
-                        event=b'{"request_id": "r"}',
-                        close=close and not lease,
-                        token_correction=correction,
+                        Charge(
+                            f"call-{n}",
+                            share,
+                            cost,
+                            b'{"request_id": "r"}',
+                            close=close and not lease,
+                            token_correction=correction,
+                        ),
                     )
                 )
             return charges

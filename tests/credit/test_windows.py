@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from apigateway.errors import GatewayError
-from apigateway.ratelimit import duration, estimate_tokens, rate_headers, rate_limited
+from apigateway.ratelimit import duration, estimate_tokens, rate_headers, refused
 from credit.windows import Limits, LocalWindows, RateInfo
 
 T0 = 1_800_000_000.0
@@ -16,15 +16,9 @@ T0 = 1_800_000_000.0
 def admit_all(windows: LocalWindows, limits: Limits, tokens: int, at: float) -> RateInfo:
     """What a reservation does with the windows: check, count, count the tokens; a refusal
     as the gateway's 429."""
-    refused = windows.check(limits, tokens, at)
-    if refused is not None:
-        raise rate_limited(
-            subject=refused.subject,
-            unit=refused.unit,
-            limit=refused.limit,
-            retry_after_ms=refused.wait_ms,
-            requested=refused.requested,
-        )
+    limited = windows.check(limits, tokens, at)
+    if limited is not None:
+        raise refused(limited)
     info = windows.count(limits, at)
     windows.count_tokens(limits, info, tokens)
     return info

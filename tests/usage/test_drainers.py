@@ -16,6 +16,7 @@ from billing.models import LedgerEntry
 from billing.selectors import ledger_figures
 from billing.services import credits_grant
 from credit import keys
+from credit.records import Charge
 from credit.stores import current as credit_store
 from tests.credit.test_rules import Payer, run
 from usage import pipeline
@@ -48,9 +49,7 @@ def settle_calls(organization, count: int, cost: int = 1_000) -> list[str]:
                 "at": time.time(),
             }
         )
-        store.settle_blocking(
-            reserved.hold, call_id=request_id, amount=2_000, cost=cost, event=event
-        )
+        store.settle_blocking(reserved.hold, Charge(request_id, 2_000, cost, event))
     return request_ids
 
 
