@@ -113,27 +113,6 @@ class MemoryStore:
         requests: int = 1,
         now: float | None = None,
     ) -> ReserveOutcome:
-        return self.reserve_now(
-            payer,
-            hold_id=hold_id,
-            amount=amount,
-            tokens=tokens,
-            deadline=deadline,
-            requests=requests,
-            now=now,
-        )
-
-    def reserve_now(
-        self,
-        payer: Payer,
-        *,
-        hold_id: str,
-        amount: int,
-        tokens: int,
-        deadline: float,
-        requests: int = 1,
-        now: float | None = None,
-    ) -> ReserveOutcome:
         now = time.time() if now is None else now
         limits = limits_of(payer)
         organization_id = payer.organization_id
