@@ -3,6 +3,7 @@
 * `fast()`: the hot path's pipelined client (credit/resp.py), one per event loop.
 * `client()`: redis-py's asyncio client, one per event loop (pub/sub, admin paths).
 * `sync()`: redis-py's blocking client, one per process (workers, commands, views).
+* `probe()`: the same with short time-outs, for the readiness probe.
 
 All three read the same URL; None / an error when REDIS_URL is unset (the embedded
 default keeps the money state in memory: credit.memory_store).
@@ -20,7 +21,9 @@ from nexeon.loops import running_loop
 _clients: dict[int, aioredis.Redis] = {}
 _fast: dict[int, FastRedis] = {}
 _sync: tuple[str, redis.Redis] | None = None
+_probe: tuple[str, redis.Redis] | None = None
 SOCKET_TIMEOUT = 10.0
+PROBE_TIMEOUT = 2.0
 
 
 def configured() -> bool:
@@ -67,3 +70,15 @@ def sync() -> redis.Redis:
         )
         _sync = (url, made)
     return _sync[1]
+
+
+def probe() -> redis.Redis:
+    """A blocking client that gives up within PROBE_TIMEOUT (a probe must answer in time)."""
+    global _probe
+    url = settings.REDIS_URL
+    if _probe is None or _probe[0] != url:
+        made = redis.Redis.from_url(
+            url, socket_timeout=PROBE_TIMEOUT, socket_connect_timeout=PROBE_TIMEOUT
+        )
+        _probe = (url, made)
+    return _probe[1]

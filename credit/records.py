@@ -1,7 +1,9 @@
 """What the credit core takes and gives: typed records, no behaviour.
 
 The gateway maps the refusals to HTTP (402, 429); `CreditUnavailable` is the store's own
-failure (Redis unreachable), which the gateway answers with 503.
+failure (Redis unreachable), which the gateway answers with 503. The records made on every
+call (Hold, Reserved, Charge) are not frozen: a frozen dataclass costs four times as much
+to make (0.65 against 0.16 µs here).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ class Payer(Protocol):
     def monthly_spend_limit_nanos(self) -> int | None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Hold:
     """Credit set aside for a call, or for a lease of several calls, until it settles.
 
@@ -70,7 +72,7 @@ class Hold:
     token_windows: tuple[str, ...] = ()  # the windows that hold its token estimate
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Charge:
     """One call's settlement against its hold."""
 
@@ -82,7 +84,7 @@ class Charge:
     token_correction: tuple[int, int] | None = None  # (second counted in, tokens to add)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reserved:
     hold: Hold
     available: int  # the organization's balance left after it

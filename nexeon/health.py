@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 
 import redis
-from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from credit import connections
+
 logger = logging.getLogger(__name__)
-PROBE_TIMEOUT_SECONDS = 2
 
 
 @never_cache
@@ -32,16 +32,10 @@ def _database_ok() -> bool:
 
 
 def _redis_ok() -> bool | None:
-    if not settings.REDIS_URL:
+    if not connections.configured():
         return None  # embedded mode: nothing to reach
     try:
-        client = redis.Redis.from_url(
-            settings.REDIS_URL,
-            socket_timeout=PROBE_TIMEOUT_SECONDS,
-            socket_connect_timeout=PROBE_TIMEOUT_SECONDS,
-        )
-        with client:
-            return bool(client.ping())
+        return bool(connections.probe().ping())
     except redis.RedisError:
         logger.warning("readyz: Redis is unreachable", exc_info=True)
         return False

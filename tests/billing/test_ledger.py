@@ -66,3 +66,38 @@ def test_balances_and_key_spend_are_read_without_summing_the_ledger(
         reconcile.reconcile_organization(credit_store(), organization.pk)
     assert (credits, usage, spent, month) == (10**9, 51_225, 51_225, 51_225)
     assert not [q for q in queries.captured_queries if "billing_ledgerentry" in q["sql"]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_entry_added_in_the_admin_is_booked_by_the_ledgers_writer(
+    admin_client, organization, redis_client
+):
+    """The admin books through billing.services: the running totals move with the entry,
+    and the gateway's loaded balance hears of it at once."""
+    import asyncio
+
+    from billing.selectors import ledger_figures
+    from credit.stores import current as credit_store
+    from tests.ledger_check import available_nanos
+
+    asyncio.run(credit_store().load_balance(organization.pk, ledger_figures(organization.pk)))
+    added = admin_client.post(
+        "/admin/billing/ledgerentry/add/",
+        {
+            "organization": organization.pk,
+            "kind": "grant",
+            "amount_nanos": "2500000000",
+            "reference": "grant:support-ticket-42",
+            "description": "goodwill",
+        },
+    )
+    assert added.status_code == 302, added.content[:2000]
+    assert LedgerEntry.objects.get(reference="grant:support-ticket-42").amount_nanos == 25 * 10**8
+    assert organization_balance_nanos(organization=organization) == 25 * 10**8
+    assert available_nanos(organization.pk) == 25 * 10**8
+    usage = admin_client.post(
+        "/admin/billing/ledgerentry/add/",
+        {"organization": organization.pk, "kind": "usage", "amount_nanos": "-5", "reference": "u"},
+    )
+    assert usage.status_code == 200  # the form refuses usage: only the gateway books it
+    assert not LedgerEntry.objects.filter(reference="u").exists()
