@@ -55,15 +55,12 @@ class Reservation:
     rate: RateInfo
     lease: Lease | None = None
     lease_released: bool = False
+    in_memory: bool = False  # the store is this process's (its usage is booked at once)
 
     def token_correction(self, tokens_used: int) -> tuple[int, int] | None:
         if not self.hold.token_windows:
             return None
         return self.rate.second, tokens_used - self.rate.tokens
-
-    @property
-    def in_memory(self) -> bool:
-        return isinstance(self.store, MemoryStore)
 
 
 def insufficient_credits(needed: int | None = None, available: int | None = None) -> GatewayError:
@@ -114,7 +111,8 @@ def credit_service_unavailable() -> GatewayError:
 async def reserve(*, key: KeyInfo, amount_nanos: int, request_id: str, tokens: int) -> Reservation:
     """Limits and credit in one step (in the store this process uses)."""
     store = stores.current()
-    if store is stores.redis_store():
+    in_memory = isinstance(store, MemoryStore)
+    if not in_memory:
         admitted = leases.book.admit(key, amount_nanos)
         if admitted is not None:
             lease, rate = admitted
@@ -127,12 +125,12 @@ async def reserve(*, key: KeyInfo, amount_nanos: int, request_id: str, tokens: i
         logger.warning(
             "%s: Redis unreachable; limits and credit checked in this process", request_id
         )
-        store = stores.fallback()
+        store, in_memory = stores.fallback(), True
         reserved = await _reserve_in(store, key, amount_nanos, request_id, tokens)
-    if store is stores.redis_store():
+    if not in_memory:
         renewal.opened(reserved.hold)
         leases.book.consider(key, amount_nanos, reserved.available, reserved.rate)
-    return Reservation(store, reserved.hold, amount_nanos, reserved.rate)
+    return Reservation(store, reserved.hold, amount_nanos, reserved.rate, in_memory=in_memory)
 
 
 async def _reserve_in(

@@ -82,27 +82,25 @@ async def _answer(
     with_usage: bool = True,
 ) -> None:
     """Settle a whole answer and send it: the settlement leaves first (see settle)."""
-    cost_nanos = charged(call, reservation, cost_nanos)
+    if cost_nanos > reservation.amount:
+        cost_nanos = over_reservation(call, reservation, cost_nanos)
     cost = usd_plain(cost_nanos)  # formatted once, for the body and the header
     body = orjson.dumps(with_cost(payload, cost) if with_usage else payload)
     extra = [*headers, (b"x-nexeon-cost", cost.encode())]
     await settle(call, reservation, cost_nanos, answer=lambda: call.respond_json(200, body, extra))
 
 
-def charged(call: Call, reservation: Reservation, cost_nanos: int) -> int:
-    """What the call is charged: its cost, never more than it reserved (sizing.py makes
-    that the most a provider can bill; more means an estimate was wrong: logged)."""
-    if cost_nanos > reservation.amount:
-        logger.error(
-            "%s cost %s nano-dollars, more than the %s it reserved (model %s): charged the "
-            "reservation",
-            call.request_id,
-            cost_nanos,
-            reservation.amount,
-            call.entry.id,
-        )
-        return reservation.amount
-    return cost_nanos
+def over_reservation(call: Call, reservation: Reservation, cost_nanos: int) -> int:
+    """A call is never charged more than it reserved (sizing.py makes that the most a
+    provider can bill, so a cost above it means an estimate was wrong: logged)."""
+    logger.error(
+        "%s cost %s nano-dollars, more than the %s it reserved (model %s): charged the reservation",
+        call.request_id,
+        cost_nanos,
+        reservation.amount,
+        call.entry.id,
+    )
+    return reservation.amount
 
 
 def usage_cost(entry: CatalogEntry, usage: Usage) -> int:
@@ -134,7 +132,8 @@ async def settle(
     after the write) keeps retrying in the background so that its usage is not lost. A
     settlement sent again charges nothing twice (the store remembers the call).
     """
-    cost_nanos = charged(call, reservation, cost_nanos)
+    if cost_nanos > reservation.amount:
+        cost_nanos = over_reservation(call, reservation, cost_nanos)
     call.log.cost_nanos = cost_nanos
     event = call.log.event()
     tokens = call.log.usage.total_tokens if call.log.usage else 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 import orjson
@@ -51,6 +52,7 @@ from credit.store import dead_letter_item, lease_windows, token_windows
 SUBJECTS = {1: "key", 2: "organization"}
 
 
+@cache  # (every settlement sends it; the setting is read once)
 def keep_seconds() -> int:
     """How long a settled or reaped hold's record is kept: longer than a settlement that
     lost its reply is sent again (GATEWAY_SETTLE_RETRY_SECONDS)."""
