@@ -11,7 +11,7 @@ so that billing uses the provider's own counts.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 
 import orjson
 
@@ -146,7 +146,12 @@ class OpenAIProvider(Provider):
 def chat_fields(options: ProviderOptions) -> tuple[frozenset[str], frozenset[str]]:
     """The chat fields a provider with these options is sent as the caller gave them, and
     the sampling extras it does not take (a 400: the caller asked for them)."""
-    return CHAT_FORWARDED | options.extra_fields, SAMPLING_EXTRAS - options.extra_fields
+    return _chat_fields(options.extra_fields)
+
+
+@lru_cache(maxsize=64)  # (a few sets of extras; a frozenset keeps its hash: a cheap hit)
+def _chat_fields(extra_fields: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+    return CHAT_FORWARDED | extra_fields, SAMPLING_EXTRAS - extra_fields
 
 
 class AzureOpenAIProvider(OpenAIProvider):
