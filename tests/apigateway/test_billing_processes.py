@@ -127,3 +127,40 @@ def test_a_gateway_killed_mid_call_strands_no_credit(tenant, fake_openai, celery
     assert available_nanos(organization.pk) == before
     assert not LedgerEntry.objects.filter(kind=EntryKind.USAGE).exists()
     assert assert_balance_reconciles(organization.pk) == before
+
+
+def test_a_call_longer_than_its_hold_keeps_it_while_its_process_lives(tenant, fake_openai):
+    """A living process pushes its holds' deadlines back: a call running past
+    GATEWAY_HOLD_SECONDS is not taken for dead by the reaper, so its credit stays held
+    until it settles (else the balance could be spent twice)."""
+    from credit.stores import current as credit_store
+
+    organization = tenant.organization
+    before = assert_balance_reconciles(organization.pk)
+    fake_openai.latency = 3
+    with gateway(fake_openai, workers=1, GATEWAY_HOLD_SECONDS="1") as (url, _):
+        answer: list[httpx.Response] = []
+        caller = threading.Thread(
+            target=lambda: answer.append(
+                httpx.post(
+                    f"{url}/v1/chat/completions",
+                    json=MINI,
+                    headers={"authorization": f"Bearer {tenant.key}"},
+                    timeout=30,
+                )
+            )
+        )
+        caller.start()
+        deadline = time.monotonic() + 10
+        while held_nanos(organization.pk) == 0:
+            assert time.monotonic() < deadline, "the call never reserved credit"
+            time.sleep(0.05)
+        reaped = 0
+        while caller.is_alive():  # the reaper, as often as it likes, past the first deadline
+            reaped += credit_store().reap()
+            time.sleep(0.2)
+        caller.join()
+    assert reaped == 0
+    assert answer[0].status_code == 200
+    cost = int(Decimal(answer[0].headers["x-nexeon-cost"]) * 10**9)
+    assert assert_balance_reconciles(organization.pk) == before - cost

@@ -16,6 +16,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.apigateway.test_usage_records import record_of
 from usage import pipeline
 from usage.models import UsageRecord
 
@@ -28,18 +29,6 @@ def estimate(*texts: str) -> int:
     ascii_chars = sum(1 for text in texts for c in text if c.isascii())
     other = sum(len(text) for text in texts) - ascii_chars
     return math.ceil(ascii_chars / 4) + other
-
-
-def record_of(response: httpx.Response) -> UsageRecord:
-    request_id = response.headers["x-request-id"]
-    deadline = time.monotonic() + 5
-    while True:
-        pipeline.drain()
-        found = UsageRecord.objects.filter(request_id=request_id).first()
-        if found is not None:
-            return found
-        assert time.monotonic() < deadline, f"no usage record for {request_id}"
-        time.sleep(0.05)
 
 
 def stream(tenant, model: str, *, leave_at: str | None = END) -> tuple[httpx.Response, bytes]:

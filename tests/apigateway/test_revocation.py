@@ -77,3 +77,22 @@ def test_an_address_trying_unknown_keys_is_limited_and_fills_no_cache(
         assert models(url, tenant.key) == 200  # a key the caches know is not held back
     cached = list(redis_client.scan_iter(match=credit_keys.api_key("*")))
     assert len(cached) <= 1  # the good key's copy; none for the unknown ones
+
+
+def scope(peer: str, forwarded: str | None = None) -> dict:
+    headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
+    return {"client": (peer, 40000), "headers": headers}
+
+
+def test_the_address_blamed_for_unknown_keys_is_the_clients_behind_a_trusted_proxy():
+    from apigateway.asgi_io import client_address
+
+    trusted = ["127.0.0.1", "10.0.0.2"]
+    assert client_address(scope("203.0.113.9"), trusted) == "203.0.113.9"
+    # An untrusted peer cannot name someone else to be blamed.
+    assert client_address(scope("203.0.113.9", "198.51.100.1"), trusted) == "203.0.113.9"
+    # Through two trusted proxies: the last address not itself a proxy.
+    chain = "198.51.100.7, 203.0.113.9, 10.0.0.2"
+    assert client_address(scope("127.0.0.1", chain), trusted) == "203.0.113.9"
+    assert client_address(scope("127.0.0.1"), trusted) == "127.0.0.1"
+    assert client_address(scope("192.0.2.1", "198.51.100.1"), ["*"]) == "198.51.100.1"

@@ -266,3 +266,21 @@ def test_an_event_the_database_cannot_store_does_not_stop_the_queue(organization
     (dead,) = redis_client.lrange(keys.USAGE_DEAD, 0, -1)
     assert orjson.loads(orjson.loads(dead)["event"])["request_id"] == "req_poison"
     assert LedgerEntry.objects.filter(reference="usage:req_poison").count() == 0
+
+
+@pytest.mark.django_db
+def test_events_queued_by_a_gateway_older_than_the_stream_are_booked(organization, redis_client):
+    """Upgrading with usage still in the old Redis list: the drain moves it into the
+    stream, each event once, and books it."""
+    credits_grant(organization=organization, amount_nanos=10_000, reference="grant:old")
+    redis_client.rpush(
+        keys.LEGACY_USAGE_LIST,
+        *[orjson.dumps(event(organization, f"req_old_{n}", 700)) for n in range(3)],
+        b"{not json",
+    )
+    assert pipeline.drain() == 3
+    assert not redis_client.exists(keys.LEGACY_USAGE_LIST)
+    assert LedgerEntry.objects.filter(reference__startswith="usage:req_old_").count() == 3
+    assert organization_balance_nanos(organization=organization) == 10_000 - 2_100
+    assert redis_client.llen(keys.USAGE_DEAD) == 1
+    assert pipeline.pending() == 0
