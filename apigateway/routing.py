@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 from apigateway.catalog import CatalogEntry
 from apigateway.providers.base import Deployment, Provider
@@ -71,11 +72,38 @@ class Route:
         return self.deployment.provider
 
 
+# Every call asks for its model's routes, which change only with the catalog (new entries)
+# or the settings: they are made once per entry and PROVIDERS object, id(entry) -> (entry,
+# PROVIDERS, routes). Holding the entry keeps its id from being reused. PROVIDERS is
+# replaced, never edited in place, when it changes at run time (tests do so through
+# tests.apigateway.conftest's `providers`); other settings changes clear this.
+_made: dict[int, tuple[CatalogEntry, dict, tuple[Route, ...]]] = {}
+ROUTES_KEPT = 4096  # entries of replaced catalogs stay until this many
+
+
 def deployments_for(entry: CatalogEntry) -> tuple[Route, ...]:
     """The primary, then the catalog's fallbacks, in order: only configured ones, each once.
     Empty when none is configured."""
     providers = settings.PROVIDERS
-    if not entry.fallbacks:  # the common case, on the hot path
+    made = _made.get(id(entry))
+    if made is not None and made[0] is entry and made[1] is providers:
+        return made[2]
+    routes = _routes_of(entry, providers)
+    if len(_made) >= ROUTES_KEPT:
+        _made.clear()
+    _made[id(entry)] = (entry, providers, routes)
+    return routes
+
+
+def _forget_routes(**_: object) -> None:
+    _made.clear()
+
+
+setting_changed.connect(_forget_routes)
+
+
+def _routes_of(entry: CatalogEntry, providers: dict) -> tuple[Route, ...]:
+    if not entry.fallbacks:
         found = _route(entry, providers, entry.provider, entry.upstream_model)
         return () if found is None else (found,)
     routes: dict[str, Route] = {}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import hiredis
@@ -41,16 +42,9 @@ class RedisReplyError(Exception):
     """Redis answered with an error (a script error, a wrong type, ...)."""
 
 
-def pack(args: tuple[Arg, ...]) -> bytes:
-    """One command in RESP: an array of bulk strings."""
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        if isinstance(arg, int):
-            arg = b"%d" % arg
-        elif isinstance(arg, str):
-            arg = arg.encode()
-        parts.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
-    return b"".join(parts)
+# One command in RESP (an array of bulk strings): hiredis's packer, in C, three times
+# faster than the same in Python on this hot path (two scripts per call).
+pack: Callable[[tuple[Arg, ...]], bytes] = hiredis.pack_command
 
 
 class _Connection(asyncio.Protocol):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
@@ -109,23 +109,65 @@ class Tenant:
         return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key or self.key, **options)
 
 
+class LiveProviders(MutableMapping):
+    """settings.PROVIDERS for a test to change: every change replaces the setting with a new
+    dict, as a configuration change would (apigateway.routing keeps a call's routes per
+    PROVIDERS object), also through a provider's own entry: `providers["openai"]["timeout"]
+    = 0.5`."""
+
+    def __getitem__(self, name: str) -> _LiveConfig:
+        settings.PROVIDERS[name]  # (KeyError for an unknown provider)
+        return _LiveConfig(self, name)
+
+    def __setitem__(self, name: str, config: Mapping) -> None:
+        settings.PROVIDERS = {**settings.PROVIDERS, name: dict(config)}
+
+    def __delitem__(self, name: str) -> None:
+        settings.PROVIDERS = {
+            key: value for key, value in settings.PROVIDERS.items() if key != name
+        }
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(settings.PROVIDERS)
+
+    def __len__(self) -> int:
+        return len(settings.PROVIDERS)
+
+
+class _LiveConfig(MutableMapping):
+    def __init__(self, providers: LiveProviders, name: str) -> None:
+        self.providers, self.name = providers, name
+
+    def _config(self) -> dict:
+        return settings.PROVIDERS[self.name]
+
+    def __getitem__(self, key: str):
+        return self._config()[key]
+
+    def __setitem__(self, key: str, value) -> None:
+        self.providers[self.name] = {**self._config(), key: value}
+
+    def __delitem__(self, key: str) -> None:
+        self.providers[self.name] = {k: v for k, v in self._config().items() if k != key}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._config())
+
+    def __len__(self) -> int:
+        return len(self._config())
+
+
 @pytest.fixture
 def providers(fake_openai, fake_gemini, fake_anthropic):
     """Point the providers at the fakes (restored afterwards)."""
-    saved = {name: dict(config) for name, config in settings.PROVIDERS.items()}
+    saved = settings.PROVIDERS
+    live = LiveProviders()
     for name in ("openai", "mistral", "groq"):
-        settings.PROVIDERS[name] = {
-            "api_key": UPSTREAM_KEY,
-            "base_url": fake_openai.base_url + "/v1",
-        }
-    settings.PROVIDERS["gemini"] = {"api_key": GEMINI_KEY, "base_url": fake_gemini.base_url}
-    settings.PROVIDERS["anthropic"] = {
-        "api_key": ANTHROPIC_KEY,
-        "base_url": fake_anthropic.base_url,
-    }
-    yield settings.PROVIDERS
-    settings.PROVIDERS.clear()
-    settings.PROVIDERS.update(saved)
+        live[name] = {"api_key": UPSTREAM_KEY, "base_url": fake_openai.base_url + "/v1"}
+    live["gemini"] = {"api_key": GEMINI_KEY, "base_url": fake_gemini.base_url}
+    live["anthropic"] = {"api_key": ANTHROPIC_KEY, "base_url": fake_anthropic.base_url}
+    yield live
+    settings.PROVIDERS = saved
 
 
 @pytest.fixture(autouse=True)

@@ -213,23 +213,20 @@ def canned() -> Iterator[CannedUpstream]:
 
 @pytest.fixture
 def fuzz_tenant(transactional_db, redis_client, canned, gateway_url) -> Iterator[Tenant]:
-    saved = {name: dict(config) for name, config in django_settings.PROVIDERS.items()}
-    for name in ("openai", "mistral"):
-        django_settings.PROVIDERS[name] = {
-            "api_key": "sk-canned",
-            "base_url": canned.base_url + "/v1",
-        }
-    django_settings.PROVIDERS["anthropic"] = {
-        "api_key": "sk-ant-canned",
-        "base_url": canned.base_url,
+    saved = django_settings.PROVIDERS
+    canned_openai = {"api_key": "sk-canned", "base_url": canned.base_url + "/v1"}
+    django_settings.PROVIDERS = {
+        **saved,
+        "openai": canned_openai,
+        "mistral": canned_openai,
+        "anthropic": {"api_key": "sk-ant-canned", "base_url": canned.base_url},
+        "gemini": {"api_key": "gemini-canned", "base_url": canned.base_url},
     }
-    django_settings.PROVIDERS["gemini"] = {"api_key": "gemini-canned", "base_url": canned.base_url}
     tenant = new_tenant(gateway_url, name="Fuzz", email="fuzz@example.com", dollars=1000)
     canned.reset()
     canned.malformed.clear()
     yield tenant
-    django_settings.PROVIDERS.clear()
-    django_settings.PROVIDERS.update(saved)
+    django_settings.PROVIDERS = saved
     assert canned.malformed == [], "the gateway sent a provider a body that is not a JSON object"
     assert_all_settled()
 

@@ -25,6 +25,19 @@ def test_a_provider_without_key_is_not_configured(settings):
     )
 
 
+def test_routes_are_made_once_per_entry_and_remade_when_the_settings_change(settings):
+    settings.PROVIDERS = {"openai": {"api_key": "k", "base_url": "https://x/v1"}}
+    first = routing.deployments_for(ENTRY)
+    assert routing.deployments_for(ENTRY) is first  # kept: made once per entry
+    assert routing.deployments_for(replace(ENTRY, upstream_model="other")) is not first
+    settings.UPSTREAM_TIMEOUT = 7.0  # any other setting: made again
+    (route,) = routing.deployments_for(ENTRY)
+    assert route.read_timeout == 7.0 and (route,) is not first
+    settings.PROVIDERS = {"openai": {"api_key": "k2", "base_url": "https://y/v1"}}
+    (route,) = routing.deployments_for(ENTRY)
+    assert (route.deployment.api_key, route.deployment.base_url) == ("k2", "https://y/v1")
+
+
 def test_local_servers_need_only_a_base_url(settings):
     settings.PROVIDERS = {"ollama": {"api_key": "", "base_url": "http://127.0.0.1:11434/v1"}}
     assert routing.is_configured("ollama")
