@@ -123,13 +123,14 @@ class Process:
     command: list[str]
     env: dict[str, str]
     log: Path
+    cwd: Path = PROJECT_DIR
     process: subprocess.Popen | None = field(default=None, repr=False)
 
     def start(self) -> Process:
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
                 self.command,
-                cwd=PROJECT_DIR,
+                cwd=self.cwd,
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -166,3 +167,20 @@ class Process:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+
+
+def project_with_runtime_venv(where: Path) -> Path:
+    """This checkout as a fresh clone after `make` built `.venv` from requirements.lock:
+    the project's files linked into `where`, `.venv` the runtime venv (never the shared
+    development one), so that `make` targets run as printed."""
+    venv = runtime_venv()
+    uv = venv / "bin" / "uv"
+    if not uv.exists():
+        uv.symlink_to(_uv())
+    (venv / ".runtime").touch()  # newer than requirements.lock: make installs nothing
+    where.mkdir(parents=True, exist_ok=True)
+    for entry in PROJECT_DIR.iterdir():
+        if entry.name not in {".venv", ".cache", ".git", "staticfiles", "celerybeat-schedule"}:
+            (where / entry.name).symlink_to(entry)
+    (where / ".venv").symlink_to(venv)
+    return where
