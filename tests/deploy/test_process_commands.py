@@ -95,7 +95,12 @@ def test_make_worker_and_beat_refuse_the_in_memory_broker(target, tmp_path):
     env = shell_env(tmp_path)
     del env["REDIS_URL"]
     done = subprocess.run(
-        f"make {target}", shell=True, cwd=project, env=env, capture_output=True, text=True,
+        f"make {target}",
+        shell=True,
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert done.returncode != 0
