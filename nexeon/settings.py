@@ -322,6 +322,9 @@ GATEWAY_KEY_CACHE_SECONDS = read(env.float, "GATEWAY_KEY_CACHE_SECONDS", default
 # minute, then 429 until the minute ends (0: no limit).
 GATEWAY_AUTH_FAILURES_PER_MINUTE = read(env.int, "GATEWAY_AUTH_FAILURES_PER_MINUTE", default=30)
 # Proxies whose X-Forwarded-For names the client (uvicorn's variable; "*" trusts any).
+# uvicorn reads it too and puts the client it names into the ASGI scope, which is Django's
+# REMOTE_ADDR and so the address allauth's login throttling counts (allauth's own
+# ALLAUTH_TRUSTED_PROXY_COUNT stays 0: the header is read once, by the peer-checked rule).
 FORWARDED_ALLOW_IPS = read(env.list, "FORWARDED_ALLOW_IPS", default=["127.0.0.1"])
 # How often each process checks the catalog's change counter (one Redis GET), and how old
 # its copy may get before it is read again anyway (edits made around the ORM, e.g. in SQL).
