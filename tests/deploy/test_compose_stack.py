@@ -3,12 +3,13 @@
 Redis, web is ready, the worker answers its health check, and a real call's usage is
 drained into a UsageRecord by the worker on beat's schedule.
 
-No Docker engine runs here, so each service's `command` runs as written, with two
-adaptations: the container's 0.0.0.0:8000 becomes a free loopback port, and its /tmp a
-directory of the test; the compose environment's hosts become this machine's services."""
+No Docker engine runs here, so each service's `command` and health check run as written,
+with two adaptations: the container's 0.0.0.0:8000 becomes a free loopback port, and its
+/tmp a directory of the test; the compose environment's hosts become this machine's."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import httpx
@@ -35,13 +36,26 @@ DOTENV = {
 }
 
 
-def on_this_machine(command: list[str], port: int, tmp: str) -> list[str]:
+def container_tmp(arg: str, tmp) -> str:
+    return re.sub(r"/tmp(?=/|\s|$)", str(tmp), arg)
+
+
+def on_this_machine(command: list[str], port: int, tmp) -> list[str]:
     replaced = {"--host=0.0.0.0": "--host=127.0.0.1", "--port=8000": f"--port={port}"}
-    return [replaced.get(arg, arg).replace("/tmp/", f"{tmp}/") for arg in command]
+    return [container_tmp(replaced.get(arg, arg), tmp) for arg in command]
 
 
 def service_env(service: dict, venv, **overrides: str) -> dict[str, str]:
     return {**base_environment(venv), **service["environment"], **overrides}
+
+
+def healthy(process: Process, services: dict, port: int, tmp_path) -> bool:
+    """The service's compose health check, run in its environment (CMD or CMD-SHELL)."""
+    kind, *test = services[process.name]["healthcheck"]["test"]
+    test = [container_tmp(arg.replace(":8000/", f":{port}/"), tmp_path) for arg in test]
+    command = ["sh", "-c", test[0]] if kind == "CMD-SHELL" else test
+    check = subprocess.run(command, env=process.env, cwd=settings.BASE_DIR, timeout=60)
+    return check.returncode == 0
 
 
 @pytest.fixture
@@ -65,7 +79,7 @@ def test_the_compose_services_run_from_the_runtime_lock(
     }
 
     def command(name: str) -> list[str]:
-        return on_this_machine(services[name]["command"], port, str(tmp_path))
+        return on_this_machine(services[name]["command"], port, tmp_path)
 
     migrate = subprocess.run(
         command("migrate"),
@@ -101,21 +115,18 @@ def test_the_compose_services_run_from_the_runtime_lock(
         web.wait_for(ready, "/readyz 200", timeout=60)
         assert httpx.get(f"{url}/healthz", timeout=5).json() == {"status": "ok"}
 
-        health = services["worker"]["healthcheck"]["test"]
-        assert health[0] == "CMD-SHELL"
-
-        def pong() -> bool:
-            check = subprocess.run(
-                ["sh", "-c", health[1]], env=worker.env, cwd=settings.BASE_DIR, timeout=60
-            )
-            return check.returncode == 0
-
-        worker.wait_for(pong, "answer to `celery inspect ping`", timeout=90)
+        worker.wait_for(
+            lambda: healthy(worker, services, port, tmp_path),
+            "answer to its health check (`celery inspect ping`)",
+            timeout=90,
+        )
         beat.wait_for(
             lambda: "Sending due task drain-usage-events" in beat.output(),
             "scheduled usage drain",
             timeout=60,
         )
+        assert healthy(web, services, port, tmp_path)
+        assert healthy(beat, services, port, tmp_path)
 
         answer = tenant.client().chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hello compose"}]
