@@ -107,6 +107,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    # Behind PgBouncer in transaction mode, consecutive transactions of one client may run
+    # on different server connections, where a server-side cursor does not exist (prepared
+    # statements, the other such state, are off already: Django's default).
+    if flag("DATABASE_TRANSACTION_POOLING", default=False):
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis has three roles, never sharing a database: REDIS_URL holds the money state and the
