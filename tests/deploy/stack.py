@@ -57,6 +57,9 @@ def runtime_venv() -> Path:
             check=True,
         )
         (venv / ".complete").touch()
+        for stale in VENV_CACHE.glob(f"py{version}-*"):
+            if stale != venv:  # built from an older lock
+                shutil.rmtree(stale, ignore_errors=True)
     return venv
 
 
