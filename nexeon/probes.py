@@ -7,22 +7,39 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponse
 
 from nexeon import health
 
-PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {
-    "/healthz": health.healthz,
-    "/readyz": health.readyz,
-}
+PROBES: dict[str, Callable] = {"/healthz": health.healthz, "/readyz": health.readyz}
 
 
 class ProbesAnyHostMiddleware:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
+    """Calls a probe's view directly (sync or async, whichever the view and the server
+    are); the views read nothing of the request but its method."""
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest):
+        if self.is_async:
+            return self._acall(request)
         probe = PROBES.get(request.path_info)
-        if probe is not None:
-            return probe(request)  # the views read nothing of the request but its method
-        return self.get_response(request)
+        if probe is None:
+            return self.get_response(request)
+        return async_to_sync(probe)(request) if iscoroutinefunction(probe) else probe(request)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        probe = PROBES.get(request.path_info)
+        if probe is None:
+            return await self.get_response(request)
+        if iscoroutinefunction(probe):
+            return await probe(request)
+        return await sync_to_async(probe)(request)
