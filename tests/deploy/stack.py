@@ -22,13 +22,14 @@ import yaml
 
 from tests.support import PROJECT_DIR
 
-UV = Path("/work/main/.venv/bin/uv")
 # Built venvs live here, one per lock file content, so that reruns do not reinstall.
 VENV_CACHE = PROJECT_DIR / ".cache" / "runtime-venv"
 
 
 def _uv() -> str:
-    found = shutil.which("uv") or (str(UV) if UV.exists() else None)
+    """The uv of the venv running the tests (the Makefile installs it there), else PATH's."""
+    beside = Path(sys.executable).parent / "uv"
+    found = str(beside) if beside.exists() else shutil.which("uv")
     assert found, "uv is needed to build the runtime venv (make creates .venv/bin/uv)"
     return found
 
