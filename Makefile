@@ -11,7 +11,7 @@ WORKERS ?= 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/nexeon
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 
-.PHONY: run test lint format check lock migrate worker clean chromium
+.PHONY: run test lint format check lock migrate worker beat clean chromium pgbouncer
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,12 @@ chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: $(VENV)/.dev $(NODE_SDK) chromium
+# The transaction-pooling test runs a real PgBouncer (Debian's), started by the test itself.
+pgbouncer:
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }
+
+test: $(VENV)/.dev $(NODE_SDK) chromium pgbouncer
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 		SECRET_KEY="$${SECRET_KEY:-test-only-secret-key-never-used-in-production}" \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -63,10 +68,16 @@ lock: | $(BIN)/uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -q -o requirements-dev.lock
 
 migrate: $(VENV)/.runtime
-	$(BIN)/python manage.py migrate --noinput
+	DEBUG=$${DEBUG-1} $(BIN)/python manage.py migrate --noinput
 
+# The worker and the scheduler, with `make run`'s DEBUG default (so its development key);
+# both need REDIS_URL (or CELERY_BROKER_URL) and refuse to start without one.
 worker: $(VENV)/.runtime
-	$(BIN)/celery -A nexeon worker --loglevel INFO
+	DEBUG=$${DEBUG-1} exec $(BIN)/celery -A nexeon worker --loglevel INFO
+
+beat: $(VENV)/.runtime
+	DEBUG=$${DEBUG-1} exec $(BIN)/celery -A nexeon beat --loglevel INFO \
+		--schedule $${DATA_DIR:-.}/celerybeat-schedule
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache tests/node/node_modules
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .cache tests/node/node_modules celerybeat-schedule*

@@ -1,10 +1,16 @@
 """Low-balance emails (Celery beat): the organization's owners and admins hear once when
-its balance falls below LOW_BALANCE_USD, and again only after it went back above."""
+its balance falls below LOW_BALANCE_USD, and again only after it went back above.
+
+Once even when two runs overlap (two beats during a rolling update): a run claims an
+organization by inserting its BalanceAlert (one per organization) in the transaction that
+sends the mail; a concurrent insert waits for that transaction and then finds the row, so
+only one run mails. A mail that fails rolls its claim back, to be tried on the next run."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
 
 from accounts.models import Membership, Organization, Role
 from billing.models import BalanceAlert, OrganizationBalance
@@ -32,7 +38,20 @@ def low_balance_alerts() -> int:
     for organization in Organization.objects.filter(
         pk__in=[org for org, value in balances.items() if value < threshold and org not in told]
     ):
-        balance = balances[organization.pk]
+        if _tell(organization, balances[organization.pk], threshold):
+            sent += 1
+    return sent
+
+
+def _tell(organization: Organization, balance: int, threshold: int) -> bool:
+    """Claim the organization's alert and mail its owners and admins, all or nothing;
+    False if another run claimed it first."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                BalanceAlert.objects.create(organization=organization, balance_nanos=balance)
+        except IntegrityError:
+            return False
         recipients = list(
             Membership.objects.filter(
                 organization=organization, role__in=[Role.OWNER, Role.ADMIN]
@@ -47,6 +66,4 @@ def low_balance_alerts() -> int:
                 settings.DEFAULT_FROM_EMAIL,
                 recipients,
             )
-        BalanceAlert.objects.create(organization=organization, balance_nanos=balance)
-        sent += 1
-    return sent
+    return True

@@ -12,14 +12,35 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+def _refuse(message: str) -> None:
+    sys.stderr.write(f"nexeon: {message}\n")
+    raise SystemExit(2)  # (an Exception in a signal handler would be logged and ignored)
+
+
+def _refuse_the_in_memory_broker(role: str) -> None:
+    """Without REDIS_URL the tasks run inside the web process (eagerly), and a worker or
+    beat on the in-memory broker would sit apart from it, silently doing nothing."""
+    if app.conf.broker_url.startswith("memory://"):
+        _refuse(
+            f"celery {role} needs a shared broker: set REDIS_URL (or CELERY_BROKER_URL) "
+            "to the Redis the web processes use. Without it, tasks run inside the web "
+            f"process and a {role} has nothing to do."
+        )
+
+
 @signals.worker_init.connect
-def _check_money_redis(**kwargs) -> None:
-    """A worker drains usage and returns holds: it refuses to start on a Redis that evicts
-    (credit/checks.py), as the web processes do."""
+def _check_worker_stores(**kwargs) -> None:
+    """A worker drains usage and returns holds: it needs the broker the web processes use,
+    and refuses a money Redis that evicts (credit/checks.py), as the web processes do."""
     from credit.checks import UnsafeRedis, check_eviction_policy
 
+    _refuse_the_in_memory_broker("worker")
     try:
         check_eviction_policy()
     except UnsafeRedis as unsafe:
-        sys.stderr.write(f"nexeon: {unsafe}\n")
-        raise SystemExit(2) from None  # (an Exception here would be logged and ignored)
+        _refuse(str(unsafe))
+
+
+@signals.beat_init.connect
+def _check_beat_broker(**kwargs) -> None:
+    _refuse_the_in_memory_broker("beat")

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "nexeon.probes.ProbesAnyHostMiddleware",  # before anything checks ALLOWED_HOSTS
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -106,6 +107,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    # Behind PgBouncer in transaction mode, consecutive transactions of one client may run
+    # on different server connections, where a server-side cursor does not exist (prepared
+    # statements, the other such state, are off already: Django's default).
+    if flag("DATABASE_TRANSACTION_POOLING", default=False):
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis has three roles, never sharing a database: REDIS_URL holds the money state and the
@@ -321,6 +327,9 @@ GATEWAY_KEY_CACHE_SECONDS = read(env.float, "GATEWAY_KEY_CACHE_SECONDS", default
 # minute, then 429 until the minute ends (0: no limit).
 GATEWAY_AUTH_FAILURES_PER_MINUTE = read(env.int, "GATEWAY_AUTH_FAILURES_PER_MINUTE", default=30)
 # Proxies whose X-Forwarded-For names the client (uvicorn's variable; "*" trusts any).
+# uvicorn reads it too and puts the client it names into the ASGI scope, which is Django's
+# REMOTE_ADDR and so the address allauth's login throttling counts (allauth's own
+# ALLAUTH_TRUSTED_PROXY_COUNT stays 0: the header is read once, by the peer-checked rule).
 FORWARDED_ALLOW_IPS = read(env.list, "FORWARDED_ALLOW_IPS", default=["127.0.0.1"])
 # How often each process checks the catalog's change counter (one Redis GET), and how old
 # its copy may get before it is read again anyway (edits made around the ORM, e.g. in SQL).
@@ -403,7 +412,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # --- Static files, i18n ------------------------------------------------------------------
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(read(env.str, "STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
