@@ -168,6 +168,27 @@ def test_an_ipv6_literal_is_reached_and_named_in_brackets():
     assert f"host: [::1]:{port}\r\n".encode() in server.requests[0]
 
 
+@pytest.mark.parametrize("no_proxy", ["", "::1", "[::1]"], ids=["proxied", "bare", "brackets"])
+def test_an_ipv6_https_provider_through_the_proxy_or_past_it(ca, monkeypatch, no_proxy):
+    proxy = ForwardProxy()
+    server = RawServer([ok(b"v6")], host="::1", tls=ca.server_context())
+
+    async def run():
+        async with server as url:
+            client = Client()
+            tls = upstream_tls.context(ca_file=str(ca.ca_file))
+            assert await fetch(client, url, tls=tls) == (200, b"v6")
+            client.close()
+            return url
+
+    with proxy.serving() as proxy_url:
+        monkeypatch.setenv("HTTPS_PROXY", proxy_url)
+        monkeypatch.setenv("NO_PROXY", no_proxy)
+        url = asyncio.run(run())
+    port = url.rsplit(":", 1)[1]
+    assert proxy.seen == ([] if no_proxy else [f"CONNECT [::1]:{port} HTTP/1.1"])
+
+
 # --- TLS ---------------------------------------------------------------------------------
 
 
