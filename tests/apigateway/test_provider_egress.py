@@ -8,6 +8,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import openai
 import orjson
 import pytest
 
@@ -223,3 +224,23 @@ def test_tls_options_are_read_and_checked_at_start(ca):
     broken = run_manage("check", env=environment)
     assert broken.returncode != 0
     assert "NEXEON_PROVIDERS['lab']: the TLS files cannot be used" in broken.stderr
+
+
+def test_a_stream_event_over_the_size_cap_ends_the_stream_with_an_error_event(
+    tenant, fake_openai, settings
+):
+    """Headers are gone by then: the error comes in-band and the caller pays for what the
+    provider produced (the existing rule for a stream cut off), nothing more."""
+    settings.GATEWAY_UPSTREAM_MAX_RESPONSE_BYTES = 4000
+    fake_openai.chunk_delay = 0.1  # each event in its own read
+    fake_openai.script = [{"content": "one "}, {"content": "two "}, b"data: " + b"x" * 5000]
+    stream = tenant.client().chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "count"}], stream=True
+    )
+    received = []
+    with pytest.raises(openai.APIError, match="larger than 4000 bytes"):
+        for chunk in stream:
+            received.append(chunk.choices[0].delta.content or "")
+    assert "".join(received) == "one two "
+    balance = assert_balance_reconciles(tenant.organization.pk)
+    assert balance < GRANTED  # the two events produced are paid for
