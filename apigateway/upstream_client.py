@@ -332,13 +332,16 @@ class _Pool:
             connection = await asyncio.wait_for(self._dial(loop), max(deadline - loop.time(), 0))
         except BaseException as exc:
             self.slot_freed()
+            # (for the operator's log: a proxy that fails is not the provider)
+            via = f" via the proxy {self.proxy.host}:{self.proxy.port}" if self.proxy else ""
             if isinstance(exc, TimeoutError):
                 # Nothing was sent: as safe to retry elsewhere as a refused connection.
-                raise UpstreamConnectError("connect timed out") from None
+                raise UpstreamConnectError(f"connect timed out{via}") from None
             if isinstance(exc, ssl.SSLError):
-                raise UpstreamTLSError(type(exc).__name__) from None
+                why = getattr(exc, "verify_message", None) or getattr(exc, "reason", None)
+                raise UpstreamTLSError(f"{type(exc).__name__} ({why}){via}") from None
             if isinstance(exc, OSError) and not isinstance(exc, UpstreamConnectError):
-                raise UpstreamConnectError(type(exc).__name__) from None
+                raise UpstreamConnectError(f"{type(exc).__name__}{via}") from None
             raise
         connection.counted = True
         if connection.closed:  # lost before it was counted: its slot is free already
