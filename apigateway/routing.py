@@ -7,6 +7,7 @@ deployment whose provider the operator has not configured is left out.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from functools import cache
 
@@ -16,6 +17,7 @@ from django.core.signals import setting_changed
 from apigateway.catalog import CatalogEntry
 from apigateway.providers.base import Deployment, Provider
 from apigateway.providers.options import options_for
+from apigateway.upstream_tls import context_for
 
 # Providers whose wire format is not OpenAI's; every other provider name is OpenAI-shaped.
 NATIVE_ADAPTERS = {"anthropic": "anthropic", "gemini": "gemini", "azure": "azure"}
@@ -58,14 +60,16 @@ def _configured(provider: str, config: dict | None) -> bool:
 
 @dataclass(slots=True)
 class Route:
-    """One deployment a call may be sent to, with the adapter that speaks its wire format
-    and its own time-outs (the provider's, else UPSTREAM_TIMEOUT / UPSTREAM_CONNECT_TIMEOUT)."""
+    """One deployment a call may be sent to, with the adapter that speaks its wire format,
+    its own time-outs (the provider's, else UPSTREAM_TIMEOUT / UPSTREAM_CONNECT_TIMEOUT) and
+    TLS context (apigateway/upstream_tls.py; None: the system's trust store)."""
 
     deployment: Deployment
     adapter: Provider
     connect_timeout: float
     read_timeout: float
     key: str  # the circuit breaker's name for it: "provider/upstream_model"
+    tls: ssl.SSLContext | None = None
 
     @property
     def provider(self) -> str:
@@ -135,6 +139,7 @@ def _route(entry: CatalogEntry, providers: dict, provider: str, upstream_model: 
         config.get("connect_timeout") or settings.UPSTREAM_CONNECT_TIMEOUT,
         config.get("timeout") or settings.UPSTREAM_TIMEOUT,
         f"{provider}/{upstream_model}",
+        context_for(config),
     )
 
 

@@ -5,35 +5,68 @@ bytes.
 Why not aiohttp: after 50 ms of waiting on a provider, aiohttp's response path ran about
 0.5 ms slower at the median than the same exchange over a bare asyncio Protocol on this
 VM (0.06 ms slower when hot) — its layers run cold, and the gateway's added latency at a
-50 ms upstream is mostly such cold work (README, Performance). This client does only what
-the gateway needs: one request per connection at a time, Content-Length request bodies,
-any response framing httptools understands (length, chunked, until close), gzip/deflate
-answers decoded, TLS with the system's trust store.
+50 ms upstream is mostly such cold work (README, Performance). httpx 0.28 added +6.4 ms
+there and served an eighth of the calls at c=64 (docs/benchmarks/egress-client-ab.md).
+This client does only what the gateway needs: one request per connection at a time,
+Content-Length request bodies, any response framing httptools understands (length,
+chunked, until close), gzip/deflate answers decoded, TLS (the system's trust store, or a
+provider's own context: apigateway/upstream_tls.py), IPv6 literals.
+
+Egress as operators run it: HTTPS_PROXY / HTTP_PROXY / ALL_PROXY and NO_PROXY (either case,
+read when a client is made, urllib.request's rules), https through a CONNECT tunnel, http
+as absolute URIs to the proxy, the proxy URL's user and password sent as Basic
+Proxy-Authorization. Limits: at most `max_connections_per_host` connections per host and
+TLS setting (callers beyond it queue for one within their connect deadline, then
+UpstreamBusy), and at most `max_response_bytes` of an answer held at once: a whole answer
+read with read(), or what arrived between two next_chunk() calls of a stream, counted
+both as received and as decoded (a gzip bomb is refused without being inflated).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import ssl
 import time
+import urllib.request
 import zlib
 from collections import deque
-from urllib.parse import urlsplit
+from collections.abc import Mapping
+from urllib.parse import unquote, urlsplit
 
 import httptools
 
 IDLE_SECONDS = 30.0  # an idle pooled connection older than this is not reused
 MAX_IDLE_PER_HOST = 256
+MAX_CONNECTIONS_PER_HOST = 1000
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _TLS = ssl.create_default_context()
+_TIMED_OUT = object()  # a queued caller's turn that never came
 
 
 class UpstreamConnectError(ConnectionError):
-    """The connection could not be opened (refused, unreachable, TLS failure)."""
+    """The connection could not be opened (refused, unreachable, proxy refusal)."""
+
+
+class UpstreamTLSError(UpstreamConnectError):
+    """The TLS handshake failed: the provider's certificate was not trusted, or ours not."""
+
+
+class UpstreamBusy(ConnectionError):
+    """Every connection the cap allows to this host is busy, for the whole connect deadline."""
 
 
 class UpstreamBroken(ConnectionError):
     """The connection broke, or the answer was not valid HTTP."""
+
+
+class UpstreamTooLarge(UpstreamBroken):
+    """The answer is larger than the client's max_response_bytes (received or decoded)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the answer is larger than {limit} bytes")
+        self.limit = limit
 
 
 class _Connection(asyncio.Protocol):
@@ -43,6 +76,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
+        self.counted = False  # holds one of its pool's connection slots
+        self.limit = pool.max_response_bytes
         self._reset()
 
     def _reset(self) -> None:
@@ -61,6 +96,7 @@ class _Connection(asyncio.Protocol):
         self.error: Exception | None = None
         self.waiter: asyncio.Future | None = None
         self.headers_done = False
+        self.buffered = 0  # bytes received since the reader last took the body
 
     # --- asyncio.Protocol ---
     def connection_made(self, transport) -> None:
@@ -68,6 +104,10 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.received = True
+        self.buffered += len(data)
+        if self.buffered > self.limit:
+            self._fail(UpstreamTooLarge(self.limit))
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -81,6 +121,9 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.counted:
+            self.counted = False
+            self.pool.slot_freed()
         if not self.complete and self.headers_done and self._framed_by_close():
             self.complete = True  # no length, not chunked: the body ends with the connection
             self._wake()
@@ -123,7 +166,8 @@ class _Connection(asyncio.Protocol):
                 waiter.set_result(None)
 
     def _fail(self, error: Exception) -> None:
-        self.error = error
+        if self.error is None:  # the first cause is the one the reader hears of
+            self.error = error
         self.closed = True
         if self.transport is not None:
             self.transport.abort()
@@ -170,10 +214,79 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
 
 
+class _Proxy:
+    """Where a pool's connections go instead of the provider's host."""
+
+    __slots__ = ("authorization", "host", "port")
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        if parts.scheme.lower() != "http" or not parts.hostname:
+            raise UpstreamConnectError(f"unsupported proxy {parts.scheme}://; use http://")
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.authorization = ""
+        if parts.username is not None:
+            userinfo = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            self.authorization = "Basic " + base64.b64encode(userinfo.encode()).decode()
+
+
+def proxy_for(scheme: str, host: str, port: int, proxies: Mapping[str, str]) -> _Proxy | None:
+    """The proxy a request to scheme://host:port goes through, per the environment's
+    variables (urllib.request's reading of them, NO_PROXY included), or None: directly.
+    NO_PROXY may name an IPv6 host bare (::1) or in brackets."""
+    url = proxies.get(scheme) or proxies.get("all")
+    if not url:
+        return None
+    bypass = urllib.request.proxy_bypass_environment
+    if bypass(authority(host, port), proxies) or (":" in host and bypass(host, proxies)):
+        return None
+    return _Proxy(url)
+
+
+def authority(host: str, port: int, default_port: int | None = None) -> str:
+    """host[:port] as a Host header or a CONNECT target names it (IPv6 in brackets)."""
+    name = f"[{host}]" if ":" in host else host
+    return name if port == default_port else f"{name}:{port}"
+
+
+class _Tunnel(asyncio.Protocol):
+    """A proxy's answer to CONNECT: the bytes up to its head's end."""
+
+    def __init__(self) -> None:
+        self.answer = bytearray()
+        self.done: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self.answer += data
+        if b"\r\n\r\n" in self.answer and not self.done.done():
+            self.done.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_exception(UpstreamConnectError("the proxy closed the connection"))
+
+
 class _Pool:
-    def __init__(self, scheme: str, host: str, port: int) -> None:
-        self.scheme, self.host, self.port = scheme, host, port
+    """The connections to one host (and TLS context): idle ones for reuse, and a count of
+    all that are open against the cap, with the callers queued for one."""
+
+    def __init__(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        tls: ssl.SSLContext | None,
+        proxy: _Proxy | None,
+        limits: tuple[int, int],
+    ) -> None:
+        self.scheme, self.host, self.port, self.proxy = scheme, host, port, proxy
+        self.tls = (tls or _TLS) if scheme == "https" else None
+        self.max_connections, self.max_response_bytes = limits
+        self.authority = authority(host, port, 443 if scheme == "https" else 80)
         self.idle: list[_Connection] = []
+        self.opened = 0  # connections open or being opened (idle ones included)
+        self.waiters: deque[asyncio.Future] = deque()
 
     def get(self) -> _Connection | None:
         now = time.monotonic()
@@ -185,30 +298,113 @@ class _Pool:
         return None
 
     def put(self, connection: _Connection) -> None:
+        while self.waiters:  # a caller queued for a connection takes this one
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return
         if len(self.idle) < MAX_IDLE_PER_HOST:
             self.idle.append(connection)
         else:
             connection.abort()
 
-    async def connect(self, seconds: float) -> _Connection:
+    def slot_freed(self) -> None:
+        """A connection closed: the first queued caller may open one instead."""
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # (its slot: `opened` stays as it is)
+                return
+        self.opened -= 1
+
+    async def open(self, seconds: float) -> tuple[_Connection, bool]:
+        """A new connection, or, at the cap, the first one another caller gives back (then
+        True: it was used before); all within `seconds`."""
         loop = asyncio.get_running_loop()
-        tls = _TLS if self.scheme == "https" else None
+        deadline = loop.time() + seconds
+        if self.opened >= self.max_connections:
+            handed = await self._queue(loop, seconds)
+            if handed is not None:
+                return handed, True
+        else:
+            self.opened += 1
         try:
-            _, connection = await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: _Connection(self),
-                    self.host,
-                    self.port,
-                    ssl=tls,
-                    server_hostname=self.host if tls else None,
-                ),
-                seconds,
+            connection = await asyncio.wait_for(self._dial(loop), max(deadline - loop.time(), 0))
+        except BaseException as exc:
+            self.slot_freed()
+            # (for the operator's log: a proxy that fails is not the provider)
+            via = f" via the proxy {self.proxy.host}:{self.proxy.port}" if self.proxy else ""
+            if isinstance(exc, TimeoutError):
+                # Nothing was sent: as safe to retry elsewhere as a refused connection.
+                raise UpstreamConnectError(f"connect timed out{via}") from None
+            if isinstance(exc, ssl.SSLError):
+                why = getattr(exc, "verify_message", None) or getattr(exc, "reason", None)
+                raise UpstreamTLSError(f"{type(exc).__name__} ({why}){via}") from None
+            if isinstance(exc, OSError) and not isinstance(exc, UpstreamConnectError):
+                raise UpstreamConnectError(f"{type(exc).__name__}{via}") from None
+            raise
+        connection.counted = True
+        if connection.closed:  # lost before it was counted: its slot is free already
+            connection.counted = False
+            self.slot_freed()
+        return connection, False
+
+    async def _queue(self, loop: asyncio.AbstractEventLoop, seconds: float):
+        """Wait for a connection given back (returned) or a slot (None)."""
+        waiter = loop.create_future()
+        self.waiters.append(waiter)
+        timer = loop.call_later(seconds, lambda: waiter.done() or waiter.set_result(_TIMED_OUT))
+        try:
+            handed = await waiter
+        except BaseException:
+            # Cancelled: what was handed to this caller meanwhile goes to the next one.
+            if waiter.done() and not waiter.cancelled():
+                if isinstance(waiter.result(), _Connection):
+                    self.put(waiter.result())
+                elif waiter.result() is None:
+                    self.slot_freed()
+            raise
+        finally:
+            timer.cancel()
+        if handed is _TIMED_OUT:
+            raise UpstreamBusy(f"no free connection to {self.authority} within {seconds:g} s")
+        return handed
+
+    async def _dial(self, loop: asyncio.AbstractEventLoop) -> _Connection:
+        proxy = self.proxy
+        if proxy is None:
+            _, connection = await loop.create_connection(
+                lambda: _Connection(self),
+                self.host,
+                self.port,
+                ssl=self.tls,
+                server_hostname=self.host if self.tls else None,
             )
-        except TimeoutError:
-            # Nothing was sent: as safe to retry elsewhere as a refused connection.
-            raise UpstreamConnectError("connect timed out") from None
-        except (OSError, ssl.SSLError) as exc:
-            raise UpstreamConnectError(type(exc).__name__) from None
+            return connection
+        if self.tls is None:  # http through the proxy: requests name the whole URL
+            _, connection = await loop.create_connection(
+                lambda: _Connection(self), proxy.host, proxy.port
+            )
+            return connection
+        transport, tunnel = await loop.create_connection(_Tunnel, proxy.host, proxy.port)
+        try:
+            lines = [f"CONNECT {self.authority} HTTP/1.1", f"host: {self.authority}"]
+            if proxy.authorization:
+                lines.append(f"proxy-authorization: {proxy.authorization}")
+            transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            await tunnel.done
+            status_line = bytes(tunnel.answer).split(b"\r\n", 1)[0].decode("latin-1")
+            parts = status_line.split(" ", 2)
+            if len(parts) < 2 or not parts[1].startswith("2"):
+                raise UpstreamConnectError(f"the proxy answered CONNECT with {status_line!r}")
+            connection = _Connection(self)
+            secure = await loop.start_tls(
+                transport, connection, self.tls, server_hostname=self.host
+            )
+        except BaseException:
+            transport.abort()
+            raise
+        connection.connection_made(secure)
         return connection
 
     def close(self) -> None:
@@ -239,6 +435,23 @@ class Response:
         """Lower-case names (made when asked: a successful call never asks)."""
         return {name.decode("latin-1"): value.decode("latin-1") for name, value in self._headers}
 
+    def _decode(self, data: bytes, final: bool) -> bytes:
+        """Inflated, at most the size limit: past it, UpstreamTooLarge before any more is
+        made."""
+        decoder = self._decoder
+        limit = self._connection.limit
+        try:
+            out = decoder.decompress(data, limit + 1)
+            if final and not decoder.unconsumed_tail:
+                out += decoder.flush()
+        except zlib.error:
+            self._connection.abort()
+            raise UpstreamBroken("the provider's compressed answer is corrupt") from None
+        if len(out) > limit or decoder.unconsumed_tail:
+            self._connection.abort()
+            raise UpstreamTooLarge(limit)
+        return out
+
     async def next_chunk(self) -> bytes | None:
         """The body that has arrived since the last call (waiting until some has), or None
         once it has all been read. Everything that has arrived comes at once: a stream's
@@ -252,14 +465,16 @@ class Response:
             if connection.chunks:
                 chunk = b"".join(connection.chunks)
                 connection.chunks.clear()
+                connection.buffered = 0
                 if self._decoder is not None:
-                    chunk = self._decoder.decompress(chunk)
+                    chunk = self._decode(chunk, final=False)
                 if chunk:
                     return chunk
             elif connection.complete:
                 self._done = True
                 if self._decoder is not None:
-                    tail, self._decoder = self._decoder.flush(), None
+                    tail = self._decode(b"", final=True)
+                    self._decoder = None
                     if tail:
                         return tail
                 return None
@@ -279,7 +494,7 @@ class Response:
         self._done = True
         body = b"".join(parts)
         if self._decoder:
-            body = self._decoder.decompress(body) + self._decoder.flush()
+            body = self._decode(body, final=True)
         return body
 
     def close(self) -> None:
@@ -295,15 +510,27 @@ MAX_PARSED_URLS = 1024
 
 
 class Client:
-    """One per event loop. `request` returns once the status line and headers are in."""
+    """One per event loop. `request` returns once the status line and headers are in.
 
-    def __init__(self) -> None:
-        self._pools: dict[tuple[str, str, int], _Pool] = {}
+    `proxies` as urllib.request.getproxies_environment() gives them (read from the
+    environment when not given)."""
+
+    def __init__(
+        self,
+        *,
+        max_connections_per_host: int = MAX_CONNECTIONS_PER_HOST,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        proxies: Mapping[str, str] | None = None,
+    ) -> None:
+        self._limits = (max_connections_per_host, max_response_bytes)
+        self._proxies = urllib.request.getproxies_environment() if proxies is None else proxies
+        self._pools: dict[tuple, _Pool] = {}
         # Deployment URLs repeat call after call: each is parsed once (a bounded cache).
-        self._targets: dict[str, tuple[_Pool, str]] = {}
+        self._targets: dict[tuple[str, ssl.SSLContext | None], tuple[_Pool, str, str]] = {}
 
-    def _pool(self, url: str) -> tuple[_Pool, str]:
-        found = self._targets.get(url)
+    def _pool(self, url: str, tls: ssl.SSLContext | None) -> tuple[_Pool, str, str]:
+        """The pool, the request target and the head's fixed lines for `url`."""
+        found = self._targets.get((url, tls))
         if found is not None:
             return found
         parts = urlsplit(url)
@@ -311,16 +538,23 @@ class Client:
         if scheme not in ("http", "https") or not parts.hostname:
             raise UpstreamConnectError(f"unsupported URL scheme {scheme!r}")
         port = parts.port or (443 if scheme == "https" else 80)
-        key = (scheme, parts.hostname, port)
+        host = parts.hostname
+        key = (scheme, host, port, tls)
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = _Pool(scheme, parts.hostname, port)
+            proxy = proxy_for(scheme, host, port, self._proxies)
+            pool = self._pools[key] = _Pool(scheme, host, port, tls, proxy, self._limits)
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
+        fixed = f"host: {pool.authority}"
+        if pool.proxy is not None and pool.tls is None:
+            target = f"http://{pool.authority}{target}"  # the absolute form a proxy takes
+            if pool.proxy.authorization:
+                fixed += f"\r\nproxy-authorization: {pool.proxy.authorization}"
         if len(self._targets) >= MAX_PARSED_URLS:
             self._targets.clear()
-        found = self._targets[url] = (pool, target)
+        found = self._targets[(url, tls)] = (pool, target, fixed)
         return found
 
     async def request(
@@ -332,11 +566,11 @@ class Client:
         body: bytes | None,
         connect_timeout: float,
         read_timeout: float,
+        tls: ssl.SSLContext | None = None,
     ) -> Response:
-        pool, target = self._pool(url)
-        default_port = 443 if pool.scheme == "https" else 80
-        host = pool.host if pool.port == default_port else f"{pool.host}:{pool.port}"
-        lines = [f"{method} {target} HTTP/1.1", f"host: {host}"]
+        """`tls`: the provider's own context (upstream_tls); None: the system's."""
+        pool, target, fixed = self._pool(url, tls)
+        lines = [f"{method} {target} HTTP/1.1", fixed]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         lines.append(f"content-length: {len(body or b'')}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -344,7 +578,7 @@ class Client:
             connection = pool.get()
             reused = connection is not None
             if connection is None:
-                connection = await pool.connect(connect_timeout)
+                connection, reused = await pool.open(connect_timeout)
             connection.transport.write(head + (body or b""))
             try:
                 while not connection.headers_done:

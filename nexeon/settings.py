@@ -11,6 +11,7 @@ from pathlib import Path
 
 from accounts.plans import DEFAULT_PLANS, validated_plans
 from apigateway.providers.options import configured as configured_provider_options
+from apigateway.upstream_tls import configured as configured_provider_tls
 from nexeon.env import (
     database,
     env,
@@ -272,7 +273,8 @@ AZURE_OPENAI_API_VERSION = env.str("OPENAI_API_VERSION", default="2024-10-21")
 # then name "mylab" as their provider (or fallback). An entry named like a built-in provider
 # changes only the fields it gives, e.g. {"anthropic": {"timeout": 300}}. The request options
 # output_cap_field, extra_fields, store_field and remote_media default per provider
-# (apigateway/providers/options.py).
+# (apigateway/providers/options.py); ca_file, client_cert, client_key and verify set the TLS
+# of its connections (apigateway/upstream_tls.py).
 
 
 def _provider_seconds(name: str, config: dict, field: str) -> dict:
@@ -305,6 +307,7 @@ for _name, _extra in read(env.json, "NEXEON_PROVIDERS", default={}).items():
         _config.update(_provider_seconds(_name, _extra, _field))
     try:
         _config.update(configured_provider_options(_name, _extra))
+        _config.update(configured_provider_tls(_name, _extra))
     except ValueError as _error:
         refuse_to_start(str(_error))
     PROVIDERS[_name] = _config
@@ -314,6 +317,20 @@ for _name, _extra in read(env.json, "NEXEON_PROVIDERS", default={}).items():
 UPSTREAM_TIMEOUT = read(env.float, "UPSTREAM_TIMEOUT", default=600.0)
 UPSTREAM_CONNECT_TIMEOUT = read(env.float, "UPSTREAM_CONNECT_TIMEOUT", default=10.0)
 UPSTREAM_RETRIES = read(env.int, "UPSTREAM_RETRIES", default=2)
+# Per host (and TLS setting), per worker process: callers beyond it wait for a connection
+# within their connect time-out, then 503. An answer is refused (502) past the size cap,
+# counted as received and as decompressed (for a stream: what arrived between two reads).
+GATEWAY_UPSTREAM_MAX_CONNECTIONS_PER_HOST = read(
+    env.int, "GATEWAY_UPSTREAM_MAX_CONNECTIONS_PER_HOST", default=1000
+)
+GATEWAY_UPSTREAM_MAX_RESPONSE_BYTES = read(
+    env.int, "GATEWAY_UPSTREAM_MAX_RESPONSE_BYTES", default=64 * 1024 * 1024
+)
+if GATEWAY_UPSTREAM_MAX_CONNECTIONS_PER_HOST < 1 or GATEWAY_UPSTREAM_MAX_RESPONSE_BYTES < 1:
+    refuse_to_start(
+        "GATEWAY_UPSTREAM_MAX_CONNECTIONS_PER_HOST and GATEWAY_UPSTREAM_MAX_RESPONSE_BYTES"
+        " must be 1 or more"
+    )
 # A deployment rests this long after this many consecutive failures (circuit breaker).
 GATEWAY_BREAKER_FAILURES = read(env.int, "GATEWAY_BREAKER_FAILURES", default=5)
 GATEWAY_BREAKER_REST_SECONDS = read(env.float, "GATEWAY_BREAKER_REST_SECONDS", default=30.0)

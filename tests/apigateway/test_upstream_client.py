@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
 
 import pytest
 
@@ -16,8 +17,17 @@ class RawServer:
     """Answers each request with the next canned bytes (a tuple: piece by piece); counts
     connections."""
 
-    def __init__(self, answers: list[bytes], *, close_after_each: bool = False) -> None:
+    def __init__(
+        self,
+        answers: list[bytes],
+        *,
+        close_after_each: bool = False,
+        host: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.answers = list(answers)
+        self.host = host
+        self.tls = tls
         self.connections = 0
         self.requests: list[bytes] = []
         self.close_after_each = close_after_each
@@ -50,9 +60,10 @@ class RawServer:
             pass
 
     async def __aenter__(self) -> str:
-        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        self.server = await asyncio.start_server(self.handle, self.host, 0, ssl=self.tls)
         port = self.server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     async def __aexit__(self, *exc) -> None:
         for writer in self.writers:

@@ -170,11 +170,18 @@ class FakeProvider:
 
 
 @contextmanager
-def serving(app: FakeProvider) -> Iterator[str]:
-    """Run the fake on a free loopback port; yields its base URL (http://127.0.0.1:PORT)."""
+def serving(app: FakeProvider, **tls: Any) -> Iterator[str]:
+    """Run the fake on a free loopback port; yields its base URL (http://127.0.0.1:PORT).
+    With uvicorn's TLS options (tests/fakes/tls.py) it serves https://localhost:PORT."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", loop="asyncio"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        loop="asyncio",
+        **tls,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -184,7 +191,7 @@ def serving(app: FakeProvider) -> Iterator[str]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the fake provider did not start")
         time.sleep(0.01)
-    app.base_url = f"http://127.0.0.1:{port}"
+    app.base_url = f"https://localhost:{port}" if tls else f"http://127.0.0.1:{port}"
     try:
         yield app.base_url
     finally:
