@@ -16,7 +16,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 .PHONY: run test lint format check lock migrate worker beat clean chromium pgbouncer strace
 
 $(BIN)/uv:
-	"$$(scripts/ensure-python $(PYTHON))" -m venv $(VENV)
+	python=$$(scripts/ensure-python $(PYTHON)) && "$$python" -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 # Stamp files make re-runs instant until a lock file changes.
