@@ -1,5 +1,5 @@
 # One image for web, worker and beat; docker-compose.yml and deploy/k8s choose the command.
-FROM python:3.11-slim-bookworm
+FROM python:3.13-slim-trixie
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app

@@ -1,6 +1,8 @@
 # Two commands matter: `make run` and `make test`. Everything else is a helper of theirs.
+# PYTHON and VENV choose the interpreter and its venv: `make test PYTHON=python3.13
+# VENV=.venv-3.13` is CI's second run (scripts/ensure-python finds or builds the interpreter).
 PYTHON ?= python3.11
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 HOST ?= 127.0.0.1
@@ -11,10 +13,10 @@ WORKERS ?= 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/nexeon
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 
-.PHONY: run test lint format check lock migrate worker beat clean chromium pgbouncer
+.PHONY: run test lint format check lock migrate worker beat clean chromium pgbouncer strace
 
 $(BIN)/uv:
-	$(PYTHON) -m venv $(VENV)
+	python=$$(scripts/ensure-python $(PYTHON)) && "$$python" -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 # Stamp files make re-runs instant until a lock file changes.
@@ -49,7 +51,12 @@ pgbouncer:
 	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }
 
-test: $(VENV)/.dev $(NODE_SDK) chromium pgbouncer
+# strace counts the system calls a test says the code does not make.
+strace:
+	@command -v strace >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace >/dev/null; }
+
+test: $(VENV)/.dev $(NODE_SDK) chromium pgbouncer strace
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 		SECRET_KEY="$${SECRET_KEY:-test-only-secret-key-never-used-in-production}" \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -62,10 +69,12 @@ format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Re-pin after editing pyproject.toml's dependencies.
+# Re-pin after editing pyproject.toml's dependencies. One lock serves every Python that
+# requires-python allows (3.11 to 3.13): --universal writes a marker where they differ.
+LOCK := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q
 lock: | $(BIN)/uv
-	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -q -o requirements.lock
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -q -o requirements-dev.lock
+	$(LOCK) -o requirements.lock
+	$(LOCK) --extra dev -o requirements-dev.lock
 
 migrate: $(VENV)/.runtime
 	DEBUG=$${DEBUG-1} $(BIN)/python manage.py migrate --noinput

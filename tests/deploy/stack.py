@@ -49,7 +49,9 @@ def runtime_venv() -> Path:
             return venv
         shutil.rmtree(venv, ignore_errors=True)
         uv = _uv()
-        subprocess.run([uv, "venv", "--quiet", "--python", version, str(venv)], check=True)
+        # The interpreter running the tests: by version number alone uv finds no pyenv build
+        # and tries to download one.
+        subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
         subprocess.run(
             [
                 *(uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python")),
