@@ -30,9 +30,7 @@ class Payer:
 def store(request, redis_client):
     if request.param == "cluster":
         request.getfixturevalue("redis_cluster").flush()
-        request.getfixturevalue("settings").REDIS_URL = request.getfixturevalue(
-            "redis_cluster"
-        ).url
+        request.getfixturevalue("settings").REDIS_URL = request.getfixturevalue("redis_cluster").url
     made = MemoryStore() if request.param == "memory" else RedisStore()
     run(made.load_balance(9, LedgerFigures(credits=10_000, credits_seq=1, usage=0)))
     return made

@@ -11,7 +11,6 @@ import uuid
 
 import orjson
 import pytest
-from django.core.management import call_command
 from django.test import Client
 
 from accounts.models import User
