@@ -56,6 +56,12 @@ def is_cluster(url: str) -> bool:
     mode = settings.REDIS_CLUSTER
     if mode != "auto":
         return mode == "yes"
+    return ask_cluster(url)
+
+
+def ask_cluster(url: str) -> bool:
+    """Whether the Redis at `url` (any role's) is a Redis Cluster, asked once (INFO
+    cluster) and remembered. Raises redis.RedisError when it cannot be asked."""
     found = _cluster.get(url)
     if found is None:
         with redis.Redis.from_url(

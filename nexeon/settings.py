@@ -124,9 +124,10 @@ CACHE_REDIS_URL = env.str("CACHE_REDIS_URL", default="") or (
 if CACHE_REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, also on a Redis Cluster (nexeon/redis_cache.py)
+            "BACKEND": "nexeon.redis_cache.RedisCache",
             "LOCATION": CACHE_REDIS_URL,
-            "KEY_PREFIX": "nexeon",
+            "KEY_PREFIX": "nexeon-cache",
         }
     }
 else:

@@ -16,7 +16,7 @@ from django.test import Client
 from accounts.models import User
 from billing.selectors import ledger_figures
 from billing.services import credits_grant
-from credit.records import Charge
+from credit.records import Charge, LedgerFigures
 from credit.stores import current as credit_store
 from tests.credit.test_rules import Payer, run
 from tests.own_services import OwnRedisCluster
@@ -45,10 +45,32 @@ def test_dashboard_login_with_the_cache_on_the_cluster(money_redis, redis_cluste
         CACHE_REDIS_URL=redis_cluster.url,
         CELERY_BROKER_URL=RABBITMQ,
         ACCOUNT_EMAIL_VERIFICATION="none",
+        DEBUG="1",  # (static files without collectstatic)
     )
     result = run_manage("shell", "--no-imports", "-c", code, env=environment)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split() == ["200", "302", "200"]
+
+
+@ON_CLUSTER
+def test_the_cache_on_the_money_cluster_clears_only_its_own_keys(money_redis, settings):
+    """A cluster has one database: the cache's clear() must not be FLUSHDB there."""
+    from django.core.cache import caches
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "nexeon.redis_cache.RedisCache",
+            "LOCATION": money_redis_url(),
+            "KEY_PREFIX": "nexeon-cache",
+        }
+    }
+    cache = caches["default"]
+    run(credit_store().load_balance(7, LedgerFigures(100, 1, 0)))
+    cache.set_many({f"page-{n}": n for n in range(20)}, 60)  # keys on every master
+    assert cache.get_many([f"page-{n}" for n in range(20)]) == {f"page-{n}": n for n in range(20)}
+    cache.clear()
+    assert cache.get("page-3") is None
+    assert credit_store().credit_state(7).available == 100
 
 
 @pytest.mark.django_db(transaction=True)
