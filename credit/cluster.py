@@ -13,6 +13,8 @@ answer" promise; redis-py's cluster client would bring back the layers resp.py a
   owner. ASK (the slot is being migrated and this key has moved): ASKING, then the command,
   on the target's connection, back to back. Neither ran the command, so sending it again
   is safe; at most MAX_REDIRECTIONS times.
+* TRYAGAIN (a script's keys are split between the two masters of a slot being migrated):
+  sent again after a pause, for up to about TRYAGAIN_SECONDS, then the call fails (503).
 * NOSCRIPT is each node's own FastRedis's business (the script is sent in full again).
 * A node that cannot be reached fails the call (the caller's 503) and the map is read
   again before the next one (a replica may have been promoted meanwhile).
@@ -40,6 +42,8 @@ from credit.resp import (
 from credit.scripts import Script
 
 MAX_REDIRECTIONS = 5
+TRYAGAIN_PAUSES = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)  # about TRYAGAIN_SECONDS in all
+TRYAGAIN_SECONDS = sum(TRYAGAIN_PAUSES)
 Address = tuple[str, int]
 
 
@@ -142,10 +146,13 @@ class ClusterRedis:
         if self._single is not None:
             return await self._single.call(*args)
         node = await self._owner(args[1])
-        for _ in range(MAX_REDIRECTIONS):
+        pauses = iter(TRYAGAIN_PAUSES)
+        for _ in range(MAX_REDIRECTIONS + len(TRYAGAIN_PAUSES)):
             try:
                 return await node.call(*args)
-            except RedisUnavailable:
+            except RedisUnavailable as exc:
+                if await _paused(exc, pauses):
+                    continue
                 self._stale_map()
                 raise
             except RedisReplyError as exc:
@@ -184,6 +191,17 @@ class ClusterRedis:
             self._stale_map()
             return node, False
         return node, True
+
+
+async def _paused(error: RedisUnavailable, pauses) -> bool:
+    """A TRYAGAIN with a pause left: waited; else False."""
+    if not str(error).startswith("TRYAGAIN"):
+        return False
+    pause = next(pauses, None)
+    if pause is None:
+        return False
+    await asyncio.sleep(pause)
+    return True
 
 
 async def _asking(node: FastRedis, command: bytes) -> Any:
@@ -232,12 +250,16 @@ class ClusterScriptCall:
         if self._inner is None:
             node = await client._owner(self._keys[0])
             self._inner = node.send_script(self._script, self._keys, self._args, now=False)
-        for _ in range(MAX_REDIRECTIONS):
+        pauses = iter(TRYAGAIN_PAUSES)
+        for _ in range(MAX_REDIRECTIONS + len(TRYAGAIN_PAUSES)):
             try:
                 return await self._inner.reply()
-            except RedisUnavailable:
-                client._stale_map()
-                raise
+            except RedisUnavailable as exc:
+                if await _paused(exc, pauses):
+                    node, asking = await client._owner(self._keys[0]), False
+                else:
+                    client._stale_map()
+                    raise
             except RedisReplyError as exc:
                 node, asking = await client._redirected(exc)
             if asking:
