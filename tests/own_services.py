@@ -166,6 +166,10 @@ class OwnRedisCluster:
     def start(self) -> None:
         for port in self.ports:
             self.start_node(port)
+        if self.masters < 3:  # (below what `redis-cli --cluster create` accepts)
+            self._assign_slots()
+            self.wait_until_ok()
+            return
         subprocess.run(
             [
                 "redis-cli",
@@ -182,6 +186,17 @@ class OwnRedisCluster:
             timeout=60,
         )
         self.wait_until_ok()
+
+    def _assign_slots(self) -> None:
+        """Equal slot ranges to each master, which meet each other (no replicas)."""
+        assert self.replicas == 0
+        for index, port in enumerate(self.ports):
+            low = index * 16384 // self.masters
+            high = (index + 1) * 16384 // self.masters - 1
+            cli = ["redis-cli", "-p", str(port), "cluster"]
+            subprocess.run([*cli, "addslotsrange", str(low), str(high)], check=True)
+            if index:
+                subprocess.run([*cli, "meet", "127.0.0.1", str(self.ports[0])], check=True)
 
     def wait_until_ok(self, timeout: float = 30.0) -> None:
         """Every node sees the cluster as ok (every slot served)."""
