@@ -2,7 +2,9 @@
 
 * `fast()`: the hot path's pipelined client (credit/resp.py), one per event loop; over a
   Redis Cluster, credit/cluster.py's, which sends each command to its slot's master.
-* `client()`: redis-py's asyncio client, one per event loop (pub/sub, admin paths).
+* `client()`: redis-py's asyncio client, one per event loop (pub/sub), and `publisher()`
+  its blocking twin: over a cluster both speak to the node REDIS_URL names, so that every
+  subscriber is where PUBSUB NUMSUB counts (a cluster's counts one node's subscribers).
 * `sync()`: redis-py's blocking client, one per process (workers, commands, views);
   redis-py's RedisCluster over a cluster.
 * `probe()`: the same with short time-outs, for the readiness probe.
@@ -105,7 +107,7 @@ def client() -> aioredis.Redis | None:
         # A blocking pool: under a burst, requests wait briefly for a connection instead
         # of failing with "Too many connections".
         pool = aioredis.BlockingConnectionPool.from_url(
-            settings.REDIS_URL,
+            _pubsub_url(settings.REDIS_URL),
             max_connections=512,
             timeout=5,
             socket_connect_timeout=2,
@@ -114,6 +116,28 @@ def client() -> aioredis.Redis | None:
         )
         found = _clients[loop_id] = aioredis.Redis(connection_pool=pool)
     return found
+
+
+def _pubsub_url(url: str) -> str:
+    try:
+        return node_url(url) if is_cluster(url) else url
+    except redis.RedisError:
+        return url  # (unreachable: the commands fail as they would)
+
+
+_publisher: tuple[str, redis.Redis] | None = None
+
+
+def publisher() -> redis.Redis:
+    """A blocking client of the node REDIS_URL names, for PUBLISH and PUBSUB NUMSUB."""
+    global _publisher
+    url = settings.REDIS_URL
+    if _publisher is None or _publisher[0] != url:
+        made = redis.Redis.from_url(
+            _pubsub_url(url), socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=5
+        )
+        _publisher = (url, made)
+    return _publisher[1]
 
 
 def fast() -> FastRedis | ClusterRedis:
