@@ -156,6 +156,7 @@ class OwnRedisCluster:
                 *("redis-server", "--port", str(port), "--bind", "127.0.0.1"),
                 *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
                 *("--cluster-node-timeout", "1000", "--dir", str(node_dir)),
+                *("--logfile", str(node_dir / "redis.log"), "--repl-diskless-sync-delay", "0"),
                 *("--save", "", "--appendonly", "no"),
             ],
             stdout=subprocess.DEVNULL,
@@ -199,7 +200,7 @@ class OwnRedisCluster:
                 subprocess.run([*cli, "meet", "127.0.0.1", str(self.ports[0])], check=True)
 
     def wait_until_ok(self, timeout: float = 30.0) -> None:
-        """Every node sees the cluster as ok (every slot served)."""
+        """Every node sees the cluster as ok (every slot served), every replica in sync."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             states = [
@@ -211,7 +212,17 @@ class OwnRedisCluster:
                 for port, process in self.processes.items()
                 if process.poll() is None
             ]
-            if all("cluster_state:ok" in state for state in states):
+            replicas = [
+                subprocess.run(
+                    ["redis-cli", "-p", str(port), "info", "replication"],
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                for port in self.ports[self.masters :]
+                if self.processes[port].poll() is None
+            ]
+            synced = all("master_link_status:up" in replica for replica in replicas)
+            if synced and all("cluster_state:ok" in state for state in states):
                 return
             time.sleep(0.1)
         raise TimeoutError("the cluster did not come up")

@@ -14,7 +14,7 @@ import redis
 
 from credit import connections, keys
 from credit.cluster import ClusterRedis, slot_of
-from credit.records import Charge, LedgerFigures, Reserved
+from credit.records import Charge, CreditUnavailable, LedgerFigures, Reserved
 from credit.redis_store import RedisStore
 from tests.credit.test_rules import Payer
 from tests.own_services import OwnRedisCluster
@@ -38,7 +38,8 @@ def node(port: int) -> redis.Redis:
 
 
 def owner_port(cluster: OwnRedisCluster, slot: int) -> int:
-    for start, end, master, *_ in node(cluster.ports[0]).execute_command("CLUSTER SLOTS"):
+    alive = next(port for port, process in cluster.processes.items() if process.poll() is None)
+    for start, end, master, *_ in node(alive).execute_command("CLUSTER SLOTS"):
         if start <= slot <= end:
             return int(master[1])
     raise AssertionError("slot not served")
@@ -134,3 +135,47 @@ def test_a_slot_moved_under_the_client_is_followed_and_the_money_stays_exact(clu
     state = store.credit_state(ORG)
     assert (state.available, state.held, state.unbooked) == (7_000, 2_000, 1_000)
     assert node(other).execute_command("CLUSTER COUNTKEYSINSLOT", slot) > 0
+
+
+def test_after_a_master_fails_over_its_replica_serves_the_same_client(settings):
+    """A master killed: its calls fail closed (CreditUnavailable: the gateway's 503) until
+    its replica is promoted; the client reads the map again and the money is intact."""
+    cluster = OwnRedisCluster(masters=3, replicas=1)
+    cluster.start()
+    settings.REDIS_URL = cluster.url
+    store = RedisStore()
+    payer = Payer(key_id=1, organization_id=ORG)
+    slot = slot_of(keys.organization_credit(ORG))
+    try:
+        master = owner_port(cluster, slot)
+
+        async def scenario() -> None:
+            await store.load_balance(ORG, LedgerFigures(10_000, 1, 0))
+            for n in range(3):
+                reserved = await store.reserve(
+                    payer, hold_id=f"a{n}", amount=1_000, tokens=0, deadline=time.time() + 60
+                )
+                charge = Charge(f"a{n}", 1_000, 100, b'{"request_id": "x"}')
+                await store.send_settlement(reserved.hold, charge).reply()
+            # (replicated before the kill: the replica acknowledges what its master wrote)
+            node(master).execute_command("WAIT", 1, 2000)
+            cluster.kill(master)
+            refused = 0
+            deadline = time.monotonic() + 30
+            while True:
+                assert time.monotonic() < deadline, "the replica never took over"
+                try:
+                    result = await store.reserve(
+                        payer, hold_id="after", amount=1_000, tokens=0, deadline=time.time() + 60
+                    )
+                    break
+                except CreditUnavailable:
+                    refused += 1
+                    await asyncio.sleep(0.2)
+            assert refused > 0 and isinstance(result, Reserved)
+            assert result.available == 10_000 - 300 - 1_000
+
+        asyncio.run(scenario())
+        assert owner_port(cluster, slot) != master
+    finally:
+        cluster.stop()
