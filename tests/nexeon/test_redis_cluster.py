@@ -11,6 +11,7 @@ import uuid
 
 import orjson
 import pytest
+import redis
 from django.test import Client
 
 from accounts.models import User
@@ -204,3 +205,18 @@ def test_a_worker_on_rabbitmq_drains_usage_from_the_cluster(money_redis, organiz
     assert sorted(UsageRecord.objects.values_list("request_id", flat=True)) == sorted(request_ids)
     state = store.credit_state(organization.pk)
     assert (state.held, state.unbooked) == (0, 0)
+
+
+@ON_CLUSTER
+def test_a_cluster_with_one_evicting_master_is_refused(money_redis, redis_cluster):
+    """Every master holds money: each one's maxmemory-policy is checked, not one node's."""
+    from credit import checks
+
+    evicting = redis.Redis(port=redis_cluster.ports[2])
+    evicting.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        with pytest.raises(checks.UnsafeRedis):
+            checks.check_eviction_policy()
+    finally:
+        evicting.config_set("maxmemory-policy", "noeviction")
+    checks.check_eviction_policy()
