@@ -146,9 +146,13 @@ def fast() -> FastRedis | ClusterRedis:
     found = _fast.get(loop_id)
     url = settings.REDIS_URL  # (a cached attribute: tests point it at their own servers)
     if found is None or _fast_urls.get(loop_id) != url:
-        if settings.REDIS_CLUSTER == "no":
+        mode = settings.REDIS_CLUSTER
+        # Known standalone (REDIS_CLUSTER=no, or asked already: the process's startup
+        # checks ask), FastRedis itself; else ClusterRedis, which finds out from its first
+        # CLUSTER SLOTS and on a single Redis hands every command to one FastRedis.
+        if mode == "no" or (mode == "auto" and _cluster.get(url) is False):
             found = FastRedis(url)
-        else:  # (on a single Redis, ClusterRedis hands every command to one FastRedis)
+        else:
             parts = urlsplit(url)
             if parts.scheme == "unix":
                 found = FastRedis(url)
