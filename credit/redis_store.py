@@ -84,8 +84,10 @@ def reserve_arguments(
         keys.organization_credit(organization_id),
         keys.holds(keys.shard_of(organization_id)),
         name,
-        # (named even without a limit, unread: an empty name is another cluster slot)
-        keys.key_spend(organization_id, payer.key_id, keys.month_of(now)),
+        # Without a limit, unread: the hold again (an empty name is another cluster slot).
+        name
+        if limit is None
+        else keys.key_spend(organization_id, payer.key_id, keys.month_of(now)),
     ]
     args = [
         payer.rpm_limit or 0,
