@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from functools import cache
 
 from django.conf import settings
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
@@ -31,20 +30,25 @@ USAGE_GROUP = "drain"  # the usage pipeline's consumer group on each shard's usa
 USAGE_DEAD = PREFIX + "usage:dead"  # entries that can never be booked, kept for the operator
 
 
-@cache
+_TAGS: tuple[str, ...] = ()  # each shard's name start, `nexeon:{<tag>}:` (made once)
+
+
 def _tags() -> tuple[str, ...]:
     """Each shard's hash tag: `s<shard>`, or `s<shard>.<n>` with the first n whose slot
     lies in the shard's share of the slot space."""
-    count = int(settings.CREDIT_SHARDS)
-    found = []
-    for shard in range(count):
-        low = shard * REDIS_CLUSTER_HASH_SLOTS // count
-        high = (shard + 1) * REDIS_CLUSTER_HASH_SLOTS // count
-        tag, n = f"s{shard}", 0
-        while not low <= key_slot(tag.encode()) < high:
-            tag, n = f"s{shard}.{n}", n + 1
-        found.append(f"{PREFIX}{{{tag}}}:")
-    return tuple(found)
+    global _TAGS
+    if not _TAGS:
+        count = int(settings.CREDIT_SHARDS)
+        found = []
+        for shard in range(count):
+            low = shard * REDIS_CLUSTER_HASH_SLOTS // count
+            high = (shard + 1) * REDIS_CLUSTER_HASH_SLOTS // count
+            tag, n = f"s{shard}", 0
+            while not low <= key_slot(tag.encode()) < high:
+                tag, n = f"s{shard}.{n}", n + 1
+            found.append(f"{PREFIX}{{{tag}}}:")
+        _TAGS = tuple(found)
+    return _TAGS
 
 
 def shards() -> range:
@@ -52,12 +56,12 @@ def shards() -> range:
 
 
 def shard_of(organization_id: int) -> int:
-    return organization_id % len(_tags())
+    return organization_id % len(_TAGS or _tags())
 
 
 def _org(organization_id: int) -> str:
     """The name start of an organization's money keys: its shard's hash tag."""
-    tags = _tags()
+    tags = _TAGS or _tags()
     return tags[organization_id % len(tags)]
 
 
@@ -73,7 +77,8 @@ def usage_stream(shard: int) -> str:
 
 def organization_credit(organization_id: int) -> str:
     """Hash: available, held, unbooked, credits, credits_seq (see redis_store)."""
-    return f"{_org(organization_id)}credit:org:{organization_id}"
+    tags = _TAGS or _tags()  # (inline: every call names it)
+    return f"{tags[organization_id % len(tags)]}credit:org:{organization_id}"
 
 
 def hold(organization_id: int, hold_id: str) -> str:
