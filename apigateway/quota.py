@@ -155,7 +155,7 @@ async def _reserve_in(
             await store.load_balance(outcome.organization_id, figures)
         elif isinstance(outcome, SpendNotLoaded):
             spent = await run_sync(key_month_usage_nanos, outcome.key_id, outcome.month)
-            await store.load_spend(outcome.key_id, outcome.month, spent)
+            await store.load_spend(outcome.organization_id, outcome.key_id, outcome.month, spent)
     raise insufficient_credits()
 
 

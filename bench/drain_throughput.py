@@ -35,7 +35,12 @@ ENV = {
     "SECRET_KEY": "bench",
     "LOG_LEVEL": "WARNING",
 }
-STREAM = "nexeon:usage:stream"  # credit.keys.USAGE_STREAM
+sys.path.insert(0, str(ROOT))
+from django.conf import settings  # noqa: E402
+
+from credit import keys  # noqa: E402
+
+settings.configure(CREDIT_SHARDS=int(os.environ.get("CREDIT_SHARDS", "16")))
 DRAINER = """
 import django, os, sys, time
 django.setup()
@@ -68,7 +73,7 @@ def fill(client: redis.Redis, organization_id: int, events: int, run: str) -> No
             "at": now,
             "description": "gpt-4o via key bench",
         }
-        pipe.xadd(STREAM, {"o": organization_id, "c": 650, "u": 0, "e": orjson.dumps(event)})
+        pipe.xadd(keys.usage_stream(keys.shard_of(organization_id)), {"o": organization_id, "c": 650, "u": 0, "e": orjson.dumps(event)})
         if n % 5000 == 4999:
             pipe.execute()
     pipe.execute()
@@ -96,7 +101,8 @@ def main() -> None:
         ).fetchone()[0]
     client = redis.Redis.from_url(RD)
     for count in map(int, args.drainers.split(",")):
-        client.delete(STREAM)
+        stream = keys.usage_stream(keys.shard_of(organization_id))
+        client.delete(stream)
         fill(client, organization_id, args.events, f"{time.time_ns()}")
         flag = Path(tempfile.mkdtemp()) / "go"
         drainers = [
@@ -116,7 +122,7 @@ def main() -> None:
         for drainer in drainers:
             drainer.wait(timeout=600)
         seconds = time.monotonic() - started
-        left = client.xlen(STREAM)
+        left = client.xlen(stream)
         print(
             json.dumps(
                 {

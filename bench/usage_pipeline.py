@@ -28,7 +28,16 @@ from pathlib import Path
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from credit.keys import USAGE_STREAM  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from credit import keys  # noqa: E402
+
+settings.configure(CREDIT_SHARDS=int(os.environ.get("CREDIT_SHARDS", "16")))
+
+
+def queued(client: redis.Redis) -> int:
+    """Usage entries in every shard's stream."""
+    return sum(client.xlen(keys.usage_stream(shard)) for shard in keys.shards())
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench"))
@@ -160,7 +169,7 @@ def main() -> None:
 
         def sample() -> None:
             while not sampling.is_set():
-                depth.append(int(client.xlen(USAGE_STREAM)))
+                depth.append(queued(client))
                 time.sleep(0.5)
 
         sampler = threading.Thread(target=sample)
@@ -187,7 +196,7 @@ def main() -> None:
         ).stdout
         load_end = time.time()
         wrk = json.loads(out.split("WRKJSON", 1)[1].strip().splitlines()[0])
-        while client.xlen(USAGE_STREAM) and time.time() - load_end < 300:
+        while queued(client) and time.time() - load_end < 300:
             time.sleep(0.2)
         drained_after = time.time() - load_end
         sampling.set()

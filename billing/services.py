@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+import redis
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
@@ -92,14 +93,15 @@ def _create_balance(organization_id: int) -> None:
 
 def sync_credits(organization_id: int) -> None:
     """Tell the credit store the organization's credits as the ledger has them now.
-    Best effort: the store is also synced by reconciliation every minute."""
+    Best effort, never raising (it runs after the entry's commit, and the caller's work is
+    done): the store is also synced by reconciliation every minute."""
     row = OrganizationBalance.objects.filter(organization_id=organization_id).first()
     if row is None:
         return
     try:
         credit_store().sync_credits(organization_id, row.credits_nanos, row.credits_seq)
-    except CreditUnavailable:
-        logger.warning("credits of organization %s not synced: Redis unreachable", organization_id)
+    except (CreditUnavailable, redis.RedisError) as exc:
+        logger.warning("credits of organization %s not synced: %s", organization_id, exc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ import logging
 
 import redis
 from django.conf import settings
+from redis.cluster import RedisCluster
 
 from credit import connections
 
@@ -17,10 +18,16 @@ class UnsafeRedis(RuntimeError):
 
 
 def eviction_policy() -> str | None:
-    """The money Redis's maxmemory-policy, or None when it cannot be read (managed Redis
-    services often disable CONFIG)."""
+    """The money Redis's maxmemory-policy (over a cluster, the first master's that is not
+    `noeviction`, if any), or None when it cannot be read (managed Redis services often
+    disable CONFIG)."""
+    client = connections.sync()
     try:
-        reply = connections.sync().config_get("maxmemory-policy")
+        if isinstance(client, RedisCluster):
+            replies = client.config_get("maxmemory-policy", target_nodes=RedisCluster.PRIMARIES)
+            policies = [reply.get("maxmemory-policy") for reply in replies.values()]
+            return next((p for p in policies if p != "noeviction"), "noeviction")
+        reply = client.config_get("maxmemory-policy")
     except redis.ResponseError:
         return None
     return reply.get("maxmemory-policy")

@@ -2,6 +2,15 @@
 state and the gateway's shared caches. Nothing else names a key; the Lua scripts get
 their keys from here through KEYS or from a hold's own record, never by building them.
 
+The money state is split into CREDIT_SHARDS shards by organization (its id modulo the
+count): every money key of an organization — its balance, its holds, its keys' spend
+counters and windows — and its shard's holds index and usage stream carry the shard's
+hash tag (`nexeon:{<tag>}:...`), so they share one Redis Cluster slot and every script
+touches one slot. On a single Redis the tags change nothing. Each shard's tag is chosen
+so that the shards' slots are spread evenly over the 16384 slots: a cluster whose masters
+serve equal slot ranges (what `redis-cli --cluster create` and managed clusters do) gets
+an even share of the shards on each master.
+
 The Django cache and the Celery broker use other databases (settings.CACHE_REDIS_URL,
 settings.CELERY_BROKER_URL), so that clearing the cache or the broker cannot touch money.
 """
@@ -11,24 +20,70 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+from django.conf import settings
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
 PREFIX = "nexeon:"
 
 # --- money ------------------------------------------------------------------------------
-HOLDS = PREFIX + "credit:holds"  # sorted set: hold id -> deadline (unix seconds)
-USAGE_STREAM = PREFIX + "usage:stream"  # one entry per call: org, charge, event
-USAGE_GROUP = "drain"  # the usage pipeline's consumer group on USAGE_STREAM
+USAGE_GROUP = "drain"  # the usage pipeline's consumer group on each shard's usage stream
 USAGE_DEAD = PREFIX + "usage:dead"  # entries that can never be booked, kept for the operator
-LEGACY_USAGE_LIST = PREFIX + "usage:events"  # before the stream: moved into it by the drain
+
+
+_TAGS: tuple[str, ...] = ()  # each shard's name start, `nexeon:{<tag>}:` (made once)
+
+
+def _tags() -> tuple[str, ...]:
+    """Each shard's hash tag: `s<shard>`, or `s<shard>.<n>` with the first n whose slot
+    lies in the shard's share of the slot space."""
+    global _TAGS
+    if not _TAGS:
+        count = int(settings.CREDIT_SHARDS)
+        found = []
+        for shard in range(count):
+            low = shard * REDIS_CLUSTER_HASH_SLOTS // count
+            high = (shard + 1) * REDIS_CLUSTER_HASH_SLOTS // count
+            tag, n = f"s{shard}", 0
+            while not low <= key_slot(tag.encode()) < high:
+                tag, n = f"s{shard}.{n}", n + 1
+            found.append(f"{PREFIX}{{{tag}}}:")
+        _TAGS = tuple(found)
+    return _TAGS
+
+
+def shards() -> range:
+    return range(len(_tags()))
+
+
+def shard_of(organization_id: int) -> int:
+    return organization_id % len(_TAGS or _tags())
+
+
+def _org(organization_id: int) -> str:
+    """The name start of an organization's money keys: its shard's hash tag."""
+    tags = _TAGS or _tags()
+    return tags[organization_id % len(tags)]
+
+
+def holds(shard: int) -> str:
+    """Sorted set: the shard's open holds, hold name -> deadline (unix seconds)."""
+    return _tags()[shard] + "credit:holds"
+
+
+def usage_stream(shard: int) -> str:
+    """Stream: one entry per call of the shard's organizations: org, charge, event."""
+    return _tags()[shard] + "usage:stream"
 
 
 def organization_credit(organization_id: int) -> str:
     """Hash: available, held, unbooked, credits, credits_seq (see redis_store)."""
-    return f"{PREFIX}credit:org:{organization_id}"
+    tags = _TAGS or _tags()  # (inline: every call names it)
+    return f"{tags[organization_id % len(tags)]}credit:org:{organization_id}"
 
 
-def hold(hold_id: str) -> str:
+def hold(organization_id: int, hold_id: str) -> str:
     """Hash: what one hold reserved, what its calls spent, and the keys it counts in."""
-    return f"{PREFIX}credit:hold:{hold_id}"
+    return f"{_org(organization_id)}credit:hold:{hold_id}"
 
 
 def month_of(when: float | None = None) -> str:
@@ -37,18 +92,28 @@ def month_of(when: float | None = None) -> str:
     return f"{moment:%Y%m}"
 
 
-def key_spend(key_id: int, month: str) -> str:
+def key_spend(organization_id: int, key_id: int, month: str) -> str:
     """A key's spend this month: the ledger's, plus what is held and not yet booked."""
-    return f"{PREFIX}credit:spend:{key_id}:{month}"
+    return f"{_org(organization_id)}credit:spend:{key_id}:{month}"
 
 
-def key_window(key_id: int) -> str:
+def key_window(organization_id: int, key_id: int) -> str:
     """A key's request and token window (credit.windows)."""
-    return f"{PREFIX}rl:key:{key_id}"
+    return f"{_org(organization_id)}rl:key:{key_id}"
 
 
 def organization_window(organization_id: int) -> str:
-    return f"{PREFIX}rl:org:{organization_id}"
+    return f"{_org(organization_id)}rl:org:{organization_id}"
+
+
+# --- the layout before shards (a single Redis), moved by credit.legacy ------------------
+LEGACY_HOLDS = PREFIX + "credit:holds"
+LEGACY_USAGE_STREAM = PREFIX + "usage:stream"
+LEGACY_USAGE_LIST = PREFIX + "usage:events"  # before the stream
+LEGACY_ORGANIZATION_CREDIT = PREFIX + "credit:org:*"
+LEGACY_SPEND = PREFIX + "credit:spend:*"  # credit:spend:<key id>:<month>
+LEGACY_KEY_WINDOW = PREFIX + "rl:key:*"
+LEGACY_ORGANIZATION_WINDOW = PREFIX + "rl:org:*"
 
 
 # --- the gateway's shared caches --------------------------------------------------------
@@ -71,7 +136,7 @@ def live_usage(organization_id: int) -> str:
     return f"{PREFIX}live:{organization_id}"
 
 
-ORGANIZATION_CREDIT_PATTERN = f"{PREFIX}credit:org:*"
+ORGANIZATION_CREDIT_PATTERN = PREFIX + "{*}:credit:org:*"
 
 
 def organization_of(credit_key: str) -> int:

@@ -127,10 +127,12 @@ class MemoryStore:
                 return InsufficientCredit(credit.available)
             limit = payer.monthly_spend_limit_nanos
             month = keys.month_of(now)
-            spend_key = keys.key_spend(payer.key_id, month) if limit is not None else ""
+            spend_key = (
+                keys.key_spend(organization_id, payer.key_id, month) if limit is not None else ""
+            )
             spent = self.spend.get(spend_key) if limit is not None else 0
             if spent is None:
-                return SpendNotLoaded(payer.key_id, month)
+                return SpendNotLoaded(organization_id, payer.key_id, month)
             rate = self.windows.count(limits, now, requests)
             if credit.available <= 0 or credit.available < amount:
                 return InsufficientCredit(credit.available)
@@ -139,7 +141,7 @@ class MemoryStore:
                     return SpendLimitReached(spent, limit)
                 self.spend[spend_key] = spent + amount
             self.windows.count_tokens(limits, rate, tokens)
-            name = keys.hold(hold_id)
+            name = keys.hold(organization_id, hold_id)
             self.holds[name] = _Hold(organization_id, amount, 0, spend_key, deadline)
             credit.held += amount
             credit.available -= amount
@@ -234,9 +236,9 @@ class MemoryStore:
                     figures.credits - figures.usage, 0, 0, figures.credits, figures.credits_seq
                 )
 
-    async def load_spend(self, key_id: int, month: str, spent: int) -> None:
+    async def load_spend(self, organization_id: int, key_id: int, month: str, spent: int) -> None:
         with self._lock:
-            self.spend.setdefault(keys.key_spend(key_id, month), spent)
+            self.spend.setdefault(keys.key_spend(organization_id, key_id, month), spent)
 
     # --- workers and the ledger's writer ----------------------------------------------
     def sync_credits(self, organization_id: int, credits: int, seq: int) -> int:

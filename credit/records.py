@@ -113,6 +113,7 @@ class BalanceNotLoaded:
 class SpendNotLoaded:
     """The store has no spend counter for the key this month: load it from the ledger."""
 
+    organization_id: int
     key_id: int
     month: str
 
@@ -162,6 +163,7 @@ class QueuedUsage:
     counted: int  # the part of it counted as unbooked (0 for events of older versions)
     raw: bytes  # the event as the gateway wrote it (JSON)
     event: dict[str, Any] | None  # parsed, or None if it cannot be
+    shard: int = 0  # the credit shard whose queue holds it (credit.keys)
 
 
 @dataclass(frozen=True, slots=True)

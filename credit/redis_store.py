@@ -5,19 +5,23 @@ reserve), `held` (reserved by calls in flight and not yet spent), `unbooked` (ch
 usage event queued but not yet booked in the ledger), and `credits` / `credits_seq`
 (the ledger's credit total as last synced). Per hold, a hash (keys.hold): the
 organization, the key, the amount, what its calls spent, and the names of the credit and
-spend keys it counts in; the sorted set keys.HOLDS orders holds by deadline for the reaper.
-Per call, one entry in the stream keys.USAGE_STREAM, consumed by the usage drain through
-the consumer group keys.USAGE_GROUP and deleted once booked. Every rule runs in one Lua
-script (credit/lua/), so concurrent calls on any number of processes see one order.
+spend keys it counts in; per shard, the sorted set keys.holds orders its holds by deadline
+for the reaper. Per call, one entry in its shard's stream keys.usage_stream, consumed by
+the usage drain through the stream's consumer group keys.USAGE_GROUP and deleted once
+booked. Every rule runs in one Lua script (credit/lua/) on the keys of one organization's
+shard (one Redis Cluster slot), so concurrent calls on any number of processes see one
+order.
 
-The hot path's methods are async on the pipelined client (credit.resp); the workers'
-are blocking, on redis-py.
+The hot path's methods are async on the pipelined client (credit.resp, or credit.cluster
+over a Redis Cluster); the workers' are blocking, on redis-py.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import time
+from collections import defaultdict
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -26,7 +30,7 @@ import orjson
 import redis
 from django.conf import settings
 
-from credit import connections, keys, scripts
+from credit import connections, keys, legacy, scripts
 from credit.records import (
     BalanceNotLoaded,
     Charge,
@@ -73,15 +77,17 @@ def reserve_arguments(
     now: float | None,
 ) -> tuple[list[str], list[Any]]:
     limit = payer.monthly_spend_limit_nanos
-    spend = keys.key_spend(payer.key_id, keys.month_of(now)) if limit is not None else ""
     organization_id = payer.organization_id
     script_keys = [
-        keys.key_window(payer.key_id),
+        keys.key_window(organization_id, payer.key_id),
         keys.organization_window(organization_id),
         keys.organization_credit(organization_id),
-        keys.HOLDS,
+        keys.holds(keys.shard_of(organization_id)),
         name,
-        spend,
+        # Without a limit, unread: the hold again (an empty name is another cluster slot).
+        name
+        if limit is None
+        else keys.key_spend(organization_id, payer.key_id, keys.month_of(now)),
     ]
     args = [
         payer.rpm_limit or 0,
@@ -125,16 +131,17 @@ def reserve_outcome(
         return SpendLimitReached(result[1], payer.monthly_spend_limit_nanos or 0)
     if status == -2:
         return BalanceNotLoaded(payer.organization_id)
-    return SpendNotLoaded(payer.key_id, keys.month_of(now))
+    return SpendNotLoaded(payer.organization_id, payer.key_id, keys.month_of(now))
 
 
 def settle_arguments(hold: Hold, charge: Charge) -> tuple[list[str], list[Any]]:
+    shard = keys.shard_of(hold.organization_id)
     script_keys = [
-        keys.HOLDS,
+        keys.holds(shard),
         hold.name,
         keys.organization_credit(hold.organization_id),
-        hold.spend_key,
-        keys.USAGE_STREAM,
+        hold.spend_key or hold.name,  # (the hold itself: counted in no spend counter)
+        keys.usage_stream(shard),
     ]
     args: list[Any] = [
         charge.cost,
@@ -154,7 +161,8 @@ def settle_arguments(hold: Hold, charge: Charge) -> tuple[list[str], list[Any]]:
 
 class RedisStore:
     def __init__(self) -> None:
-        self._group_ready = False
+        self._groups_ready: set[int] = set()  # shards whose stream has the drain's group
+        self._next_shard = 0
 
     # --- the hot path ---------------------------------------------------------------
     async def reserve(
@@ -168,7 +176,7 @@ class RedisStore:
         requests: int = 1,
         now: float | None = None,
     ) -> ReserveOutcome:
-        name = keys.hold(hold_id)
+        name = keys.hold(payer.organization_id, hold_id)
         script_keys, args = reserve_arguments(
             payer,
             name=name,
@@ -181,7 +189,8 @@ class RedisStore:
         # Written at once rather than with the loop turn's other commands: Redis runs it
         # while this process reads the next request of a burst.
         result = await connections.fast().send_script(scripts.RESERVE, script_keys, args).reply()
-        return reserve_outcome(result, payer, name, amount, tokens, script_keys[5], now)
+        spend = script_keys[5] if payer.monthly_spend_limit_nanos is not None else ""
+        return reserve_outcome(result, payer, name, amount, tokens, spend, now)
 
     def send_settlement(self, hold: Hold, charge: Charge) -> ScriptCall:
         """Written to Redis before this returns when connected: the caller may answer its
@@ -190,7 +199,12 @@ class RedisStore:
         return connections.fast().send_script(scripts.SETTLE, script_keys, args)
 
     async def release(self, hold: Hold, *, unused_requests: int, second: int) -> bool:
-        script_keys = [keys.HOLDS, hold.name, keys.organization_credit(hold.organization_id)]
+        organization_id = hold.organization_id
+        script_keys = [
+            keys.holds(keys.shard_of(organization_id)),
+            hold.name,
+            keys.organization_credit(organization_id),
+        ]
         if unused_requests:
             script_keys += lease_windows(hold)
         args = [unused_requests, second, keep_seconds()]
@@ -198,7 +212,7 @@ class RedisStore:
 
     async def count_refused(self, payer: Payer, now: float | None = None) -> None:
         script_keys = [
-            keys.key_window(payer.key_id),
+            keys.key_window(payer.organization_id, payer.key_id),
             keys.organization_window(payer.organization_id),
         ]
         args = [
@@ -211,24 +225,32 @@ class RedisStore:
         await connections.fast().run_script(scripts.COUNT, script_keys, args)
 
     async def record(self, organization_id: int, event: bytes) -> None:
+        stream = keys.usage_stream(keys.shard_of(organization_id))
         await connections.fast().call(
-            "XADD", keys.USAGE_STREAM, "*", "o", organization_id, "c", 0, "u", 0, "e", event
+            "XADD", stream, "*", "o", organization_id, "c", 0, "u", 0, "e", event
         )
 
     async def renew(self, holds: Sequence[Hold], deadline: float) -> None:
-        if holds:
-            script_keys = [hold.name for hold in holds] + [keys.HOLDS]
-            await connections.fast().run_script(scripts.RENEW, script_keys, [f"{deadline:.3f}"])
+        """One script per shard the holds are in (each touches one slot)."""
+        by_shard: dict[int, list[str]] = defaultdict(list)
+        for hold in holds:
+            by_shard[keys.shard_of(hold.organization_id)].append(hold.name)
+        client = connections.fast()
+        calls = [
+            client.send_script(scripts.RENEW, [*names, keys.holds(shard)], [f"{deadline:.3f}"])
+            for shard, names in by_shard.items()
+        ]
+        for call in calls:
+            await call.reply()
 
     async def load_balance(self, organization_id: int, figures: LedgerFigures) -> None:
         args = [figures.credits, figures.credits_seq, figures.usage]
         credit = keys.organization_credit(organization_id)
         await connections.fast().run_script(scripts.LOAD, [credit], args)
 
-    async def load_spend(self, key_id: int, month: str, spent: int) -> None:
-        await connections.fast().call(
-            "SET", keys.key_spend(key_id, month), spent, "NX", "EXAT", keys.spend_expiry(month)
-        )
+    async def load_spend(self, organization_id: int, key_id: int, month: str, spent: int) -> None:
+        spend = keys.key_spend(organization_id, key_id, month)
+        await connections.fast().call("SET", spend, spent, "NX", "EXAT", keys.spend_expiry(month))
 
     # --- a stopping process ---------------------------------------------------------
     def settle_blocking(self, hold: Hold, charge: Charge) -> int:
@@ -251,57 +273,66 @@ class RedisStore:
         return int(self._run(scripts.SYNC_CREDITS, [credit], [credits, seq]))
 
     def reap(self, now: float | None = None, batch: int = 1000) -> int:
-        import time
-
         returned = 0
-        while True:
-            when = time.time() if now is None else now
-            args = [repr(when), batch, keep_seconds()]
-            count = int(self._run(scripts.REAP, [keys.HOLDS], args))
-            returned += count
-            if count < batch:
-                return returned
+        for shard in keys.shards():
+            while True:
+                when = time.time() if now is None else now
+                args = [repr(when), batch, keep_seconds()]
+                count = int(self._run(scripts.REAP, [keys.holds(shard)], args))
+                returned += count
+                if count < batch:
+                    break
+        return returned
 
-    def _ensure_group(self, client: redis.Redis) -> None:
+    def _ensure_group(self, client: redis.Redis, shard: int) -> None:
         try:
-            client.xgroup_create(keys.USAGE_STREAM, keys.USAGE_GROUP, id="0", mkstream=True)
+            client.xgroup_create(keys.usage_stream(shard), keys.USAGE_GROUP, id="0", mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
-        self._group_ready = True
+        self._groups_ready.add(shard)
 
     def read_usage(self, consumer: str, count: int, claim_idle_ms: int) -> list[QueuedUsage]:
-        """Entries this consumer read before and did not acknowledge (its last batch failed,
-        or it is a restarted process of the same name), then those another drainer left
-        unacknowledged for `claim_idle_ms` (it died or is stuck), then entries never read."""
+        """Up to `count` entries, shard by shard (each call starts one shard further, so
+        none waits behind a busy one). Of each shard: the entries this consumer read before
+        and did not acknowledge (its last batch failed, or it is a restarted process of the
+        same name), then those another drainer left unacknowledged for `claim_idle_ms` (it
+        died or is stuck), then entries never read."""
         client = connections.sync()
-        if client.exists(keys.LEGACY_USAGE_LIST):
-            self._run(
-                scripts.MOVE_LEGACY_USAGE, [keys.LEGACY_USAGE_LIST, keys.USAGE_STREAM], [count]
-            )
-        if not self._group_ready:
-            self._ensure_group(client)
-        try:
-            entries = self._claim_and_read(client, consumer, count, claim_idle_ms)
-        except redis.ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            self._ensure_group(client)  # Redis lost its data (a restart without AOF)
-            entries = self._claim_and_read(client, consumer, count, claim_idle_ms)
-        return [queued_usage(entry_id, fields) for entry_id, fields in entries]
+        if not connections.is_cluster(settings.REDIS_URL):
+            legacy.move_usage(client, count)  # queued by a version before the shards
+        entries: list[QueuedUsage] = []
+        shards = keys.shards()
+        first = self._next_shard % len(shards)
+        self._next_shard = first + 1
+        for shard in [*shards[first:], *shards[:first]]:
+            if len(entries) >= count:
+                break
+            if shard not in self._groups_ready:
+                self._ensure_group(client, shard)
+            wanted = count - len(entries)
+            try:
+                read = self._claim_and_read(client, shard, consumer, wanted, claim_idle_ms)
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                self._ensure_group(client, shard)  # Redis lost its data (no AOF)
+                read = self._claim_and_read(client, shard, consumer, wanted, claim_idle_ms)
+            entries += [queued_usage(entry_id, fields, shard) for entry_id, fields in read]
+        return entries
 
     def _claim_and_read(
-        self, client: redis.Redis, consumer: str, count: int, claim_idle_ms: int
+        self, client: redis.Redis, shard: int, consumer: str, count: int, claim_idle_ms: int
     ) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        stream = keys.usage_stream(shard)
         entries: list[tuple[bytes, dict[bytes, bytes]]] = []
         for _, read in (
-            client.xreadgroup(keys.USAGE_GROUP, consumer, {keys.USAGE_STREAM: "0"}, count=count)
-            or []
+            client.xreadgroup(keys.USAGE_GROUP, consumer, {stream: "0"}, count=count) or []
         ):
             entries += [(entry_id, fields) for entry_id, fields in read if fields]
         if len(entries) < count:
             claimed = client.xautoclaim(
-                keys.USAGE_STREAM,
+                stream,
                 keys.USAGE_GROUP,
                 consumer,
                 claim_idle_ms,
@@ -311,24 +342,29 @@ class RedisStore:
             entries += [(entry_id, fields) for entry_id, fields in claimed if fields]
         if len(entries) < count:
             fresh = client.xreadgroup(
-                keys.USAGE_GROUP, consumer, {keys.USAGE_STREAM: ">"}, count=count - len(entries)
+                keys.USAGE_GROUP, consumer, {stream: ">"}, count=count - len(entries)
             )
             for _, read in fresh or []:
                 entries += read
         return entries
 
     def ack_usage(self, entries: Sequence[QueuedUsage]) -> int:
-        if not entries:
-            return 0
-        script_keys = [keys.USAGE_STREAM]
-        args: list[Any] = [keys.USAGE_GROUP]
+        """One script per shard the entries came from."""
+        by_shard: dict[int, list[QueuedUsage]] = defaultdict(list)
         for entry in entries:
-            organization = entry.organization_id
-            script_keys.append(
-                keys.organization_credit(organization) if organization is not None else ""
-            )
-            args += [entry.id, entry.counted]
-        return int(self._run(scripts.ACK, script_keys, args))
+            by_shard[entry.shard].append(entry)
+        acked = 0
+        for shard, queued in by_shard.items():
+            stream = keys.usage_stream(shard)
+            script_keys = [stream]
+            args: list[Any] = [keys.USAGE_GROUP]
+            for entry in queued:
+                organization = entry.organization_id
+                known = organization is not None and keys.shard_of(organization) == shard
+                script_keys.append(keys.organization_credit(organization) if known else stream)
+                args += [entry.id, entry.counted]
+            acked += int(self._run(scripts.ACK, script_keys, args))
+        return acked
 
     def dead_letter(self, entries: Sequence[QueuedUsage]) -> None:
         if entries:
@@ -336,17 +372,23 @@ class RedisStore:
 
     def usage_backlog(self) -> UsageBacklog:
         client = connections.sync()
-        pipe = client.pipeline(transaction=False)
-        pipe.xlen(keys.USAGE_STREAM)
-        pipe.xrange(keys.USAGE_STREAM, count=1)
-        pipe.llen(keys.USAGE_DEAD)
-        length, first, dead = pipe.execute()
-        try:
-            pending = int(client.xpending(keys.USAGE_STREAM, keys.USAGE_GROUP)["pending"])
-        except redis.ResponseError:  # no group yet: nothing was ever read
-            pending = 0
-        oldest = entry_time(first[0][0]) if first else None
-        return UsageBacklog(max(length - pending, 0), pending, oldest, int(dead))
+        length = pending = 0
+        oldest: float | None = None
+        for shard in keys.shards():
+            stream = keys.usage_stream(shard)
+            pipe = client.pipeline(transaction=False)
+            pipe.xlen(stream)
+            pipe.xrange(stream, count=1)
+            pipe.xpending(stream, keys.USAGE_GROUP)
+            shard_length, first, shard_pending = pipe.execute(raise_on_error=False)
+            length += shard_length
+            if not isinstance(shard_pending, Exception):  # no group yet: nothing was read
+                pending += int(shard_pending["pending"])
+            if first:
+                at = entry_time(first[0][0])
+                oldest = at if oldest is None else min(oldest, at)
+        dead = int(client.llen(keys.USAGE_DEAD))
+        return UsageBacklog(max(length - pending, 0), pending, oldest, dead)
 
     def credit_state(self, organization_id: int) -> CreditState | None:
         values = connections.sync().hmget(
@@ -370,7 +412,7 @@ class RedisStore:
         return int(self._run(scripts.CHARGE_LEDGER_ONLY, [credit], [expected_total, amount]))
 
 
-def queued_usage(entry_id: bytes, fields: dict[bytes, bytes]) -> QueuedUsage:
+def queued_usage(entry_id: bytes, fields: dict[bytes, bytes], shard: int = 0) -> QueuedUsage:
     raw = fields.get(b"e", b"")
     organization = fields.get(b"o", b"")
     try:
@@ -384,6 +426,7 @@ def queued_usage(entry_id: bytes, fields: dict[bytes, bytes]) -> QueuedUsage:
         counted=_whole(fields.get(b"c")) if fields.get(b"u") == b"1" else 0,
         raw=raw,
         event=event if isinstance(event, dict) else None,
+        shard=shard,
     )
 
 

@@ -78,7 +78,9 @@ class CreditStore(Protocol):
 
     async def load_balance(self, organization_id: int, figures: LedgerFigures) -> None: ...
 
-    async def load_spend(self, key_id: int, month: str, spent: int) -> None: ...
+    async def load_spend(
+        self, organization_id: int, key_id: int, month: str, spent: int
+    ) -> None: ...
 
     # --- a process that is stopping (no event loop to wait on) ---
     def settle_blocking(self, hold: Hold, charge: Charge) -> int: ...
@@ -107,7 +109,8 @@ def limits_of(payer: Payer) -> Limits:
     """(window, subject, rpm, tpm) of the limits that apply to this payer's calls."""
     found: Limits = []
     if payer.rpm_limit or payer.tpm_limit:
-        found.append((keys.key_window(payer.key_id), "key", payer.rpm_limit, payer.tpm_limit))
+        window = keys.key_window(payer.organization_id, payer.key_id)
+        found.append((window, "key", payer.rpm_limit, payer.tpm_limit))
     if payer.org_rpm_limit or payer.org_tpm_limit:
         found.append(
             (
@@ -130,7 +133,8 @@ def token_windows(payer: Payer) -> tuple[str, ...]:
 def lease_windows(hold: Hold) -> tuple[str, ...]:
     """The windows a lease counted its requests in: its key's and organization's (leases
     are only taken for keys without token limits, so these are request windows)."""
-    return keys.key_window(hold.key_id), keys.organization_window(hold.organization_id)
+    organization_id = hold.organization_id
+    return keys.key_window(organization_id, hold.key_id), keys.organization_window(organization_id)
 
 
 def dead_letter_item(entry: QueuedUsage) -> bytes:

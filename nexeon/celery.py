@@ -30,17 +30,51 @@ def _refuse_the_in_memory_broker(role: str) -> None:
 
 @signals.worker_init.connect
 def _check_worker_stores(**kwargs) -> None:
-    """A worker drains usage and returns holds: it needs the broker the web processes use,
-    and refuses a money Redis that evicts (credit/checks.py), as the web processes do."""
+    """A worker drains usage and returns holds: it needs a broker the web processes use
+    and Celery can use, and refuses a money Redis that evicts (credit/checks.py), as the
+    web processes do."""
     from credit.checks import UnsafeRedis, check_eviction_policy
 
     _refuse_the_in_memory_broker("worker")
     try:
+        check_broker()
         check_eviction_policy()
-    except UnsafeRedis as unsafe:
+    except (UnsafeRedis, UnusableBroker) as unsafe:
         _refuse(str(unsafe))
 
 
 @signals.beat_init.connect
 def _check_beat_broker(**kwargs) -> None:
     _refuse_the_in_memory_broker("beat")
+    try:
+        check_broker()
+    except UnusableBroker as unusable:
+        _refuse(str(unusable))
+
+
+class UnusableBroker(RuntimeError):
+    pass
+
+
+def check_broker() -> None:
+    """Celery's Redis transport speaks to one server (MULTI, its own keys across slots): a
+    Redis Cluster cannot be its broker."""
+    import redis
+    from django.conf import settings
+
+    from credit.connections import ask_cluster
+
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://")):
+        return
+    try:
+        cluster = ask_cluster(url)
+    except redis.RedisError:
+        return  # unreachable: Celery's own retries and errors say so
+    if cluster:
+        raise UnusableBroker(
+            "CELERY_BROKER_URL points at a Redis Cluster, which Celery's Redis transport "
+            "cannot use: set CELERY_BROKER_URL to a standalone Redis (redis://host:6379/0) "
+            "or RabbitMQ (amqp://user:password@host:5672//). The money state may stay on "
+            "the cluster (REDIS_URL)."
+        )

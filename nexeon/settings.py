@@ -125,15 +125,26 @@ CACHE_REDIS_URL = env.str("CACHE_REDIS_URL", default="") or (
 if CACHE_REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, also on a Redis Cluster (nexeon/redis_cache.py)
+            "BACKEND": "nexeon.redis_cache.RedisCache",
             "LOCATION": CACHE_REDIS_URL,
-            "KEY_PREFIX": "nexeon",
+            "KEY_PREFIX": "nexeon-cache",
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # What the money state's Redis may do when full: anything but `noeviction` would delete
 # balances, holds or queued usage. `refuse` stops the processes that use it, `warn` logs.
+# How many shards the money state is split into (credit/keys.py): each a Redis Cluster
+# hash slot of its own. Fixed for a deployment's life: changing it renames every key.
+CREDIT_SHARDS = read(env.int, "CREDIT_SHARDS", default=16)
+if not 1 <= CREDIT_SHARDS <= 1024:
+    refuse_to_start("CREDIT_SHARDS must be between 1 and 1024")
+# Whether REDIS_URL is a Redis Cluster: `auto` asks the server (INFO cluster), `yes` / `no`
+# say so without asking (credit/connections.py).
+REDIS_CLUSTER = env.str("REDIS_CLUSTER", default="auto")
+if REDIS_CLUSTER not in ("auto", "yes", "no"):
+    refuse_to_start("REDIS_CLUSTER must be auto, yes or no")
 REDIS_EVICTION_CHECK = env.str("REDIS_EVICTION_CHECK", default="refuse")
 if REDIS_EVICTION_CHECK not in ("refuse", "warn"):
     refuse_to_start("REDIS_EVICTION_CHECK must be refuse or warn")

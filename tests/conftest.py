@@ -15,6 +15,7 @@ from django.conf import settings
 
 from accounts.models import Organization, User
 from accounts.services import organization_create
+from tests.own_services import OwnRedisCluster
 from tests.support import PROJECT_DIR, manage_env, test_database_url
 
 
@@ -66,6 +67,33 @@ def _flush_redis_roles(client: redis.Redis) -> None:
     for url in (settings.CACHE_REDIS_URL, settings.CELERY_BROKER_URL):
         with redis.Redis.from_url(url) as other:
             other.flushdb()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[OwnRedisCluster]:
+    """A 3-master Redis Cluster on loopback for the session (started on first use)."""
+    cluster = OwnRedisCluster(masters=3)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def money_redis(request, redis_client, settings) -> Iterator[redis.Redis]:
+    """The money state's Redis, emptied before and after: the test Redis, or with
+    `@pytest.mark.parametrize("money_redis", ["redis", "cluster"], indirect=True)` also the
+    3-master cluster (REDIS_URL pointed at it for the test; the cache and the broker stay
+    on the standalone Redis). A client of it (cluster-aware) is yielded."""
+    if getattr(request, "param", "redis") == "redis":
+        yield redis_client
+        return
+    cluster: OwnRedisCluster = request.getfixturevalue("redis_cluster")
+    cluster.flush()
+    settings.REDIS_URL = cluster.url
+    client = redis.RedisCluster.from_url(cluster.url)
+    yield client
+    client.close()
+    cluster.flush()
 
 
 # --- personas: an owner, a member of the same organization, an outsider ------------------

@@ -118,3 +118,132 @@ class OwnPostgres:
         with contextlib.suppress(subprocess.CalledProcessError, TimeoutError):
             self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def cluster_ports(count: int) -> list[int]:
+    """Free ports whose cluster bus ports (port + 10000) are free too."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port >= 55000 or port in ports:
+            continue
+        with socket.socket() as bus:
+            if bus.connect_ex(("127.0.0.1", port + 10000)) == 0:
+                continue
+        ports.append(port)
+    return ports
+
+
+class OwnRedisCluster:
+    """A Redis Cluster of `masters` primaries (each with `replicas` replicas) on loopback,
+    created with `redis-cli --cluster create`, as a managed cluster offers it."""
+
+    def __init__(self, masters: int = 3, replicas: int = 0) -> None:
+        self.masters, self.replicas = masters, replicas
+        self.ports = cluster_ports(masters * (1 + replicas))
+        self.dir = Path(tempfile.mkdtemp(prefix="nexeon-cluster-"))
+        self.processes: dict[int, subprocess.Popen] = {}
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+    def start_node(self, port: int) -> None:
+        node_dir = self.dir / str(port)
+        node_dir.mkdir(exist_ok=True)
+        self.processes[port] = subprocess.Popen(
+            [
+                *("redis-server", "--port", str(port), "--bind", "127.0.0.1"),
+                *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
+                *("--cluster-node-timeout", "1000", "--dir", str(node_dir)),
+                *("--logfile", str(node_dir / "redis.log"), "--repl-diskless-sync-delay", "0"),
+                *("--save", "", "--appendonly", "no"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for_port(port)
+
+    def start(self) -> None:
+        for port in self.ports:
+            self.start_node(port)
+        if self.masters < 3:  # (below what `redis-cli --cluster create` accepts)
+            self._assign_slots()
+            self.wait_until_ok()
+            return
+        subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{port}" for port in self.ports),
+                "--cluster-replicas",
+                str(self.replicas),
+                "--cluster-yes",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+        )
+        self.wait_until_ok()
+
+    def _assign_slots(self) -> None:
+        """Equal slot ranges to each master, which meet each other (no replicas)."""
+        assert self.replicas == 0
+        for index, port in enumerate(self.ports):
+            low = index * 16384 // self.masters
+            high = (index + 1) * 16384 // self.masters - 1
+            cli = ["redis-cli", "-p", str(port), "cluster"]
+            subprocess.run([*cli, "addslotsrange", str(low), str(high)], check=True)
+            if index:
+                subprocess.run([*cli, "meet", "127.0.0.1", str(self.ports[0])], check=True)
+
+    def wait_until_ok(self, timeout: float = 30.0) -> None:
+        """Every node sees the cluster as ok (every slot served), every replica in sync."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            states = [
+                subprocess.run(
+                    ["redis-cli", "-p", str(port), "cluster", "info"],
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                for port, process in self.processes.items()
+                if process.poll() is None
+            ]
+            replicas = [
+                subprocess.run(
+                    ["redis-cli", "-p", str(port), "info", "replication"],
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                for port in self.ports[self.masters :]
+                if self.processes[port].poll() is None
+            ]
+            synced = all("master_link_status:up" in replica for replica in replicas)
+            if synced and all("cluster_state:ok" in state for state in states):
+                return
+            time.sleep(0.1)
+        raise TimeoutError("the cluster did not come up")
+
+    def kill(self, port: int) -> None:
+        process = self.processes[port]
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def flush(self) -> None:
+        for port, process in self.processes.items():
+            if process.poll() is None:
+                subprocess.run(
+                    ["redis-cli", "-p", str(port), "flushall"],
+                    capture_output=True,
+                    check=False,
+                )
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)

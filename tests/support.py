@@ -130,3 +130,17 @@ def forget_cached_key(digest: str) -> None:
 
     key_cache.changed(digest)
     auth._local.pop(digest, None)
+
+
+def open_holds(client) -> list[bytes]:
+    """The names of the holds open in the money Redis, every shard's."""
+    from credit import keys
+
+    return [name for shard in keys.shards() for name in client.zrange(keys.holds(shard), 0, -1)]
+
+
+def queued_usage(client) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """The entries of every shard's usage stream."""
+    from credit import keys
+
+    return [entry for shard in keys.shards() for entry in client.xrange(keys.usage_stream(shard))]

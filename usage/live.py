@@ -75,7 +75,7 @@ def publish(records: Sequence[UsageRecord]) -> None:
     if not connections.configured() or not records:
         return
     try:
-        client = connections.sync()
+        client = connections.publisher()
         keys = _keys(records)
         pipe = client.pipeline(transaction=False)
         for record in records:
@@ -93,7 +93,7 @@ def watched(organization_ids: set[int]) -> set[int]:
         return set()
     ordered = sorted(organization_ids)
     try:
-        counts = connections.sync().pubsub_numsub(*(channel_name(org) for org in ordered))
+        counts = connections.publisher().pubsub_numsub(*(channel_name(org) for org in ordered))
     except redis.RedisError:
         logger.warning("live feed: cannot tell who is watching", exc_info=True)
         return set()

@@ -1,7 +1,8 @@
 -- Check a call's rate limits and reserve its maximum cost as a hold (or, with a count
 -- above 1, a lease: one hold for several calls), in one step.
--- KEYS: [1] key window, [2] organization window, [3] organization credit, [4] holds,
---       [5] the new hold, [6] the key's spend counter this month (read only with a limit)
+-- KEYS: [1] key window, [2] organization window, [3] organization credit, [4] its shard's
+--       holds, [5] the new hold, [6] the key's spend counter this month (with a limit;
+--       else the hold again, unread)
 -- ARGV: [1] key rpm, [2] key tpm, [3] org rpm, [4] org tpm (0: no limit),
 --       [5] token estimate, [6] amount, [7] organization id, [8] hold deadline,
 --       [9] monthly spend limit ('' for none), [10] requests to count, [11] key id,

@@ -71,3 +71,26 @@ def test_bad_arguments_are_refused_and_create_nothing(args):
         create_api_key(*args)
     assert not User.objects.exists()
     assert not ApiKey.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_redis_error_after_the_grant_commits_neither_crashes_nor_doubles_a_retry(monkeypatch):
+    """Found (on a Redis Cluster): the grant committed, then telling Redis about it raised
+    (MovedError) — no key printed, and the operator's retry granted the credits again.
+    Telling Redis is best effort (reconciliation syncs the balance within a minute), and
+    a retry with the same --reference grants nothing more."""
+    import redis
+
+    from credit.redis_store import RedisStore
+
+    def refused(*args, **kwargs):
+        raise redis.ResponseError("CLUSTERDOWN The cluster is down")
+
+    monkeypatch.setattr(RedisStore, "sync_credits", refused)
+    first = create_api_key("retry@example.com", "--credits", "5", "--reference", "order-42")
+    assert keys.looks_like_key(first[-1])
+    second = create_api_key("retry@example.com", "--credits", "5", "--reference", "order-42")
+    assert keys.looks_like_key(second[-1])
+    assert any("already granted" in line for line in second)
+    organization = Membership.objects.get(user__email="retry@example.com").organization
+    assert organization_balance_nanos(organization=organization) == 5_000_000_000

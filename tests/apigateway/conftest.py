@@ -198,7 +198,7 @@ def assert_all_settled() -> None:
 
 
 @pytest.fixture
-def tenant(transactional_db, redis_client, providers, gateway_url) -> Iterator[Tenant]:
+def tenant(transactional_db, money_redis, providers, gateway_url) -> Iterator[Tenant]:
     yield new_tenant(gateway_url, name="Acme", email="owner@example.com", dollars=10)
     assert_all_settled()
 

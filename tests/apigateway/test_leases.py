@@ -24,6 +24,7 @@ from credit.stores import redis_store
 from credit.windows import RateInfo
 from tests.apigateway.conftest import gateway
 from tests.ledger_check import assert_balance_reconciles, available_nanos
+from tests.support import open_holds
 from usage import pipeline
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -45,8 +46,7 @@ def cost_of(response: httpx.Response) -> int:
 
 
 def lease_holds(redis_client) -> list[bytes]:
-    prefix = keys.hold("lease-").encode()
-    return [m for m in redis_client.zrange(keys.HOLDS, 0, -1) if m.startswith(prefix)]
+    return [m for m in open_holds(redis_client) if b":credit:hold:lease-" in m]
 
 
 def wait_for(condition, seconds: float = 5.0):
@@ -70,7 +70,7 @@ def test_a_gateway_killed_holding_a_lease_loses_nothing(tenant, fake_openai, red
         assert len(fake_openai.requests) == 3
         # Admitted from the lease: no hold of their own, their costs counted against it.
         assert lease_holds(redis_client) == [member]
-        assert len(redis_client.zrange(keys.HOLDS, 0, -1)) == 1
+        assert len(open_holds(redis_client)) == 1
         leased_costs = sum(cost_of(a) for a in answers[1:])
         assert leased_costs > 0
         assert int(redis_client.hget(member, "spent")) == leased_costs
@@ -114,7 +114,7 @@ def test_a_lease_given_back_returns_the_credit_and_requests_it_did_not_use(
     assert remaining == [limit - n for n in range(1, 7)]
     wait_for(lambda: not lease_holds(redis_client), settings.GATEWAY_LEASE_SECONDS + 3)
     for window in (
-        keys.key_window(key.api_key.pk),
+        keys.key_window(tenant.organization.pk, key.api_key.pk),
         keys.organization_window(tenant.organization.pk),
     ):
         assert int(redis_client.hget(window, "R")) == 6
@@ -224,7 +224,7 @@ def test_a_lease_grant_counts_its_requests_only_when_it_is_granted(redis_client)
     """The reservation with a request count: all of them or none; a grant short of credit
     or of requests counts nothing."""
     key = replace(KEY, rpm_limit=20)
-    window = keys.key_window(key.key_id)
+    window = keys.key_window(key.organization_id, key.key_id)
     asyncio.run(
         redis_store().load_balance(3, LedgerFigures(credits=50_000, credits_seq=1, usage=0))
     )
@@ -259,7 +259,7 @@ def test_concurrent_calls_across_two_workers_with_leases_end_exact(
             seen = pool.submit(wait_for, lambda: lease_holds(redis_client), 30)
             answers = [a for batch in pool.map(client_calls, range(16)) for a in batch]
             assert seen.result()  # leases were taken (and, below, all given back)
-        wait_for(lambda: not redis_client.zrange(keys.HOLDS, 0, -1), 5)
+        wait_for(lambda: not open_holds(redis_client), 5)
     assert len(answers) == 240
     assert len({a.headers["x-request-id"] for a in answers}) == 240
     ledger = assert_balance_reconciles(organization_id)

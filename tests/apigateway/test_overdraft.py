@@ -12,6 +12,7 @@ import asyncio
 from decimal import Decimal
 
 import httpx
+import pytest
 
 from accounts.models import User
 from accounts.services import api_key_create, organization_create
@@ -41,6 +42,10 @@ def chat(tenant, key: str, **body) -> httpx.Response:
     )
 
 
+ON_BOTH = pytest.mark.parametrize("money_redis", ["redis", "cluster"], indirect=True)
+
+
+@ON_BOTH
 def test_a_claude_call_without_max_tokens_cannot_overdraw(tenant, fake_anthropic):
     """Found: with $0.35, claude-opus-4-1 without max_tokens was sent the catalog's 32,000
     output tokens while 4,096 were reserved; the settlement charged all: -$2.05."""
@@ -81,6 +86,7 @@ def test_the_smaller_of_max_tokens_and_max_completion_tokens_is_reserved_and_sen
     assert assert_balance_reconciles(organization_id) >= 0
 
 
+@ON_BOTH
 def test_concurrent_calls_with_unsizable_input_cannot_multiply_an_overdraft(tenant, fake_anthropic):
     """Found: with $0.02, ten concurrent Claude calls, each with one image URL and
     max_tokens 1, were billed 150,000 prompt tokens each (a long PDF): -$22.48. The

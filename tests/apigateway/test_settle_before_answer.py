@@ -19,9 +19,9 @@ import httpx
 import orjson
 from django.conf import settings
 
-from credit import keys
 from tests.apigateway.conftest import gateway
 from tests.ledger_check import available_nanos
+from tests.support import open_holds, queued_usage
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 HOLD_BACK = 1.5  # seconds each Redis reply waits in the proxy
@@ -93,13 +93,11 @@ def chat(url: str, key: str) -> httpx.Response:
 
 
 def held(redis_client, request_id: str) -> list[bytes]:
-    return [
-        m for m in redis_client.zrange(keys.HOLDS, 0, -1) if m == keys.hold(request_id).encode()
-    ]
+    return [m for m in open_holds(redis_client) if m.endswith(f":hold:{request_id}".encode())]
 
 
 def queued(redis_client, request_id: str) -> list[tuple[dict, int]]:
-    entries = redis_client.xrange(keys.USAGE_STREAM)
+    entries = queued_usage(redis_client)
     events = ((orjson.loads(fields[b"e"]), int(fields[b"c"])) for _, fields in entries)
     return [(event, charge) for event, charge in events if event["request_id"] == request_id]
 

@@ -15,10 +15,11 @@ from apigateway import relay
 from apigateway.auth import KeyInfo
 from apigateway.calllog import CallLog
 from apigateway.errors import GatewayError
-from credit import keys
 from credit.records import CreditUnavailable, LedgerFigures
 from credit.stores import redis_store
+from tests.support import queued_usage
 
+ON_BOTH = pytest.mark.parametrize("money_redis", ["redis", "cluster"], indirect=True)
 ORG, START, RESERVE, COST = 4242, 10_000_000, 1_000_000, 1234
 KEY = KeyInfo(7, ORG, "k", None, None, (), None, None)
 
@@ -58,7 +59,7 @@ class Never(Down):
 
 
 @pytest.fixture
-def quota(redis_client, monkeypatch, settings):
+def quota(money_redis, monkeypatch, settings):
     asyncio.run(redis_store().load_balance(ORG, LedgerFigures(START, 1, 0)))
     monkeypatch.setattr(relay, "SETTLE_RETRY_DELAYS", (0, 0))
     settings.GATEWAY_SETTLE_RETRY_SECONDS = 10
@@ -84,12 +85,13 @@ async def reserve(quota) -> object:
 
 def state(redis_client) -> tuple[int, int, list]:
     credit = redis_store().credit_state(ORG)
-    entries = redis_client.xrange(keys.USAGE_STREAM)
+    entries = queued_usage(redis_client)
     events = [(orjson.loads(fields[b"e"]), int(fields[b"c"])) for _, fields in entries]
     return credit.available, credit.held, events
 
 
-def test_an_unanswered_call_that_cannot_settle_is_503_and_charged_nothing(quota, redis_client):
+@ON_BOTH
+def test_an_unanswered_call_that_cannot_settle_is_503_and_charged_nothing(quota, money_redis):
     quota.failures = 99
 
     async def scenario():
@@ -100,11 +102,12 @@ def test_an_unanswered_call_that_cannot_settle_is_503_and_charged_nothing(quota,
 
     error = asyncio.run(scenario())
     assert error.status == 503 and "nothing was charged" in error.message
-    balance, held, events = state(redis_client)
+    balance, held, events = state(money_redis)
     assert (balance, held, events) == (START - RESERVE, RESERVE, [])  # the reaper returns it
 
 
-def test_a_delivered_stream_keeps_settling_until_redis_is_back(quota, redis_client):
+@ON_BOTH
+def test_a_delivered_stream_keeps_settling_until_redis_is_back(quota, money_redis):
     quota.failures = 4  # more than the inline retries: the rest happen in the background
 
     async def scenario():
@@ -114,12 +117,13 @@ def test_a_delivered_stream_keeps_settling_until_redis_is_back(quota, redis_clie
         await asyncio.gather(*relay._background)
 
     asyncio.run(scenario())
-    balance, held, events = state(redis_client)
+    balance, held, events = state(money_redis)
     assert (balance, held) == (START - COST, 0)
     assert [(e["request_id"], charge) for e, charge in events] == [("req_retry", COST)]
 
 
-def test_a_call_cancelled_while_settling_settles_with_a_blocking_call(quota, redis_client):
+@ON_BOTH
+def test_a_call_cancelled_while_settling_settles_with_a_blocking_call(quota, money_redis):
     quota.hang = True
 
     async def scenario():
@@ -131,7 +135,7 @@ def test_a_call_cancelled_while_settling_settles_with_a_blocking_call(quota, red
             await settling
 
     asyncio.run(scenario())
-    balance, held, events = state(redis_client)
+    balance, held, events = state(money_redis)
     assert (balance, held, len(events)) == (START - COST, 0, 1)
 
 
@@ -150,8 +154,9 @@ class ReplyLost:
         raise CreditUnavailable("the connection broke before the reply")
 
 
+@ON_BOTH
 def test_a_settlement_whose_reply_was_lost_is_sent_again_and_charges_once(
-    quota, redis_client, monkeypatch
+    quota, money_redis, monkeypatch
 ):
     sent = []
 
@@ -168,6 +173,6 @@ def test_a_settlement_whose_reply_was_lost_is_sent_again_and_charges_once(
 
     asyncio.run(scenario())
     assert len(sent) == 2  # sent again after the lost reply
-    balance, held, events = state(redis_client)
+    balance, held, events = state(money_redis)
     assert (balance, held) == (START - COST, 0)
     assert [charge for _, charge in events] == [COST]

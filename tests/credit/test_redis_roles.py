@@ -40,8 +40,9 @@ def test_clearing_the_django_cache_leaves_money_alone(redis_client):
     assert cache.get("some-page") is None
     state = store.credit_state(9)
     assert (state.available, state.held, state.unbooked) == (7_000, 2_000, 1_000)
-    assert redis_client.zscore(keys.HOLDS, held.hold.name) is not None
-    assert redis_client.xlen(keys.USAGE_STREAM) == 1
+    shard = keys.shard_of(9)
+    assert redis_client.zscore(keys.holds(shard), held.hold.name) is not None
+    assert redis_client.xlen(keys.usage_stream(shard)) == 1
 
 
 def test_the_roles_default_to_the_next_databases():

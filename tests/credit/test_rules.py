@@ -1,4 +1,5 @@
-"""The credit core's money rules, each on both stores (Redis and memory)."""
+"""The credit core's money rules, each on both stores (Redis and memory), and on the
+Redis store over a 3-master Redis Cluster."""
 
 from __future__ import annotations
 
@@ -25,9 +26,12 @@ class Payer:
     monthly_spend_limit_nanos: int | None = None
 
 
-@pytest.fixture(params=["redis", "memory"])
+@pytest.fixture(params=["redis", "memory", "cluster"])
 def store(request, redis_client):
-    made = RedisStore() if request.param == "redis" else MemoryStore()
+    if request.param == "cluster":
+        request.getfixturevalue("redis_cluster").flush()
+        request.getfixturevalue("settings").REDIS_URL = request.getfixturevalue("redis_cluster").url
+    made = MemoryStore() if request.param == "memory" else RedisStore()
     run(made.load_balance(9, LedgerFigures(credits=10_000, credits_seq=1, usage=0)))
     return made
 
@@ -59,7 +63,7 @@ def available(store) -> int:
 
 
 def test_a_spend_limit_of_zero_admits_nothing(store):
-    run(store.load_spend(5, keys.month_of(), 0))
+    run(store.load_spend(9, 5, keys.month_of(), 0))
     refused = reserve(store, 1, Payer(monthly_spend_limit_nanos=0))
     assert isinstance(refused, SpendLimitReached)
     assert available(store) == 10_000

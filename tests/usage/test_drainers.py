@@ -77,8 +77,9 @@ def stall_the_database(seconds: float) -> threading.Thread:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("money_redis", ["redis", "cluster"], indirect=True)
 def test_two_drainers_and_a_stalled_database_book_every_call_once(
-    organization, redis_client, settings
+    organization, money_redis, settings
 ):
     """Found: the drain's lock (SET NX EX, deleted unconditionally, LTRIM by count) let two
     drainers read the same batch when the database stalled longer than the lock, and each
@@ -110,7 +111,7 @@ def test_two_drainers_and_a_stalled_database_book_every_call_once(
     assert state.available == 10**10 - 1_000 * len(request_ids)
     backlog = credit_store().usage_backlog()
     assert (backlog.waiting, backlog.pending) == (0, 0)
-    assert requests_counted(redis_client) == len(request_ids)  # rows written, each once
+    assert requests_counted(money_redis) == len(request_ids)  # rows written, each once
 
 
 def requests_counted(redis_client) -> int:

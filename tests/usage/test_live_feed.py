@@ -39,8 +39,9 @@ def publish_fresh(*request_ids: str) -> None:
     publish(list(UsageRecord.objects.filter(request_id__in=request_ids)))
 
 
+@pytest.mark.parametrize("money_redis", ["redis", "cluster"], indirect=True)
 def test_a_member_receives_their_organizations_calls_and_nothing_else(
-    redis_client, owner, organization, prod_key, other_organization, other_key
+    money_redis, owner, organization, prod_key, other_organization, other_key
 ):
     mine = make_record(organization, prod_key, cost_nanos=123_456_789, status=429)
     theirs = make_record(other_organization, other_key)

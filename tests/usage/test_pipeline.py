@@ -48,7 +48,7 @@ def enqueue(redis_client, *events) -> None:
     """As a settlement queues them: the organization, the charge, the event."""
     for e in events:
         fields = {"o": e["organization_id"], "c": e["cost_nanos"], "u": 0, "e": orjson.dumps(e)}
-        redis_client.xadd(keys.USAGE_STREAM, fields)
+        redis_client.xadd(keys.usage_stream(keys.shard_of(e["organization_id"])), fields)
 
 
 def bookings(*events) -> list[pipeline.Booking]:
@@ -111,7 +111,8 @@ def test_a_drain_that_died_before_acknowledging_is_finished_without_double_writi
 @pytest.mark.django_db
 def test_events_that_can_never_be_written_go_to_dead_letters(organization, redis_client):
     for raw in (b"{not json", orjson.dumps({"no": "id"})):
-        redis_client.xadd(keys.USAGE_STREAM, {"o": organization.pk, "c": 0, "u": 0, "e": raw})
+        stream = keys.usage_stream(keys.shard_of(organization.pk))
+        redis_client.xadd(stream, {"o": organization.pk, "c": 0, "u": 0, "e": raw})
     enqueue(
         redis_client,
         event(organization, "req_ok"),

@@ -19,11 +19,17 @@ import psycopg
 import pytest
 import redis
 
-from credit.keys import USAGE_STREAM
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import serving
 from tests.own_services import OwnPostgres, OwnRedis
-from tests.support import PROJECT_DIR, manage_env, run_manage, start_nexeon, stop_process
+from tests.support import (
+    PROJECT_DIR,
+    manage_env,
+    queued_usage,
+    run_manage,
+    start_nexeon,
+    stop_process,
+)
 
 UPSTREAM_KEY = "sk-upstream-faults"
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "count me"}]}
@@ -181,7 +187,7 @@ def test_a_worker_killed_mid_batch_loses_and_repeats_nothing(fresh):
     url = stack.start_gateway()
     results = load(url, stack.key, seconds=4, workers=16)
     assert {status for status, _ in results} == {200}
-    queued = redis.Redis.from_url(stack.redis.url).xlen(USAGE_STREAM)
+    queued = len(queued_usage(redis.Redis.from_url(stack.redis.url)))
     assert queued >= len(results) > 1000
     before = stack.sql("select count(*) from usage_usagerecord")
 
@@ -197,7 +203,7 @@ def test_a_worker_killed_mid_batch_loses_and_repeats_nothing(fresh):
 
     stack.start_worker()
     assert_each_answered_call_recorded_once(stack, results)
-    wait_until(lambda: redis.Redis.from_url(stack.redis.url).xlen(USAGE_STREAM) == 0, 30, "backlog")
+    wait_until(lambda: not queued_usage(redis.Redis.from_url(stack.redis.url)), 30, "the backlog")
 
 
 def test_the_broker_killed_while_calls_flow_loses_no_answered_call(fresh):

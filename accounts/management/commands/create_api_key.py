@@ -42,6 +42,12 @@ class Command(BaseCommand):
         parser.add_argument("--tpm", type=int, default=None, help="tokens per minute limit")
         parser.add_argument("--name", default="default", help="the key's name")
         parser.add_argument(
+            "--reference",
+            default=None,
+            help="the grant's ledger reference: run again with the same one (a retry), the "
+            "credits are not granted again",
+        )
+        parser.add_argument(
             "--plan",
             choices=sorted(settings.RATE_LIMIT_PLANS),
             default=None,
@@ -49,7 +55,16 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, email: str, credits: Decimal, rpm, tpm, name: str, plan=None, **options
+        self,
+        *args,
+        email: str,
+        credits: Decimal,
+        rpm,
+        tpm,
+        name: str,
+        plan=None,
+        reference=None,
+        **options,
     ):
         try:
             validate_email(email)
@@ -70,17 +85,23 @@ class Command(BaseCommand):
                     tpm_limit=organization.tpm_limit,
                 )
             amount_nanos = money.usd_to_nanos(credits)
+            granted = True
             if amount_nanos:
-                billing_services.credits_grant(
-                    organization=organization,
-                    amount_nanos=amount_nanos,
-                    reference=f"grant:cli:{uuid.uuid4()}",
-                    description="Granted with manage.py create_api_key",
-                )
+                try:
+                    _, granted = billing_services.credits_grant(
+                        organization=organization,
+                        amount_nanos=amount_nanos,
+                        reference=f"grant:cli:{reference or uuid.uuid4()}",
+                        description="Granted with manage.py create_api_key",
+                    )
+                except ValueError as exc:  # the reference was used for another grant
+                    raise CommandError(str(exc)) from None
             new_key = account_services.api_key_create(
                 organization=organization, name=name, created_by=user, rpm_limit=rpm, tpm_limit=tpm
             )
 
+        if not granted:
+            self.stdout.write(f"Credits already granted under reference {reference!r}.")
         balance = organization_balance_nanos(organization=organization)
         self.stdout.write(
             f"{'Created' if created else 'Found'} user {user.email}; "
