@@ -210,3 +210,39 @@ def _number(text: str) -> int:
         return int(text)
     except ValueError:
         raise BadRedisUrl(f"{text!r} is not a number in a Redis URL") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Broker:
+    """Celery's broker settings for a Redis URL: kombu's own URL form (`sentinel://` hosts
+    joined by `;` for a Sentinel URL), its TLS options (broker_use_ssl: certificates
+    verified unless the URL says otherwise) and transport options to add."""
+
+    url: str
+    use_ssl: dict[str, Any] | None
+    transport_options: dict[str, Any]
+
+
+def celery_broker(url: str) -> Broker:
+    target = parse(url)
+    parts = urlsplit(url)
+    use_ssl = target.tls.redis_py() if target.tls is not None else None
+    if target.uses_sentinel:
+        userinfo = parts.netloc.rpartition("@")[0]
+        auth = f"{userinfo}@" if userinfo else ""
+        hosts = ";".join(
+            f"sentinel://{auth}{_netloc(host, port)}/{target.db}" for host, port in target.sentinels
+        )
+        options: dict[str, Any] = {"master_name": target.service}
+        if sentinel_kwargs := target.sentinel_kwargs():
+            options["sentinel_kwargs"] = sentinel_kwargs
+        return Broker(hosts, use_ssl, options)
+    if target.path:
+        return Broker(url, None, {})
+    # The TLS options go in broker_use_ssl, typed; kombu would read them from the query
+    # as strings.
+    return Broker(parts._replace(path=f"/{target.db}", query="").geturl(), use_ssl, {})
+
+
+def _netloc(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
