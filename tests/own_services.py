@@ -68,6 +68,38 @@ class OwnRedis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class OwnSentinel:
+    """A redis-server in Sentinel mode watching `service` at `primary_port` (a quorum of
+    one: enough for a test's SENTINEL FAILOVER)."""
+
+    def __init__(self, service: str, primary_port: int) -> None:
+        self.service = service
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="nexeon-sentinel-"))
+        self.config = self.dir / "sentinel.conf"
+        self.config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+            f"sentinel monitor {service} 127.0.0.1 {primary_port} 1\n"
+            f"sentinel down-after-milliseconds {service} 1000\n"
+            f"sentinel failover-timeout {service} 10000\n"
+        )
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", str(self.config), "--sentinel"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class Forwarder:
     """A TCP forwarder on a fixed loopback port, as a DNS name or a load balancer in front
     of Redis: `target` can be moved, and only connections made after that go there
