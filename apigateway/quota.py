@@ -248,7 +248,7 @@ async def count_refused_request(key: KeyInfo | None) -> None:
     Best effort: Redis unreachable leaves it uncounted."""
     if key is None or not (key.rpm_limit or key.org_rpm_limit):
         return
-    with suppress(CreditUnavailable):
+    with suppress(*REDIS_ERRORS):
         await stores.current().count_refused(key)
 
 
@@ -258,7 +258,7 @@ async def record_unsettled(organization_id: int, event: bytes) -> None:
     store = stores.current()
     try:
         await store.record(organization_id, event)
-    except CreditUnavailable:
+    except REDIS_ERRORS:
         store = stores.fallback()
         await store.record(organization_id, event)
     if isinstance(store, MemoryStore):

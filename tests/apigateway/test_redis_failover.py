@@ -162,3 +162,15 @@ def test_a_redis_that_cannot_persist_is_a_503_not_a_500(tenant, fake_openai, tmp
     finally:
         admin.config_set("dir", str(redis.dir))
         redis.stop()
+
+
+def test_readyz_writes_through_the_serving_loops_own_client(tenant, redis_client):
+    """/readyz runs on the loop that serves the calls and writes through its client: no
+    client of its own that could see another Redis state than the calls do."""
+    from credit import connections, keys
+
+    assert call(tenant.url, tenant.key).status_code == 200
+    clients = dict(connections._fast)
+    assert ready(tenant.url).status_code == 200
+    assert connections._fast == clients
+    assert redis_client.keys(keys.readiness("*"))

@@ -183,3 +183,67 @@ def test_password_and_database_from_the_url(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_a_server_turned_replica_has_its_connection_replaced():
+    """READONLY (a failover demoted the server): the command fails as RedisUnavailable,
+    the commands already sent on the connection still get their replies, and the next
+    command opens a new connection."""
+    from tests.own_services import OwnRedis
+
+    primary, server = OwnRedis(), OwnRedis()
+    primary.start()
+    server.start()
+
+    async def scenario():
+        client = FastRedis(server.url)
+        await client.call("SET", "k", "v")
+        first = await client.call("CLIENT", "ID")
+        await client.call("REPLICAOF", "127.0.0.1", primary.port)
+        write, read = await asyncio.gather(
+            client.call("SET", "k", "w"), client.call("CLIENT", "ID"), return_exceptions=True
+        )
+        assert isinstance(write, RedisUnavailable) and "READONLY" in str(write)
+        assert read == first  # answered on the retired connection
+        await client.call("REPLICAOF", "NO", "ONE")
+        assert await client.call("CLIENT", "ID") != first
+        client.close()
+
+    try:
+        run(scenario())
+    finally:
+        primary.stop()
+        server.stop()
+
+
+def test_failed_connects_are_spaced_by_a_short_backoff():
+    from credit.resp import BACKOFF, MAX_BACKOFF
+
+    async def scenario():
+        client = FastRedis(f"redis://127.0.0.1:{free_port()}/0", connect_timeout=1)
+        with pytest.raises(RedisUnavailable, match="cannot connect"):
+            await client.call("PING")
+        with pytest.raises(RedisUnavailable, match="reconnecting shortly"):
+            await client.call("PING")  # no attempt: fails at once
+        await asyncio.sleep(BACKOFF)
+        with pytest.raises(RedisUnavailable, match="cannot connect"):
+            await client.call("PING")
+        client.port = int(settings.REDIS_URL.rsplit(":", 1)[1].split("/")[0])
+        await asyncio.sleep(2 * BACKOFF)
+        assert await client.call("PING") == b"PONG"
+        assert client._failures == 0 and 2 * BACKOFF <= MAX_BACKOFF
+        client.close()
+
+    run(scenario())
+
+
+def test_a_script_error_of_redis_6_is_read_by_its_inner_code():
+    from credit.resp import error_code
+
+    inner = (
+        "ERR Error running script (call to f_0a1b): @user_script:12: @user_script: 12: "
+        "-READONLY You can't write against a read only replica."
+    )
+    assert error_code(inner) == "READONLY"
+    assert error_code("OOM command not allowed when used memory > 'maxmemory'.") == "OOM"
+    assert error_code("ERR wrong number of arguments for 'get' command") == "ERR"
