@@ -40,9 +40,11 @@ class TlsRedis:
         return self.url(db, ssl_ca_certs=str(self.ca), **options)
 
 
-def tls_redis(directory: Path, *, clients_need_certificates: bool) -> Iterator[TlsRedis]:
+def tls_redis(
+    directory: Path, *, clients_need_certificates: bool, names: tuple[str, ...] = ("127.0.0.1",)
+) -> Iterator[TlsRedis]:
     ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
+    server = ca.issue_cert(*names)
     client = ca.issue_cert("nexeon-client@example.com")
     files = {name: directory / f"{name}.pem" for name in ("ca", "server", "client")}
     ca.cert_pem.write_to_path(files["ca"])
@@ -70,6 +72,13 @@ def tls(tmp_path_factory) -> Iterator[TlsRedis]:
 @pytest.fixture(scope="module")
 def mutual_tls(tmp_path_factory) -> Iterator[TlsRedis]:
     yield from tls_redis(tmp_path_factory.mktemp("mtls"), clients_need_certificates=True)
+
+
+@pytest.fixture(scope="module")
+def misnamed_tls(tmp_path_factory) -> Iterator[TlsRedis]:
+    """A certificate for another name than the address the clients connect to."""
+    directory = tmp_path_factory.mktemp("misnamed")
+    yield from tls_redis(directory, clients_need_certificates=False, names=("redis.internal",))
 
 
 async def fast_round_trip(url: str) -> bytes:
@@ -107,6 +116,16 @@ def test_the_hot_path_presents_a_client_certificate(mutual_tls):
         asyncio.run(fast_round_trip(mutual_tls.trusted_url()))
     url = mutual_tls.trusted_url(ssl_certfile=str(mutual_tls.cert), ssl_keyfile=str(mutual_tls.key))
     assert asyncio.run(fast_round_trip(url)) == b"yes"
+
+
+def test_the_hostname_is_checked_unless_the_url_says_not_to(misnamed_tls):
+    with pytest.raises(RedisUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+        asyncio.run(fast_round_trip(misnamed_tls.trusted_url()))
+    unchecked = misnamed_tls.trusted_url(ssl_check_hostname="false")
+    assert asyncio.run(fast_round_trip(unchecked)) == b"yes"
+    with pytest.raises(redis_py.ConnectionError):
+        redis_py.Redis(connection_pool=connections.pool(misnamed_tls.trusted_url())).ping()
+    assert redis_py.Redis(connection_pool=connections.pool(unchecked)).ping()
 
 
 def test_redis_py_clients_honour_the_urls_tls_options(tls, mutual_tls, settings):
