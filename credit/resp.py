@@ -17,7 +17,9 @@ The gateway's key lookups use it too. Everything off the hot path uses redis-py
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
+import ssl
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -163,16 +165,19 @@ class FastRedis:
 
     def __init__(
         self,
-        url: str,
+        url: str | redis_options.RedisTarget,
         *,
         timeout: float = 5.0,
         connect_timeout: float = 2.0,
         loop: asyncio.AbstractEventLoop | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ):
-        target = redis_options.parse(url)
+        target = redis_options.parse(url) if isinstance(url, str) else url
         self.target = target
         self.host, self.port = target.host, target.port  # (Sentinel: the last primary seen)
-        self.ssl = target.tls.context() if target.tls is not None else None
+        if ssl_context is None and target.tls is not None:
+            ssl_context = target.tls.context()
+        self.ssl = ssl_context
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.loop = loop  # the loop this client serves (connections.fast's)
@@ -180,6 +185,18 @@ class FastRedis:
         self._connecting: asyncio.Future | None = None
         self._failures = 0  # connection attempts failed in a row
         self._retry_at = 0.0  # no attempt before (loop time)
+
+    def node(self, host: str, port: int) -> FastRedis:
+        """A client of the same URL (credentials, TLS context, time-outs) for another
+        server: one node of a Redis Cluster, each with its own connection."""
+        target = dataclasses.replace(self.target, host=host, port=port, sentinels=(), path=None)
+        return FastRedis(
+            target,
+            timeout=self.timeout,
+            connect_timeout=self.connect_timeout,
+            loop=self.loop,
+            ssl_context=self.ssl,
+        )
 
     async def open_connection(self, host: str, port: int) -> _Connection:
         """One connection to one server of this client's URL, ready for commands: TCP

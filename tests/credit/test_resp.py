@@ -247,3 +247,24 @@ def test_a_script_error_of_redis_6_is_read_by_its_inner_code():
     assert error_code(inner) == "READONLY"
     assert error_code("OOM command not allowed when used memory > 'maxmemory'.") == "OOM"
     assert error_code("ERR wrong number of arguments for 'get' command") == "ERR"
+
+
+def test_a_node_client_shares_the_urls_credentials_on_another_address(tmp_path):
+    """What a Redis Cluster client needs per node: the same password, TLS and time-outs,
+    another host and port."""
+    from tests.own_services import OwnRedis
+
+    node = OwnRedis("--requirepass", "s3cret")
+    node.start()
+
+    async def scenario():
+        seed = FastRedis(f"redis://:s3cret@127.0.0.1:{free_port()}/0", timeout=1.5)
+        other = seed.node("127.0.0.1", node.port)
+        assert (other.timeout, other.target.password) == (1.5, "s3cret")
+        assert await other.call("PING") == b"PONG"
+        other.close()
+
+    try:
+        run(scenario())
+    finally:
+        node.stop()
