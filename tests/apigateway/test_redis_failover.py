@@ -174,3 +174,18 @@ def test_readyz_writes_through_the_serving_loops_own_client(tenant, redis_client
     assert ready(tenant.url).status_code == 200
     assert connections._fast == clients
     assert redis_client.keys(keys.readiness("*"))
+
+
+def test_any_redis_error_on_a_call_is_a_503_not_a_500(tenant, fake_openai, redis_client):
+    """An error reply no rule expects (here a money key of the wrong type) is still
+    Redis's failure, not the call's: 503 with Retry-After, nothing forwarded."""
+    from credit import keys
+
+    name = keys.organization_credit(tenant.organization.pk)
+    redis_client.delete(name)
+    redis_client.set(name, "not a hash")
+    try:
+        assert_unavailable(call(tenant.url, tenant.key))
+        assert fake_openai.requests == []
+    finally:
+        redis_client.delete(name)
