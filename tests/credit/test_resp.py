@@ -268,3 +268,40 @@ def test_a_node_client_shares_the_urls_credentials_on_another_address(tmp_path):
         run(scenario())
     finally:
         node.stop()
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        b"-LOADING Redis is loading the dataset in memory\r\n",
+        b"-MASTERDOWN Link with MASTER is down\r\n",
+    ],
+)
+def test_a_server_that_cannot_serve_yet_has_its_connection_replaced(refusal):
+    """LOADING (restarting) or MASTERDOWN: RedisUnavailable, and the next command goes out
+    on a new connection (here a server that answers its first connection with the refusal
+    and later ones with PONG)."""
+
+    async def scenario():
+        connections = 0
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal connections
+            connections += 1
+            answer = refusal if connections == 1 else b"+PONG\r\n"
+            while await reader.read(65536):
+                writer.write(answer)
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = FastRedis(f"redis://127.0.0.1:{port}/0")
+        with pytest.raises(RedisUnavailable, match=refusal[1:8].decode()):
+            await client.call("PING")
+        assert await client.call("PING") == b"PONG"
+        assert connections == 2
+        client.close()
+        server.close()
+
+    run(scenario())
