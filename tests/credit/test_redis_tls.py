@@ -1,8 +1,8 @@
 """Redis over TLS (rediss://), on every client: the hot path's FastRedis, redis-py (sync,
 asyncio), the Django cache and Celery's broker. Certificates are verified against the
-URL's `ssl_ca_certs` (a private CA, never added to the trust store the providers use);
-without it a private server is refused; `ssl_certfile`/`ssl_keyfile` present a client
-certificate to a server that requires one."""
+URL's `ssl_ca_certs` (the test's own CA, tests/fakes/tls.py; never added to the trust
+store the providers use); without it a private server is refused;
+`ssl_certfile`/`ssl_keyfile` present a client certificate to a server that requires one."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from urllib.parse import urlencode
 
 import pytest
 import redis as redis_py
-import trustme
 
 from credit import connections
 from credit.resp import FastRedis, RedisUnavailable
+from tests.fakes.tls import TestCA
 from tests.own_services import OwnRedis
 from tests.support import PROJECT_DIR, manage_env, test_database_url
 
@@ -43,23 +43,17 @@ class TlsRedis:
 def tls_redis(
     directory: Path, *, clients_need_certificates: bool, names: tuple[str, ...] = ("127.0.0.1",)
 ) -> Iterator[TlsRedis]:
-    ca = trustme.CA()
-    server = ca.issue_cert(*names)
-    client = ca.issue_cert("nexeon-client@example.com")
-    files = {name: directory / f"{name}.pem" for name in ("ca", "server", "client")}
-    ca.cert_pem.write_to_path(files["ca"])
-    server.private_key_and_cert_chain_pem.write_to_path(files["server"])
-    client.private_key_and_cert_chain_pem.write_to_path(files["client"])
+    ca = TestCA(directory, server_names=names)
     redis = OwnRedis()
     redis.options = (
         *("--port", "0", "--tls-port", str(redis.port)),
-        *("--tls-cert-file", str(files["server"]), "--tls-key-file", str(files["server"])),
-        *("--tls-ca-cert-file", str(files["ca"])),
+        *("--tls-cert-file", str(ca.server_cert), "--tls-key-file", str(ca.server_key)),
+        *("--tls-ca-cert-file", str(ca.ca_file)),
         *("--tls-auth-clients", "yes" if clients_need_certificates else "no"),
     )
     redis.start()
     try:
-        yield TlsRedis(redis.port, files["ca"], files["client"], files["client"])
+        yield TlsRedis(redis.port, ca.ca_file, ca.client_cert, ca.client_key)
     finally:
         redis.stop()
 
