@@ -161,6 +161,7 @@ def test_a_redis_that_cannot_persist_is_a_503_not_a_500(tenant, fake_openai, tmp
             assert ready(url).status_code == 503
     finally:
         admin.config_set("dir", str(redis.dir))
+        admin.config_set("save", "")  # (no snapshot to write on the way out)
         redis.stop()
 
 
