@@ -30,7 +30,7 @@ from apigateway.auth import authenticate
 from apigateway.calllog import CallLog, emit_unsettled
 from apigateway.catalog import CatalogEntry, snapshot
 from apigateway.errors import API_ERROR, GatewayError
-from apigateway.quota import count_refused_request
+from apigateway.quota import REDIS_ERRORS, count_refused_request, credit_service_unavailable
 from apigateway.sse import encode_data
 from billing.pricing import public_pricing
 from credit import leases
@@ -90,6 +90,9 @@ async def application(scope: dict[str, Any], receive: Receive, send: Send) -> No
     except Exception as exc:
         if isinstance(exc, GatewayError):
             error = exc
+        elif isinstance(exc, REDIS_ERRORS):
+            logger.warning("%s %s: Redis failed: %r", request_id, scope["path"], exc)
+            error = credit_service_unavailable()
         else:
             logger.exception("%s %s %s failed", request_id, scope["method"], scope["path"])
             error = GatewayError(

@@ -15,6 +15,7 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass
 
+import redis
 from django.conf import settings
 
 from apigateway.auth import KeyInfo
@@ -37,6 +38,7 @@ from credit.records import (
     SpendLimitReached,
     SpendNotLoaded,
 )
+from credit.resp import RedisReplyError
 from credit.store import CreditStore, Settlement
 from credit.windows import RateInfo
 from usage import pipeline
@@ -96,6 +98,11 @@ def spend_limit_reached(limit_nanos: int) -> GatewayError:
 
 class CreditServiceUnavailable(GatewayError):
     pass
+
+
+# Whatever Redis answers or fails with, on any path a call takes (the hot path's client,
+# redis-py's): never the caller's fault nor a bug of the call, so a 503 to retry.
+REDIS_ERRORS = (CreditUnavailable, RedisReplyError, redis.RedisError)
 
 
 def credit_service_unavailable() -> GatewayError:
@@ -241,7 +248,7 @@ async def count_refused_request(key: KeyInfo | None) -> None:
     Best effort: Redis unreachable leaves it uncounted."""
     if key is None or not (key.rpm_limit or key.org_rpm_limit):
         return
-    with suppress(CreditUnavailable):
+    with suppress(*REDIS_ERRORS):
         await stores.current().count_refused(key)
 
 
@@ -251,7 +258,7 @@ async def record_unsettled(organization_id: int, event: bytes) -> None:
     store = stores.current()
     try:
         await store.record(organization_id, event)
-    except CreditUnavailable:
+    except REDIS_ERRORS:
         store = stores.fallback()
         await store.record(organization_id, event)
     if isinstance(store, MemoryStore):

@@ -259,6 +259,8 @@ class Outcome:
             log.disconnected = True
             if log.ttfb is None:
                 log.failed(499, "client_disconnected")
+        elif issubclass(kind, quota.REDIS_ERRORS):
+            log.failed(503, API_ERROR)
         elif issubclass(kind, Exception):
             log.failed(500, API_ERROR)
         return False

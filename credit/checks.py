@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import socket
 
 import redis
 from django.conf import settings
 from redis.cluster import RedisCluster
 
-from credit import connections
+from credit import connections, keys
+from credit.cluster import ClusterRedis
+from credit.records import CreditUnavailable
+from credit.resp import RedisReplyError
 
 logger = logging.getLogger(__name__)
+
+
+PROBE_SECONDS = 2.0  # a probe answers within its load balancer's time-out
+_PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class UnsafeRedis(RuntimeError):
@@ -61,3 +71,22 @@ def check_eviction_policy() -> None:
         logger.error("%s (REDIS_EVICTION_CHECK=warn: starting anyway)", message)
         return
     raise UnsafeRedis(message)
+
+
+async def hot_path_writes() -> bool:
+    """Whether the money Redis takes a write through the hot path's own client on this
+    loop, as a call's reservation would: False when it cannot be reached, or is a replica
+    (a failover), full, or loading. A short-lived key per process, so probes leave
+    nothing behind."""
+    try:
+        client = connections.fast()
+        if isinstance(client, ClusterRedis):
+            names = [keys.readiness(_PROCESS, shard) for shard in keys.shards()]
+        else:
+            names = [keys.readiness(_PROCESS)]
+        expiry = int(PROBE_SECONDS * 5000)
+        writes = asyncio.gather(*(client.call("SET", name, "1", "PX", expiry) for name in names))
+        return all(reply == b"OK" for reply in await asyncio.wait_for(writes, PROBE_SECONDS))
+    except (CreditUnavailable, RedisReplyError, TimeoutError) as exc:
+        logger.warning("readyz: the money Redis takes no writes: %s", exc)
+        return False

@@ -7,38 +7,45 @@
   subscriber is where PUBSUB NUMSUB counts (a cluster's counts one node's subscribers).
 * `sync()`: redis-py's blocking client, one per process (workers, commands, views);
   redis-py's RedisCluster over a cluster.
-* `probe()`: the same with short time-outs, for the readiness probe.
 
-All read the same URL; None / an error when REDIS_URL is unset (the embedded
-default keeps the money state in memory: credit.memory_store).
+All read the same URL through credit/redis_options.py (TLS options, Sentinel), as do the
+Django cache (`CachePool`) and Celery's broker (nexeon/settings.py). None / an error when
+REDIS_URL is unset (the embedded default keeps the money state in memory:
+credit.memory_store).
 
 Whether REDIS_URL is a Redis Cluster: REDIS_CLUSTER=yes or no says so; `auto` (the
 default) asks the server (`INFO cluster`) once per process for the blocking clients, and
 the hot path's client finds out from its first CLUSTER SLOTS. A cluster has only database
-0: the URL's database number is ignored there.
+0: the URL's database number is ignored there. A Sentinel URL is never a cluster.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio as aioredis
+import redis.asyncio.sentinel as aiosentinel
+import redis.sentinel
 from django.conf import settings
 from redis.cluster import RedisCluster
 
+from credit import redis_options
 from credit.cluster import ClusterRedis
 from credit.resp import FastRedis
 from nexeon.loops import running_loop
 
 _clients: dict[int, aioredis.Redis] = {}
-_fast: dict[int, FastRedis | ClusterRedis] = {}
-_fast_urls: dict[int, str] = {}
+# loop id -> (the loop, REDIS_URL, its client): a loop that ended may leave its id, and
+# tests point REDIS_URL at their own servers
+_fast: dict[int, tuple[asyncio.AbstractEventLoop, str, FastRedis | ClusterRedis]] = {}
 _sync: tuple[str, redis.Redis] | None = None
-_probe: tuple[str, redis.Redis] | None = None
 _cluster: dict[str, bool] = {}
 SOCKET_TIMEOUT = 10.0
-PROBE_TIMEOUT = 2.0
+ASK_TIMEOUT = 2.0
 
 
 def node_url(url: str, host: str | None = None, port: int | None = None) -> str:
@@ -66,10 +73,12 @@ def ask_cluster(url: str) -> bool:
     cluster) and remembered. Raises redis.RedisError when it cannot be asked."""
     found = _cluster.get(url)
     if found is None:
-        with redis.Redis.from_url(
-            url, socket_timeout=PROBE_TIMEOUT, socket_connect_timeout=PROBE_TIMEOUT
-        ) as asked:
-            found = _cluster[url] = bool(asked.info("cluster").get("cluster_enabled"))
+        if redis_options.parse(url).uses_sentinel:
+            found = _cluster[url] = False
+        else:
+            made = pool(url, socket_timeout=ASK_TIMEOUT, socket_connect_timeout=ASK_TIMEOUT)
+            with redis.Redis(connection_pool=made) as asked:
+                found = _cluster[url] = bool(asked.info("cluster").get("cluster_enabled"))
     return found
 
 
@@ -80,10 +89,10 @@ def _blocking(url: str, **options) -> tuple[redis.Redis, bool]:
     try:
         cluster = is_cluster(url)
     except redis.RedisError:
-        return redis.Redis.from_url(url, **options), False
+        return redis.Redis(connection_pool=pool(url, **options)), False
     if cluster:
         return _ClusterClient.from_url(node_url(url), **options), True
-    return redis.Redis.from_url(url, **options), True
+    return redis.Redis(connection_pool=pool(url, **options)), True
 
 
 class _ClusterClient(RedisCluster):
@@ -97,6 +106,37 @@ def configured() -> bool:
     return bool(settings.REDIS_URL)
 
 
+def pool(url: str, *, asyncio: bool = False, pool_class=None, **options: Any):
+    """A redis-py connection pool for `url` (redis.asyncio's with `asyncio`), with every
+    option of the URL; a Sentinel URL's asks its sentinels for the primary (and takes no
+    `pool_class`: redis.sentinel's own, not blocking)."""
+    target = redis_options.parse(url)
+    kwargs = {**target.redis_py(asyncio=asyncio), **options}
+    if not target.uses_sentinel:
+        kind = pool_class or (aioredis.ConnectionPool if asyncio else redis.ConnectionPool)
+        return kind(**kwargs)
+    kwargs.pop("timeout", None)  # (a BlockingConnectionPool's wait)
+    timeouts = ("socket_timeout", "socket_connect_timeout")
+    sentinel_kwargs = {
+        **target.sentinel_kwargs(),
+        **{name: options[name] for name in timeouts if name in options},
+    }
+    if asyncio:
+        manager = aiosentinel.Sentinel(target.sentinels, sentinel_kwargs=sentinel_kwargs)
+        return aiosentinel.SentinelConnectionPool(target.service, manager, **kwargs)
+    manager = redis.sentinel.Sentinel(target.sentinels, sentinel_kwargs=sentinel_kwargs)
+    return redis.sentinel.SentinelConnectionPool(target.service, manager, **kwargs)
+
+
+class CachePool:
+    """The Django cache's pool class (CACHES' OPTIONS["pool_class"]): the same URL
+    reading as every other client, Sentinel and TLS options included."""
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any):
+        return pool(url, **options)
+
+
 def client() -> aioredis.Redis | None:
     # Looked up on every request: a dict hit, no Django settings access on the hot path.
     loop_id = id(running_loop())
@@ -106,15 +146,17 @@ def client() -> aioredis.Redis | None:
             return None
         # A blocking pool: under a burst, requests wait briefly for a connection instead
         # of failing with "Too many connections".
-        pool = aioredis.BlockingConnectionPool.from_url(
+        made = pool(
             _pubsub_url(settings.REDIS_URL),
+            asyncio=True,
+            pool_class=aioredis.BlockingConnectionPool,
             max_connections=512,
             timeout=5,
             socket_connect_timeout=2,
             socket_timeout=5,
             health_check_interval=30,
         )
-        found = _clients[loop_id] = aioredis.Redis(connection_pool=pool)
+        found = _clients[loop_id] = aioredis.Redis(connection_pool=made)
     return found
 
 
@@ -133,40 +175,48 @@ def publisher() -> redis.Redis:
     global _publisher
     url = settings.REDIS_URL
     if _publisher is None or _publisher[0] != url:
-        made = redis.Redis.from_url(
-            _pubsub_url(url), socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=5
-        )
-        _publisher = (url, made)
+        made = pool(_pubsub_url(url), socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=5)
+        _publisher = (url, redis.Redis(connection_pool=made))
     return _publisher[1]
 
 
 def fast() -> FastRedis | ClusterRedis:
-    """The hot path's own client; only where REDIS_URL is set."""
-    loop_id = id(running_loop())
-    found = _fast.get(loop_id)
-    url = settings.REDIS_URL  # (a cached attribute: tests point it at their own servers)
-    if found is None or _fast_urls.get(loop_id) != url:
-        mode = settings.REDIS_CLUSTER
-        # Known standalone (REDIS_CLUSTER=no, or asked already: the process's startup
-        # checks ask), FastRedis itself; else ClusterRedis, which finds out from its first
-        # CLUSTER SLOTS and on a single Redis hands every command to one FastRedis.
-        if mode == "no" or (mode == "auto" and _cluster.get(url) is False):
-            found = FastRedis(url)
-        else:
-            parts = urlsplit(url)
-            if parts.scheme == "unix":
-                found = FastRedis(url)
-            else:
-                seed = (parts.hostname or "127.0.0.1", parts.port or 6379)
-                found = ClusterRedis(seed, lambda host, port, u=url: _node(u, host, port, seed))
-        _fast[loop_id], _fast_urls[loop_id] = found, url
-    return found
+    """The hot path's own client on this loop; only where REDIS_URL is set."""
+    loop = running_loop()
+    found = _fast.get(id(loop))
+    url = settings.REDIS_URL  # (a cached attribute)
+    if found is not None and found[0] is loop and found[1] == url:
+        return found[2]
+    single = FastRedis(url, loop=loop)
+    mode = settings.REDIS_CLUSTER
+    target = single.target
+    # Known standalone (REDIS_CLUSTER=no, a Sentinel or unix-socket URL, or asked already:
+    # the process's startup checks ask), FastRedis itself; else ClusterRedis, which finds
+    # out from its first CLUSTER SLOTS and on a single Redis hands every command to the
+    # URL's own client.
+    standalone = (
+        mode == "no"
+        or (mode == "auto" and _cluster.get(url) is False)
+        or target.uses_sentinel
+        or target.path is not None
+    )
+    if standalone:
+        made: FastRedis | ClusterRedis = single
+    else:
+        seed = (target.host, target.port)
+        made = ClusterRedis(seed, lambda host, port: _node(single, host, port, seed))
+    _fast[id(loop)] = (loop, url, made)
+    return made
 
 
-def _node(url: str, host: str, port: int, seed: tuple[str, int]) -> FastRedis:
+def _node(single: FastRedis, host: str, port: int, seed: tuple[str, int]) -> FastRedis:
     """The hot path's client of one node: the URL's own for the node it names (its
     database kept for a single Redis), database 0 for the cluster's others."""
-    return FastRedis(url if (host, port) == seed else node_url(url, host, port))
+    if (host, port) == seed:
+        return single
+    node = single.node(host, port)
+    node.target = dataclasses.replace(node.target, db=0)
+    return node
 
 
 def sync() -> redis.Redis:
@@ -183,15 +233,8 @@ def sync() -> redis.Redis:
     return _sync[1]
 
 
-def probe() -> redis.Redis:
-    """A blocking client that gives up within PROBE_TIMEOUT (a probe must answer in time)."""
-    global _probe
-    url = settings.REDIS_URL
-    if _probe is None or _probe[0] != url:
-        made, known = _blocking(
-            url, socket_timeout=PROBE_TIMEOUT, socket_connect_timeout=PROBE_TIMEOUT
-        )
-        if not known:
-            return made
-        _probe = (url, made)
-    return _probe[1]
+def close_fast(loop: asyncio.AbstractEventLoop) -> None:
+    """Close and forget `loop`'s hot-path client (a loop that is about to close)."""
+    found = _fast.pop(id(loop), None)
+    if found is not None:
+        found[2].close()

@@ -150,3 +150,11 @@ def spend_expiry(month: str) -> int:
     year, number = int(month[:4]), int(month[4:])
     year, number = (year + 1, number - 10) if number > 10 else (year, number + 2)
     return int(datetime(year, number, 1, tzinfo=UTC).timestamp())
+
+
+def readiness(process: str, shard: int | None = None) -> str:
+    """String, expiring in seconds: a process's readiness probe writes it (nexeon/health.py)
+    to see that the money database takes writes; on a cluster one per shard, so that every
+    master holding money is asked."""
+    start = PREFIX if shard is None else _tags()[shard]
+    return f"{start}ready:{process}"

@@ -17,21 +17,33 @@ The gateway's key lookups use it too. Everything off the hot path uses redis-py
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import re
 import ssl
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import hiredis
-from redis.connection import SSLConnection, parse_url
 
+from credit import redis_options
 from credit.records import CreditUnavailable
 from credit.scripts import Script
 
 Arg = bytes | str | int
 # Error replies of a server that cannot serve now (loading its AOF, failing over, out of
-# memory under `noeviction`): the call fails closed and may be retried.
-NOT_READY = ("LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "OOM")
+# memory under `noeviction`, unable to persist, not allowed to): the call fails closed
+# and may be retried.
+NOT_READY = frozenset(
+    {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "OOM", "MISCONF"}
+    | {"NOREPLICAS", "NOPERM", "NOAUTH", "WRONGPASS"}
+)
+# ...of which those that say this server is not (or not yet) a primary that can serve: the
+# connection is replaced by a new one (to whatever the URL or the sentinels name now).
+RECONNECT = frozenset({"READONLY", "LOADING", "MASTERDOWN"})
+_SCRIPT_ERROR = re.compile(r"^ERR Error running script.*?: -([A-Z]+) ")
+BACKOFF = 0.025  # seconds before the 2nd attempt to connect, doubling up to MAX_BACKOFF
+MAX_BACKOFF = 1.0
 
 
 class RedisUnavailable(CreditUnavailable):
@@ -58,6 +70,7 @@ class _Connection(asyncio.Protocol):
         self.scripts: set[str] = set()  # digests this connection has run (loaded on the server)
         self.flushed: asyncio.Future | None = None  # resolved when the queued commands leave
         self.writes = 0  # how many writes have left; the queued commands go with the next
+        self.retired = False  # the server cannot serve: replies awaited, nothing new sent
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -68,6 +81,8 @@ class _Connection(asyncio.Protocol):
             future = self.pending.popleft()
             if not future.done():
                 future.set_result(reply)
+        if self.retired and not self.pending:
+            self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -113,6 +128,19 @@ class _Connection(asyncio.Protocol):
             not self.closed and self.writes >= write and not self.transport.get_write_buffer_size()
         )
 
+    def close(self) -> None:
+        """Close it (nothing is pending on it)."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def retire(self) -> None:
+        """No new commands on this connection: those on their way still get their replies
+        (a retired connection closes when it has none outstanding)."""
+        self.retired = True
+        if not self.pending:
+            self.close()
+
     def abort(self) -> None:
         """Out of step with the server: drop the connection and everything pending on it."""
         self.closed = True
@@ -124,42 +152,135 @@ class _Connection(asyncio.Protocol):
 
 
 class FastRedis:
-    def __init__(self, url: str, *, timeout: float = 5.0, connect_timeout: float = 2.0):
-        options = parse_url(url)
-        self.host = options.get("host", "127.0.0.1")
-        self.port = options.get("port", 6379)
-        self.path = options.get("path")
-        self.db = options.get("db", 0)
-        self.username = options.get("username")
-        self.password = options.get("password")
-        self.tls = options.get("connection_class") is SSLConnection
+    """The hot path's client for one event loop: one connection, reopened when lost.
+
+    A server that answers READONLY, LOADING or MASTERDOWN is no primary that can serve
+    (a failover moved the primary away, or it is restarting): the connection is retired
+    (the commands already on it get their answers, no new ones are sent on it) and the
+    next command reconnects, asking the sentinels again with a Sentinel URL, or the
+    URL's name again (a managed Redis's DNS name moves to the new primary). Failed
+    connection attempts are spaced by a short backoff, during which commands fail at
+    once with RedisUnavailable (the caller answers 503 with Retry-After).
+    """
+
+    def __init__(
+        self,
+        url: str | redis_options.RedisTarget,
+        *,
+        timeout: float = 5.0,
+        connect_timeout: float = 2.0,
+        loop: asyncio.AbstractEventLoop | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ):
+        target = redis_options.parse(url) if isinstance(url, str) else url
+        self.target = target
+        self.host, self.port = target.host, target.port  # (Sentinel: the last primary seen)
+        if ssl_context is None and target.tls is not None:
+            ssl_context = target.tls.context()
+        self.ssl = ssl_context
         self.timeout = timeout
         self.connect_timeout = connect_timeout
+        self.loop = loop  # the loop this client serves (connections.fast's)
         self._connection: _Connection | None = None
         self._connecting: asyncio.Future | None = None
+        self._failures = 0  # connection attempts failed in a row
+        self._retry_at = 0.0  # no attempt before (loop time)
 
-    async def _connect(self) -> _Connection:
-        loop = asyncio.get_running_loop()
+    def node(self, host: str, port: int) -> FastRedis:
+        """A client of the same URL (credentials, TLS context, time-outs) for another
+        server: one node of a Redis Cluster, each with its own connection."""
+        target = dataclasses.replace(self.target, host=host, port=port, sentinels=(), path=None)
+        return FastRedis(
+            target,
+            timeout=self.timeout,
+            connect_timeout=self.connect_timeout,
+            loop=self.loop,
+            ssl_context=self.ssl,
+        )
+
+    async def open_connection(self, host: str, port: int) -> _Connection:
+        """One connection to one server of this client's URL, ready for commands: TCP
+        (TLS as the URL says), AUTH, SELECT. RedisUnavailable when it cannot be had
+        within `connect_timeout`."""
+        return await self._set_up(self._tcp(host, port))
+
+    def _tcp(self, host: str, port: int):
+        return asyncio.get_running_loop().create_connection(
+            _Connection, host, port, ssl=self.ssl, server_hostname=host if self.ssl else None
+        )
+
+    async def _set_up(self, connect, *, sentinel: bool = False) -> _Connection:
+        """Connected (within connect_timeout), logged in, its database selected: to a
+        server with the URL's credentials, to a sentinel with the sentinel's."""
+        target = self.target
+        if sentinel:
+            username, password, db = target.sentinel_username, target.sentinel_password, 0
+        else:
+            username, password, db = target.username, target.password, target.db
         try:
-            if self.path:
-                connect = loop.create_unix_connection(_Connection, self.path)
-            else:
-                context = ssl.create_default_context() if self.tls else None
-                connect = loop.create_connection(_Connection, self.host, self.port, ssl=context)
             _, connection = await asyncio.wait_for(connect, self.connect_timeout)
         except (OSError, TimeoutError) as exc:
             raise RedisUnavailable(f"cannot connect to Redis: {exc}") from None
         setup: list[tuple[Arg, ...]] = []
-        if self.password:
-            setup.append(("AUTH", *([self.username] if self.username else []), self.password))
-        if self.db:
-            setup.append(("SELECT", self.db))
+        if password:
+            setup.append(("AUTH", *([username] if username else []), password))
+        if db:
+            setup.append(("SELECT", db))
         for command in setup:
             reply = await self._wait(connection, connection.send(pack(command)))
             if isinstance(reply, hiredis.ReplyError):
                 connection.abort()
                 raise RedisUnavailable(f"Redis refused {command[0]}: {reply}")
         return connection
+
+    async def _connect(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._retry_at:
+            raise RedisUnavailable("Redis unreachable; reconnecting shortly")
+        try:
+            if self.target.path:
+                connect = loop.create_unix_connection(_Connection, self.target.path)
+                connection = await self._set_up(connect)
+            elif self.target.uses_sentinel:
+                connection = await self._connect_to_primary()
+            else:
+                connection = await self.open_connection(self.host, self.port)
+        except RedisUnavailable:
+            self._failures += 1
+            self._retry_at = loop.time() + min(MAX_BACKOFF, BACKOFF * 2 ** (self._failures - 1))
+            raise
+        self._failures = 0
+        return connection
+
+    async def _connect_to_primary(self) -> _Connection:
+        """The primary the sentinels name, checked to be one (a sentinel may not have
+        noticed a failover yet)."""
+        host, port = await self._ask_sentinels()
+        connection = await self.open_connection(host, port)
+        role = await self._wait(connection, connection.send(pack(("ROLE",))))
+        if isinstance(role, hiredis.ReplyError) or not role or role[0] != b"master":
+            connection.abort()
+            raise RedisUnavailable(f"the server the sentinels name ({host}:{port}) is no primary")
+        self.host, self.port = host, port
+        return connection
+
+    async def _ask_sentinels(self) -> tuple[str, int]:
+        target = self.target
+        for host, port in target.sentinels:
+            try:
+                connection = await self._set_up(self._tcp(host, port), sentinel=True)
+            except RedisUnavailable:
+                continue
+            try:
+                command = ("SENTINEL", "get-master-addr-by-name", target.service or "")
+                reply = await self._wait(connection, connection.send(pack(command)))
+            except RedisUnavailable:
+                continue
+            finally:
+                connection.close()
+            if isinstance(reply, list) and len(reply) == 2:
+                return reply[0].decode(), int(reply[1])
+        raise RedisUnavailable(f"no sentinel named a primary for {target.service!r}")
 
     @property
     def connected(self) -> bool:
@@ -168,7 +289,7 @@ class FastRedis:
 
     async def _ready(self) -> _Connection:
         connection = self._connection
-        if connection is not None and not connection.closed:
+        if connection is not None and not connection.closed and not connection.retired:
             return connection
         if self._connecting is None:  # one connect for all the callers waiting on it
             self._connecting = asyncio.ensure_future(self._connect())
@@ -189,7 +310,16 @@ class FastRedis:
 
     async def call(self, *args: Arg) -> Any:
         connection = await self._ready()
-        return checked(await self._wait(connection, connection.send(pack(args))))
+        return self._checked(connection, await self._wait(connection, connection.send(pack(args))))
+
+    def _checked(self, connection: _Connection, reply: Any) -> Any:
+        """The reply, or the error it is; a server that can no longer serve as a primary
+        has its connection retired (the next command connects again)."""
+        if isinstance(reply, hiredis.ReplyError) and error_code(str(reply)) in RECONNECT:
+            connection.retire()
+            if self._connection is connection:
+                self._connection = None
+        return checked(reply)
 
     async def run_script(self, script: Script, keys: list[Arg], args: list[Arg]) -> Any:
         """A script, sent with this loop turn's other commands (see ScriptCall)."""
@@ -225,7 +355,7 @@ class ScriptCall:
         self._connection: _Connection | None = None
         self._future: asyncio.Future | None = None
         connection = client._connection
-        if now and connection is not None and not connection.closed:
+        if now and connection is not None and not connection.closed and not connection.retired:
             self._send(connection, eager=True)
 
     def _send(self, connection: _Connection, *, eager: bool) -> None:
@@ -263,13 +393,24 @@ class ScriptCall:
             self._connection.scripts.discard(self._script.sha)
             self._send(await client._ready(), eager=False)
             reply = await client._wait(self._connection, self._future)
-        return checked(reply)
+        return client._checked(self._connection, reply)
+
+
+def error_code(message: str) -> str:
+    """An error reply's code: its first word, or for a script's error on Redis before 7
+    ("ERR Error running script ...: -READONLY You can't write ...") the code of the
+    command that failed in it."""
+    code = message.partition(" ")[0]
+    if code == "ERR" and (inner := _SCRIPT_ERROR.search(message)):
+        return inner.group(1)
+    return code
 
 
 def checked(reply: Any) -> Any:
-    """The reply, or the error it is: RedisUnavailable for a server that cannot serve yet."""
+    """The reply, or the error it is: RedisUnavailable for a server that cannot serve now."""
     if isinstance(reply, hiredis.ReplyError):
-        if str(reply).startswith(NOT_READY):  # restarting, failing over: try later
-            raise RedisUnavailable(str(reply))
-        raise RedisReplyError(str(reply))
+        message = str(reply)
+        if error_code(message) in NOT_READY:  # restarting, failing over, full: try later
+            raise RedisUnavailable(message)
+        raise RedisReplyError(message)
     return reply

@@ -90,6 +90,18 @@ def flag(name: str, default: bool) -> bool:
 REDIS_DATABASES = 16  # Redis's default `databases`
 
 
+def redis_url(name: str, url: str) -> str:
+    """A Redis URL that every client can use (credit/redis_options.py), or a refusal that
+    says what is wrong with it."""
+    from credit.redis_options import BadRedisUrl, parse
+
+    try:
+        parse(url)
+    except BadRedisUrl as bad:
+        refuse_to_start(f"{name}: {bad}")
+    return url
+
+
 def redis_neighbour(name: str, url: str, offset: int) -> str:
     """A Redis URL for another role on the same server: `url`'s database number plus
     `offset` (redis://h:6379/0 -> redis://h:6379/1), so that the roles never share one."""
@@ -99,6 +111,10 @@ def redis_neighbour(name: str, url: str, offset: int) -> str:
         number = int(query.get("db") or 0) + offset
         query["db"] = str(number)
         derived = f"unix://{parts.netloc}{parts.path}?{urlencode(query)}"
+    elif parts.scheme.endswith("+sentinel"):  # /service[/db]
+        service, _, path = parts.path.strip("/").partition("/")
+        number = (int(path) if path.isdigit() else 0) + offset
+        derived = urlunsplit(parts._replace(path=f"/{service}/{number}"))
     else:
         path = parts.path.strip("/")
         number = (int(path) if path.isdigit() else 0) + offset

@@ -12,6 +12,7 @@ from pathlib import Path
 from accounts.plans import DEFAULT_PLANS, validated_plans
 from apigateway.providers.options import configured as configured_provider_options
 from apigateway.upstream_tls import configured as configured_provider_tls
+from credit.redis_options import celery_broker
 from nexeon.env import (
     database,
     env,
@@ -20,6 +21,7 @@ from nexeon.env import (
     local_secret_key,
     read,
     redis_neighbour,
+    redis_url,
     refuse_to_start,
 )
 
@@ -118,7 +120,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Redis has three roles, never sharing a database: REDIS_URL holds the money state and the
 # gateway's shared caches (credit/keys.py), and must never evict; the Django cache (which
 # `cache.clear()` flushes) and the Celery broker default to the next two databases.
+# Every Redis URL may be redis://, rediss:// with TLS options, or a Sentinel URL
+# (credit/redis_options.py; docs/operations.md, Redis).
 REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    redis_url("REDIS_URL", REDIS_URL)
 CACHE_REDIS_URL = env.str("CACHE_REDIS_URL", default="") or (
     redis_neighbour("CACHE_REDIS_URL", REDIS_URL, 1) if REDIS_URL else ""
 )
@@ -127,7 +133,9 @@ if CACHE_REDIS_URL:
         "default": {
             # Django's RedisCache, also on a Redis Cluster (nexeon/redis_cache.py)
             "BACKEND": "nexeon.redis_cache.RedisCache",
-            "LOCATION": CACHE_REDIS_URL,
+            # A list: Django would split a Sentinel URL's host list at its commas.
+            "LOCATION": [redis_url("CACHE_REDIS_URL", CACHE_REDIS_URL)],
+            "OPTIONS": {"pool_class": "credit.connections.CachePool"},
             "KEY_PREFIX": "nexeon-cache",
         }
     }
@@ -154,6 +162,14 @@ if REDIS_EVICTION_CHECK not in ("refuse", "warn"):
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or (
     redis_neighbour("CELERY_BROKER_URL", REDIS_URL, 2) if REDIS_URL else "memory://"
 )
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+if CELERY_BROKER_URL.startswith(("redis", "unix")):
+    # In kombu's form (a Sentinel URL becomes `sentinel://` hosts and a master_name), with
+    # TLS verified as the URL says (kombu's own default for rediss:// checks nothing).
+    _broker = celery_broker(redis_url("CELERY_BROKER_URL", CELERY_BROKER_URL))
+    CELERY_BROKER_URL = _broker.url
+    CELERY_BROKER_USE_SSL = _broker.use_ssl
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(_broker.transport_options)
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
@@ -161,7 +177,6 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "drain-usage-events": {"task": "usage.drain_events", "schedule": 1.0},

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -27,12 +28,14 @@ def _wait_for_port(port: int, timeout: float = 20.0, up: bool = True) -> None:
 
 
 class OwnRedis:
-    """A redis-server with AOF fsynced on every write (what 'nothing lost' needs)."""
+    """A redis-server with AOF fsynced on every write (what 'nothing lost' needs);
+    `options` are more of redis-server's command-line options (TLS, a password, ...)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *options: str) -> None:
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="nexeon-redis-"))
         self.process: subprocess.Popen | None = None
+        self.options = options
 
     @property
     def url(self) -> str:
@@ -44,6 +47,7 @@ class OwnRedis:
                 *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
                 *("--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", "always"),
                 *("--save", ""),
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -62,6 +66,82 @@ class OwnRedis:
             self.process.terminate()
             self.process.wait(timeout=10)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class OwnSentinel:
+    """A redis-server in Sentinel mode watching `service` at `primary_port` (a quorum of
+    one: enough for a test's SENTINEL FAILOVER)."""
+
+    def __init__(self, service: str, primary_port: int) -> None:
+        self.service = service
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="nexeon-sentinel-"))
+        self.config = self.dir / "sentinel.conf"
+        self.config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+            f"sentinel monitor {service} 127.0.0.1 {primary_port} 1\n"
+            f"sentinel down-after-milliseconds {service} 1000\n"
+            f"sentinel failover-timeout {service} 10000\n"
+        )
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", str(self.config), "--sentinel"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Forwarder:
+    """A TCP forwarder on a fixed loopback port, as a DNS name or a load balancer in front
+    of Redis: `target` can be moved, and only connections made after that go there
+    (the ones already open keep their server, as after a DNS change)."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                client.close()
+                continue
+            self._open += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # (wakes the accepting thread)
+        self._listener.close()
+        for connection in self._open:
+            with contextlib.suppress(OSError):
+                connection.close()
 
 
 class OwnPostgres:

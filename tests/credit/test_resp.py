@@ -183,3 +183,125 @@ def test_password_and_database_from_the_url(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_a_server_turned_replica_has_its_connection_replaced():
+    """READONLY (a failover demoted the server): the command fails as RedisUnavailable,
+    the commands already sent on the connection still get their replies, and the next
+    command opens a new connection."""
+    from tests.own_services import OwnRedis
+
+    primary, server = OwnRedis(), OwnRedis()
+    primary.start()
+    server.start()
+
+    async def scenario():
+        client = FastRedis(server.url)
+        await client.call("SET", "k", "v")
+        first = await client.call("CLIENT", "ID")
+        await client.call("REPLICAOF", "127.0.0.1", primary.port)
+        write, read = await asyncio.gather(
+            client.call("SET", "k", "w"), client.call("CLIENT", "ID"), return_exceptions=True
+        )
+        assert isinstance(write, RedisUnavailable) and "READONLY" in str(write)
+        assert read == first  # answered on the retired connection
+        await client.call("REPLICAOF", "NO", "ONE")
+        assert await client.call("CLIENT", "ID") != first
+        client.close()
+
+    try:
+        run(scenario())
+    finally:
+        primary.stop()
+        server.stop()
+
+
+def test_failed_connects_are_spaced_by_a_short_backoff():
+    from credit.resp import BACKOFF, MAX_BACKOFF
+
+    async def scenario():
+        client = FastRedis(f"redis://127.0.0.1:{free_port()}/0", connect_timeout=1)
+        with pytest.raises(RedisUnavailable, match="cannot connect"):
+            await client.call("PING")
+        with pytest.raises(RedisUnavailable, match="reconnecting shortly"):
+            await client.call("PING")  # no attempt: fails at once
+        await asyncio.sleep(BACKOFF)
+        with pytest.raises(RedisUnavailable, match="cannot connect"):
+            await client.call("PING")
+        client.port = int(settings.REDIS_URL.rsplit(":", 1)[1].split("/")[0])
+        await asyncio.sleep(2 * BACKOFF)
+        assert await client.call("PING") == b"PONG"
+        assert client._failures == 0 and 2 * BACKOFF <= MAX_BACKOFF
+        client.close()
+
+    run(scenario())
+
+
+def test_a_script_error_of_redis_6_is_read_by_its_inner_code():
+    from credit.resp import error_code
+
+    inner = (
+        "ERR Error running script (call to f_0a1b): @user_script:12: @user_script: 12: "
+        "-READONLY You can't write against a read only replica."
+    )
+    assert error_code(inner) == "READONLY"
+    assert error_code("OOM command not allowed when used memory > 'maxmemory'.") == "OOM"
+    assert error_code("ERR wrong number of arguments for 'get' command") == "ERR"
+
+
+def test_a_node_client_shares_the_urls_credentials_on_another_address(tmp_path):
+    """What a Redis Cluster client needs per node: the same password, TLS and time-outs,
+    another host and port."""
+    from tests.own_services import OwnRedis
+
+    node = OwnRedis("--requirepass", "s3cret")
+    node.start()
+
+    async def scenario():
+        seed = FastRedis(f"redis://:s3cret@127.0.0.1:{free_port()}/0", timeout=1.5)
+        other = seed.node("127.0.0.1", node.port)
+        assert (other.timeout, other.target.password) == (1.5, "s3cret")
+        assert await other.call("PING") == b"PONG"
+        other.close()
+
+    try:
+        run(scenario())
+    finally:
+        node.stop()
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        b"-LOADING Redis is loading the dataset in memory\r\n",
+        b"-MASTERDOWN Link with MASTER is down\r\n",
+    ],
+)
+def test_a_server_that_cannot_serve_yet_has_its_connection_replaced(refusal):
+    """LOADING (restarting) or MASTERDOWN: RedisUnavailable, and the next command goes out
+    on a new connection (here a server that answers its first connection with the refusal
+    and later ones with PONG)."""
+
+    async def scenario():
+        connections = 0
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal connections
+            connections += 1
+            answer = refusal if connections == 1 else b"+PONG\r\n"
+            while await reader.read(65536):
+                writer.write(answer)
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = FastRedis(f"redis://127.0.0.1:{port}/0")
+        with pytest.raises(RedisUnavailable, match=refusal[1:8].decode()):
+            await client.call("PING")
+        assert await client.call("PING") == b"PONG"
+        assert connections == 2
+        client.close()
+        server.close()
+
+    run(scenario())

@@ -41,9 +41,7 @@ def run(coroutine):
     try:
         return loop.run_until_complete(coroutine)
     finally:
-        fast = connections._fast.pop(id(loop), None)
-        if fast is not None:
-            fast.close()
+        connections.close_fast(loop)
         loop.close()
 
 

@@ -216,9 +216,7 @@ def test_redis_and_memory_stores_agree(money_redis, schedule):
     try:
         run(schedule)
     finally:
-        fast = connections._fast.pop(id(loop), None)
-        if fast is not None:
-            fast.close()
+        connections.close_fast(loop)
         loop.close()
         asyncio.set_event_loop(None)
 

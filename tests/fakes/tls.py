@@ -13,11 +13,13 @@ import trustme
 class TestCA:
     __test__ = False  # (not a test class)
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self, directory: Path, server_names: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
+    ) -> None:
         self.authority = trustme.CA()
         self.ca_file = directory / "ca.pem"
         self.authority.cert_pem.write_to_path(self.ca_file)
-        server = self.authority.issue_cert("localhost", "127.0.0.1", "::1")
+        server = self.authority.issue_cert(*server_names)
         self.server_cert = directory / "server.pem"
         self.server_key = directory / "server-key.pem"
         server.cert_chain_pems[0].write_to_path(self.server_cert)
