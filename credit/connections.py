@@ -233,6 +233,11 @@ def sync() -> redis.Redis:
     return _sync[1]
 
 
+def fast_clients() -> dict[int, FastRedis | ClusterRedis]:
+    """Every loop's hot-path client by loop id (for tests and diagnostics)."""
+    return {loop_id: found[2] for loop_id, found in _fast.items()}
+
+
 def close_fast(loop: asyncio.AbstractEventLoop) -> None:
     """Close and forget `loop`'s hot-path client (a loop that is about to close)."""
     found = _fast.pop(id(loop), None)

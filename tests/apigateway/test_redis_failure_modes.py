@@ -65,11 +65,12 @@ def test_the_gateway_fails_closed_when_redis_is_down(tenant, fake_openai):
     )
     fake_openai.requests.clear()
     saved = {
-        loop: (client.port, client._connection) for loop, client in gateway_redis._fast.items()
+        loop: (client.port, client._connection)
+        for loop, client in gateway_redis.fast_clients().items()
     }
     assert saved, "the gateway has made no call yet"
     dead = free_port()
-    for client in gateway_redis._fast.values():
+    for client in gateway_redis.fast_clients().values():
         client.port = dead
         if client._connection is not None:  # (another thread's loop: only mark it stale)
             client._connection.closed = True
@@ -85,7 +86,7 @@ def test_the_gateway_fails_closed_when_redis_is_down(tenant, fake_openai):
         assert error["type"] == "api_error" and "nothing was charged" in error["message"]
         assert fake_openai.requests == []
     finally:
-        for loop, client in gateway_redis._fast.items():
+        for loop, client in gateway_redis.fast_clients().items():
             client.port = saved[loop][0]
     # ...and recovers without a restart.
     assert (
