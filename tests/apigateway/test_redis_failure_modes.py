@@ -9,6 +9,7 @@ import httpx
 from accounts.models import ApiKey
 from billing.models import EntryKind, LedgerEntry
 from credit import connections as gateway_redis
+from credit.resp import FastRedis
 from tests.apigateway.conftest import gateway
 from tests.support import free_port
 from usage.models import UsageRecord
@@ -64,16 +65,20 @@ def test_the_gateway_fails_closed_when_redis_is_down(tenant, fake_openai):
         .choices
     )
     fake_openai.requests.clear()
-    saved = {
-        loop: (client.port, client._connection)
-        for loop, client in gateway_redis.fast_clients().items()
-    }
-    assert saved, "the gateway has made no call yet"
+    # Each FastRedis the loops speak through: a ClusterRedis (REDIS_CLUSTER=auto before
+    # the process asked) holds its nodes', on a single Redis the URL's own.
+    servers = [
+        server
+        for client in gateway_redis.fast_clients().values()
+        for server in ([client] if isinstance(client, FastRedis) else client._nodes.values())
+    ]
+    assert servers, "the gateway has made no call yet"
+    saved = [server.port for server in servers]
     dead = free_port()
-    for client in gateway_redis.fast_clients().values():
-        client.port = dead
-        if client._connection is not None:  # (another thread's loop: only mark it stale)
-            client._connection.closed = True
+    for server in servers:
+        server.port = dead
+        if server._connection is not None:  # (another thread's loop: only mark it stale)
+            server._connection.closed = True
     try:
         response = httpx.post(
             f"{tenant.url}/v1/chat/completions",
@@ -86,8 +91,8 @@ def test_the_gateway_fails_closed_when_redis_is_down(tenant, fake_openai):
         assert error["type"] == "api_error" and "nothing was charged" in error["message"]
         assert fake_openai.requests == []
     finally:
-        for loop, client in gateway_redis.fast_clients().items():
-            client.port = saved[loop][0]
+        for server, port in zip(servers, saved, strict=True):
+            server.port = port
     # ...and recovers without a restart.
     assert (
         tenant.client()
