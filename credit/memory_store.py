@@ -40,6 +40,12 @@ from credit.windows import LocalWindows
 SETTLED_KEPT = 100_000  # settlements remembered (Redis: for keep_seconds())
 
 
+def in_ms(deadline: float) -> float:
+    """A deadline as the Redis store keeps it (to the millisecond), so that both stores
+    take a hold for dead at the same instant."""
+    return float(f"{deadline:.3f}")
+
+
 @dataclass(slots=True)
 class _Credit:
     available: int
@@ -142,7 +148,7 @@ class MemoryStore:
                 self.spend[spend_key] = spent + amount
             self.windows.count_tokens(limits, rate, tokens)
             name = keys.hold(organization_id, hold_id)
-            self.holds[name] = _Hold(organization_id, amount, 0, spend_key, deadline)
+            self.holds[name] = _Hold(organization_id, amount, 0, spend_key, in_ms(deadline))
             credit.held += amount
             credit.available -= amount
             hold = Hold(
@@ -227,7 +233,7 @@ class MemoryStore:
             for hold in holds:
                 record = self.holds.get(hold.name)
                 if record is not None:
-                    record.deadline = deadline
+                    record.deadline = in_ms(deadline)
 
     async def load_balance(self, organization_id: int, figures: LedgerFigures) -> None:
         with self._lock:
