@@ -31,7 +31,7 @@ from apigateway.calllog import CallLog, emit_unsettled
 from apigateway.catalog import CatalogEntry, snapshot
 from apigateway.errors import API_ERROR, GatewayError
 from apigateway.quota import REDIS_ERRORS, count_refused_request, credit_service_unavailable
-from apigateway.sse import encode_data
+from apigateway.surfaces import CHAT, Surface
 from billing.pricing import public_pricing
 from credit import leases
 from nexeon.loops import running_loop
@@ -117,7 +117,7 @@ class _Response:
     """Tracks what was sent, so that a late failure never sends a second response; notes
     the call's first byte for its usage record."""
 
-    __slots__ = ("_respond", "_send", "done", "log", "started")
+    __slots__ = ("_respond", "_send", "done", "log", "started", "surface")
 
     def __init__(self, send: Send, respond=None) -> None:
         self._send = send
@@ -125,6 +125,7 @@ class _Response:
         self.started = False
         self.done = False
         self.log: CallLog | None = None
+        self.surface: Surface = CHAT  # whose error shape a failure is sent in
 
     async def json(self, status: int, body: bytes, headers) -> None:
         """A whole JSON answer: in one call to the server when it offers one."""
@@ -148,9 +149,10 @@ class _Response:
     async def fail(self, error: GatewayError, headers) -> None:
         if not self.started:
             extra = [(k.encode(), v.encode()) for k, v in error.headers.items()]
-            await send_json(self._send, error.status, error.body(), [*headers, *extra])
+            body = self.surface.error_body(error)
+            await send_json(self._send, error.status, body, [*headers, *extra])
         elif not self.done:  # a stream was under way: end it with an in-band error
-            body = encode_data(error.body())
+            body = self.surface.stream_error(error)
             await self._send({"type": "http.response.body", "body": body, "more_body": False})
 
 

@@ -25,7 +25,8 @@ from apigateway.providers.base import JSON, StreamTranslator, UpstreamRequest, U
 from apigateway.quota import Reservation
 from apigateway.ratelimit import estimate_tokens, rate_headers
 from apigateway.routing import Route
-from apigateway.sse import DONE, SSEDecoder, encode_data, encode_json
+from apigateway.sse import SSEDecoder
+from apigateway.surfaces import CHAT, Surface
 from billing import pricing
 from billing.money import usd_plain
 from credit.records import CreditUnavailable
@@ -48,6 +49,8 @@ class Call:
     log: CallLog
     # Sends a whole JSON answer (status, body, headers): app._Response.json.
     respond_json: Callable[[int, bytes, Headers], Awaitable[None]]
+    # The API the caller speaks (chat completions, or one translated to and from it).
+    surface: Surface = CHAT
 
 
 def upstream_requests(call: Call, build: Callable[[Route], UpstreamRequest]) -> http.Requests:
@@ -59,17 +62,6 @@ def upstream_requests(call: Call, build: Callable[[Route], UpstreamRequest]) -> 
         call.log.provider = route.provider
 
     return http.Requests(call.routes, build, tried)
-
-
-def with_cost(payload: JSON, cost: str) -> JSON:
-    """usage.cost, a JSON number, from the plain decimal string that x-nexeon-cost carries
-    (`usd_plain`). Nano-dollars have at most 9 decimals, so the shortest float repr is the
-    exact decimal."""
-    usage = payload.get("usage")
-    if not isinstance(usage, dict):
-        usage = payload["usage"] = {}
-    usage["cost"] = float(cost)
-    return payload
 
 
 async def _answer(
@@ -85,7 +77,7 @@ async def _answer(
     if cost_nanos > reservation.amount:
         cost_nanos = over_reservation(call, reservation, cost_nanos)
     cost = usd_plain(cost_nanos)  # formatted once, for the body and the header
-    body = orjson.dumps(with_cost(payload, cost) if with_usage else payload)
+    body = orjson.dumps(call.surface.with_cost(payload, cost) if with_usage else payload)
     extra = [*headers, (b"x-nexeon-cost", cost.encode())]
     await settle(call, reservation, cost_nanos, answer=lambda: call.respond_json(200, body, extra))
 
@@ -301,9 +293,8 @@ async def chat(call: Call, send: Send, watch: WatchDisconnect, headers: Headers)
     # Every deployment is sent this cap (adapters read it here): the most output the
     # reservation pays for.
     body = {**call.body, "max_completion_tokens": cap}
-    upstream = upstream_requests(
-        call, lambda route: route.adapter.build_chat_request(body, route.deployment)
-    )
+    surface = call.surface
+    upstream = upstream_requests(call, lambda route: surface.build(route, body))
     output = cap * (call.body.get("n") or 1)
     prompt = sizing.prompt_bound(
         call.body,
@@ -324,9 +315,7 @@ async def chat(call: Call, send: Send, watch: WatchDisconnect, headers: Headers)
                 cost = await _chat_stream(call, upstream, send, watch, headers)
                 return
             route, data = await http.fetch(upstream)
-            payload, usage = route.adapter.parse_chat_response(
-                data, model=call.entry.id, deployment=route.deployment
-            )
+            payload, usage = surface.parse(route, data, call.entry.id)
             call.log.usage = usage
             cost = usage_cost(call.entry, usage)
         await _answer(call, headers, reservation, payload, cost)
@@ -339,13 +328,10 @@ async def chat(call: Call, send: Send, watch: WatchDisconnect, headers: Headers)
 async def _chat_stream(call: Call, upstream, send: Send, watch: WatchDisconnect, headers) -> int:
     """Relay a stream as it arrives; returns the cost of what the provider produced."""
     call.log.streamed = True
-    include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
     response = await http.open_response(upstream)
-    # Translated by the adapter of the deployment that answered (a fallback may be another
-    # provider family).
-    translator = response.adapter.stream_translator(
-        model=call.entry.id, include_usage=include_usage, deployment=response.route.deployment
-    )
+    # Translated for the deployment that answered (a fallback may be another provider
+    # family).
+    translator = call.surface.translator(response.route, call.entry.id, call.body)
     progress = _StreamProgress()
     relay = spawn(_pump(call, response, translator, send, headers, progress))
     left: list[bool] = []
@@ -383,13 +369,8 @@ class _StreamProgress:
 
 
 def with_stream_cost(call: Call, translator: StreamTranslator) -> list[JSON]:
-    """The translator's closing chunks; its usage chunk (the client asked for usage) with
-    the call's cost in it."""
-    closing = translator.close()
-    for chunk in closing:
-        if chunk.get("usage") and not chunk.get("choices") and translator.usage:
-            with_cost(chunk, usd_plain(usage_cost(call.entry, translator.usage)))
-    return closing
+    """The stream's closing events, with the call's cost where the surface shows it."""
+    return call.surface.closing(translator, lambda usage: usd_plain(usage_cost(call.entry, usage)))
 
 
 async def _pump(
@@ -401,6 +382,7 @@ async def _pump(
     progress,
 ):
     decoder = SSEDecoder()
+    surface = call.surface
 
     async def emit(chunks: list[JSON], final: bool = False) -> None:
         if not progress.started:
@@ -419,9 +401,9 @@ async def _pump(
                 }
             )
             progress.started = True
-        payload = encode_json(chunks)
+        payload = surface.encode(chunks)
         if final:
-            payload += DONE
+            payload += surface.stream_end
         await send({"type": "http.response.body", "body": payload, "more_body": not final})
 
     try:
@@ -438,11 +420,10 @@ async def _pump(
     except GatewayError as error:
         if not progress.started:
             raise
-        # Headers are gone: tell the client in-band, as OpenAI does, then end the stream.
+        # Headers are gone: tell the client in-band, then end the stream.
         call.log.error_code = error.code or error.type
-        await send(
-            {"type": "http.response.body", "body": encode_data(error.body()), "more_body": False}
-        )
+        body = surface.stream_error(error)
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 async def embeddings(call: Call, headers: Headers) -> None:
