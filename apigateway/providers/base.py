@@ -55,6 +55,8 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0  # part of prompt_tokens read from the provider's prompt cache
+    cache_write_tokens: int = 0  # part of prompt_tokens written to the provider's prompt cache
+    reasoning_tokens: int = 0  # part of completion_tokens spent thinking
 
     @property
     def total_tokens(self) -> int:
