@@ -27,6 +27,10 @@ STOP_REASONS = {
 }
 
 
+# (no signature: only Anthropic signs its thinking)
+THINKING_START = {"type": "thinking", "thinking": "", "signature": ""}
+
+
 def stop_reason(finish_reason: Any) -> str | None:
     if finish_reason is None:
         return None
@@ -181,7 +185,7 @@ class MessagesFromChat:
         delta = choice.get("delta") or {}
         if reasoning := reasoning_of(delta):
             if self.open != "thinking":
-                events += self.open_block("thinking", {"type": "thinking", "thinking": ""})
+                events += self.open_block("thinking", THINKING_START)
             thinking = {"type": "thinking_delta", "thinking": reasoning}
             events.append({"type": "content_block_delta", "index": self.block, "delta": thinking})
         if isinstance(text := delta.get("content"), str) and text:
