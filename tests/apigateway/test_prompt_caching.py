@@ -76,7 +76,7 @@ def test_cache_control_reaches_claudes_blocks_and_caching_is_priced(tenant, fake
     assert sent["messages"][0]["content"][0]["cache_control"] == ONE_HOUR
     assert "cache_control" not in sent["messages"][0]["content"][1]
     assert sent["tools"][0]["cache_control"] == EPHEMERAL
-    written = first.usage.prompt_tokens_details.model_extra["cache_write_tokens"]
+    written = first.usage.prompt_tokens_details.cache_write_tokens
     system_words, document_words = len(LONG_SYSTEM.split()), 5 * 30
     assert written >= system_words + document_words
     assert first.usage.prompt_tokens_details.cached_tokens == 0
@@ -89,7 +89,7 @@ def test_cache_control_reaches_claudes_blocks_and_caching_is_priced(tenant, fake
     )
     details = second.usage.prompt_tokens_details
     assert details.cached_tokens == written  # the same prefix, read from the cache
-    assert details.model_extra["cache_write_tokens"] == 0
+    assert not details.cache_write_tokens
     assert extra_cost(second) == expected_cost(prices, second.usage, 0, 0)
     assert extra_cost(second) < extra_cost(first)
 
