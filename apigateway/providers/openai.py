@@ -55,17 +55,24 @@ def usage_from(payload: JSON) -> Usage:
         raise upstream_invalid("openai")
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
     cached = details.get("cached_tokens")
+    output = usage.get("completion_tokens_details") or {}
+    thought = output.get("reasoning_tokens") if type(output) is dict else -1
     if (  # the usual answer: whole counts, nothing to check further
         type(prompt) is int
         and type(completion) is int
         and (cached is None or type(cached) is int)
+        and (thought is None or type(thought) is int)
         and prompt >= 0
         and completion >= 0
         and (cached or 0) >= 0
-        and "completion_tokens_details" not in usage
+        and (thought or 0) >= 0
     ):
-        return Usage(prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached or 0)
-    output = usage.get("completion_tokens_details") or {}
+        return Usage(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cached_tokens=cached or 0,
+            reasoning_tokens=thought or 0,
+        )
     if not isinstance(output, dict):
         raise upstream_invalid("openai")
     return Usage(
