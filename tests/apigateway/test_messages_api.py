@@ -15,7 +15,7 @@ from accounts.services import api_key_create, organization_create
 from apigateway.surfaces import encode_typed
 from tests.apigateway.conftest import ANTHROPIC_KEY
 from tests.apigateway.test_usage_records import record_of
-from tests.fakes.anthropic import SIGNATURE, THINKING
+from tests.fakes.anthropic import signature
 from tests.ledger_check import assert_balance_reconciles
 
 WEATHER = {
@@ -55,7 +55,9 @@ def test_create_passes_the_request_through_to_anthropic(tenant, fake_anthropic):
     assert message.content[0].text == "Echo: Hello Claude"
     assert message.model == "claude-3-5-sonnet"
     assert message.stop_reason == "end_turn"
-    assert message.usage.input_tokens == 4 and message.usage.output_tokens == 3
+    # (the marked system block, 2 words, is written to the cache: Anthropic counts it apart)
+    assert message.usage.input_tokens == 2 and message.usage.cache_creation_input_tokens == 2
+    assert message.usage.output_tokens == 3
     assert float(raw.headers["x-nexeon-cost"]) > 0
     sent = fake_anthropic.requests[-1]
     assert sent.path == "/v1/messages"
@@ -167,7 +169,11 @@ def claude_code_body(stream: bool) -> dict:
             {
                 "role": "assistant",
                 "content": [
-                    {"type": "thinking", "thinking": "I should ask.", "signature": SIGNATURE},
+                    {
+                        "type": "thinking",
+                        "thinking": "I should ask.",
+                        "signature": signature("I should ask."),
+                    },
                     {"type": "tool_use", "id": "toolu_01A", "name": "get_weather", "input": {}},
                 ],
             },
@@ -203,8 +209,8 @@ def test_claude_codes_request_shape_goes_through_as_it_is(tenant, fake_anthropic
     else:
         message = client.messages.create(**arguments, extra_body=extra)
     assert [block.type for block in message.content] == ["thinking", "text"]
-    assert message.content[0].thinking == THINKING
-    assert message.content[0].signature == SIGNATURE
+    assert message.content[0].thinking == "Thinking about: Try Paris."
+    assert message.content[0].signature == signature("Thinking about: Try Paris.")
     assert message.content[1].text == "The tool said: city is required"
     sent = fake_anthropic.requests[-1]
     assert sent.headers["anthropic-beta"] == BETAS
