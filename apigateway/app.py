@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from apigateway import account, http, ids, relay, routing, validation
+from apigateway import account, http, ids, model_ids, relay, routing, url_mistakes, validation
 from apigateway.asgi_io import (
     ClientGone,
     Receive,
@@ -30,6 +31,7 @@ from apigateway.auth import authenticate
 from apigateway.calllog import CallLog, emit_unsettled
 from apigateway.catalog import CatalogEntry, snapshot
 from apigateway.errors import API_ERROR, GatewayError
+from apigateway.legacy_completions import COMPLETIONS
 from apigateway.quota import REDIS_ERRORS, count_refused_request, credit_service_unavailable
 from apigateway.surfaces import CHAT, Surface
 from billing.pricing import public_pricing
@@ -42,11 +44,19 @@ POST_ENDPOINTS = {
     "/v1/chat/completions": ("chat", validation.chat),
     "/v1/embeddings": ("embedding", validation.embeddings),
     "/v1/images/generations": ("image", validation.images),
+    "/v1/completions": ("completion", validation.completions),
+    "/v1/moderations": ("moderation", validation.moderations),
 }
 GET_ENDPOINTS = {"/v1/models", "/v1/credits", "/v1/key", "/v1/openapi.json"}
 # The OpenAPI description of /v1, served as it is, to anyone (it holds nothing secret).
 OPENAPI = Path(__file__).with_name("openapi.json").read_bytes()
-ENDPOINT_NAMES = {"chat": "chat", "embedding": "embeddings", "image": "images"}
+ENDPOINT_NAMES = {
+    "chat": "chat",
+    "embedding": "embeddings",
+    "image": "images",
+    "completion": "completions",
+    "moderation": "moderations",
+}
 COUNTED_BY_THE_LIMITER = {402, 429}  # refused by the reservation itself (429: not counted)
 
 
@@ -161,6 +171,8 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     path = scope["path"].rstrip("/") or "/"
     method = scope["method"]
     endpoint = POST_ENDPOINTS.get(path)
+    if endpoint is None and url_mistakes.lacks_v1(path):
+        raise url_mistakes.missing_v1(scope)
     if endpoint is None and path not in GET_ENDPOINTS and not path.startswith("/v1/models/"):
         raise GatewayError(404, f"Invalid URL ({method} {scope['path']})", code="unknown_url")
     expected = "POST" if endpoint else "GET"
@@ -186,20 +198,17 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     log.key = key
     body = await read_body(scope, receive, settings.GATEWAY_MAX_BODY_BYTES)
     payload = validation.parse_json(body)
-    model = log.model = validate(payload)
-    entry = (await snapshot.get()).get(model)
-    if (
-        entry is None
-        or entry.mode != mode
-        or (key.allowed_models and model not in key.allowed_models)
-    ):
-        raise validation.unknown_model(model)
+    log.model = validate(payload)
+    entry = model_ids.find(
+        log.model,
+        await snapshot.get(),
+        allowed=key.allowed_models,
+        available=routing.is_available,
+        mode=mode,
+    )
+    log.model = entry.id  # (an alias's call is the catalog model's: see model_ids)
     log.provider = entry.provider
     routes = routing.deployments_for(entry)
-    if not routes:
-        raise GatewayError(
-            503, f"No provider is available for the model '{model}' right now.", type=API_ERROR
-        )
     http.check_available(routes)  # 503 when every deployment rests (circuit open)
     call = relay.Call(
         request_id=request_id,
@@ -213,8 +222,13 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     )
     if mode == "chat":
         await relay.chat(call, send, partial(on_disconnect, scope, receive), headers)
+    elif mode == "completion":
+        call = replace(call, surface=COMPLETIONS)
+        await relay.chat(call, send, partial(on_disconnect, scope, receive), headers)
     elif mode == "embedding":
         await relay.embeddings(call, headers)
+    elif mode == "moderation":
+        await relay.moderations(call, headers)
     else:
         await relay.images(call, headers)
 
@@ -233,14 +247,12 @@ def model_object(entry: CatalogEntry) -> dict[str, Any]:
 async def models(path: str, send: Send, headers) -> None:
     """Only models with a deployment the operator configured are listed (available now)."""
     entries = await snapshot.get()
-    available = {
-        model_id: entry for model_id, entry in entries.items() if routing.is_available(entry)
-    }
     if path == "/v1/models":
-        body = {"object": "list", "data": [model_object(e) for e in available.values()]}
+        available = [entry for entry in entries.values() if routing.is_available(entry)]
+        body = {"object": "list", "data": [model_object(e) for e in available]}
     else:
         model_id = path.removeprefix("/v1/models/")
-        if model_id not in available:
-            raise validation.unknown_model(model_id)
-        body = model_object(available[model_id])
+        body = model_object(
+            model_ids.find(model_id, entries, allowed=(), available=routing.is_available)
+        )
     await send_json(send, 200, orjson.dumps(body), headers)

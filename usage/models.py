@@ -14,6 +14,8 @@ class Endpoint(models.TextChoices):
     CHAT = "chat", "Chat completions"
     EMBEDDINGS = "embeddings", "Embeddings"
     IMAGES = "images", "Images"
+    COMPLETIONS = "completions", "Completions (legacy)"
+    MODERATIONS = "moderations", "Moderations"
 
 
 class UsageRecord(models.Model):

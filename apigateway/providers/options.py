@@ -9,6 +9,11 @@
 * `store_field`: the provider takes OpenAI's `store` (it is only ever sent as false).
 * `remote_media`: the provider may be given https media URLs to fetch; a self-hosted
   server fetches from inside the operator's network, so by default it takes data: only.
+* `completions`: the provider serves OpenAI's legacy `/completions` (a prompt, not
+  messages): OpenAI, Azure, vLLM, Ollama, Together, OpenRouter and, by default, a server of
+  the operator's own. (DeepSeek's is a FIM beta at another base URL: configure it as a
+  provider of its own.)
+* `moderations`: the provider serves OpenAI's `/moderations` (OpenAI only).
 
 settings.PROVIDERS entries (NEXEON_PROVIDERS) override these per provider. Pure.
 """
@@ -22,7 +27,11 @@ from typing import Any
 OUTPUT_CAP_FIELDS = ("max_completion_tokens", "max_tokens")
 # Sampling options some servers take beyond OpenAI's: none changes what a token costs.
 SAMPLING_EXTRAS = frozenset({"top_k", "min_p", "repetition_penalty"})
-OPTION_KEYS = frozenset({"output_cap_field", "extra_fields", "store_field", "remote_media"})
+OPTION_KEYS = frozenset(
+    {"output_cap_field", "extra_fields", "store_field", "remote_media", "completions"}
+    | {"moderations"}
+)
+FLAGS = ("store_field", "remote_media", "completions", "moderations")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,28 +40,36 @@ class ProviderOptions:
     extra_fields: frozenset[str] = frozenset()
     store_field: bool = True
     remote_media: bool = True
+    completions: bool = False
+    moderations: bool = False
 
 
-OPENAI = ProviderOptions()
+OPENAI = ProviderOptions(completions=True, moderations=True)
+AZURE = ProviderOptions(completions=True)
 HOSTED = ProviderOptions("max_tokens", store_field=False)
+HOSTED_WITH_COMPLETIONS = replace(HOSTED, completions=True)
 SELF_HOSTED = ProviderOptions(
-    "max_tokens", extra_fields=SAMPLING_EXTRAS, store_field=False, remote_media=False
+    "max_tokens",
+    extra_fields=SAMPLING_EXTRAS,
+    store_field=False,
+    remote_media=False,
+    completions=True,
 )
 # An endpoint named in NEXEON_PROVIDERS alone: most often a server of the operator's own
 # (one with Azure's adapter is an Azure deployment: it reads max_completion_tokens).
-CONFIGURED = ProviderOptions("max_tokens", store_field=False, remote_media=False)
+CONFIGURED = ProviderOptions("max_tokens", store_field=False, remote_media=False, completions=True)
 CONFIGURED_AZURE = replace(CONFIGURED, output_cap_field="max_completion_tokens")
 BUILT_IN = {
     "openai": OPENAI,
-    "azure": OPENAI,
+    "azure": AZURE,
     "anthropic": HOSTED,
     "gemini": HOSTED,
     "mistral": HOSTED,
     "groq": HOSTED,
     "deepseek": HOSTED,
-    "together": HOSTED,
+    "together": HOSTED_WITH_COMPLETIONS,
     "xai": HOSTED,
-    "openrouter": HOSTED,
+    "openrouter": HOSTED_WITH_COMPLETIONS,
     "ollama": SELF_HOSTED,
     "vllm": SELF_HOSTED,
 }
@@ -94,7 +111,7 @@ def configured(name: str, given: Mapping[str, Any]) -> dict[str, Any]:
                 f"{', '.join(sorted(SAMPLING_EXTRAS))}"
             )
         out["extra_fields"] = sorted(extra)
-    for flag in ("store_field", "remote_media"):
+    for flag in FLAGS:
         if flag in given:
             if not isinstance(given[flag], bool):
                 raise ValueError(f"NEXEON_PROVIDERS[{name!r}].{flag} must be true or false")

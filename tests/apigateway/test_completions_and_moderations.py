@@ -22,7 +22,7 @@ def test_a_completion_round_trip_is_charged_and_recorded(tenant, fake_openai):
     assert completion.model == INSTRUCT
     assert completion.choices[0].text == " Echo: Say this is a"
     assert completion.choices[0].finish_reason == "length"
-    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (4, 5)
+    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (5, 5)
     sent = fake_openai.requests[-1]
     assert sent.path == "/v1/completions"
     assert sent.json() == {
@@ -32,13 +32,13 @@ def test_a_completion_round_trip_is_charged_and_recorded(tenant, fake_openai):
         "temperature": 0.1,
         "stop": ["\n"],
     }
-    # $1.50/M prompt, $2.00/M completion: 4 * 1500 + 5 * 2000 nano-dollars
-    assert response.headers["x-nexeon-cost"] == "0.000016"
+    # $1.50/M prompt, $2.00/M completion: 5 * 1500 + 5 * 2000 nano-dollars
+    assert response.headers["x-nexeon-cost"] == "0.0000175"
     record = record_of(response.http_response)
     assert (record.endpoint, record.model, record.provider) == ("completions", INSTRUCT, "openai")
-    assert (record.prompt_tokens, record.completion_tokens, record.cost_nanos) == (4, 5, 16_000)
+    assert (record.prompt_tokens, record.completion_tokens, record.cost_nanos) == (5, 5, 17_500)
     usage = LedgerEntry.objects.get(reference=f"usage:{record.request_id}")
-    assert usage.amount_nanos == -16_000
+    assert usage.amount_nanos == -17_500
 
 
 def test_the_default_output_cap_is_openais_16_tokens(tenant, fake_openai):
