@@ -4,15 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('usage', '0001_initial'),
+        ("usage", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='usagerecord',
-            name='endpoint',
-            field=models.CharField(choices=[('chat', 'Chat completions'), ('embeddings', 'Embeddings'), ('images', 'Images'), ('completions', 'Completions (legacy)'), ('moderations', 'Moderations')], max_length=16),
+            model_name="usagerecord",
+            name="endpoint",
+            field=models.CharField(
+                choices=[
+                    ("chat", "Chat completions"),
+                    ("embeddings", "Embeddings"),
+                    ("images", "Images"),
+                    ("completions", "Completions (legacy)"),
+                    ("moderations", "Moderations"),
+                ],
+                max_length=16,
+            ),
         ),
     ]
