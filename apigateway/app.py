@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,11 +26,13 @@ from apigateway.asgi_io import (
     read_body,
     send_json,
 )
-from apigateway.auth import authenticate
+from apigateway.auth import authenticate, credentials
 from apigateway.calllog import CallLog, emit_unsettled
 from apigateway.catalog import CatalogEntry, snapshot
 from apigateway.errors import API_ERROR, GatewayError
 from apigateway.legacy_completions import COMPLETIONS
+from apigateway.messages.count_tokens import count_tokens
+from apigateway.messages.surface import MessagesSurface
 from apigateway.quota import REDIS_ERRORS, count_refused_request, credit_service_unavailable
 from apigateway.surfaces import CHAT, Surface
 from billing.pricing import public_pricing
@@ -46,6 +47,9 @@ POST_ENDPOINTS = {
     "/v1/images/generations": ("image", validation.images),
     "/v1/completions": ("completion", validation.completions),
     "/v1/moderations": ("moderation", validation.moderations),
+    # Anthropic's Messages API: its surface checks the request (MessagesSurface.accept).
+    "/v1/messages": ("messages", None),
+    "/v1/messages/count_tokens": ("count_tokens", None),
 }
 GET_ENDPOINTS = {"/v1/models", "/v1/credits", "/v1/key", "/v1/openapi.json"}
 # The OpenAPI description of /v1, served as it is, to anyone (it holds nothing secret).
@@ -56,7 +60,10 @@ ENDPOINT_NAMES = {
     "image": "images",
     "completion": "completions",
     "moderation": "moderations",
+    "messages": "messages",
+    "count_tokens": "count_tokens",
 }
+CATALOG_MODES = {"messages": "chat", "count_tokens": "chat"}  # else the endpoint's own
 COUNTED_BY_THE_LIMITER = {402, 429}  # refused by the reservation itself (429: not counted)
 
 
@@ -170,6 +177,8 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     send = response.send
     path = scope["path"].rstrip("/") or "/"
     method = scope["method"]
+    if path.startswith("/v1/messages"):  # every answer from here on in Anthropic's shape
+        response.surface = MessagesSurface(request_id)
     endpoint = POST_ENDPOINTS.get(path)
     if endpoint is None and url_mistakes.lacks_v1(path):
         raise url_mistakes.missing_v1(scope)
@@ -183,7 +192,7 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     if path == "/v1/openapi.json":
         await send_json(send, 200, OPENAPI, headers)
         return
-    key = await authenticate(header(scope, b"authorization"), scope)
+    key = await authenticate(credentials(scope), scope)
     if endpoint is None:
         if path == "/v1/credits":
             await send_json(send, 200, orjson.dumps(await account.credits(key)), headers)
@@ -198,15 +207,24 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     log.key = key
     body = await read_body(scope, receive, settings.GATEWAY_MAX_BODY_BYTES)
     payload = validation.parse_json(body)
-    log.model = validate(payload)
+    surface = response.surface
+    if isinstance(surface, MessagesSurface):
+        betas = header(scope, b"anthropic-beta")
+        counting = mode == "count_tokens"
+        log.model = surface.accept(payload, betas, counting=counting)
+        payload = surface.chat_body  # what the relay sizes and reserves for
+    else:
+        log.model = validate(payload)
     entry = model_ids.find(
         log.model,
         await snapshot.get(),
         allowed=key.allowed_models,
         available=routing.is_available,
-        mode=mode,
+        mode=CATALOG_MODES.get(mode, mode),
     )
     log.model = entry.id  # (an alias's call is the catalog model's: see model_ids)
+    if mode == "completion":
+        surface = COMPLETIONS
     log.provider = entry.provider
     routes = routing.deployments_for(entry)
     http.check_available(routes)  # 503 when every deployment rests (circuit open)
@@ -219,12 +237,12 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
         body_bytes=len(body),
         log=log,
         respond_json=response.json,
+        surface=surface,
     )
-    if mode == "chat":
+    if mode in ("chat", "messages", "completion"):
         await relay.chat(call, send, partial(on_disconnect, scope, receive), headers)
-    elif mode == "completion":
-        call = replace(call, surface=COMPLETIONS)
-        await relay.chat(call, send, partial(on_disconnect, scope, receive), headers)
+    elif mode == "count_tokens":
+        await count_tokens(call, surface, headers)
     elif mode == "embedding":
         await relay.embeddings(call, headers)
     elif mode == "moderation":
