@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from apigateway import account, http, ids, relay, routing, validation
+from apigateway import account, http, ids, model_ids, relay, routing, url_mistakes, validation
 from apigateway.asgi_io import (
     ClientGone,
     Receive,
@@ -30,6 +30,7 @@ from apigateway.auth import authenticate, credentials
 from apigateway.calllog import CallLog, emit_unsettled
 from apigateway.catalog import CatalogEntry, snapshot
 from apigateway.errors import API_ERROR, GatewayError
+from apigateway.legacy_completions import COMPLETIONS
 from apigateway.messages.count_tokens import count_tokens
 from apigateway.messages.surface import MessagesSurface
 from apigateway.quota import REDIS_ERRORS, count_refused_request, credit_service_unavailable
@@ -44,6 +45,8 @@ POST_ENDPOINTS = {
     "/v1/chat/completions": ("chat", validation.chat),
     "/v1/embeddings": ("embedding", validation.embeddings),
     "/v1/images/generations": ("image", validation.images),
+    "/v1/completions": ("completion", validation.completions),
+    "/v1/moderations": ("moderation", validation.moderations),
     # Anthropic's Messages API: its surface checks the request (MessagesSurface.accept).
     "/v1/messages": ("messages", None),
     "/v1/messages/count_tokens": ("count_tokens", None),
@@ -55,6 +58,8 @@ ENDPOINT_NAMES = {
     "chat": "chat",
     "embedding": "embeddings",
     "image": "images",
+    "completion": "completions",
+    "moderation": "moderations",
     "messages": "messages",
     "count_tokens": "count_tokens",
 }
@@ -175,6 +180,8 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     if path.startswith("/v1/messages"):  # every answer from here on in Anthropic's shape
         response.surface = MessagesSurface(request_id)
     endpoint = POST_ENDPOINTS.get(path)
+    if endpoint is None and url_mistakes.lacks_v1(path):
+        raise url_mistakes.missing_v1(scope)
     if endpoint is None and path not in GET_ENDPOINTS and not path.startswith("/v1/models/"):
         raise GatewayError(404, f"Invalid URL ({method} {scope['path']})", code="unknown_url")
     expected = "POST" if endpoint else "GET"
@@ -204,23 +211,22 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     if isinstance(surface, MessagesSurface):
         betas = header(scope, b"anthropic-beta")
         counting = mode == "count_tokens"
-        model = log.model = surface.accept(payload, betas, counting=counting)
+        log.model = surface.accept(payload, betas, counting=counting)
         payload = surface.chat_body  # what the relay sizes and reserves for
     else:
-        model = log.model = validate(payload)
-    entry = (await snapshot.get()).get(model)
-    if (
-        entry is None
-        or entry.mode != CATALOG_MODES.get(mode, mode)
-        or (key.allowed_models and model not in key.allowed_models)
-    ):
-        raise validation.unknown_model(model)
+        log.model = validate(payload)
+    entry = model_ids.find(
+        log.model,
+        await snapshot.get(),
+        allowed=key.allowed_models,
+        available=routing.is_available,
+        mode=CATALOG_MODES.get(mode, mode),
+    )
+    log.model = entry.id  # (an alias's call is the catalog model's: see model_ids)
+    if mode == "completion":
+        surface = COMPLETIONS
     log.provider = entry.provider
     routes = routing.deployments_for(entry)
-    if not routes:
-        raise GatewayError(
-            503, f"No provider is available for the model '{model}' right now.", type=API_ERROR
-        )
     http.check_available(routes)  # 503 when every deployment rests (circuit open)
     call = relay.Call(
         request_id=request_id,
@@ -233,12 +239,14 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
         respond_json=response.json,
         surface=surface,
     )
-    if mode in ("chat", "messages"):
+    if mode in ("chat", "messages", "completion"):
         await relay.chat(call, send, partial(on_disconnect, scope, receive), headers)
     elif mode == "count_tokens":
         await count_tokens(call, surface, headers)
     elif mode == "embedding":
         await relay.embeddings(call, headers)
+    elif mode == "moderation":
+        await relay.moderations(call, headers)
     else:
         await relay.images(call, headers)
 
@@ -257,14 +265,12 @@ def model_object(entry: CatalogEntry) -> dict[str, Any]:
 async def models(path: str, send: Send, headers) -> None:
     """Only models with a deployment the operator configured are listed (available now)."""
     entries = await snapshot.get()
-    available = {
-        model_id: entry for model_id, entry in entries.items() if routing.is_available(entry)
-    }
     if path == "/v1/models":
-        body = {"object": "list", "data": [model_object(e) for e in available.values()]}
+        available = [entry for entry in entries.values() if routing.is_available(entry)]
+        body = {"object": "list", "data": [model_object(e) for e in available]}
     else:
         model_id = path.removeprefix("/v1/models/")
-        if model_id not in available:
-            raise validation.unknown_model(model_id)
-        body = model_object(available[model_id])
+        body = model_object(
+            model_ids.find(model_id, entries, allowed=(), available=routing.is_available)
+        )
     await send_json(send, 200, orjson.dumps(body), headers)

@@ -10,6 +10,8 @@ class Mode(models.TextChoices):
     CHAT = "chat", "Chat"
     EMBEDDING = "embedding", "Embedding"
     IMAGE = "image", "Image"
+    COMPLETION = "completion", "Completion (legacy prompt API)"
+    MODERATION = "moderation", "Moderation"
 
 
 class CatalogModel(models.Model):

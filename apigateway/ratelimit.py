@@ -101,7 +101,7 @@ def _text_tokens(value: object) -> int:
 
 def estimate_tokens(body: dict, *, max_output_tokens: int | None) -> int:
     """What a call counts against a TPM limit until it settles with the real counts."""
-    prompt = body.get("messages") if "messages" in body else body.get("input")
+    prompt = body.get("messages") if "messages" in body else body.get("input", body.get("prompt"))
     tools = body.get("tools")
     estimate = math.ceil((_text_tokens(prompt) + _text_tokens(tools)) / 4)
     if isinstance(body.get("input"), list) and body["input"] and isinstance(body["input"][0], int):

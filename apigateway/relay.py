@@ -282,7 +282,7 @@ def chat_token_estimate(call: Call) -> int:
     if not counts_tokens(call):
         return 0
     asked = call.body.get("max_completion_tokens") or call.body.get("max_tokens")
-    n = call.body.get("n") or 1
+    n = call.surface.outputs(call.body)
     return estimate_tokens(call.body, max_output_tokens=asked * n if asked else None)
 
 
@@ -292,19 +292,14 @@ WatchDisconnect = Callable[[Callable[[], None]], Callable[[], None]]
 
 async def chat(call: Call, send: Send, watch: WatchDisconnect, headers: Headers) -> None:
     entry = call.entry
-    cap = sizing.output_cap(call.body, entry.max_output_tokens)
+    surface = call.surface
+    cap = surface.output_cap(call.body, entry)
     # Every deployment is sent this cap (adapters read it here): the most output the
     # reservation pays for.
     body = {**call.body, "max_completion_tokens": cap}
-    surface = call.surface
     upstream = upstream_requests(call, lambda route: surface.build(route, body))
-    output = cap * (call.body.get("n") or 1)
-    prompt = sizing.prompt_bound(
-        call.body,
-        call.body_bytes,
-        context_window=entry.context_window,
-        unsized_input_tokens=entry.unsized_input_tokens,
-    )
+    output = cap * surface.outputs(call.body)
+    prompt = surface.prompt_bound(call.body, call.body_bytes, entry)
     reservation = await reserve(
         call,
         pricing.max_cost_nanos(entry.prices, prompt_tokens=prompt, completion_tokens=output),
@@ -432,9 +427,33 @@ async def _pump(
 
 
 async def embeddings(call: Call, headers: Headers) -> None:
-    upstream = upstream_requests(
-        call, lambda route: route.adapter.build_embeddings_request(call.body, route.deployment)
+    await _priced_by_input(
+        call,
+        headers,
+        lambda route: route.adapter.build_embeddings_request(call.body, route.deployment),
+        lambda route, data: route.adapter.parse_embeddings_response(
+            data, model=call.entry.id, body=call.body
+        ),
     )
+
+
+async def moderations(call: Call, headers: Headers) -> None:
+    await _priced_by_input(
+        call,
+        headers,
+        lambda route: route.adapter.build_moderations_request(call.body, route.deployment),
+        lambda route, data: route.adapter.parse_moderations_response(data, model=call.entry.id),
+    )
+
+
+async def _priced_by_input(
+    call: Call,
+    headers: Headers,
+    build: Callable[[Route], UpstreamRequest],
+    parse: Callable[[Route, bytes], tuple[JSON, Usage]],
+) -> None:
+    """A call billed for its input alone (embeddings, moderations), answered whole."""
+    upstream = upstream_requests(call, build)
     prompt = sizing.embedding_bound(call.body, call.body_bytes, call.entry.context_window)
     reservation = await reserve(
         call,
@@ -446,9 +465,7 @@ async def embeddings(call: Call, headers: Headers) -> None:
     try:
         with Outcome(call.log):
             route, data = await http.fetch(upstream)
-            payload, usage = route.adapter.parse_embeddings_response(
-                data, model=call.entry.id, body=call.body
-            )
+            payload, usage = parse(route, data)
             call.log.usage = usage
             cost = usage_cost(call.entry, usage)
         await _answer(call, headers, reservation, payload, cost)

@@ -35,6 +35,14 @@ EMBEDDINGS_TAKEN = frozenset({"model", "input", "encoding_format", "dimensions",
 IMAGES_TAKEN = frozenset(
     {"model", "prompt", "n", "size", "quality", "style", "response_format", "user"}
 )
+# The legacy completions API (a prompt, not messages); the output cap is the adapter's.
+COMPLETIONS_FORWARDED = frozenset(
+    {"model", "prompt", "suffix", "echo", "best_of", "n", "stop", "seed", "user"}
+    | {"stream", "stream_options", "logprobs", "logit_bias"}
+    | {"temperature", "top_p", "presence_penalty", "frequency_penalty"}
+)
+COMPLETIONS_TAKEN = COMPLETIONS_FORWARDED | {"max_tokens"}
+MODERATIONS_TAKEN = frozenset({"model", "input"})
 
 UNPRICED = "unsupported_parameter"
 UNKNOWN = "unknown_parameter"

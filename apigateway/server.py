@@ -31,6 +31,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from apigateway.url_mistakes import lacks_v1
+
 logger = logging.getLogger("uvicorn.error")
 
 # Control bytes that have no place in a response head (CR and LF are counted instead).
@@ -46,8 +48,9 @@ def _nothing() -> None:
 
 
 def is_gateway_path(path: str) -> bool:
-    """The paths nexeon.asgi routes to the gateway."""
-    return path.startswith("/v1/") or path == "/v1"
+    """The paths nexeon.asgi routes to the gateway: /v1, and API paths written without it
+    (which it answers with a JSON 404 saying so: url_mistakes)."""
+    return path.startswith("/v1/") or path == "/v1" or lacks_v1(path)
 
 
 def response_head(

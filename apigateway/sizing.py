@@ -75,6 +75,28 @@ def prompt_bound(
 def embedding_bound(body: dict[str, Any], body_bytes: int, context_window: int | None) -> int:
     """Embeddings: each input is at most the context window, and text at least a byte a
     token (token arrays are counted as they are)."""
-    data = body.get("input")
-    items = len(data) if isinstance(data, list) and data and not isinstance(data[0], int) else 1
+    return inputs_bound(body.get("input"), body_bytes, context_window)
+
+
+def inputs_bound(data: Any, body_bytes: int, context_window: int | None) -> int:
+    """Inputs (`data`: embeddings' input, a completion's prompt) each at most the context
+    window, and text at least a byte a token."""
+    items = input_count(data)
     return min(body_bytes, context_window * items) if context_window else body_bytes
+
+
+def input_count(data: Any) -> int:
+    """How many inputs a text-or-tokens field holds: a string or a token array is one."""
+    return len(data) if isinstance(data, list) and data and not isinstance(data[0], int) else 1
+
+
+# The legacy completions API's default cap (OpenAI's, and vLLM's): sent whenever the
+# caller gives none, so that no server's larger default is billed beyond the reservation.
+COMPLETION_DEFAULT_OUTPUT_TOKENS = 16
+
+
+def completion_outputs(body: dict[str, Any]) -> int:
+    """The completions a legacy completions call produces, each up to the cap: `best_of`
+    (at least `n`) for every prompt; all are billed, `n` are returned."""
+    n = body.get("n") or 1
+    return input_count(body.get("prompt")) * max(n, body.get("best_of") or 1)

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from apigateway import sizing
 from apigateway.errors import GatewayError
 from apigateway.providers import reasoning
 from apigateway.sse import DONE, encode_data, encode_json
 
 if TYPE_CHECKING:
+    from apigateway.catalog import CatalogEntry
     from apigateway.providers.base import JSON, StreamTranslator, UpstreamRequest, Usage
     from apigateway.routing import Route
 
@@ -49,6 +51,24 @@ class Surface:
         )
         translator.show_reasoning = not reasoning.excluded(body)
         return translator
+
+    # --- what the call's reservation covers (sizing.py) ---
+    def output_cap(self, body: JSON, entry: CatalogEntry) -> int:
+        """The output tokens each answer may produce."""
+        return sizing.output_cap(body, entry.max_output_tokens)
+
+    def outputs(self, body: JSON) -> int:
+        """How many answers, each up to the cap, the provider may bill."""
+        return body.get("n") or 1
+
+    def prompt_bound(self, body: JSON, body_bytes: int, entry: CatalogEntry) -> int:
+        """The most input tokens the call can be billed for."""
+        return sizing.prompt_bound(
+            body,
+            body_bytes,
+            context_window=entry.context_window,
+            unsized_input_tokens=entry.unsized_input_tokens,
+        )
 
     # --- the caller's side ---
     def with_cost(self, payload: JSON, cost: str) -> JSON:

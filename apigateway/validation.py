@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from apigateway import media_urls, request_fields
-from apigateway.errors import GatewayError, bad_request
+from apigateway.errors import bad_request
 from apigateway.providers.reasoning import EFFORTS
 
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
@@ -149,21 +149,7 @@ def chat(body: JSON) -> str:
             check(body, name, *bounds)
     if "max_tokens" in body or "max_completion_tokens" in body:
         one_output_cap(body)
-    stop = body.get("stop")
-    if stop is not None and not (
-        isinstance(stop, str)
-        or (isinstance(stop, list) and len(stop) <= 4 and all(isinstance(s, str) for s in stop))
-    ):
-        raise bad_request("'stop' must be a string or an array of up to 4 strings.", param="stop")
-    options = body.get("stream_options")
-    if options is not None:
-        if not isinstance(options, dict):
-            raise bad_request("'stream_options' must be an object.", param="stream_options")
-        if not body.get("stream"):
-            raise bad_request(
-                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                param="stream_options",
-            )
+    _stop_and_stream_options(body)
     tools = body.get("tools")
     if tools is not None and not (
         isinstance(tools, list)
@@ -259,6 +245,24 @@ def _cache_control(value: Any, param: str) -> None:
         )
 
 
+def _stop_and_stream_options(body: JSON) -> None:
+    stop = body.get("stop")
+    if stop is not None and not (
+        isinstance(stop, str)
+        or (isinstance(stop, list) and len(stop) <= 4 and all(isinstance(s, str) for s in stop))
+    ):
+        raise bad_request("'stop' must be a string or an array of up to 4 strings.", param="stop")
+    options = body.get("stream_options")
+    if options is not None:
+        if not isinstance(options, dict):
+            raise bad_request("'stream_options' must be an object.", param="stream_options")
+        if not body.get("stream"):
+            raise bad_request(
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                param="stream_options",
+            )
+
+
 def one_output_cap(body: JSON) -> None:
     """The caller's cap on output, in `max_completion_tokens` alone: the smaller of the two
     fields when both are given. Adapters send it in the one field their provider reads, so
@@ -275,17 +279,7 @@ def embeddings(body: JSON) -> str:
     model = _model(body)
     request_fields.check(body, request_fields.EMBEDDINGS_TAKEN)
     data = body.get("input")
-    valid = (
-        (isinstance(data, str) and data != "")
-        or (isinstance(data, list) and data and all(isinstance(i, str) and i for i in data))
-        or (isinstance(data, list) and data and all(isinstance(i, int) for i in data))
-        or (
-            isinstance(data, list)
-            and data
-            and all(isinstance(i, list) and i and all(isinstance(t, int) for t in i) for i in data)
-        )
-    )
-    if not valid:
+    if not _text_or_tokens(data, empty_text=False):
         raise bad_request(
             "'input' must be a non-empty string, array of strings, or array of token arrays.",
             param="input",
@@ -296,6 +290,20 @@ def embeddings(body: JSON) -> str:
         raise bad_request("'encoding_format' must be 'float' or 'base64'.", param="encoding_format")
     _integer(body, "dimensions", 1)
     return model
+
+
+def _text_or_tokens(data: Any, *, empty_text: bool) -> bool:
+    """A string, an array of strings, an array of token ids, or an array of token arrays
+    (each array non-empty; a string may be empty only if `empty_text`)."""
+    if isinstance(data, str):
+        return empty_text or data != ""
+    if not isinstance(data, list) or not data:
+        return False
+    return (
+        all(isinstance(i, str) and (empty_text or i) for i in data)
+        or all(isinstance(i, int) and not isinstance(i, bool) for i in data)
+        or all(isinstance(i, list) and i and all(isinstance(t, int) for t in i) for i in data)
+    )
 
 
 def images(body: JSON) -> str:
@@ -315,10 +323,84 @@ def images(body: JSON) -> str:
     return _model_id(model)
 
 
-def unknown_model(model: str) -> GatewayError:
-    return GatewayError(
-        404,
-        f"The model '{model}' does not exist or you do not have access to it.",
-        param="model",
-        code="model_not_found",
-    )
+# The legacy completions API's optional scalar fields (max_tokens 0 with echo: the
+# prompt's logprobs alone, as OpenAI allows).
+COMPLETIONS_FIELDS = (
+    ("temperature", _number, (0, 2)),
+    ("top_p", _number, (0, 1)),
+    ("presence_penalty", _number, (-2, 2)),
+    ("frequency_penalty", _number, (-2, 2)),
+    ("n", _integer, (1, 128)),
+    ("best_of", _integer, (1, 20)),
+    ("max_tokens", _integer, (0,)),
+    ("logprobs", _integer, (0, 5)),
+    ("seed", _integer, (-(2**63), 2**63 - 1)),
+    ("stream", _boolean, ()),
+    ("echo", _boolean, ()),
+)
+
+
+def completions(body: JSON) -> str:
+    """/v1/completions: a prompt (text, texts, token ids or arrays of them), not messages."""
+    model = _model(body)
+    request_fields.check(body, request_fields.COMPLETIONS_TAKEN)
+    if not _text_or_tokens(body.get("prompt"), empty_text=True):
+        raise bad_request(
+            "'prompt' must be a string, an array of strings, an array of token ids or an "
+            "array of token arrays.",
+            param="prompt",
+        )
+    for name, check, bounds in COMPLETIONS_FIELDS:
+        if name in body:
+            check(body, name, *bounds)
+    best_of = body.get("best_of")
+    if best_of is not None:
+        if best_of < (body.get("n") or 1):
+            raise bad_request("'best_of' must be greater than or equal to 'n'.", param="best_of")
+        if best_of > 1 and body.get("stream"):
+            raise bad_request("'best_of' cannot be used with 'stream'.", param="best_of")
+    if body.get("suffix") is not None and not isinstance(body["suffix"], str):
+        raise bad_request("'suffix' must be a string.", param="suffix")
+    _stop_and_stream_options(body)
+    return model
+
+
+MODERATION_DEFAULT_MODEL = "omni-moderation-latest"  # OpenAI's, when none is given
+
+
+def moderations(body: JSON) -> str:
+    """/v1/moderations: a text, an array of texts, or an array of text and image parts."""
+    request_fields.check(body, request_fields.MODERATIONS_TAKEN)
+    data = body.get("input")
+    if isinstance(data, list) and data and all(isinstance(i, dict) for i in data):
+        for part in data:
+            _moderation_part(part)
+    elif not (
+        (isinstance(data, str) and data)
+        or (isinstance(data, list) and data and all(isinstance(i, str) for i in data))
+    ):
+        raise bad_request(
+            "'input' must be a non-empty string, an array of strings, or an array of text "
+            "and image_url parts.",
+            param="input",
+        )
+    model = body.get("model") or MODERATION_DEFAULT_MODEL
+    if not isinstance(model, str):
+        raise bad_request("'model' must be a string.", param="model")
+    return _model_id(model)
+
+
+def _moderation_part(part: JSON) -> None:
+    kind = part.get("type")
+    if kind == "text" and isinstance(part.get("text"), str):
+        return
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else None
+    if kind != "image_url" or not isinstance(url, str):
+        raise bad_request(
+            "each part of 'input' must be {'type': 'text', 'text': ...} or "
+            "{'type': 'image_url', 'image_url': {'url': ...}}.",
+            param="input",
+        )
+    if (problem := media_urls.problem(url)) is not None:
+        raise bad_request(problem, param="input")

@@ -298,9 +298,9 @@ AZURE_OPENAI_API_VERSION = env.str("OPENAI_API_VERSION", default="2024-10-21")
 #            "headers": {"X-Team": "ml"}, "timeout": 120, "connect_timeout": 5}}; catalog rows
 # then name "mylab" as their provider (or fallback). An entry named like a built-in provider
 # changes only the fields it gives, e.g. {"anthropic": {"timeout": 300}}. The request options
-# output_cap_field, extra_fields, store_field and remote_media default per provider
-# (apigateway/providers/options.py); ca_file, client_cert, client_key and verify set the TLS
-# of its connections (apigateway/upstream_tls.py).
+# output_cap_field, extra_fields, store_field, remote_media, completions and moderations
+# default per provider (apigateway/providers/options.py); ca_file, client_cert, client_key
+# and verify set the TLS of its connections (apigateway/upstream_tls.py).
 
 
 def _provider_seconds(name: str, config: dict, field: str) -> dict:

@@ -16,6 +16,8 @@ class Endpoint(models.TextChoices):
     IMAGES = "images", "Images"
     MESSAGES = "messages", "Messages"
     COUNT_TOKENS = "count_tokens", "Count tokens"
+    COMPLETIONS = "completions", "Completions (legacy)"
+    MODERATIONS = "moderations", "Moderations"
 
 
 class UsageRecord(models.Model):

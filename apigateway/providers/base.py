@@ -240,6 +240,27 @@ class Provider:
     def parse_images_response(self, data: bytes, *, model: str) -> tuple[JSON, Usage]:
         raise NotImplementedError
 
+    # --- legacy completions (a prompt, not messages) ---
+    def build_completions_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
+        raise not_served("completions", deployment, "/v1/chat/completions")
+
+    def parse_completions_response(
+        self, data: bytes, *, model: str, deployment: Deployment
+    ) -> tuple[JSON, Usage]:
+        raise NotImplementedError
+
+    def completions_stream_translator(
+        self, *, model: str, include_usage: bool, deployment: Deployment
+    ) -> StreamTranslator:
+        raise NotImplementedError
+
+    # --- moderations ---
+    def build_moderations_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
+        raise not_served("moderations", deployment)
+
+    def parse_moderations_response(self, data: bytes, *, model: str) -> tuple[JSON, Usage]:
+        raise NotImplementedError
+
     # --- errors ---
     def error_message(self, data: bytes) -> str | None:
         """The provider's own error message, if its body has one."""
@@ -326,6 +347,14 @@ def tool_calls_of(message: JSON) -> list[tuple[str, str, JSON]]:
             raise bad_request("tool call arguments must be a JSON object", param="messages")
         out.append((call_id, name, arguments))
     return out
+
+
+def not_served(api: str, deployment: Deployment, instead: str | None = None) -> GatewayError:
+    """A 400: this deployment's provider does not have the API the caller called."""
+    message = f"{api} are not available from {deployment.provider}"
+    if instead:
+        message += f" (its models are called through {instead})"
+    return bad_request(message + ".")
 
 
 def upstream_invalid(provider: str) -> GatewayError:

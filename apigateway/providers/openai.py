@@ -33,6 +33,7 @@ from apigateway.providers.base import (
     UpstreamRequest,
     Usage,
     load_object,
+    not_served,
     output_cap,
     token_count,
     upstream_invalid,
@@ -41,10 +42,12 @@ from apigateway.providers.options import SAMPLING_EXTRAS, ProviderOptions
 from apigateway.redaction import redact
 from apigateway.request_fields import (
     CHAT_FORWARDED,
+    COMPLETIONS_FORWARDED,
     EMBEDDINGS_TAKEN,
     IMAGES_TAKEN,
     unsupported,
 )
+from apigateway.sizing import COMPLETION_DEFAULT_OUTPUT_TOKENS
 from apigateway.sse import SSEEvent
 
 
@@ -163,6 +166,48 @@ class OpenAIProvider(Provider):
         payload["model"] = model
         return payload, usage_from(payload)
 
+    def build_completions_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
+        if not deployment.options.completions:
+            raise not_served("completions", deployment, "/v1/chat/completions")
+        upstream = {k: v for k, v in body.items() if k in COMPLETIONS_FORWARDED}
+        upstream["model"] = deployment.upstream_model
+        # Always sent (a server's default may be larger): what the relay reserved for.
+        cap = body.get("max_completion_tokens")
+        cap = COMPLETION_DEFAULT_OUTPUT_TOKENS if cap is None else cap
+        limit = deployment.max_output_tokens
+        upstream["max_tokens"] = limit if limit and limit < cap else cap
+        if body.get("stream"):
+            upstream["stream_options"] = {
+                **(body.get("stream_options") or {}),
+                "include_usage": True,
+            }
+        return self._request("completions", upstream, deployment)
+
+    def parse_completions_response(
+        self, data: bytes, *, model: str, deployment: Deployment
+    ) -> tuple[JSON, Usage]:
+        return self.parse_chat_response(data, model=model, deployment=deployment)
+
+    def completions_stream_translator(
+        self, *, model: str, include_usage: bool, deployment: Deployment
+    ) -> StreamTranslator:
+        return CompletionStreamTranslator(
+            model=model, include_usage=include_usage, secret=deployment.api_key
+        )
+
+    def build_moderations_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
+        if not deployment.options.moderations:
+            raise not_served("moderations", deployment)
+        upstream = {"model": deployment.upstream_model, "input": body["input"]}
+        return self._request("moderations", upstream, deployment)
+
+    def parse_moderations_response(self, data: bytes, *, model: str) -> tuple[JSON, Usage]:
+        """OpenAI's moderation answers carry no usage (the calls are free); a server that
+        counts tokens has them billed at the catalog's prices."""
+        payload = load_object(data, self.name)
+        payload["model"] = model
+        return payload, usage_from(payload) if payload.get("usage") else Usage()
+
     def build_images_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
         upstream = {name: value for name, value in body.items() if name in IMAGES_TAKEN}
         upstream["model"] = deployment.upstream_model
@@ -261,9 +306,18 @@ class OpenAIStreamTranslator(StreamTranslator):
             return []
         if not isinstance(choices, list):
             raise upstream_invalid("openai")
-        # Each choice as the relay reads it: an object whose delta, if any, is an object
-        # whose content, if any, is text; all its output counted. (Inline, text first: this
-        # runs for every event, and most deltas are text alone.)
+        self.count_choices(choices)
+        chunk["model"] = self.model
+        if self.include_usage:
+            chunk["usage"] = None
+        else:
+            chunk.pop("usage", None)
+        return [chunk]
+
+    def count_choices(self, choices: list) -> None:
+        """Each choice as the relay reads it: an object whose delta, if any, is an object
+        whose content, if any, is text; all its output counted. (Text first: this runs for
+        every event, and most deltas are text alone.)"""
         for choice in choices:
             if not isinstance(choice, dict):
                 raise upstream_invalid("openai")
@@ -288,12 +342,6 @@ class OpenAIStreamTranslator(StreamTranslator):
                 else:
                     for name in reasoning.REASONING_FIELDS:
                         delta.pop(name, None)
-        chunk["model"] = self.model
-        if self.include_usage:
-            chunk["usage"] = None
-        else:
-            chunk.pop("usage", None)
-        return [chunk]
 
     def count_more(self, delta: JSON) -> None:
         """A delta's output besides its content: refusal, reasoning and tool calls."""
@@ -310,6 +358,25 @@ class OpenAIStreamTranslator(StreamTranslator):
                 if isinstance(call, dict):
                     self.count_function(call.get("function"))
         self.count_function(delta.get("function_call"))  # the older functions API
+
+
+class CompletionStreamTranslator(OpenAIStreamTranslator):
+    """The legacy completions API's stream: `text_completion` chunks whose choices carry
+    `text` (not a delta), relayed as OpenAI's are."""
+
+    def count_choices(self, choices: list) -> None:
+        for choice in choices:
+            text = choice.get("text") if isinstance(choice, dict) else None
+            if text is None:
+                if not isinstance(choice, dict):
+                    raise upstream_invalid("openai")
+                continue
+            if not isinstance(text, str):
+                raise upstream_invalid("openai")
+            self.count(text)
+
+    def usage_chunk(self) -> JSON:
+        return {**super().usage_chunk(), "object": "text_completion"}
 
 
 def stream_error(chunk: JSON, secret: str = "") -> GatewayError:

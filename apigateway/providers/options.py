@@ -12,6 +12,11 @@
 * `reasoning_field`: how the provider takes a reasoning model's controls: OpenAI's
   `reasoning_effort` (the default), DeepSeek's `thinking` ({"type": "enabled"|"disabled"},
   with reasoning_effort beside it), or OpenRouter's `reasoning` object.
+* `completions`: the provider serves OpenAI's legacy `/completions` (a prompt, not
+  messages): OpenAI, Azure, vLLM, Ollama, Together, OpenRouter and, by default, a server of
+  the operator's own. (DeepSeek's is a FIM beta at another base URL: configure it as a
+  provider of its own.)
+* `moderations`: the provider serves OpenAI's `/moderations` (OpenAI only).
 
 settings.PROVIDERS entries (NEXEON_PROVIDERS) override these per provider. Pure.
 """
@@ -26,9 +31,8 @@ OUTPUT_CAP_FIELDS = ("max_completion_tokens", "max_tokens")
 # Sampling options some servers take beyond OpenAI's: none changes what a token costs.
 SAMPLING_EXTRAS = frozenset({"top_k", "min_p", "repetition_penalty"})
 REASONING_FIELDS = ("reasoning_effort", "thinking", "reasoning")
-OPTION_KEYS = frozenset(
-    {"output_cap_field", "extra_fields", "store_field", "remote_media", "reasoning_field"}
-)
+FLAGS = ("store_field", "remote_media", "completions", "moderations")
+OPTION_KEYS = frozenset({"output_cap_field", "extra_fields", "reasoning_field", *FLAGS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,28 +42,36 @@ class ProviderOptions:
     store_field: bool = True
     remote_media: bool = True
     reasoning_field: str = "reasoning_effort"
+    completions: bool = False
+    moderations: bool = False
 
 
-OPENAI = ProviderOptions()
+OPENAI = ProviderOptions(completions=True, moderations=True)
+AZURE = ProviderOptions(completions=True)
 HOSTED = ProviderOptions("max_tokens", store_field=False)
+HOSTED_WITH_COMPLETIONS = replace(HOSTED, completions=True)
 SELF_HOSTED = ProviderOptions(
-    "max_tokens", extra_fields=SAMPLING_EXTRAS, store_field=False, remote_media=False
+    "max_tokens",
+    extra_fields=SAMPLING_EXTRAS,
+    store_field=False,
+    remote_media=False,
+    completions=True,
 )
 # An endpoint named in NEXEON_PROVIDERS alone: most often a server of the operator's own
 # (one with Azure's adapter is an Azure deployment: it reads max_completion_tokens).
-CONFIGURED = ProviderOptions("max_tokens", store_field=False, remote_media=False)
+CONFIGURED = ProviderOptions("max_tokens", store_field=False, remote_media=False, completions=True)
 CONFIGURED_AZURE = replace(CONFIGURED, output_cap_field="max_completion_tokens")
 BUILT_IN = {
     "openai": OPENAI,
-    "azure": OPENAI,
+    "azure": AZURE,
     "anthropic": HOSTED,
     "gemini": HOSTED,
     "mistral": HOSTED,
     "groq": HOSTED,
     "deepseek": replace(HOSTED, reasoning_field="thinking"),
-    "together": HOSTED,
+    "together": HOSTED_WITH_COMPLETIONS,
     "xai": HOSTED,
-    "openrouter": replace(HOSTED, reasoning_field="reasoning"),
+    "openrouter": replace(HOSTED_WITH_COMPLETIONS, reasoning_field="reasoning"),
     "ollama": SELF_HOSTED,
     "vllm": SELF_HOSTED,
 }
@@ -108,7 +120,7 @@ def configured(name: str, given: Mapping[str, Any]) -> dict[str, Any]:
                 f"{', '.join(REASONING_FIELDS)}"
             )
         out["reasoning_field"] = given["reasoning_field"]
-    for flag in ("store_field", "remote_media"):
+    for flag in FLAGS:
         if flag in given:
             if not isinstance(given[flag], bool):
                 raise ValueError(f"NEXEON_PROVIDERS[{name!r}].{flag} must be true or false")

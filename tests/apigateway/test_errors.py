@@ -108,9 +108,10 @@ def test_unknown_model_is_404_model_not_found(tenant, fake_openai):
     assert fake_openai.requests == []
 
 
-def test_a_model_of_an_unconfigured_provider_is_503(tenant, fake_openai):
+def test_a_model_of_an_unconfigured_provider_is_404_not_available(tenant, fake_openai):
     response = post(tenant, "/chat/completions", {**CHAT, "model": "deepseek-chat"})
-    assert_error(response, 503, "api_error")
+    error = assert_error(response, 404, "invalid_request_error", "model_not_available")
+    assert "not configured" in error["message"]
 
 
 def test_a_body_over_the_limit_is_413_before_it_is_read(tenant, fake_openai, settings):

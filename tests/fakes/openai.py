@@ -75,6 +75,10 @@ class FakeOpenAI(FakeProvider):
             await self.embeddings(body, send)
         elif path == "/images/generations":
             await self.images(body, send)
+        elif path == "/completions":
+            await self.completions(body, send, request)
+        elif path == "/moderations":
+            await self.moderations(body, send)
         else:
             await self.respond_json(send, {"error": {"message": "not found"}}, status=404)
 
@@ -228,3 +232,90 @@ class FakeOpenAI(FakeProvider):
         for item in items:
             item["revised_prompt"] = body["prompt"]
         await self.respond_json(send, {"created": int(time.time()), "data": items})
+
+    async def completions(self, body: dict, send: Send, request: RecordedRequest) -> None:
+        """The legacy completions API: each prompt's echo, `n` times, cut at `max_tokens`
+        (OpenAI's default: 16); a token a word."""
+        prompt = body["prompt"]
+        if isinstance(prompt, str) or (prompt and isinstance(prompt[0], int)):
+            prompts = [prompt]
+        else:
+            prompts = prompt
+        limit = body.get("max_tokens") or 16
+        n = body.get("n") or 1
+        choices, prompt_tokens, completion_tokens = [], 0, 0
+        for number, text in enumerate(prompts):
+            text = " ".join(map(str, text)) if isinstance(text, list) else text
+            prompt_tokens += len(words(text))
+            out = words(f"Echo: {text}")
+            finish = "length" if len(out) > limit else "stop"
+            out = out[:limit]
+            answer = (text if body.get("echo") else "") + " " + " ".join(out)
+            for copy in range(n):
+                completion_tokens += len(out)
+                choices.append(
+                    {
+                        "text": answer,
+                        "index": number * n + copy,
+                        "logprobs": None,
+                        "finish_reason": finish,
+                    }
+                )
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        base = {"id": "cmpl-fake123", "object": "text_completion", "created": int(time.time())}
+        base["model"] = body["model"]
+        if not body.get("stream"):
+            await self.respond_json(send, {**base, "choices": choices, "usage": usage})
+            return
+        include_usage = (body.get("stream_options") or {}).get("include_usage")
+
+        def chunk(choice: dict) -> bytes:
+            data = {**base, "choices": [choice]}
+            if include_usage:
+                data["usage"] = None
+            return b"data: " + orjson.dumps(data) + b"\n\n"
+
+        events = []
+        for choice in choices:
+            for index, word in enumerate(words(choice["text"])):
+                piece = {"text": word if index == 0 else " " + word, "index": choice["index"]}
+                events.append(chunk({**piece, "logprobs": None, "finish_reason": None}))
+            events.append(chunk({**choice, "text": ""}))
+        if include_usage:
+            closing = {**base, "choices": [], "usage": usage}
+            events.append(b"data: " + orjson.dumps(closing) + b"\n\n")
+        events.append(b"data: [DONE]\n\n")
+        await self.stream(send, events, request)
+
+    async def moderations(self, body: dict, send: Send) -> None:
+        """OpenAI's moderation answer: one result per input (a text, or the whole
+        multimodal array); anything saying "kill" is flagged as violence."""
+        given = body["input"]
+        if isinstance(given, str):
+            items = [given]
+        elif given and isinstance(given[0], dict):
+            items = [" ".join(p.get("text", "") for p in given if p.get("type") == "text")]
+        else:
+            items = given
+        names = ["harassment", "harassment/threatening", "hate", "hate/threatening"]
+        names += ["illicit", "illicit/violent", "self-harm", "self-harm/instructions"]
+        names += ["self-harm/intent", "sexual", "sexual/minors", "violence", "violence/graphic"]
+        results = []
+        for text in items:
+            violent = "kill" in text
+            categories = {name: violent and name == "violence" for name in names}
+            scores = {name: 0.9 if categories[name] else 0.0001 for name in names}
+            results.append(
+                {
+                    "flagged": violent,
+                    "categories": categories,
+                    "category_scores": scores,
+                    "category_applied_input_types": {name: ["text"] for name in names},
+                }
+            )
+        model = body.get("model") or "omni-moderation-latest"
+        await self.respond_json(send, {"id": "modr-fake123", "model": model, "results": results})

@@ -1,0 +1,60 @@
+"""Requests an SDK sends to the wrong URL because its base URL lacks `/v1`.
+
+OpenAI's SDKs append `/chat/completions`, `/embeddings`, ... to the base URL, so a base URL
+of `https://host` posts to `https://host/chat/completions`: without this, the dashboard
+would answer with an HTML 404 that an SDK shows with no message. These paths go to the
+gateway instead (`server.is_gateway_path`), which answers a JSON 404 in OpenAI's error
+shape saying which base URL to use. None of them is a dashboard URL. Pure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apigateway.errors import GatewayError
+
+# The first segment of every API path the OpenAI and Anthropic SDKs build.
+API_RESOURCES = frozenset(
+    {
+        "chat",
+        "completions",
+        "embeddings",
+        "responses",
+        "messages",
+        "models",
+        "images",
+        "moderations",
+        "audio",
+        "files",
+        "batches",
+    }
+)
+
+
+def lacks_v1(path: str) -> bool:
+    """Is this an API path written without its `/v1` prefix?"""
+    return path.split("/", 2)[1] in API_RESOURCES if path.startswith("/") else False
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return value.decode("latin-1").split(",")[0].strip()
+    return None
+
+
+def base_url(scope: dict[str, Any]) -> str:
+    """The base URL the caller should use: this host's, with /v1 (the scheme behind a
+    proxy from its X-Forwarded-Proto)."""
+    scheme = _header(scope, b"x-forwarded-proto") or scope.get("scheme") or "https"
+    host = _header(scope, b"host") or "your-gateway-host"
+    return f"{scheme}://{host}/v1"
+
+
+def missing_v1(scope: dict[str, Any]) -> GatewayError:
+    return GatewayError(
+        404,
+        f"Invalid URL ({scope['method']} {scope['path']}): the API is served under /v1. "
+        f"Set your client's base URL to {base_url(scope)} (with /v1 at the end).",
+        code="unknown_url",
+    )

@@ -1,0 +1,45 @@
+"""url_mistakes: which paths are API paths without /v1, and the base URL it suggests."""
+
+from __future__ import annotations
+
+import pytest
+
+from apigateway.server import is_gateway_path
+from apigateway.url_mistakes import base_url, lacks_v1, missing_v1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        *("/chat/completions", "/completions", "/embeddings", "/responses", "/messages"),
+        *("/models", "/models/gpt-4o", "/images/generations", "/moderations"),
+        "/messages/count_tokens",
+    ],
+)
+def test_api_paths_without_v1(path):
+    assert lacks_v1(path) and is_gateway_path(path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        *("/", "/keys/", "/usage/", "/billing/", "/docs/", "/accounts/login/", "/admin/"),
+        *("/api/", "/healthz", "/readyz", "/metrics", "/settings/", "/members/", ""),
+        "/static/app.css",
+    ],
+)
+def test_dashboard_paths_are_not_api_paths(path):
+    assert not lacks_v1(path) and not is_gateway_path(path)
+
+
+def test_the_suggested_base_url_is_this_hosts():
+    scope = {"scheme": "http", "headers": [(b"host", b"gw.example:8000")]}
+    assert base_url(scope) == "http://gw.example:8000/v1"
+    behind_proxy = {
+        "scheme": "http",
+        "headers": [(b"host", b"api.example"), (b"x-forwarded-proto", b"https, http")],
+    }
+    assert base_url(behind_proxy) == "https://api.example/v1"
+    error = missing_v1({**behind_proxy, "method": "POST", "path": "/chat/completions"})
+    assert error.status == 404 and error.code == "unknown_url"
+    assert "https://api.example/v1" in error.message
