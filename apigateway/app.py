@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from apigateway import account, http, ids, relay, routing, validation
+from apigateway import account, balance, http, ids, relay, routing, validation
 from apigateway.asgi_io import (
     ClientGone,
     Receive,
@@ -186,8 +186,10 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     log.key = key
     body = await read_body(scope, receive, settings.GATEWAY_MAX_BODY_BYTES)
     payload = validation.parse_json(body)
+    wanted = validation.routing_request(payload) if mode == "chat" else None
     model = log.model = validate(payload)
-    entry = (await snapshot.get()).get(model)
+    catalog = await snapshot.get()
+    entry = catalog.get(model)
     if (
         entry is None
         or entry.mode != mode
@@ -196,6 +198,10 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
         raise validation.unknown_model(model)
     log.provider = entry.provider
     routes = routing.deployments_for(entry)
+    if wanted is not None:
+        routes = _requested_routes(catalog, key, entry, routes, payload, wanted)
+    elif len(routes) > 1:
+        routes = balance.ordered(routes, payload)
     if not routes:
         raise GatewayError(
             503, f"No provider is available for the model '{model}' right now.", type=API_ERROR
@@ -217,6 +223,35 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
         await relay.embeddings(call, headers)
     else:
         await relay.images(call, headers)
+
+
+def _requested_routes(catalog, key, entry, routes, payload, wanted: balance.Preferences):
+    """The deployments of `model` and then of each of the caller's `models`, as its
+    `provider` preferences filter and order them; a 404 when they leave none."""
+    per_model = [routes]
+    for name in wanted.models:
+        fallback = catalog.get(name)
+        if (
+            fallback is None
+            or fallback.mode != entry.mode
+            or (key.allowed_models and name not in key.allowed_models)
+        ):
+            error = validation.unknown_model(name)
+            error.param = "models"
+            raise error
+        if fallback is not entry:
+            per_model.append(routing.deployments_for(fallback))
+    chosen = balance.plan(per_model, payload, wanted)
+    if not chosen and any(per_model):
+        raise GatewayError(
+            404,
+            f"No deployment of '{entry.id}'"
+            + (" or the 'models' listed" if wanted.models else "")
+            + " matches the request's 'provider' preferences.",
+            param="provider",
+            code="no_matching_provider",
+        )
+    return chosen
 
 
 def model_object(entry: CatalogEntry) -> dict[str, Any]:
