@@ -57,7 +57,8 @@ def is_configured(provider: str) -> bool:
 def _configured(provider: str, config: dict | None) -> bool:
     if not config or not config.get("base_url"):
         return False
-    return bool(config.get("api_key")) or provider in KEYLESS or "adapter" in config
+    has_key = config.get("api_key") or config.get("api_keys")
+    return bool(has_key) or provider in KEYLESS or "adapter" in config
 
 
 @dataclass(slots=True)
@@ -70,7 +71,8 @@ class Route:
     adapter: Provider
     connect_timeout: float
     read_timeout: float
-    key: str  # the circuit breaker's name for it: "provider/upstream_model"
+    key: str  # the circuit breaker's name for it: "provider/upstream_model" ("provider#2/..."
+    # for the provider's second key)
     entry: CatalogEntry  # the model it serves: its id names the answer, its prices bill it
     tls: ssl.SSLContext | None = None
     weight: float | None = None  # its share of the model's calls; None: an ordered fallback
@@ -114,8 +116,9 @@ setting_changed.connect(_forget_routes)
 
 def _routes_of(entry: CatalogEntry, providers: dict) -> tuple[Route, ...]:
     if not entry.fallbacks and not entry.deployments:
-        found = _route(entry, providers, entry.provider, entry.upstream_model, 1.0)
-        return () if found is None else (found,)
+        return tuple(
+            _routes_of_deployment(entry, providers, entry.provider, entry.upstream_model, 1.0)
+        )
     # The primary weighs 1 unless the deployments list it with another weight.
     weights = {(entry.provider, entry.upstream_model): 1.0}
     for provider, upstream_model, weight in entry.deployments:
@@ -124,10 +127,25 @@ def _routes_of(entry: CatalogEntry, providers: dict) -> tuple[Route, ...]:
     listed += [(provider, upstream_model, None) for provider, upstream_model in entry.fallbacks]
     routes: dict[str, Route] = {}
     for provider, upstream_model, weight in listed:
-        found = _route(entry, providers, provider, upstream_model, weight)
-        if found is not None and found.key not in routes:
-            routes[found.key] = found
+        for found in _routes_of_deployment(entry, providers, provider, upstream_model, weight):
+            routes.setdefault(found.key, found)
     return tuple(routes.values())
+
+
+def _routes_of_deployment(
+    entry: CatalogEntry, providers: dict, provider: str, upstream_model: str, weight: float | None
+) -> list[Route]:
+    """One route per key of the provider (`api_keys`), sharing the deployment's weight."""
+    keys = (providers.get(provider) or {}).get("api_keys")
+    if not keys:
+        found = _route(entry, providers, provider, upstream_model, weight)
+        return [] if found is None else [found]
+    share = None if weight is None else weight / len(keys)
+    return [
+        found
+        for number, key in enumerate(keys, start=1)
+        if (found := _route(entry, providers, provider, upstream_model, share, key, number))
+    ]
 
 
 def _route(
@@ -136,6 +154,8 @@ def _route(
     provider: str,
     upstream_model: str,
     weight: float | None,
+    api_key: str | None = None,
+    number: int = 1,
 ) -> Route | None:
     config = providers.get(provider)
     if not _configured(provider, config):
@@ -145,13 +165,14 @@ def _route(
         provider,
         upstream_model,
         config["base_url"],
-        config.get("api_key", ""),
+        config.get("api_key", "") if api_key is None else api_key,
         config.get("headers", {}),
         entry.max_output_tokens,
         settings.AZURE_OPENAI_API_VERSION if name == "azure" else None,
         options_for(provider, config),
     )
-    key = f"{provider}/{upstream_model}"
+    # The breaker's and the logs' name: the provider's second key is "openai#2/gpt-4o".
+    key = f"{provider}/{upstream_model}" if number == 1 else f"{provider}#{number}/{upstream_model}"
     return Route(
         deployment,
         adapter(name),

@@ -21,6 +21,7 @@ from billing import pricing
 from billing.services import credits_grant
 from tests.apigateway.conftest import UPSTREAM_KEY, Tenant
 from tests.apigateway.test_usage_records import record_of
+from tests.support import manage_env, run_manage
 
 ENTRY = CatalogEntry(
     id="m", provider="a", upstream_model="up", owned_by="o", created=1, mode="chat",
@@ -343,3 +344,38 @@ def test_the_affinity_key_reads_a_bounded_prefix():
     assert balance.affinity_key(body) == balance.affinity_key(longer)
     other = conversation(2, "x" * 100_000)
     assert balance.affinity_key(other) != balance.affinity_key(conversation(1))
+
+
+def test_a_provider_with_several_keys_balances_its_share_over_them(settings):
+    settings.PROVIDERS = {
+        **PROVIDERS,
+        "a": {"api_keys": ["k1", "k2", "k3"], "base_url": "https://a/v1"},
+    }
+    routes = routing.deployments_for(
+        replace(ENTRY, deployments=(("b", "up", 3.0),), fallbacks=(("a", "fb"),))
+    )
+    assert [(r.key, r.deployment.api_key, r.weight) for r in routes] == [
+        ("a/up", "k1", 1 / 3),
+        ("a#2/up", "k2", 1 / 3),
+        ("a#3/up", "k3", 1 / 3),
+        ("b/up", "k", 3.0),
+        ("a/fb", "k1", None),
+        ("a#2/fb", "k2", None),
+        ("a#3/fb", "k3", None),
+    ]
+    assert {r.provider for r in routes} == {"a", "b"}  # (`provider.only` names the provider)
+    alone = routing.deployments_for(ENTRY)
+    firsts = Counter(balance.ordered(alone, conversation(n))[0].key for n in range(3000))
+    assert sorted(firsts) == ["a#2/up", "a#3/up", "a/up"]
+    assert min(firsts.values()) > 850
+
+
+def test_api_keys_come_from_nexeon_providers():
+    code = "from django.conf import settings; print(settings.PROVIDERS['openai']['api_keys'])"
+    environment = manage_env(DEBUG="1", NEXEON_PROVIDERS='{"openai": {"api_keys": ["k1", "k2"]}}')
+    result = run_manage("shell", "--no-imports", "-c", code, env=environment)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['k1', 'k2']"
+    bad = manage_env(DEBUG="1", NEXEON_PROVIDERS='{"openai": {"api_keys": "k1"}}')
+    broken = run_manage("check", env=bad)
+    assert broken.returncode != 0 and "api_keys must be a non-empty list" in broken.stderr
