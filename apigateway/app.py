@@ -26,10 +26,12 @@ from apigateway.asgi_io import (
     read_body,
     send_json,
 )
-from apigateway.auth import authenticate
+from apigateway.auth import authenticate, credentials
 from apigateway.calllog import CallLog, emit_unsettled
 from apigateway.catalog import CatalogEntry, snapshot
 from apigateway.errors import API_ERROR, GatewayError
+from apigateway.messages.count_tokens import count_tokens
+from apigateway.messages.surface import MessagesSurface
 from apigateway.quota import REDIS_ERRORS, count_refused_request, credit_service_unavailable
 from apigateway.surfaces import CHAT, Surface
 from billing.pricing import public_pricing
@@ -42,11 +44,21 @@ POST_ENDPOINTS = {
     "/v1/chat/completions": ("chat", validation.chat),
     "/v1/embeddings": ("embedding", validation.embeddings),
     "/v1/images/generations": ("image", validation.images),
+    # Anthropic's Messages API: its surface checks the request (MessagesSurface.accept).
+    "/v1/messages": ("messages", None),
+    "/v1/messages/count_tokens": ("count_tokens", None),
 }
 GET_ENDPOINTS = {"/v1/models", "/v1/credits", "/v1/key", "/v1/openapi.json"}
 # The OpenAPI description of /v1, served as it is, to anyone (it holds nothing secret).
 OPENAPI = Path(__file__).with_name("openapi.json").read_bytes()
-ENDPOINT_NAMES = {"chat": "chat", "embedding": "embeddings", "image": "images"}
+ENDPOINT_NAMES = {
+    "chat": "chat",
+    "embedding": "embeddings",
+    "image": "images",
+    "messages": "messages",
+    "count_tokens": "count_tokens",
+}
+CATALOG_MODES = {"messages": "chat", "count_tokens": "chat"}  # else the endpoint's own
 COUNTED_BY_THE_LIMITER = {402, 429}  # refused by the reservation itself (429: not counted)
 
 
@@ -160,6 +172,8 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     send = response.send
     path = scope["path"].rstrip("/") or "/"
     method = scope["method"]
+    if path.startswith("/v1/messages"):  # every answer from here on in Anthropic's shape
+        response.surface = MessagesSurface(request_id)
     endpoint = POST_ENDPOINTS.get(path)
     if endpoint is None and path not in GET_ENDPOINTS and not path.startswith("/v1/models/"):
         raise GatewayError(404, f"Invalid URL ({method} {scope['path']})", code="unknown_url")
@@ -171,7 +185,7 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     if path == "/v1/openapi.json":
         await send_json(send, 200, OPENAPI, headers)
         return
-    key = await authenticate(header(scope, b"authorization"), scope)
+    key = await authenticate(credentials(scope), scope)
     if endpoint is None:
         if path == "/v1/credits":
             await send_json(send, 200, orjson.dumps(await account.credits(key)), headers)
@@ -186,13 +200,22 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     log.key = key
     body = await read_body(scope, receive, settings.GATEWAY_MAX_BODY_BYTES)
     payload = validation.parse_json(body)
-    wanted = validation.routing_request(payload) if mode == "chat" else None
-    model = log.model = validate(payload)
+    surface = response.surface
+    wanted = None
+    if isinstance(surface, MessagesSurface):
+        betas = header(scope, b"anthropic-beta")
+        counting = mode == "count_tokens"
+        model = log.model = surface.accept(payload, betas, counting=counting)
+        payload = surface.chat_body  # what the relay sizes and reserves for
+    else:
+        if mode == "chat":
+            wanted = validation.routing_request(payload)
+        model = log.model = validate(payload)
     catalog = await snapshot.get()
     entry = catalog.get(model)
     if (
         entry is None
-        or entry.mode != mode
+        or entry.mode != CATALOG_MODES.get(mode, mode)
         or (key.allowed_models and model not in key.allowed_models)
     ):
         raise validation.unknown_model(model)
@@ -216,9 +239,12 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
         body_bytes=len(body),
         log=log,
         respond_json=response.json,
+        surface=surface,
     )
-    if mode == "chat":
+    if mode in ("chat", "messages"):
         await relay.chat(call, send, partial(on_disconnect, scope, receive), headers)
+    elif mode == "count_tokens":
+        await count_tokens(call, surface, headers)
     elif mode == "embedding":
         await relay.embeddings(call, headers)
     else:

@@ -361,6 +361,7 @@ def read_usage(counts: dict[str, int], usage: Any) -> Usage:
         prompt_tokens=prompt + counts.get("cache_creation_input_tokens", 0),
         completion_tokens=counts.get("output_tokens", 0),
         cached_tokens=cache_read,
+        cache_write_tokens=counts.get("cache_creation_input_tokens", 0),
     )
 
 

@@ -157,6 +157,7 @@ class StreamTranslator:
             prompt_tokens=usage.prompt_tokens or prompt_estimate,
             completion_tokens=max(usage.completion_tokens, self.output_estimate()),
             cached_tokens=usage.cached_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
         )
 
     def chunk(self, delta: JSON, finish_reason: str | None = None, index: int = 0) -> JSON:

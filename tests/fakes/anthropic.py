@@ -12,7 +12,12 @@ Answers are deterministic: "Echo: <last user text>"; a tool_use of the first too
 {"city": "Paris"} when tools are offered and the text mentions the weather; "The tool said:
 <content>" after a tool_result. max_tokens truncates by words, stop_sequences cut the text.
 Tokens are whitespace-separated words. Streams are the real named-event sequence, one text
-delta per word.
+delta per word. With `thinking` enabled (or adaptive) the answer opens with a thinking block
+(a thinking_delta and a signature_delta when streamed). `bills` may set the cache figures
+too: {"cache_read": n, "cache_creation": m}.
+
+POST /v1/messages/count_tokens answers {"input_tokens": n}, n counted as the message's
+prompt is (it takes no max_tokens, stream, metadata or sampling fields).
 """
 
 from __future__ import annotations
@@ -42,8 +47,19 @@ REQUEST_FIELDS = {
     "metadata",
     "thinking",
     "service_tier",
+    "cache_control",
+    "output_config",
 }
-BLOCK_TYPES = {"text", "image", "document", "tool_use", "tool_result", "thinking"}
+# What count_tokens takes: the prompt, not the sampling or the output's settings.
+COUNT_FIELDS = {"model", "messages", "system", "tools", "tool_choice", "thinking"} | {
+    "cache_control",
+    "output_config",
+}
+BLOCK_TYPES = {"text", "image", "document", "tool_use", "tool_result", "thinking"} | {
+    "redacted_thinking"
+}
+THINKING = "Let me think about that."
+SIGNATURE = "EqQBCkYIBxgCKkBfakeSignature"
 REQUEST_ID = "req_011CFakeAnthropicRequest"
 NO_SAMPLING = re.compile(r"claude-(?:opus-4-[7-9]|(?:opus|sonnet|haiku)-[5-9]|fable|mythos)")
 
@@ -96,7 +112,10 @@ class FakeAnthropic(FakeProvider):
         self.api_key = api_key
 
     async def handle(self, request: RecordedRequest, send: Send) -> None:
-        if request.method != "POST" or request.path != "/v1/messages":
+        if request.method != "POST" or request.path not in (
+            "/v1/messages",
+            "/v1/messages/count_tokens",
+        ):
             error = anthropic_error("not_found_error", "Not Found")
             await self.respond_json(send, error, status=404)
             return
@@ -125,6 +144,18 @@ class FakeAnthropic(FakeProvider):
             error = anthropic_error("invalid_request_error", "The request body is not valid JSON.")
             await self.respond_json(send, error, status=400)
             return
+        if request.path.endswith("/count_tokens"):
+            problem = (
+                "max_tokens: Extra inputs are not permitted"
+                if isinstance(body, dict) and "max_tokens" in body
+                else self.invalid({**body, "max_tokens": 1}, COUNT_FIELDS | {"max_tokens"})
+            )
+            if problem:
+                error = anthropic_error("invalid_request_error", problem)
+                await self.respond_json(send, error, 400)
+                return
+            await self.respond_json(send, {"input_tokens": self.prompt_words(body)})
+            return
         if problem := self.invalid(body):
             await self.respond_json(send, anthropic_error("invalid_request_error", problem), 400)
             return
@@ -134,11 +165,11 @@ class FakeAnthropic(FakeProvider):
         else:
             await self.respond_json(send, message)
 
-    def invalid(self, body: Any) -> str | None:
+    def invalid(self, body: Any, fields: set[str] = REQUEST_FIELDS) -> str | None:
         """What Anthropic would reject with 400 invalid_request_error, or None."""
         if not isinstance(body, dict):
             return "Input should be a valid dictionary"
-        for name in sorted(set(body) - REQUEST_FIELDS):
+        for name in sorted(set(body) - fields):
             return f"{name}: Extra inputs are not permitted"
         for name in ("model", "max_tokens", "messages"):
             if name not in body:
@@ -230,12 +261,18 @@ class FakeAnthropic(FakeProvider):
                 stop_reason, stop_sequence = "stop_sequence", sequence
         return [{"type": "text", "text": answer}], stop_reason, stop_sequence
 
-    def message(self, body: dict) -> dict:
-        content, stop_reason, stop_sequence = self.answer(body)
+    def prompt_words(self, body: dict) -> int:
         prompt = sum(
             block_words(block) for m in body["messages"] for block in blocks_of(m.get("content"))
         )
-        prompt += sum(block_words(block) for block in blocks_of(body.get("system") or []))
+        return prompt + sum(block_words(block) for block in blocks_of(body.get("system") or []))
+
+    def message(self, body: dict) -> dict:
+        content, stop_reason, stop_sequence = self.answer(body)
+        if (body.get("thinking") or {}).get("type") in ("enabled", "adaptive"):
+            thought = {"type": "thinking", "thinking": THINKING, "signature": SIGNATURE}
+            content = [thought, *content]
+        prompt = self.prompt_words(body)
         return {
             "model": body["model"],
             "id": "msg_01" + digest(body),
@@ -246,8 +283,8 @@ class FakeAnthropic(FakeProvider):
             "stop_sequence": stop_sequence,
             "usage": {
                 "input_tokens": self.billed("prompt", prompt, body["max_tokens"]),
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": int(self.bills.get("cache_creation", 0)),
+                "cache_read_input_tokens": int(self.bills.get("cache_read", 0)),
                 "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
                 "output_tokens": self.billed(
                     "completion", sum(block_words(block) for block in content), body["max_tokens"]
@@ -280,8 +317,14 @@ class FakeAnthropic(FakeProvider):
         else:
             output_tokens = message["usage"]["output_tokens"]
             for index, block in enumerate(message["content"]):
-                if block["type"] == "text":
-                    opening: dict = {"type": "text", "text": ""}
+                if block["type"] == "thinking":
+                    opening = {"type": "thinking", "thinking": "", "signature": ""}
+                    deltas = [
+                        {"type": "thinking_delta", "thinking": block["thinking"]},
+                        {"type": "signature_delta", "signature": block["signature"]},
+                    ]
+                elif block["type"] == "text":
+                    opening = {"type": "text", "text": ""}
                     pieces = re.findall(r"\s*\S+", block["text"])
                     if tail := block["text"][len("".join(pieces)) :]:
                         pieces = [*pieces[:-1], (pieces[-1] if pieces else "") + tail]
