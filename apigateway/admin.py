@@ -13,6 +13,7 @@ class CatalogModelAdmin(admin.ModelAdmin):
         "public_id",
         "provider",
         "upstream_model",
+        "deployments",
         "fallbacks",
         "owned_by",
         "created",

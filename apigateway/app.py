@@ -15,7 +15,17 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from apigateway import account, http, ids, model_ids, relay, routing, url_mistakes, validation
+from apigateway import (
+    account,
+    balance,
+    http,
+    ids,
+    model_ids,
+    relay,
+    routing,
+    url_mistakes,
+    validation,
+)
 from apigateway.asgi_io import (
     ClientGone,
     Receive,
@@ -208,16 +218,20 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     body = await read_body(scope, receive, settings.GATEWAY_MAX_BODY_BYTES)
     payload = validation.parse_json(body)
     surface = response.surface
+    wanted = None
     if isinstance(surface, MessagesSurface):
         betas = header(scope, b"anthropic-beta")
         counting = mode == "count_tokens"
         log.model = surface.accept(payload, betas, counting=counting)
         payload = surface.chat_body  # what the relay sizes and reserves for
     else:
+        if mode == "chat":
+            wanted = validation.routing_request(payload)
         log.model = validate(payload)
+    catalog = await snapshot.get()
     entry = model_ids.find(
         log.model,
-        await snapshot.get(),
+        catalog,
         allowed=key.allowed_models,
         available=routing.is_available,
         mode=CATALOG_MODES.get(mode, mode),
@@ -227,6 +241,12 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
         surface = COMPLETIONS
     log.provider = entry.provider
     routes = routing.deployments_for(entry)
+    if wanted is not None:
+        routes = _requested_routes(catalog, key, entry, routes, payload, wanted)
+    elif len(routes) > 1:
+        routes = balance.ordered(routes, payload)
+    if not routes:
+        raise model_ids.not_available(entry.id, entry)
     http.check_available(routes)  # 503 when every deployment rests (circuit open)
     call = relay.Call(
         request_id=request_id,
@@ -249,6 +269,37 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
         await relay.moderations(call, headers)
     else:
         await relay.images(call, headers)
+
+
+def _requested_routes(catalog, key, entry, routes, payload, wanted: balance.Preferences):
+    """The deployments of `model` and then of each of the caller's `models`, as its
+    `provider` preferences filter and order them; a 404 when they leave none."""
+    per_model = [routes]
+    for name in wanted.models:
+        try:
+            fallback = model_ids.find(
+                name,
+                catalog,
+                allowed=key.allowed_models,
+                available=routing.is_available,
+                mode=entry.mode,
+            )
+        except GatewayError as error:
+            error.param = "models"
+            raise
+        if fallback is not entry:
+            per_model.append(routing.deployments_for(fallback))
+    chosen = balance.plan(per_model, payload, wanted)
+    if not chosen and any(per_model):
+        raise GatewayError(
+            404,
+            f"No deployment of '{entry.id}'"
+            + (" or the 'models' listed" if wanted.models else "")
+            + " matches the request's 'provider' preferences.",
+            param="provider",
+            code="no_matching_provider",
+        )
+    return chosen
 
 
 def model_object(entry: CatalogEntry) -> dict[str, Any]:

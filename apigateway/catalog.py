@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import transaction
 
 from apigateway.dbsync import run_sync
-from apigateway.models import CatalogModel, fallbacks_problem
+from apigateway.models import CatalogModel, deployments_problem, fallbacks_problem
 from billing.pricing import with_markup
 from credit import connections, keys
 from credit.resp import RedisReplyError, RedisUnavailable
@@ -47,6 +47,7 @@ _FIELDS = (
     "fallbacks",
     "reasoning",
     "structured_output",
+    "deployments",
 )
 
 
@@ -61,11 +62,13 @@ class CatalogEntry:
     context_window: int | None
     max_output_tokens: int | None
     prices: dict[str, Any]  # what customers pay: the catalog's prices plus the markup
-    # After (provider, upstream_model), in order: more deployments of the same model.
+    # After the balanced ones, in order: more deployments of the same model.
     fallbacks: tuple[tuple[str, str], ...] = ()
     unsized_input_tokens: int | None = None  # reserved per unsizable input part (sizing.py)
     reasoning: bool = False  # the model can think (reasoning_effort / reasoning)
     structured_output: bool = False  # native JSON schema output (Anthropic's output_config)
+    # (provider, upstream_model, weight): balanced with (provider, upstream_model) above.
+    deployments: tuple[tuple[str, str, float], ...] = ()
 
 
 def default_rows() -> list[dict[str, Any]]:
@@ -83,8 +86,9 @@ def catalog_load_defaults(*, force: bool = False, model=CatalogModel) -> tuple[i
     columns = {field.name for field in model._meta.get_fields()}
     for row in default_rows():
         values = {name: row.get(name) for name in _FIELDS if name in columns}
-        if "fallbacks" in values:
-            values["fallbacks"] = row.get("fallbacks", [])
+        for listed in ("fallbacks", "deployments"):
+            if listed in values:
+                values[listed] = row.get(listed, [])
         for flag in ("reasoning", "structured_output"):
             if flag in values:
                 values[flag] = bool(row.get(flag))
@@ -114,6 +118,7 @@ def read_entries() -> dict[str, CatalogEntry]:
             unsized_input_tokens=row.unsized_input_tokens,
             reasoning=row.reasoning,
             structured_output=row.structured_output,
+            deployments=deployments_of(row),
         )
         for row in CatalogModel.objects.filter(enabled=True)
     }
@@ -129,6 +134,23 @@ def fallbacks_of(row: CatalogModel) -> tuple[tuple[str, str], ...]:
         return ()
     return tuple(
         (item["provider"].strip(), item.get("upstream_model") or row.upstream_model)
+        for item in value
+    )
+
+
+def deployments_of(row: CatalogModel) -> tuple[tuple[str, str, float], ...]:
+    """The row's balanced deployments, as fallbacks_of reads its fallbacks."""
+    value = row.deployments or []
+    problem = deployments_problem(value)
+    if problem:
+        logger.error("catalog model %s: deployments ignored: %s", row.public_id, problem)
+        return ()
+    return tuple(
+        (
+            item["provider"].strip(),
+            item.get("upstream_model") or row.upstream_model,
+            float(item.get("weight", 1)),
+        )
         for item in value
     )
 

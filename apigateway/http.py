@@ -10,18 +10,19 @@ and limits were added here, added +6.4 ms at a 50 ms upstream against this clien
 (docs/benchmarks/egress-client-ab.md). Every transport failure
 leaves this module as a GatewayError (502, 503 or 504).
 
-A call may go to any deployment of its model (routing.deployments_for: the primary, then
-the catalog's fallbacks). A connection that cannot be opened or breaks before the answer,
-a 429 or a 5xx moves on to the next deployment at once; a deployment tried again waits an
-exponential backoff first (the provider's Retry-After when longer, at most MAX_BACKOFF),
-and there are at most len(deployments) + UPSTREAM_RETRIES attempts. A time-out is never
-retried (504 at once: the provider may still be working on it), nor is an answer over the
-size cap (502: it was produced, maybe billed), nor an answer about the request itself (400,
-401, 403, 404...). No free connection to a provider within the connect deadline (the cap
-per host, GATEWAY_UPSTREAM_MAX_CONNECTIONS_PER_HOST) moves on to the next deployment like a
-refused connection, but is the gateway's own load, not the provider's failure: 503 with
-Retry-After, and the breaker is not told. The adapter that reads the answer is the one
-of the deployment that gave it.
+A call may go to any deployment of its model (routing.deployments_for, in the order
+balance.plan gives the call: its balanced deployments by affinity, then the catalog's
+fallbacks, then the caller's other `models`). A connection that cannot be opened or breaks
+before the answer, a 429 or a 5xx moves on to the next deployment at once; a deployment
+tried again waits an exponential backoff first (the provider's Retry-After when longer, at
+most MAX_BACKOFF), and there are at most len(deployments) + UPSTREAM_RETRIES attempts. A
+time-out is never retried (504 at once: the provider may still be working on it), nor is
+an answer over the size cap (502: it was produced, maybe billed), nor an answer about the
+request itself (400, 401, 403, 404...). No free connection to a provider within the
+connect deadline (the cap per host, GATEWAY_UPSTREAM_MAX_CONNECTIONS_PER_HOST) moves on to
+the next deployment like a refused connection, but is the gateway's own load, not the
+provider's failure: 503 with Retry-After, and the breaker is not told. The adapter that
+reads the answer is the one of the deployment that gave it.
 """
 
 from __future__ import annotations

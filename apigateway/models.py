@@ -51,11 +51,21 @@ class CatalogModel(models.Model):
         help_text="Anthropic models: response_format json_schema is sent as the provider's "
         "structured output (output_config.format) rather than as an instruction.",
     )
+    deployments = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="More deployments of this model (keys, regions, providers) that share its "
+        'calls with the one above, by weight: [{"provider": "openai-eu", "weight": 2}, '
+        '{"provider": "azure", "upstream_model": "gpt-4o-prod"}]. The one above weighs 1 '
+        "unless listed here with another weight; weight 0 serves only when the others "
+        "fail or rest. A conversation (or a caller's `user`) stays on one deployment while "
+        "it is healthy, so providers' prompt caches hit.",
+    )
     fallbacks = models.JSONField(
         default=list,
         blank=True,
-        help_text="Deployments tried in order when the provider above fails (connection "
-        'error, 429, 5xx) or rests: [{"provider": "azure", "upstream_model": "gpt-4o"}, '
+        help_text="Deployments tried in order when those above fail (connection "
+        'error, 429, 5xx) or rest: [{"provider": "azure", "upstream_model": "gpt-4o"}, '
         '{"provider": "openai-eu"}]. A provider is any configured provider name, including '
         "those of NEXEON_PROVIDERS; upstream_model defaults to the one above. Customers pay "
         "this model's prices whichever deployment serves them.",
@@ -74,18 +84,34 @@ class CatalogModel(models.Model):
         problem = fallbacks_problem(self.fallbacks)
         if problem:
             raise ValidationError({"fallbacks": problem})
+        problem = deployments_problem(self.deployments)
+        if problem:
+            raise ValidationError({"deployments": problem})
 
 
-def fallbacks_problem(value) -> str | None:
+def fallbacks_problem(value, keys: frozenset[str] = frozenset({"upstream_model"})) -> str | None:
     """What is wrong with a fallbacks value, or None when it is well formed."""
+    optional = " and ".join(sorted(keys))
     if not isinstance(value, list):
         return 'A list of deployments: [{"provider": "...", "upstream_model": "..."}].'
     for number, item in enumerate(value, start=1):
-        if not isinstance(item, dict) or set(item) - {"provider", "upstream_model"}:
-            return f"Deployment {number}: an object with provider and, optionally, upstream_model."
+        if not isinstance(item, dict) or set(item) - {"provider", *keys}:
+            return f"Deployment {number}: an object with provider and, optionally, {optional}."
         provider, upstream = item.get("provider"), item.get("upstream_model", "")
         if not isinstance(provider, str) or not provider.strip():
             return f"Deployment {number} needs a provider name."
         if not isinstance(upstream, str):
             return f"Deployment {number}: upstream_model must be a string."
+    return None
+
+
+def deployments_problem(value) -> str | None:
+    """What is wrong with a deployments value, or None when it is well formed."""
+    problem = fallbacks_problem(value, frozenset({"upstream_model", "weight"}))
+    if problem:
+        return problem
+    for number, item in enumerate(value, start=1):
+        weight = item.get("weight", 1)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight < 1e6:
+            return f"Deployment {number}: weight must be a number from 0 (standby) up."
     return None

@@ -43,8 +43,8 @@ class Call:
 
     request_id: str
     key: KeyInfo
-    entry: CatalogEntry
-    routes: tuple[Route, ...]  # the model's configured deployments, in the order to try
+    entry: CatalogEntry  # the model asked for (each route names the model it serves)
+    routes: tuple[Route, ...]  # the configured deployments, in the order to try
     body: JSON
     body_bytes: int
     log: CallLog
@@ -57,10 +57,11 @@ class Call:
 def upstream_requests(call: Call, build: Callable[[Route], UpstreamRequest]) -> http.Requests:
     """The call's upstream request for each deployment it may use (the first built now, so
     that an adapter's 400 comes before credit is reserved); its usage record names the
-    deployment tried last, which is the one that served it."""
+    deployment (and model) tried last, which is the one that served it."""
 
     def tried(route: Route) -> None:
         call.log.provider = route.provider
+        call.log.model = route.entry.id
 
     return http.Requests(call.routes, build, tried)
 
@@ -290,19 +291,31 @@ def chat_token_estimate(call: Call) -> int:
 WatchDisconnect = Callable[[Callable[[], None]], Callable[[], None]]
 
 
-async def chat(call: Call, send: Send, watch: WatchDisconnect, headers: Headers) -> None:
-    entry = call.entry
+def _chat_bound(call: Call, entry: CatalogEntry) -> tuple[dict, int]:
+    """A model's chat body, with the cap on output its deployments are sent (adapters read
+    it here), and the most that model can bill for the call."""
     surface = call.surface
     cap = surface.output_cap(call.body, entry)
-    # Every deployment is sent this cap (adapters read it here): the most output the
-    # reservation pays for.
-    body = {**call.body, "max_completion_tokens": cap}
-    upstream = upstream_requests(call, lambda route: surface.build(route, body))
-    output = cap * surface.outputs(call.body)
     prompt = surface.prompt_bound(call.body, call.body_bytes, entry)
+    output = cap * surface.outputs(call.body)
+    most = pricing.max_cost_nanos(entry.prices, prompt_tokens=prompt, completion_tokens=output)
+    return {**call.body, "max_completion_tokens": cap}, most
+
+
+async def chat(call: Call, send: Send, watch: WatchDisconnect, headers: Headers) -> None:
+    # Each model that may serve (the caller's `models` add more) has its own cap and
+    # prices: the reservation covers the most expensive of them.
+    bounds: dict[str, tuple[dict, int]] = {}
+    for route in call.routes:
+        if route.entry.id not in bounds:
+            bounds[route.entry.id] = _chat_bound(call, route.entry)
+    surface = call.surface
+    upstream = upstream_requests(
+        call, lambda route: surface.build(route, bounds[route.entry.id][0])
+    )
     reservation = await reserve(
         call,
-        pricing.max_cost_nanos(entry.prices, prompt_tokens=prompt, completion_tokens=output),
+        max(most for _, most in bounds.values()),
         headers,
         chat_token_estimate(call),
     )
@@ -313,11 +326,11 @@ async def chat(call: Call, send: Send, watch: WatchDisconnect, headers: Headers)
                 cost = await _chat_stream(call, upstream, send, watch, headers)
                 return
             route, data = await http.fetch(upstream)
-            payload, usage = surface.parse(route, data, call.entry.id)
+            payload, usage = surface.parse(route, data, route.entry.id)
             if reasoning.excluded(call.body):
                 reasoning.hide(payload)
             call.log.usage = usage
-            cost = usage_cost(call.entry, usage)
+            cost = usage_cost(route.entry, usage)
         await _answer(call, headers, reservation, payload, cost)
         reservation = None
     finally:
@@ -330,8 +343,9 @@ async def _chat_stream(call: Call, upstream, send: Send, watch: WatchDisconnect,
     call.log.streamed = True
     response = await http.open_response(upstream)
     # Translated for the deployment that answered (a fallback may be another provider
-    # family).
-    translator = call.surface.translator(response.route, call.entry.id, call.body)
+    # family, or serve another of the caller's `models`), and priced for its model.
+    entry = response.route.entry
+    translator = call.surface.translator(response.route, entry.id, call.body)
     progress = _StreamProgress()
     relay = spawn(_pump(call, response, translator, send, headers, progress))
     left: list[bool] = []
@@ -357,7 +371,7 @@ async def _chat_stream(call: Call, upstream, send: Send, watch: WatchDisconnect,
         # or not: a client that leaves while a model thinks pays for the thinking.
         if progress.started or translator.produced:
             call.log.usage = translator.billable_usage(prompt_estimate=call.body_bytes // 4)
-            call.log.cost_nanos = usage_cost(call.entry, call.log.usage)
+            call.log.cost_nanos = usage_cost(entry, call.log.usage)
     return call.log.cost_nanos
 
 
@@ -368,9 +382,13 @@ class _StreamProgress:
         self.started = False
 
 
-def with_stream_cost(call: Call, translator: StreamTranslator) -> list[JSON]:
-    """The stream's closing events, with the call's cost where the surface shows it."""
-    return call.surface.closing(translator, lambda usage: usd_plain(usage_cost(call.entry, usage)))
+def with_stream_cost(
+    call: Call, translator: StreamTranslator, entry: CatalogEntry | None = None
+) -> list[JSON]:
+    """The stream's closing events, with the call's cost (at the prices of `entry`, the
+    model that served; by default the one asked for) where the surface shows it."""
+    priced = entry or call.entry
+    return call.surface.closing(translator, lambda usage: usd_plain(usage_cost(priced, usage)))
 
 
 async def _pump(
@@ -416,7 +434,7 @@ async def _pump(
             if chunks:
                 await emit(chunks)
         ending += [c for event in decoder.flush() for c in translator.feed(event)]
-        await emit(ending + with_stream_cost(call, translator), final=True)
+        await emit(ending + with_stream_cost(call, translator, response.route.entry), final=True)
     except GatewayError as error:
         if not progress.started:
             raise

@@ -2,8 +2,8 @@
 
 A call is charged the model's token (or image) prices, so only options that those prices
 cover are taken: a field that makes the provider bill more (a faster service tier, stored
-completions, web search, predicted outputs, audio output, a router's plugins or provider
-routing) is a 400 before anything is reserved or sent, and so is a field the gateway does
+completions, web search, predicted outputs, audio output, a router's plugins or its
+`route` mode) is a 400 before anything is reserved or sent, and so is a field the gateway does
 not know, as OpenAI answers one ("Unrecognized request argument supplied: ..."). Adapters
 build the provider's body from these lists, so nothing else reaches a provider. Pure.
 """
@@ -29,8 +29,11 @@ CHAT_FORWARDED = frozenset(
 )
 OUTPUT_CAPS = frozenset({"max_tokens", "max_completion_tokens"})
 # Taken and never forwarded: `metadata` only labels stored completions, which are off;
-# OpenRouter's `reasoning` object is translated by each adapter (providers/reasoning.py).
-CHAT_TAKEN = CHAT_FORWARDED | OUTPUT_CAPS | SAMPLING_EXTRAS | {"metadata", "reasoning"}
+# OpenRouter's `reasoning` object is translated by each adapter (providers/reasoning.py);
+# `models` and `provider` choose deployments (validation.routing_request takes them off).
+CHAT_TAKEN = (
+    CHAT_FORWARDED | OUTPUT_CAPS | SAMPLING_EXTRAS | {"metadata", "reasoning", "models", "provider"}
+)
 EMBEDDINGS_TAKEN = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
 IMAGES_TAKEN = frozenset(
     {"model", "prompt", "n", "size", "quality", "style", "response_format", "user"}
@@ -89,8 +92,8 @@ CHAT_GUARDED: dict[str, Callable[[Any], str | None]] = {
     "web_search_options": _absent("Web search is not available through this API."),
     "prediction": _absent("Predicted outputs are not available through this API."),
     **{
-        name: _absent(f"'{name}' (a router's plugins or provider routing) is not available.")
-        for name in ("plugins", "transforms", "models", "route", "provider")
+        name: _absent(f"'{name}' (a router's plugins) is not available.")
+        for name in ("plugins", "transforms", "route")
     },
 }
 

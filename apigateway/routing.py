@@ -1,8 +1,9 @@
 """Model → deployments: which adapter, which address, which operator key, which time-outs.
 
-A catalog model is served by its primary deployment (provider + upstream model) and then,
-in order, by the fallbacks the catalog lists for it (another key, region or provider); a
-deployment whose provider the operator has not configured is left out.
+A catalog model is served by its primary deployment (provider + upstream model) and the
+`deployments` the catalog lists with it, which share its calls by weight (apigateway/
+balance.py orders them per call), then, in order, by its `fallbacks` (another key, region
+or provider); a deployment whose provider the operator has not configured is left out.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from functools import cache
 from django.conf import settings
 from django.core.signals import setting_changed
 
+from apigateway.balance import salt_of
 from apigateway.catalog import CatalogEntry
 from apigateway.providers.base import Deployment, Provider
 from apigateway.providers.options import options_for
@@ -55,7 +57,8 @@ def is_configured(provider: str) -> bool:
 def _configured(provider: str, config: dict | None) -> bool:
     if not config or not config.get("base_url"):
         return False
-    return bool(config.get("api_key")) or provider in KEYLESS or "adapter" in config
+    has_key = config.get("api_key") or config.get("api_keys")
+    return bool(has_key) or provider in KEYLESS or "adapter" in config
 
 
 @dataclass(slots=True)
@@ -68,8 +71,12 @@ class Route:
     adapter: Provider
     connect_timeout: float
     read_timeout: float
-    key: str  # the circuit breaker's name for it: "provider/upstream_model"
+    key: str  # the circuit breaker's name for it: "provider/upstream_model" ("provider#2/..."
+    # for the provider's second key)
+    entry: CatalogEntry  # the model it serves: its id names the answer, its prices bill it
     tls: ssl.SSLContext | None = None
+    weight: float | None = None  # its share of the model's calls; None: an ordered fallback
+    salt: int = 0  # its key hashed, for balance.ordered
 
     @property
     def provider(self) -> str:
@@ -86,8 +93,9 @@ ROUTES_KEPT = 4096  # entries of replaced catalogs stay until this many
 
 
 def deployments_for(entry: CatalogEntry) -> tuple[Route, ...]:
-    """The primary, then the catalog's fallbacks, in order: only configured ones, each once.
-    Empty when none is configured."""
+    """The balanced deployments (the primary, then the catalog's `deployments`), then the
+    catalog's fallbacks, in order: only configured ones, each once. Empty when none is
+    configured."""
     providers = settings.PROVIDERS
     made = _made.get(id(entry))
     if made is not None and made[0] is entry and made[1] is providers:
@@ -107,18 +115,48 @@ setting_changed.connect(_forget_routes)
 
 
 def _routes_of(entry: CatalogEntry, providers: dict) -> tuple[Route, ...]:
-    if not entry.fallbacks:
-        found = _route(entry, providers, entry.provider, entry.upstream_model)
-        return () if found is None else (found,)
+    if not entry.fallbacks and not entry.deployments:
+        return tuple(
+            _routes_of_deployment(entry, providers, entry.provider, entry.upstream_model, 1.0)
+        )
+    # The primary weighs 1 unless the deployments list it with another weight.
+    weights = {(entry.provider, entry.upstream_model): 1.0}
+    for provider, upstream_model, weight in entry.deployments:
+        weights[(provider, upstream_model)] = weight
+    listed = [(*deployment, weight) for deployment, weight in weights.items()]
+    listed += [(provider, upstream_model, None) for provider, upstream_model in entry.fallbacks]
     routes: dict[str, Route] = {}
-    for provider, upstream_model in ((entry.provider, entry.upstream_model), *entry.fallbacks):
-        found = _route(entry, providers, provider, upstream_model)
-        if found is not None and found.key not in routes:
-            routes[found.key] = found
+    for provider, upstream_model, weight in listed:
+        for found in _routes_of_deployment(entry, providers, provider, upstream_model, weight):
+            routes.setdefault(found.key, found)
     return tuple(routes.values())
 
 
-def _route(entry: CatalogEntry, providers: dict, provider: str, upstream_model: str):
+def _routes_of_deployment(
+    entry: CatalogEntry, providers: dict, provider: str, upstream_model: str, weight: float | None
+) -> list[Route]:
+    """One route per key of the provider (`api_keys`), sharing the deployment's weight."""
+    keys = (providers.get(provider) or {}).get("api_keys")
+    if not keys:
+        found = _route(entry, providers, provider, upstream_model, weight)
+        return [] if found is None else [found]
+    share = None if weight is None else weight / len(keys)
+    return [
+        found
+        for number, key in enumerate(keys, start=1)
+        if (found := _route(entry, providers, provider, upstream_model, share, key, number))
+    ]
+
+
+def _route(
+    entry: CatalogEntry,
+    providers: dict,
+    provider: str,
+    upstream_model: str,
+    weight: float | None,
+    api_key: str | None = None,
+    number: int = 1,
+) -> Route | None:
     config = providers.get(provider)
     if not _configured(provider, config):
         return None
@@ -127,7 +165,7 @@ def _route(entry: CatalogEntry, providers: dict, provider: str, upstream_model: 
         provider,
         upstream_model,
         config["base_url"],
-        config.get("api_key", ""),
+        config.get("api_key", "") if api_key is None else api_key,
         config.get("headers", {}),
         entry.max_output_tokens,
         settings.AZURE_OPENAI_API_VERSION if name == "azure" else None,
@@ -135,18 +173,25 @@ def _route(entry: CatalogEntry, providers: dict, provider: str, upstream_model: 
         reasoning=entry.reasoning,
         structured_output=entry.structured_output,
     )
+    # The breaker's and the logs' name: the provider's second key is "openai#2/gpt-4o".
+    key = f"{provider}/{upstream_model}" if number == 1 else f"{provider}#{number}/{upstream_model}"
     return Route(
         deployment,
         adapter(name),
         config.get("connect_timeout") or settings.UPSTREAM_CONNECT_TIMEOUT,
         config.get("timeout") or settings.UPSTREAM_TIMEOUT,
-        f"{provider}/{upstream_model}",
+        key,
+        entry,
         context_for(config),
+        weight,
+        salt_of(key),
     )
 
 
 def is_available(entry: CatalogEntry) -> bool:
-    """Has the model a configured deployment (primary or fallback)?"""
-    return is_configured(entry.provider) or any(
-        is_configured(provider) for provider, _ in entry.fallbacks
+    """Has the model a configured deployment (primary, balanced or fallback)?"""
+    return (
+        is_configured(entry.provider)
+        or any(is_configured(provider) for provider, _ in entry.fallbacks)
+        or any(is_configured(provider) for provider, _, _ in entry.deployments)
     )

@@ -8,11 +8,12 @@ answer.
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
 
-from apigateway import media_urls, request_fields
+from apigateway import balance, media_urls, request_fields
 from apigateway.errors import bad_request
 from apigateway.providers.reasoning import EFFORTS
 
@@ -404,3 +405,106 @@ def _moderation_part(part: JSON) -> None:
         )
     if (problem := media_urls.problem(url)) is not None:
         raise bad_request(problem, param="input")
+
+
+# --- routing: the caller's `models` fallback list and `provider` preferences (OpenRouter's
+# names), taken off the body here so that no provider is ever sent them ---
+
+MAX_FALLBACK_MODELS = 10  # each model's deployments are tried: bounds a call's attempts
+# OpenRouter's preferences the gateway cannot promise: refused rather than ignored.
+PROVIDER_GUARANTEES = {
+    "data_collection": lambda value: value in (None, "allow"),  # "deny": not known per provider
+    "zdr": lambda value: value in (None, False),
+    "enforce_distillable_text": lambda value: value in (None, False),
+    "quantizations": lambda value: value in (None, []),
+    "sort": lambda value: value in (None, "price"),  # every deployment bills the same price
+    "require_parameters": lambda value: value is None or isinstance(value, bool),
+}
+MAX_PRICE_TAKEN = ("prompt", "completion")
+
+
+def routing_request(body: JSON) -> balance.Preferences | None:
+    """Pop `models` and `provider` from a chat body: None when neither is given, else what
+    they ask for; a 400 naming the field for anything malformed or not honoured (never
+    silently ignored: each narrows who may serve the call)."""
+    models = body.pop("models", None)
+    provider = body.pop("provider", None)
+    if models is None and provider is None:
+        return None
+    found: dict[str, Any] = {}
+    if models is not None:
+        if not (
+            isinstance(models, list)
+            and len(models) <= MAX_FALLBACK_MODELS
+            and all(isinstance(m, str) and m for m in models)
+        ):
+            raise bad_request(
+                f"'models' must be an array of at most {MAX_FALLBACK_MODELS} model ids, tried "
+                "in order after 'model'.",
+                param="models",
+            )
+        found["models"] = tuple(dict.fromkeys(_model_id(m) for m in models))
+    if provider is not None:
+        found.update(_provider_preferences(provider))
+    return balance.Preferences(**found)
+
+
+def _provider_preferences(provider: Any) -> JSON:
+    if not isinstance(provider, dict):
+        raise bad_request("'provider' must be an object of routing preferences.", param="provider")
+    found: JSON = {}
+    for name, value in provider.items():
+        param = f"provider.{name}"
+        if name in ("order", "only", "allow", "ignore"):
+            if value is None:
+                continue
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise bad_request(f"'{param}' must be an array of provider names.", param=param)
+            if name == "order":
+                found["order"] = tuple(value)
+            elif name == "ignore":
+                found["ignore"] = frozenset(value)
+            else:  # `allow` is `only` under another name
+                found["only"] = frozenset(value) & found.get("only", frozenset(value))
+        elif name == "allow_fallbacks":
+            if value is not None and not isinstance(value, bool):
+                raise bad_request(f"'{param}' must be a boolean.", param=param)
+            found["allow_fallbacks"] = value is not False
+        elif name == "max_price":
+            found.update(_max_price(value))
+        elif name in PROVIDER_GUARANTEES:
+            if not PROVIDER_GUARANTEES[name](value):
+                raise bad_request(
+                    f"'{param}' = {orjson.dumps(value).decode()} cannot be honoured: the "
+                    "gateway does not know this of its providers, and would not ignore it.",
+                    param=param,
+                    code="unsupported_value",
+                )
+        else:
+            raise bad_request(f"Unrecognized routing preference supplied: '{param}'.", param=param)
+    return found
+
+
+def _max_price(value: Any) -> JSON:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise bad_request("'provider.max_price' must be an object.", param="provider.max_price")
+    found: JSON = {}
+    for name, limit in value.items():
+        param = f"provider.max_price.{name}"
+        if name not in MAX_PRICE_TAKEN:
+            raise bad_request(
+                f"'{param}' cannot be honoured: models are priced per token; limit "
+                "'prompt' and 'completion' (USD per million tokens).",
+                param=param,
+                code="unsupported_value",
+            )
+        try:
+            amount = Decimal(str(limit)) if not isinstance(limit, bool) else None
+        except InvalidOperation:
+            amount = None
+        if amount is None or not amount.is_finite() or amount < 0:
+            raise bad_request(f"'{param}' must be a number of USD per million tokens.", param=param)
+        found[f"max_{name}"] = amount
+    return found

@@ -297,10 +297,11 @@ AZURE_OPENAI_API_VERSION = env.str("OPENAI_API_VERSION", default="2024-10-21")
 # {"mylab": {"base_url": "http://10.0.0.5:8000/v1", "api_key": "", "adapter": "openai",
 #            "headers": {"X-Team": "ml"}, "timeout": 120, "connect_timeout": 5}}; catalog rows
 # then name "mylab" as their provider (or fallback). An entry named like a built-in provider
-# changes only the fields it gives, e.g. {"anthropic": {"timeout": 300}}. The request options
-# output_cap_field, extra_fields, store_field, remote_media, completions and moderations
-# default per provider (apigateway/providers/options.py); ca_file, client_cert, client_key
-# and verify set the TLS of its connections (apigateway/upstream_tls.py).
+# changes only the fields it gives, e.g. {"anthropic": {"timeout": 300}}; "api_keys": [...] instead
+# of "api_key" balances its calls over several keys (apigateway/routing.py). The request options
+# output_cap_field, extra_fields, store_field, remote_media, reasoning_field, completions and
+# moderations default per provider (apigateway/providers/options.py); ca_file, client_cert,
+# client_key and verify set the TLS of its connections (apigateway/upstream_tls.py).
 
 
 def _provider_seconds(name: str, config: dict, field: str) -> dict:
@@ -325,6 +326,17 @@ for _name, _extra in read(env.json, "NEXEON_PROVIDERS", default={}).items():
         _config["base_url"] = str(_extra["base_url"]).rstrip("/")
     if "api_key" in _extra:
         _config["api_key"] = str(_extra["api_key"])
+    if "api_keys" in _extra:  # several keys of one account: calls are balanced over them
+        _keys = _extra["api_keys"]
+        if (
+            not isinstance(_keys, list)
+            or not _keys
+            or not all(isinstance(k, str) and k for k in _keys)
+        ):
+            refuse_to_start(
+                f"NEXEON_PROVIDERS[{_name!r}].api_keys must be a non-empty list of keys"
+            )
+        _config["api_keys"] = list(_keys)
     if "adapter" in _extra:
         _config["adapter"] = str(_extra["adapter"])
     if "headers" in _extra:

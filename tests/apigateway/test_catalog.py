@@ -174,3 +174,23 @@ def test_fallbacks_are_edited_in_the_admin(admin_client):
     row = CatalogModel.objects.get(public_id="gpt-4o")
     page = admin_client.get(f"/admin/apigateway/catalogmodel/{row.pk}/change/")
     assert page.status_code == 200 and b'name="fallbacks"' in page.content
+    assert b'name="deployments"' in page.content
+
+
+@pytest.mark.django_db
+def test_deployments_are_checked_on_edit_and_a_malformed_value_is_ignored(caplog):
+    row = CatalogModel.objects.get(public_id="gpt-4o")
+    row.deployments = [{"provider": "a", "weight": -2}]
+    with pytest.raises(ValidationError):
+        row.full_clean()
+    row.deployments = [
+        {"provider": "openai-eu", "weight": 2},
+        {"provider": "azure", "upstream_model": "g"},
+    ]
+    row.full_clean()
+    row.save()
+    entry = catalog.read_entries()["gpt-4o"]
+    assert entry.deployments == (("openai-eu", "gpt-4o", 2.0), ("azure", "g", 1.0))
+    CatalogModel.objects.filter(pk=row.pk).update(deployments=[{"provider": 3}])
+    assert catalog.read_entries()["gpt-4o"].deployments == ()
+    assert "gpt-4o: deployments ignored" in caplog.text

@@ -23,9 +23,7 @@ PAID = {
     "prediction": {"type": "content", "content": "hello"},
     "plugins": [{"id": "web"}],
     "transforms": ["middle-out"],
-    "models": ["openai/gpt-4o", "anthropic/claude-3.5-sonnet"],
     "route": "fallback",
-    "provider": {"order": ["OpenAI"]},
     "modalities": ["text", "audio"],
     "audio": {"voice": "alloy", "format": "wav"},
 }
