@@ -2,6 +2,7 @@
 
 A scripted stream (`script`) is a list of chunk deltas, e.g. {"content": "..."},
 {"reasoning_content": "..."} or {"tool_calls": [...]}; its usage counts a token a delta.
+The Responses API (POST /v1/responses) is in tests/fakes/openai_responses.py.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 
 import orjson
 
+from tests.fakes.openai_responses import ResponsesEndpoint
 from tests.fakes.server import FakeProvider, RecordedRequest, Send
 
 
@@ -35,7 +37,7 @@ def vector(text: str, dimensions: int) -> list[float]:
     return [((seed[i % 32] + i) % 256) / 255.0 - 0.5 for i in range(dimensions)]
 
 
-class FakeOpenAI(FakeProvider):
+class FakeOpenAI(ResponsesEndpoint, FakeProvider):
     def __init__(self, api_key: str = "sk-upstream-test") -> None:
         super().__init__()
         self.api_key = api_key
@@ -63,6 +65,8 @@ class FakeOpenAI(FakeProvider):
             await self.embeddings(body, send)
         elif path == "/images/generations":
             await self.images(body, send)
+        elif path == "/responses":
+            await self.responses(body, send, request)
         else:
             await self.respond_json(send, {"error": {"message": "not found"}}, status=404)
 
