@@ -31,6 +31,7 @@ from apigateway.calllog import CallLog, emit_unsettled
 from apigateway.catalog import CatalogEntry, snapshot
 from apigateway.errors import API_ERROR, GatewayError
 from apigateway.quota import REDIS_ERRORS, count_refused_request, credit_service_unavailable
+from apigateway.responses.surface import ResponsesSurface, not_stored
 from apigateway.surfaces import CHAT, Surface
 from billing.pricing import public_pricing
 from credit import leases
@@ -42,11 +43,18 @@ POST_ENDPOINTS = {
     "/v1/chat/completions": ("chat", validation.chat),
     "/v1/embeddings": ("embedding", validation.embeddings),
     "/v1/images/generations": ("image", validation.images),
+    # (checked as the chat body it translates to: see ResponsesSurface)
+    "/v1/responses": ("responses", validation.chat),
 }
 GET_ENDPOINTS = {"/v1/models", "/v1/credits", "/v1/key", "/v1/openapi.json"}
 # The OpenAPI description of /v1, served as it is, to anyone (it holds nothing secret).
 OPENAPI = Path(__file__).with_name("openapi.json").read_bytes()
-ENDPOINT_NAMES = {"chat": "chat", "embedding": "embeddings", "image": "images"}
+ENDPOINT_NAMES = {
+    "chat": "chat",
+    "embedding": "embeddings",
+    "image": "images",
+    "responses": "responses",
+}
 COUNTED_BY_THE_LIMITER = {402, 429}  # refused by the reservation itself (429: not counted)
 
 
@@ -161,6 +169,9 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     path = scope["path"].rstrip("/") or "/"
     method = scope["method"]
     endpoint = POST_ENDPOINTS.get(path)
+    if path.startswith("/v1/responses/"):  # a stored response: none is
+        await authenticate(header(scope, b"authorization"), scope)
+        raise not_stored(path)
     if endpoint is None and path not in GET_ENDPOINTS and not path.startswith("/v1/models/"):
         raise GatewayError(404, f"Invalid URL ({method} {scope['path']})", code="unknown_url")
     expected = "POST" if endpoint else "GET"
@@ -186,11 +197,15 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     log.key = key
     body = await read_body(scope, receive, settings.GATEWAY_MAX_BODY_BYTES)
     payload = validation.parse_json(body)
+    surface = CHAT
+    if mode == "responses":
+        surface = response.surface = ResponsesSurface(payload)
+        payload = surface.chat_body
     model = log.model = validate(payload)
     entry = (await snapshot.get()).get(model)
     if (
         entry is None
-        or entry.mode != mode
+        or entry.mode != ("chat" if surface is not CHAT else mode)
         or (key.allowed_models and model not in key.allowed_models)
     ):
         raise validation.unknown_model(model)
@@ -210,8 +225,9 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
         body_bytes=len(body),
         log=log,
         respond_json=response.json,
+        surface=surface,
     )
-    if mode == "chat":
+    if entry.mode == "chat":  # chat completions, or an API translated to them
         await relay.chat(call, send, partial(on_disconnect, scope, receive), headers)
     elif mode == "embedding":
         await relay.embeddings(call, headers)

@@ -14,6 +14,7 @@ class Endpoint(models.TextChoices):
     CHAT = "chat", "Chat completions"
     EMBEDDINGS = "embeddings", "Embeddings"
     IMAGES = "images", "Images"
+    RESPONSES = "responses", "Responses"
 
 
 class UsageRecord(models.Model):

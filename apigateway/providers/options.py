@@ -9,6 +9,9 @@
 * `store_field`: the provider takes OpenAI's `store` (it is only ever sent as false).
 * `remote_media`: the provider may be given https media URLs to fetch; a self-hosted
   server fetches from inside the operator's network, so by default it takes data: only.
+* `responses_api`: the provider has OpenAI's Responses API (`POST {base_url}/responses`,
+  with OpenAI's adapter), so /v1/responses calls are passed through to it; the others get
+  them as chat completions, translated. OpenAI's only, by default.
 
 settings.PROVIDERS entries (NEXEON_PROVIDERS) override these per provider. Pure.
 """
@@ -22,7 +25,9 @@ from typing import Any
 OUTPUT_CAP_FIELDS = ("max_completion_tokens", "max_tokens")
 # Sampling options some servers take beyond OpenAI's: none changes what a token costs.
 SAMPLING_EXTRAS = frozenset({"top_k", "min_p", "repetition_penalty"})
-OPTION_KEYS = frozenset({"output_cap_field", "extra_fields", "store_field", "remote_media"})
+OPTION_KEYS = frozenset(
+    {"output_cap_field", "extra_fields", "store_field", "remote_media", "responses_api"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +36,11 @@ class ProviderOptions:
     extra_fields: frozenset[str] = frozenset()
     store_field: bool = True
     remote_media: bool = True
+    responses_api: bool = False
 
 
-OPENAI = ProviderOptions()
+OPENAI = ProviderOptions(responses_api=True)
+AZURE = ProviderOptions()
 HOSTED = ProviderOptions("max_tokens", store_field=False)
 SELF_HOSTED = ProviderOptions(
     "max_tokens", extra_fields=SAMPLING_EXTRAS, store_field=False, remote_media=False
@@ -44,7 +51,7 @@ CONFIGURED = ProviderOptions("max_tokens", store_field=False, remote_media=False
 CONFIGURED_AZURE = replace(CONFIGURED, output_cap_field="max_completion_tokens")
 BUILT_IN = {
     "openai": OPENAI,
-    "azure": OPENAI,
+    "azure": AZURE,
     "anthropic": HOSTED,
     "gemini": HOSTED,
     "mistral": HOSTED,
@@ -94,7 +101,7 @@ def configured(name: str, given: Mapping[str, Any]) -> dict[str, Any]:
                 f"{', '.join(sorted(SAMPLING_EXTRAS))}"
             )
         out["extra_fields"] = sorted(extra)
-    for flag in ("store_field", "remote_media"):
+    for flag in ("store_field", "remote_media", "responses_api"):
         if flag in given:
             if not isinstance(given[flag], bool):
                 raise ValueError(f"NEXEON_PROVIDERS[{name!r}].{flag} must be true or false")
