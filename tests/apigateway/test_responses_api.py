@@ -356,12 +356,13 @@ def test_bad_input_is_a_400_naming_the_field(tenant):
     assert client is not None
 
 
-def test_a_stream_broken_off_mid_way_ends_with_response_failed(tenant, fake_openai):
-    fake_openai.break_after = 3
+@pytest.mark.parametrize("model", [PASSED, "mistral-large-latest"])
+def test_a_stream_broken_off_mid_way_ends_with_response_failed(tenant, fake_openai, model):
+    fake_openai.break_after = 6
     with httpx.stream(
         "POST",
         f"{tenant.url}/v1/responses",
-        json={"model": "mistral-large-latest", "input": "one two three four", "stream": True},
+        json={"model": model, "input": "one two three four", "stream": True},
         headers={"authorization": f"Bearer {tenant.key}"},
         timeout=30,
     ) as response:
@@ -374,3 +375,19 @@ def test_a_stream_broken_off_mid_way_ends_with_response_failed(tenant, fake_open
     assert failed["response"]["id"] == events[0][1]["response"]["id"]
     numbers = [data["sequence_number"] for _, data in events]
     assert numbers == list(range(len(events)))
+    record = record_of(response)
+    assert record.endpoint == "responses" and record.completion_tokens > 0
+
+
+def test_what_only_the_responses_api_does_is_refused_for_the_other_families(
+    tenant, fake_openai, fake_anthropic
+):
+    client = tenant.client()
+    passed = client.responses.create(model=PASSED, input="Hi", top_logprobs=2)
+    assert passed.output_text == "Echo: Hi"
+    assert fake_openai.requests[-1].json()["top_logprobs"] == 2
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="claude-3-5-sonnet", input="Hi", top_logprobs=2)
+    assert caught.value.body["param"] == "top_logprobs"
+    assert "anthropic" in caught.value.body["message"]
+    assert not fake_anthropic.requests
