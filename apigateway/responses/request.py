@@ -141,7 +141,7 @@ def input_messages(given: Any) -> list[JSON]:
         elif kind == "function_call":
             call = function_call(item, param)
             last = messages[-1] if messages else None
-            if last is not None and last["role"] == "assistant" and "tool_call_id" not in last:
+            if last is not None and last["role"] == "assistant":
                 last.setdefault("tool_calls", []).append(call)
                 last.setdefault("content", None)
             else:
