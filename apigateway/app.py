@@ -26,10 +26,12 @@ from apigateway.asgi_io import (
     read_body,
     send_json,
 )
-from apigateway.auth import authenticate
+from apigateway.auth import authenticate, credentials
 from apigateway.calllog import CallLog, emit_unsettled
 from apigateway.catalog import CatalogEntry, snapshot
 from apigateway.errors import API_ERROR, GatewayError
+from apigateway.messages.count_tokens import count_tokens
+from apigateway.messages.surface import MessagesSurface
 from apigateway.quota import REDIS_ERRORS, count_refused_request, credit_service_unavailable
 from apigateway.responses.surface import ResponsesSurface, not_stored
 from apigateway.surfaces import CHAT, Surface
@@ -43,7 +45,10 @@ POST_ENDPOINTS = {
     "/v1/chat/completions": ("chat", validation.chat),
     "/v1/embeddings": ("embedding", validation.embeddings),
     "/v1/images/generations": ("image", validation.images),
-    # (checked as the chat body it translates to: see ResponsesSurface)
+    # Anthropic's Messages API: its surface checks the request (MessagesSurface.accept).
+    "/v1/messages": ("messages", None),
+    "/v1/messages/count_tokens": ("count_tokens", None),
+    # OpenAI's Responses API: checked as the chat body it translates to (ResponsesSurface).
     "/v1/responses": ("responses", validation.chat),
 }
 GET_ENDPOINTS = {"/v1/models", "/v1/credits", "/v1/key", "/v1/openapi.json"}
@@ -53,8 +58,12 @@ ENDPOINT_NAMES = {
     "chat": "chat",
     "embedding": "embeddings",
     "image": "images",
+    "messages": "messages",
+    "count_tokens": "count_tokens",
     "responses": "responses",
 }
+# else the endpoint's own
+CATALOG_MODES = {"messages": "chat", "count_tokens": "chat", "responses": "chat"}
 COUNTED_BY_THE_LIMITER = {402, 429}  # refused by the reservation itself (429: not counted)
 
 
@@ -168,9 +177,11 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     send = response.send
     path = scope["path"].rstrip("/") or "/"
     method = scope["method"]
+    if path.startswith("/v1/messages"):  # every answer from here on in Anthropic's shape
+        response.surface = MessagesSurface(request_id)
     endpoint = POST_ENDPOINTS.get(path)
     if path.startswith("/v1/responses/"):  # a stored response: none is
-        await authenticate(header(scope, b"authorization"), scope)
+        await authenticate(credentials(scope), scope)
         raise not_stored(path)
     if endpoint is None and path not in GET_ENDPOINTS and not path.startswith("/v1/models/"):
         raise GatewayError(404, f"Invalid URL ({method} {scope['path']})", code="unknown_url")
@@ -182,7 +193,7 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     if path == "/v1/openapi.json":
         await send_json(send, 200, OPENAPI, headers)
         return
-    key = await authenticate(header(scope, b"authorization"), scope)
+    key = await authenticate(credentials(scope), scope)
     if endpoint is None:
         if path == "/v1/credits":
             await send_json(send, 200, orjson.dumps(await account.credits(key)), headers)
@@ -197,15 +208,21 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     log.key = key
     body = await read_body(scope, receive, settings.GATEWAY_MAX_BODY_BYTES)
     payload = validation.parse_json(body)
-    surface = CHAT
+    surface = response.surface
     if mode == "responses":
         surface = response.surface = ResponsesSurface(payload)
-        payload = surface.chat_body
-    model = log.model = validate(payload)
+        payload = surface.chat_body  # what the relay sizes and reserves for
+    if isinstance(surface, MessagesSurface):
+        betas = header(scope, b"anthropic-beta")
+        counting = mode == "count_tokens"
+        model = log.model = surface.accept(payload, betas, counting=counting)
+        payload = surface.chat_body  # what the relay sizes and reserves for
+    else:
+        model = log.model = validate(payload)
     entry = (await snapshot.get()).get(model)
     if (
         entry is None
-        or entry.mode != ("chat" if surface is not CHAT else mode)
+        or entry.mode != CATALOG_MODES.get(mode, mode)
         or (key.allowed_models and model not in key.allowed_models)
     ):
         raise validation.unknown_model(model)
@@ -227,8 +244,10 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
         respond_json=response.json,
         surface=surface,
     )
-    if entry.mode == "chat":  # chat completions, or an API translated to them
+    if mode in ("chat", "messages", "responses"):
         await relay.chat(call, send, partial(on_disconnect, scope, receive), headers)
+    elif mode == "count_tokens":
+        await count_tokens(call, surface, headers)
     elif mode == "embedding":
         await relay.embeddings(call, headers)
     else:

@@ -1,7 +1,8 @@
-"""Who is calling: `Authorization: Bearer nex-sk-…` → the key's facts, without the ORM on the
-event loop. Lookup order: this process (GATEWAY_KEY_CACHE_SECONDS) → Redis (60 s; replaced
-by a tombstone on revoke or delete, accounts/key_cache.py) → the database in a thread. A
-revoked or deleted key is refused everywhere within the in-process TTL.
+"""Who is calling: `Authorization: Bearer nex-sk-…` (or Anthropic's `x-api-key: nex-sk-…`) →
+the key's facts, without the ORM on the event loop. Lookup order: this process
+(GATEWAY_KEY_CACHE_SECONDS) → Redis (60 s; replaced by a tombstone on revoke or delete,
+accounts/key_cache.py) → the database in a thread. A revoked or deleted key is refused
+everywhere within the in-process TTL.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from accounts import keys as api_keys
 from accounts.models import ApiKey
 from accounts.plans import effective_limits
 from apigateway import auth_failures as failures
-from apigateway.asgi_io import Scope, client_address
+from apigateway.asgi_io import Scope, client_address, header
 from apigateway.dbsync import run_sync
 from apigateway.errors import INVALID_REQUEST, GatewayError
 from credit import connections, keys
@@ -91,6 +92,16 @@ def read_key(digest: str) -> KeyInfo | None:
     )
 
 
+def credentials(scope: Scope) -> str | None:
+    """The key as an Authorization header: `Authorization: Bearer …`, else Anthropic's
+    `x-api-key: …` (what the anthropic SDKs and Claude Code send)."""
+    authorization = header(scope, b"authorization")
+    if authorization:
+        return authorization
+    api_key = header(scope, b"x-api-key")
+    return f"Bearer {api_key.strip()}" if api_key and api_key.strip() else None
+
+
 def unauthorized(message: str, code: str | None = "invalid_api_key") -> GatewayError:
     return GatewayError(401, message, type=INVALID_REQUEST, code=code)
 
@@ -118,7 +129,8 @@ def header_digest(header: str | None) -> str:
     malformed one."""
     if not header:
         raise unauthorized(
-            "You didn't provide an API key. Send it as 'Authorization: Bearer nex-sk-...'.",
+            "You didn't provide an API key. Send it as 'Authorization: Bearer nex-sk-...' "
+            "or 'x-api-key: nex-sk-...'.",
             code=None,
         )
     scheme, _, token = header.strip().partition(" ")

@@ -45,6 +45,8 @@ _FIELDS = (
     "unsized_input_tokens",
     "prices",
     "fallbacks",
+    "reasoning",
+    "structured_output",
 )
 
 
@@ -62,6 +64,8 @@ class CatalogEntry:
     # After (provider, upstream_model), in order: more deployments of the same model.
     fallbacks: tuple[tuple[str, str], ...] = ()
     unsized_input_tokens: int | None = None  # reserved per unsizable input part (sizing.py)
+    reasoning: bool = False  # the model can think (reasoning_effort / reasoning)
+    structured_output: bool = False  # native JSON schema output (Anthropic's output_config)
 
 
 def default_rows() -> list[dict[str, Any]]:
@@ -81,6 +85,9 @@ def catalog_load_defaults(*, force: bool = False, model=CatalogModel) -> tuple[i
         values = {name: row.get(name) for name in _FIELDS if name in columns}
         if "fallbacks" in values:
             values["fallbacks"] = row.get("fallbacks", [])
+        for flag in ("reasoning", "structured_output"):
+            if flag in values:
+                values[flag] = bool(row.get(flag))
         if force:
             _, was_created = model.objects.update_or_create(public_id=row["id"], defaults=values)
         else:
@@ -105,6 +112,8 @@ def read_entries() -> dict[str, CatalogEntry]:
             prices=with_markup(row.prices or {}, settings.PRICE_MARKUP_PERCENT),
             fallbacks=fallbacks_of(row),
             unsized_input_tokens=row.unsized_input_tokens,
+            reasoning=row.reasoning,
+            structured_output=row.structured_output,
         )
         for row in CatalogModel.objects.filter(enabled=True)
     }

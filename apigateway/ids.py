@@ -1,4 +1,4 @@
-"""Ids that must be unique, not secret: a request's, a completion's.
+"""Ids that must be unique, not secret: a request's, a completion's, a message's.
 
 They come from one generator seeded from the operating system when the process starts, so
 that making one is no system call (`secrets` makes one, getrandom, each time: a cold one
@@ -24,6 +24,11 @@ def request_id() -> str:
 def completion_id() -> str:
     """chatcmpl- and 24 letters and digits (about 143 random bits), as OpenAI's look."""
     return "chatcmpl-" + "".join(_source.choices(_ALPHABET, k=24))
+
+
+def message_id() -> str:
+    """msg_01 and 22 letters and digits, as Anthropic's message ids look."""
+    return "msg_01" + "".join(_source.choices(_ALPHABET, k=22))
 
 
 def _reseed() -> None:

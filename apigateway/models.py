@@ -36,8 +36,18 @@ class CatalogModel(models.Model):
         default=dict,
         blank=True,
         help_text='USD per million tokens as decimal strings: {"prompt": "2.50", '
-        '"completion": "10.00", "cached_prompt": "1.25"}; images: {"image": '
-        '{"standard/1024x1024": "0.04"}}.',
+        '"completion": "10.00", "cached_prompt": "1.25"}; prompt cache writes (Anthropic): '
+        '"cache_write_prompt" (5 minutes) and "cache_write_prompt_1h", else the prompt price; '
+        'images: {"image": {"standard/1024x1024": "0.04"}}.',
+    )
+    reasoning = models.BooleanField(
+        default=False,
+        help_text="The model can think: reasoning_effort and reasoning are taken (else a 400).",
+    )
+    structured_output = models.BooleanField(
+        default=False,
+        help_text="Anthropic models: response_format json_schema is sent as the provider's "
+        "structured output (output_config.format) rather than as an instruction.",
     )
     fallbacks = models.JSONField(
         default=list,

@@ -21,6 +21,7 @@ from apigateway.auth import KeyInfo
 from apigateway.calllog import CallLog
 from apigateway.catalog import CatalogEntry
 from apigateway.errors import API_ERROR, GatewayError
+from apigateway.providers import reasoning
 from apigateway.providers.base import JSON, StreamTranslator, UpstreamRequest, Usage
 from apigateway.quota import Reservation
 from apigateway.ratelimit import estimate_tokens, rate_headers
@@ -101,6 +102,8 @@ def usage_cost(entry: CatalogEntry, usage: Usage) -> int:
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         cached_tokens=usage.cached_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        cache_write_1h_tokens=usage.cache_write_1h_tokens,
     )
 
 
@@ -316,6 +319,8 @@ async def chat(call: Call, send: Send, watch: WatchDisconnect, headers: Headers)
                 return
             route, data = await http.fetch(upstream)
             payload, usage = surface.parse(route, data, call.entry.id)
+            if reasoning.excluded(call.body):
+                reasoning.hide(payload)
             call.log.usage = usage
             cost = usage_cost(call.entry, usage)
         await _answer(call, headers, reservation, payload, cost)

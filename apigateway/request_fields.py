@@ -28,8 +28,9 @@ CHAT_FORWARDED = frozenset(
     | {"prompt_cache_key", "safety_identifier"}
 )
 OUTPUT_CAPS = frozenset({"max_tokens", "max_completion_tokens"})
-# Taken and never forwarded: `metadata` only labels stored completions, which are off.
-CHAT_TAKEN = CHAT_FORWARDED | OUTPUT_CAPS | SAMPLING_EXTRAS | {"metadata"}
+# Taken and never forwarded: `metadata` only labels stored completions, which are off;
+# OpenRouter's `reasoning` object is translated by each adapter (providers/reasoning.py).
+CHAT_TAKEN = CHAT_FORWARDED | OUTPUT_CAPS | SAMPLING_EXTRAS | {"metadata", "reasoning"}
 EMBEDDINGS_TAKEN = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
 IMAGES_TAKEN = frozenset(
     {"model", "prompt", "n", "size", "quality", "style", "response_format", "user"}

@@ -132,6 +132,8 @@ def _route(entry: CatalogEntry, providers: dict, provider: str, upstream_model: 
         entry.max_output_tokens,
         settings.AZURE_OPENAI_API_VERSION if name == "azure" else None,
         options_for(provider, config),
+        reasoning=entry.reasoning,
+        structured_output=entry.structured_output,
     )
     return Route(
         deployment,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from apigateway.errors import GatewayError
+from apigateway.providers import reasoning
 from apigateway.sse import DONE, encode_data, encode_json
 
 if TYPE_CHECKING:
@@ -43,9 +44,11 @@ class Surface:
     def translator(self, route: Route, model: str, body: JSON) -> StreamTranslator:
         """A fresh stream translator: fed the provider's events, returns the caller's."""
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        return route.adapter.stream_translator(
+        translator = route.adapter.stream_translator(
             model=model, include_usage=include_usage, deployment=route.deployment
         )
+        translator.show_reasoning = not reasoning.excluded(body)
+        return translator
 
     # --- the caller's side ---
     def with_cost(self, payload: JSON, cost: str) -> JSON:

@@ -14,6 +14,7 @@ import orjson
 
 from apigateway import media_urls, request_fields
 from apigateway.errors import GatewayError, bad_request
+from apigateway.providers.reasoning import EFFORTS
 
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 # OpenAI's content part types; those that may carry a URL are checked for one.
@@ -181,7 +182,81 @@ def chat(body: JSON) -> str:
             "'response_format.type' must be 'text', 'json_object' or 'json_schema'.",
             param="response_format",
         )
+    if "reasoning_effort" in body or "reasoning" in body:
+        reasoning_controls(body)
+    cache_controls(body)
     return model
+
+
+# --- reasoning and prompt caching (providers/reasoning.py reads what passes) ---------------
+
+REASONING_KEYS = {"effort", "max_tokens", "exclude", "enabled"}
+CACHE_TTLS = ("5m", "1h")
+
+
+def reasoning_controls(body: JSON) -> None:
+    """`reasoning_effort` (OpenAI's) or `reasoning` (OpenRouter's object), not both."""
+    effort = body.get("reasoning_effort")
+    if effort is not None and effort not in EFFORTS:
+        raise bad_request(
+            f"'reasoning_effort' must be one of {', '.join(EFFORTS)}.",
+            param="reasoning_effort",
+            code="invalid_value",
+        )
+    given = body.get("reasoning")
+    if given is None:
+        return
+    problem = None
+    if not isinstance(given, dict):
+        problem = "'reasoning' must be an object: {effort, max_tokens, exclude, enabled}."
+    elif unknown := sorted(set(given) - REASONING_KEYS):
+        problem = f"Unrecognized field reasoning.{unknown[0]}: it takes effort, max_tokens, "
+        problem += "exclude and enabled."
+    elif given.get("effort") is not None and given["effort"] not in EFFORTS:
+        problem = f"'reasoning.effort' must be one of {', '.join(EFFORTS)}."
+    elif given.get("effort") is not None and given.get("max_tokens") is not None:
+        problem = "Give 'reasoning.effort' or 'reasoning.max_tokens', not both."
+    elif (budget := given.get("max_tokens")) is not None and (
+        isinstance(budget, bool) or not isinstance(budget, int) or budget < 1
+    ):
+        problem = "'reasoning.max_tokens' must be a positive integer."
+    elif any(given.get(name) not in (None, True, False) for name in ("exclude", "enabled")):
+        problem = "'reasoning.exclude' and 'reasoning.enabled' must be booleans."
+    elif effort is not None:
+        problem = "Give 'reasoning_effort' or 'reasoning', not both."
+    if problem:
+        raise bad_request(problem, param="reasoning", code="invalid_value")
+
+
+def cache_controls(body: JSON) -> None:
+    """`cache_control` on messages, content parts and tools: {"type": "ephemeral"} with,
+    optionally, a ttl of "5m" or "1h"."""
+    for index, message in enumerate(body["messages"]):
+        if "cache_control" in message:
+            _cache_control(message["cache_control"], f"messages[{index}]")
+        content = message.get("content")
+        if isinstance(content, list):
+            for part in content:
+                if "cache_control" in part:
+                    _cache_control(part["cache_control"], f"messages[{index}].content")
+    for index, tool in enumerate(body.get("tools") or ()):
+        if "cache_control" in tool:
+            _cache_control(tool["cache_control"], f"tools[{index}]")
+
+
+def _cache_control(value: Any, param: str) -> None:
+    if not (
+        isinstance(value, dict)
+        and value.get("type") == "ephemeral"
+        and value.keys() <= {"type", "ttl"}
+        and value.get("ttl", "5m") in CACHE_TTLS
+    ):
+        raise bad_request(
+            f'\'{param}.cache_control\' must be {{"type": "ephemeral"}}, with an optional '
+            '"ttl" of "5m" or "1h".',
+            param=f"{param}.cache_control",
+            code="invalid_value",
+        )
 
 
 def one_output_cap(body: JSON) -> None:

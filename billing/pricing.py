@@ -2,6 +2,12 @@
 
 Prices are US dollars per million tokens as decimal strings, so one token costs
 price * 1000 nano-dollars, exactly. A charge that is not whole rounds up once (money.py).
+
+Prompt tokens have up to four prices: `prompt`; `cached_prompt` for those read from the
+provider's cache; `cache_write_prompt` for those written to it (Anthropic: 1.25 times the
+prompt price, for five minutes) and `cache_write_prompt_1h` for those written for an hour
+(Anthropic: twice the prompt price). A missing one costs what `prompt` does (a missing 1h
+price: what `cache_write_prompt` does).
 """
 
 from __future__ import annotations
@@ -22,34 +28,57 @@ def _nanos_per_token(price: str) -> tuple[int, int]:
 
 
 @lru_cache(maxsize=4096)
-def _token_rates(prompt: str, cached: str, completion: str) -> tuple[int, int, int, int]:
-    """The three per-token rates over one common denominator: (prompt, cached prompt,
-    completion numerators, denominator). Cached per price triple, so that pricing a call
-    is three multiplications and no Python call but this cache's lookup."""
-    (pn, pd), (cn, cd), (on, od) = map(_nanos_per_token, (prompt, cached, completion))
-    den = lcm(pd, cd, od)
-    return pn * (den // pd), cn * (den // cd), on * (den // od), den
+def _token_rates(*prices: str) -> tuple[int, ...]:
+    """The per-token rates over one common denominator: (numerators..., denominator), in
+    the order given. Cached per price tuple, so that pricing a call is a few
+    multiplications and no Python call but this cache's lookup."""
+    fractions = [_nanos_per_token(price) for price in prices]
+    den = lcm(*(d for _, d in fractions))
+    return (*(n * (den // d) for n, d in fractions), den)
 
 
 def _ceil(amount: Decimal) -> int:
     return int(amount.to_integral_value(rounding=ROUND_CEILING))
 
 
-def token_cost_nanos(
-    prices: dict[str, Any], *, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0
-) -> int:
-    """The exact cost, rounded up once: sum(tokens * n / d) over the three rates."""
-    uncached = max(prompt_tokens - cached_tokens, 0)
-    prompt, cached, completion = (
-        prices.get("prompt"),
-        prices.get("cached_prompt"),
-        prices.get("completion"),
+def _prompt_prices(prices: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(prompt, cached, 5m cache write, 1h cache write) prices, the missing ones filled in
+    (see the module's docstring)."""
+    prompt = str(prices.get("prompt") or 0)
+    cached = prices.get("cached_prompt")
+    write = prices.get("cache_write_prompt")
+    write = prompt if write is None else str(write)
+    write_1h = prices.get("cache_write_prompt_1h")
+    return (
+        prompt,
+        prompt if cached is None else str(cached),
+        write,
+        (write if write_1h is None else str(write_1h)),
     )
-    if cached is None:
-        cached = prompt  # no cache discount: cached tokens cost what other prompt tokens do
-    p, c, o, den = _token_rates(str(prompt or 0), str(cached or 0), str(completion or 0))
-    num = uncached * p + cached_tokens * c + completion_tokens * o
-    return -(-num // den)
+
+
+def token_cost_nanos(
+    prices: dict[str, Any],
+    *,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    cache_write_1h_tokens: int = 0,
+) -> int:
+    """The exact cost, rounded up once: sum(tokens * n / d) over the rates. Cached and
+    cache-written tokens are parts of prompt_tokens (the 1h writes, of the writes)."""
+    write_5m = max(cache_write_tokens - cache_write_1h_tokens, 0)
+    uncached = max(prompt_tokens - cached_tokens - write_5m - cache_write_1h_tokens, 0)
+    prompt, cached, write, write_1h = _prompt_prices(prices)
+    completion = str(prices.get("completion") or 0)
+    if not cache_write_tokens:  # (the usual call: three rates)
+        p, c, o, den = _token_rates(prompt, cached, completion)
+        num = uncached * p + cached_tokens * c + completion_tokens * o
+        return -(-num // den)
+    p, c, w, h, o, den = _token_rates(prompt, cached, write, write_1h, completion)
+    num = uncached * p + cached_tokens * c + write_5m * w + cache_write_1h_tokens * h
+    return -(-(num + completion_tokens * o) // den)
 
 
 def image_cost_nanos(prices: dict[str, Any], *, quality: str, size: str, n: int) -> int:
@@ -60,10 +89,20 @@ def image_cost_nanos(prices: dict[str, Any], *, quality: str, size: str, n: int)
 
 def max_cost_nanos(prices: dict[str, Any], *, prompt_tokens: int, completion_tokens: int) -> int:
     """The most a call of at most these many tokens can cost (what its reservation
-    covers): every prompt token at the full prompt price."""
+    covers): every prompt token at the highest prompt price (a cache write can cost more
+    than an ordinary prompt token)."""
+    rates = _prompt_prices(prices)
+    highest = max(rates, key=_rate)
     return token_cost_nanos(
-        prices, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        {"prompt": highest, "completion": prices.get("completion")},
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
     )
+
+
+@lru_cache(maxsize=4096)
+def _rate(price: str) -> Decimal:
+    return Decimal(price)
 
 
 def with_markup(prices: dict[str, Any], percent: Decimal) -> dict[str, Any]:
@@ -102,6 +141,10 @@ def public_pricing(prices: dict[str, Any]) -> dict[str, Any]:
     }
     if prices.get("cached_prompt") is not None:
         result["input_cache_read"] = per_token_usd(prices["cached_prompt"])
+    if prices.get("cache_write_prompt") is not None:
+        result["input_cache_write"] = per_token_usd(prices["cache_write_prompt"])
+    if prices.get("cache_write_prompt_1h") is not None:
+        result["input_cache_write_1h"] = per_token_usd(prices["cache_write_prompt_1h"])
     if images:
         result["images"] = {variant: _plain(Decimal(str(p))) for variant, p in images.items()}
     return result

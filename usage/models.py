@@ -14,6 +14,8 @@ class Endpoint(models.TextChoices):
     CHAT = "chat", "Chat completions"
     EMBEDDINGS = "embeddings", "Embeddings"
     IMAGES = "images", "Images"
+    MESSAGES = "messages", "Messages"
+    COUNT_TOKENS = "count_tokens", "Count tokens"
     RESPONSES = "responses", "Responses"
 
 

@@ -1,9 +1,24 @@
 """Anthropic Messages API (`POST /v1/messages`, version 2023-06-01), in OpenAI's shapes.
 
-System and developer messages become the top-level `system` string; tool calls become
-`tool_use` blocks and tool messages `tool_result` blocks in a user turn; consecutive turns
-of one role are merged, as Anthropic wants user and assistant to alternate. Anthropic has
-no JSON mode, so `response_format` becomes an instruction in the system prompt.
+System and developer messages become the top-level `system` string (text blocks when one
+has a `cache_control`); tool calls become `tool_use` blocks and tool messages
+`tool_result` blocks in a user turn; consecutive turns of one role are merged, as Anthropic
+wants user and assistant to alternate. `cache_control` on a content part, a message (its
+last block) or a tool goes on the block Anthropic caches to.
+
+`response_format` json_schema is Anthropic's structured output (`output_config.format`)
+for models the catalog marks `structured_output`; for the others, and for json_object
+(Anthropic has no JSON mode), it is an instruction in the system prompt.
+
+Reasoning (models the catalog marks `reasoning`): an effort, or OpenRouter's reasoning
+max_tokens, becomes `thinking: {"type": "enabled", budget_tokens}` (the effort's share of
+max_tokens, at least 1024 and below max_tokens, else a 400), or, for the models that only
+think adaptively (Claude 4.6 and later), `thinking: {"type": "adaptive"}` with
+`output_config.effort`. Thinking takes no temperature or top_p, so none is sent. Thinking
+blocks come back as `reasoning`/`reasoning_content` text and, with their signatures, in
+`reasoning_details` (OpenRouter's shape), which rebuild them when sent back. Reasoning
+tokens are Anthropic's `output_tokens_details.thinking_tokens` when it sends them, else 0
+(part of output_tokens either way, which is what is billed).
 
 Sampling: Anthropic removed temperature/top_p/top_k from the models released after Claude
 Opus 4.6 (they answer 400 "`temperature` is deprecated for this model"), so those models get
@@ -22,6 +37,7 @@ import orjson
 
 from apigateway import ids, media_urls
 from apigateway.errors import API_ERROR, GatewayError, bad_request, upstream_error
+from apigateway.providers import reasoning
 from apigateway.providers.base import (
     JSON,
     Deployment,
@@ -64,12 +80,31 @@ BLOCK_OUTPUT = {
 }
 TOOL_CHOICES = {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}}
 NO_SAMPLING = re.compile(r"claude-(?:opus-4-[7-9]|(?:opus|sonnet|haiku)-[5-9]|fable|mythos)")
+# Models that think adaptively (thinking.type "adaptive" and output_config.effort); the
+# newest of them take no budget_tokens at all.
+ADAPTIVE = re.compile(
+    r"claude-(?:(?:opus|sonnet)-4-[6-9](?!\d)|(?:opus|sonnet|haiku)-[5-9]|fable|mythos)"
+)
+MIN_THINKING_BUDGET = 1024
+ADAPTIVE_EFFORTS = {
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "xhigh",
+}
 USAGE_FIELDS = {
     "input_tokens",
     "output_tokens",
     "cache_read_input_tokens",
     "cache_creation_input_tokens",
 }
+# Counts inside usage objects: cache writes by ttl, thinking within the output.
+NESTED_USAGE = {
+    "cache_creation": "ephemeral_1h_input_tokens",
+    "output_tokens_details": "thinking_tokens",
+}
+FORMAT = reasoning.ANTHROPIC_FORMAT
 JSON_ONLY = (
     "Respond with a single valid JSON object and nothing else: no prose before or after it "
     "and no Markdown code fences."
@@ -85,9 +120,14 @@ class AnthropicProvider(Provider):
             raise bad_request("anthropic models return a single choice: n must be 1", param="n")
         if not deployment.options.remote_media:
             media_urls.refuse_remote(body.get("messages") or [])
+        asked = reasoning.refused(deployment.reasoning, body, body.get("model") or "")
         system, messages = convert_messages(body.get("messages") or [])
-        if instruction := json_instruction(body.get("response_format")):
-            system.append(instruction)
+        output_config: JSON = {}
+        schema = json_schema_of(body.get("response_format"))
+        if deployment.structured_output and schema is not None:
+            output_config["format"] = {"type": "json_schema", "schema": schema}
+        elif instruction := json_instruction(body.get("response_format")):
+            system.append({"type": "text", "text": instruction})
         cap = output_cap(body, deployment)
         upstream: JSON = {
             "model": deployment.upstream_model,
@@ -95,8 +135,17 @@ class AnthropicProvider(Provider):
             "messages": messages,
         }
         if system:
-            upstream["system"] = "\n\n".join(system)
-        upstream.update(sampling(body, deployment.upstream_model))
+            upstream["system"] = system_field(system)
+        if asked is not None and asked.on:
+            upstream["thinking"], effort = thinking(
+                asked, upstream["max_tokens"], deployment.upstream_model
+            )
+            if effort:
+                output_config["effort"] = effort
+        else:
+            upstream.update(sampling(body, deployment.upstream_model))
+        if output_config:
+            upstream["output_config"] = output_config
         if stop := body.get("stop"):
             upstream["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
         if tools := body.get("tools"):
@@ -126,13 +175,20 @@ class AnthropicProvider(Provider):
             raise upstream_invalid(NAME)
         texts: list[str] = []
         calls: list[JSON] = []
+        thoughts: list[str] = []
+        details: list[JSON] = []
         for block in blocks:
             if not isinstance(block, dict):
                 raise upstream_invalid(NAME)
-            if block.get("type") == "text":
+            kind = block.get("type")
+            if kind == "text":
                 texts.append(str(block.get("text") or ""))
-            elif block.get("type") == "tool_use":
+            elif kind == "tool_use":
                 calls.append(tool_call(block, block.get("input")))
+            elif kind in ("thinking", "redacted_thinking"):
+                details.append(reasoning_detail(block, len(details)))
+                if kind == "thinking":
+                    thoughts.append(str(block.get("thinking") or ""))
         message: JSON = {
             "role": "assistant",
             "content": "".join(texts) if texts or not calls else None,
@@ -140,6 +196,10 @@ class AnthropicProvider(Provider):
         }
         if calls:
             message["tool_calls"] = calls
+        if thoughts:
+            reasoning.with_text(message, "".join(thoughts))
+        if details:
+            message["reasoning_details"] = details
         usage = read_usage({}, payload.get("usage"))
         completion = {
             "id": ids.completion_id(),
@@ -175,15 +235,15 @@ class AnthropicProvider(Provider):
 # --- requests ----------------------------------------------------------------------------
 
 
-def convert_messages(messages: list[JSON]) -> tuple[list[str], list[JSON]]:
-    """OpenAI messages → (system texts, alternating user/assistant messages of blocks)."""
-    system: list[str] = []
+def convert_messages(messages: list[JSON]) -> tuple[list[JSON], list[JSON]]:
+    """OpenAI messages → (system text blocks, alternating user/assistant messages of
+    blocks)."""
+    system: list[JSON] = []
     out: list[JSON] = []
     for message in messages:
         role = message.get("role")
         if role in ("system", "developer"):
-            if text := "".join(texts_of(message.get("content"))):
-                system.append(text)
+            system.extend(marked(system_blocks(message.get("content")), message))
             continue
         if role == "user":
             blocks = user_blocks(message.get("content"))
@@ -193,6 +253,7 @@ def convert_messages(messages: list[JSON]) -> tuple[list[str], list[JSON]]:
             role, blocks = "user", [tool_result(message)]
         else:
             raise bad_request(f"unsupported message role {role!r}", param="messages")
+        blocks = marked(blocks, message)
         if not blocks:
             continue
         if out and out[-1]["role"] == role:
@@ -218,6 +279,42 @@ def text_blocks(content: Any) -> list[JSON]:
     return [{"type": "text", "text": text} for text in texts_of(content) if text]
 
 
+def system_blocks(content: Any) -> list[JSON]:
+    """A system message as one text block, or, when its parts mark cache breakpoints, a
+    block a part."""
+    if isinstance(content, list) and any(
+        isinstance(part, dict) and "cache_control" in part for part in content
+    ):
+        return [
+            with_cache_control(block, part)
+            for part in content
+            for block in text_blocks([part] if isinstance(part, dict) else None)
+        ]
+    text = "".join(texts_of(content))
+    return [{"type": "text", "text": text}] if text else []
+
+
+def system_field(blocks: list[JSON]) -> str | list[JSON]:
+    """The system prompt as one string, or as its blocks when one is a cache breakpoint."""
+    if any("cache_control" in block for block in blocks):
+        return blocks
+    return "\n\n".join(block["text"] for block in blocks)
+
+
+def with_cache_control(block: JSON, source: Any) -> JSON:
+    """The block, with the cache_control its source (a part, a message, a tool) has."""
+    if isinstance(source, dict) and (mark := source.get("cache_control")) is not None:
+        block["cache_control"] = mark
+    return block
+
+
+def marked(blocks: list[JSON], message: JSON) -> list[JSON]:
+    """A message's cache_control goes on its last block (the end of the cached prefix)."""
+    if blocks and "cache_control" in message:
+        with_cache_control(blocks[-1], message)
+    return blocks
+
+
 def user_blocks(content: Any) -> list[JSON]:
     if content is None or isinstance(content, str):
         return text_blocks(content)
@@ -225,13 +322,15 @@ def user_blocks(content: Any) -> list[JSON]:
     for part in content:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
-            blocks.extend(text_blocks(text_field(part.get("text"), "content[].text")))
+            texts = text_blocks(text_field(part.get("text"), "content[].text"))
+            blocks.extend(with_cache_control(block, part) for block in texts)
         elif kind == "image_url":
             image = part.get("image_url")
             url = image.get("url", "") if isinstance(image, dict) else image
-            blocks.append(media_block("image", str(url or "")))
+            blocks.append(with_cache_control(media_block("image", str(url or "")), part))
         elif kind == "file" and file_data(part):
-            blocks.append(media_block("document", file_data(part)))  # e.g. a PDF
+            # e.g. a PDF
+            blocks.append(with_cache_control(media_block("document", file_data(part)), part))
         else:
             raise bad_request(f"anthropic does not take {kind!r} content parts", param="messages")
     return blocks
@@ -251,9 +350,38 @@ def media_block(kind: str, url: str) -> JSON:
 
 
 def assistant_blocks(message: JSON) -> list[JSON]:
-    blocks = text_blocks(message.get("content"))
+    blocks = thinking_blocks(message.get("reasoning_details"))
+    content = message.get("content")
+    if isinstance(content, list):
+        for part in content:
+            texts = text_blocks([part] if isinstance(part, dict) else None)
+            blocks.extend(with_cache_control(block, part) for block in texts)
+    else:
+        blocks.extend(text_blocks(content))
     for call_id, name, arguments in tool_calls_of(message):
         blocks.append({"type": "tool_use", "id": call_id, "name": name, "input": arguments})
+    return blocks
+
+
+def thinking_blocks(details: Any) -> list[JSON]:
+    """reasoning_details (as this adapter returns them) → the thinking blocks they were,
+    which Anthropic wants back before the tool_use blocks of a thinking turn."""
+    if details is None:
+        return []
+    if not isinstance(details, list):
+        raise bad_request("'reasoning_details' must be an array.", param="messages")
+    blocks: list[JSON] = []
+    for detail in details:
+        detail = object_field(detail, "reasoning_details[]")
+        kind = detail.get("type")
+        if kind == "reasoning.text" and detail.get("signature"):
+            text = text_field(detail.get("text"), "reasoning_details[].text")
+            signature = text_field(detail.get("signature"), "reasoning_details[].signature")
+            blocks.append({"type": "thinking", "thinking": text, "signature": signature})
+        elif kind == "reasoning.encrypted" and detail.get("data"):
+            data = text_field(detail.get("data"), "reasoning_details[].data")
+            blocks.append({"type": "redacted_thinking", "data": data})
+        # (unsigned text or a summary, from another provider: Anthropic cannot check it)
     return blocks
 
 
@@ -261,9 +389,29 @@ def tool_result(message: JSON) -> JSON:
     if not message.get("tool_call_id"):
         raise bad_request("a tool message needs its tool_call_id", param="messages")
     block: JSON = {"type": "tool_result", "tool_use_id": message["tool_call_id"]}
-    if text := "".join(texts_of(message.get("content"))):
+    content = message.get("content")
+    if text := "".join(texts_of(content)):
         block["content"] = text
+    if isinstance(content, list):
+        for part in content:
+            with_cache_control(block, part)
     return block
+
+
+def thinking(asked: reasoning.Reasoning, max_tokens: int, model: str) -> tuple[JSON, str | None]:
+    """Anthropic's `thinking` for what the caller asked, and the output_config effort that
+    goes with it (adaptive models), or a 400 when no budget fits below max_tokens."""
+    if ADAPTIVE.search(model):
+        return {"type": "adaptive"}, ADAPTIVE_EFFORTS.get(asked.effort or "")
+    budget = max(asked.share_of(max_tokens), MIN_THINKING_BUDGET)
+    if budget >= max_tokens:
+        raise bad_request(
+            f"Thinking takes a budget of {budget} tokens (at least {MIN_THINKING_BUDGET}), "
+            "which must be below max_tokens: raise max_tokens (or max_completion_tokens) "
+            "or lower reasoning.max_tokens.",
+            param="reasoning" if asked.max_tokens else "max_tokens",
+        )
+    return {"type": "enabled", "budget_tokens": budget}, None
 
 
 def sampling(body: JSON, upstream_model: str) -> JSON:
@@ -287,7 +435,7 @@ def convert_tools(tools: list[JSON]) -> list[JSON]:
         if function.get("description"):
             item["description"] = function["description"]
         item["input_schema"] = function.get("parameters") or {"type": "object", "properties": {}}
-        out.append(item)
+        out.append(with_cache_control(item, tool))
     return out
 
 
@@ -308,6 +456,15 @@ def tool_choice(choice: Any, parallel: bool | None) -> JSON | None:
     if parallel is False and (result or {}).get("type") != "none":
         result = {**(result or {"type": "auto"}), "disable_parallel_tool_use": True}
     return result
+
+
+def json_schema_of(response_format: Any) -> JSON | None:
+    """The schema of a json_schema response_format (None for any other)."""
+    if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
+        return None
+    name = "response_format.json_schema"
+    schema = object_field(response_format.get("json_schema"), name, "response_format")
+    return schema.get("schema") if isinstance(schema.get("schema"), dict) else None
 
 
 def json_instruction(response_format: Any) -> str | None:
@@ -355,13 +512,36 @@ def read_usage(counts: dict[str, int], usage: Any) -> Usage:
     for name, value in (usage or {}).items():
         if name in USAGE_FIELDS and value is not None:
             counts[name] = token_count(value, NAME)
+        elif name in NESTED_USAGE and value is not None:
+            if not isinstance(value, dict):
+                raise upstream_invalid(NAME)
+            inner = NESTED_USAGE[name]
+            counts[inner] = token_count(value.get(inner), NAME)
     cache_read = counts.get("cache_read_input_tokens", 0)
+    cache_write = counts.get("cache_creation_input_tokens", 0)
     prompt = counts.get("input_tokens", 0) + cache_read
     return Usage(
-        prompt_tokens=prompt + counts.get("cache_creation_input_tokens", 0),
+        prompt_tokens=prompt + cache_write,
         completion_tokens=counts.get("output_tokens", 0),
         cached_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        cache_write_1h_tokens=min(counts.get("ephemeral_1h_input_tokens", 0), cache_write),
+        reasoning_tokens=counts.get("thinking_tokens", 0),
     )
+
+
+def reasoning_detail(block: JSON, index: int) -> JSON:
+    """A thinking block in OpenRouter's reasoning_details shape."""
+    if block.get("type") == "redacted_thinking":
+        data = str(block.get("data") or "")
+        return {"type": "reasoning.encrypted", "data": data, "format": FORMAT, "index": index}
+    return {
+        "type": "reasoning.text",
+        "text": str(block.get("thinking") or ""),
+        "signature": str(block.get("signature") or ""),
+        "format": FORMAT,
+        "index": index,
+    }
 
 
 def block_index(event: JSON) -> int:
@@ -385,6 +565,7 @@ class AnthropicStreamTranslator(StreamTranslator):
         self.secret = secret  # the operator's key: never repeated in an error message
         self.counts: dict[str, int] = {}  # Anthropic's usage so far
         self.tools: dict[int, int] = {}  # Anthropic block index → OpenAI tool call index
+        self.thoughts: dict[int, int] = {}  # Anthropic block index → reasoning_details index
 
     def feed(self, event: SSEEvent) -> list[JSON]:
         payload = load(event.data)
@@ -408,6 +589,14 @@ class AnthropicStreamTranslator(StreamTranslator):
                 return [self.chunk({"tool_calls": [call]})]
             if block.get("type") == "text" and block.get("text"):
                 return [self.chunk({"content": string(block, "text")})]
+            if block.get("type") in ("thinking", "redacted_thinking"):
+                number = self.thoughts[block_index(payload)] = len(self.thoughts)
+                detail = reasoning_detail(block, number)
+                if detail["type"] == "reasoning.text" and not (
+                    detail["text"] or detail["signature"]
+                ):
+                    return []  # (the usual start: its text and signature come in deltas)
+                return self.reasoning_chunk(detail)
             return []
         if kind == "content_block_delta":
             delta = payload.get("delta")
@@ -428,9 +617,15 @@ class AnthropicStreamTranslator(StreamTranslator):
                 return [self.chunk({"tool_calls": [call]})]
             thinking = delta.get("thinking")
             if delta_type == "thinking_delta" and isinstance(thinking, str):
-                self.count(thinking)  # not relayed, but output Anthropic bills
+                self.count(thinking)  # output Anthropic bills, relayed or not (`exclude`)
+                detail = {"type": "reasoning.text", "text": thinking, "format": FORMAT}
+                return self.reasoning_chunk(self.indexed(detail, payload))
+            if delta_type == "signature_delta" and delta.get("signature"):
+                signature = string(delta, "signature")
+                detail = {"type": "reasoning.text", "signature": signature, "format": FORMAT}
+                return self.reasoning_chunk(self.indexed(detail, payload))
             # Signatures and citations are not output tokens (a citation's cited_text is
-            # the caller's document); none is part of an OpenAI answer.
+            # the caller's document); a citation is not part of an OpenAI answer.
             return []
         if kind == "message_delta":
             usage = payload.get("usage")
@@ -446,6 +641,23 @@ class AnthropicStreamTranslator(StreamTranslator):
         if kind == "message_stop":
             self.finished = True
         return []  # ping, content_block_stop and event types added later
+
+    def indexed(self, detail: JSON, payload: JSON) -> JSON:
+        number = self.thoughts.get(block_index(payload))
+        if number is None:
+            raise upstream_invalid(NAME)
+        detail["index"] = number
+        return detail
+
+    def reasoning_chunk(self, detail: JSON) -> list[JSON]:
+        """A piece of thinking as a delta (OpenRouter's and DeepSeek's fields), unless the
+        caller excluded it."""
+        if not self.show_reasoning:
+            return []
+        delta: JSON = {"reasoning_details": [detail]}
+        if text := detail.get("text"):
+            reasoning.with_text(delta, text)
+        return [self.chunk(delta)]
 
     def count_block(self, block: JSON) -> None:
         """The output a content block opens with (see BLOCK_OUTPUT)."""

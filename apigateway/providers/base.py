@@ -40,6 +40,9 @@ class Deployment:
     max_output_tokens: int | None = None
     api_version: str | None = None  # Azure OpenAI
     options: ProviderOptions = OPENAI  # what this provider reads (see options.py)
+    # What the catalog says the model can do (catalog flags).
+    reasoning: bool = False  # it can think: reasoning_effort / reasoning are taken
+    structured_output: bool = False  # it takes a JSON schema natively (Anthropic)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,7 @@ class Usage:
     completion_tokens: int = 0
     cached_tokens: int = 0  # part of prompt_tokens read from the provider's prompt cache
     cache_write_tokens: int = 0  # part of prompt_tokens written to the provider's prompt cache
+    cache_write_1h_tokens: int = 0  # part of cache_write_tokens kept for an hour (Anthropic)
     reasoning_tokens: int = 0  # part of completion_tokens spent thinking
 
     @property
@@ -63,13 +67,20 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
     def as_openai(self) -> JSON:
+        """OpenAI's usage object. Cache writes are in `prompt_tokens_details.
+        cache_write_tokens`, as OpenRouter reports them; both details only when not 0."""
         usage: JSON = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
         }
-        if self.cached_tokens:
-            usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        if self.cached_tokens or self.cache_write_tokens:
+            details: JSON = {"cached_tokens": self.cached_tokens}
+            if self.cache_write_tokens:
+                details["cache_write_tokens"] = self.cache_write_tokens
+            usage["prompt_tokens_details"] = details
+        if self.reasoning_tokens:
+            usage["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
         return usage
 
 
@@ -110,6 +121,7 @@ class StreamTranslator:
         self.usage: Usage | None = None
         self.final_usage = False  # `usage` holds the provider's counts for the whole answer
         self.finished = False  # the provider said the message is complete
+        self.show_reasoning = True  # reasoning text goes to the caller (not `exclude`d)
         # Output seen so far, in ASCII and other characters (see `output_estimate`).
         self.ascii_chars = 0
         self.other_chars = 0
@@ -157,6 +169,8 @@ class StreamTranslator:
             prompt_tokens=usage.prompt_tokens or prompt_estimate,
             completion_tokens=max(usage.completion_tokens, self.output_estimate()),
             cached_tokens=usage.cached_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            cache_write_1h_tokens=usage.cache_write_1h_tokens,
         )
 
     def chunk(self, delta: JSON, finish_reason: str | None = None, index: int = 0) -> JSON:

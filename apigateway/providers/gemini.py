@@ -5,6 +5,15 @@ SSE event is a whole GenerateContentResponse). Embeddings: `:batchEmbedContents`
 has no tool-call ids, so a tool message's function name is looked up from the assistant
 turn that made the call. Thought signatures cannot survive an OpenAI-shaped history, so
 replayed function calls carry Google's documented `skip_thought_signature_validator`.
+
+Reasoning (models the catalog marks `reasoning`): `generationConfig.thinkingConfig`, with
+`thinkingLevel` for Gemini 3 (minimal and low → low, the others → high) and `thinkingBudget`
+for Gemini 2.5 (the effort's share of the output cap, or the caller's reasoning max_tokens;
+"none" → 0), and `includeThoughts` unless the caller excluded them. Thought parts come back
+as `reasoning`/`reasoning_content`; thoughtsTokenCount is billed as output (part of
+completion_tokens) and shown as `completion_tokens_details.reasoning_tokens`.
+`cache_control` is not sent: Gemini caches prompts by itself. Structured output is native:
+json_schema becomes `responseSchema` (an OpenAPI subset, see `clean_schema`).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import orjson
 
 from apigateway import ids, media_urls
 from apigateway.errors import API_ERROR, GatewayError, bad_request, upstream_error
+from apigateway.providers import reasoning
 from apigateway.providers.base import (
     JSON,
     Deployment,
@@ -55,6 +65,8 @@ SCHEMA_KEYS = frozenset(
     | {"maxProperties"}
 )
 TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
+THINKING_LEVELS = {"minimal": "low", "low": "low", "medium": "high", "high": "high"}
+THINKING_LEVELS["xhigh"] = "high"
 
 
 class GeminiProvider(Provider):
@@ -102,19 +114,21 @@ class GeminiProvider(Provider):
             }
             if calls:
                 message["tool_calls"] = calls
+            if thoughts := "".join(thoughts_of(candidate)):
+                reasoning.with_text(message, thoughts)
             reason = finish_reason(candidate.get("finishReason"), bool(calls))
             index = candidate_index(candidate, position)
             choices.append(
                 {"index": index, "message": message, "logprobs": None, "finish_reason": reason}
             )
-        usage, reasoning = usage_from(payload.get("usageMetadata"))
+        usage = usage_from(payload.get("usageMetadata"))
         completion = {
             "id": ids.completion_id(),
             "object": "chat.completion",
             "created": now(),
             "model": model,
             "choices": choices,
-            "usage": openai_usage(usage, reasoning),
+            "usage": usage.as_openai(),
         }
         return completion, usage
 
@@ -289,6 +303,11 @@ def generation_config(body: JSON, deployment: Deployment) -> JSON:
             config[gemini_name] = body[openai_name]
     if (cap := output_cap(body, deployment)) is not None:
         config["maxOutputTokens"] = cap
+    model = body.get("model") or ""
+    if asked := reasoning.refused(deployment.reasoning, body, model):
+        config["thinkingConfig"] = thinking_config(asked, cap, deployment.upstream_model)
+        if asked.on and not asked.exclude:
+            config["thinkingConfig"]["includeThoughts"] = True
     if stop := body.get("stop"):
         config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
     response_format = body.get("response_format") or {}
@@ -300,6 +319,17 @@ def generation_config(body: JSON, deployment: Deployment) -> JSON:
         if isinstance(schema, dict):
             config["responseSchema"] = clean_schema(schema)
     return config
+
+
+def thinking_config(asked: reasoning.Reasoning, cap: int | None, model: str) -> JSON:
+    """Gemini's thinking level (Gemini 3) or budget (2.5) for what the caller asked."""
+    if not asked.on:
+        return {"thinkingBudget": 0}
+    if "gemini-3" in model:
+        return {"thinkingLevel": THINKING_LEVELS[asked.effort_for(cap)]}
+    if cap is None and not asked.max_tokens:
+        return {"thinkingBudget": -1}  # (no cap to take a share of: the model decides)
+    return {"thinkingBudget": asked.share_of(cap or 0)}
 
 
 def clean_schema(schema: JSON, defs: JSON | None = None, depth: int = 0) -> JSON:
@@ -469,27 +499,20 @@ def finish_reason(reason: Any, tool_calls: bool) -> str:
     return "tool_calls" if tool_calls else "stop"
 
 
-def usage_from(metadata: Any) -> tuple[Usage, int]:
-    """usageMetadata → (Usage, thinking tokens, already counted in completion_tokens)."""
+def usage_from(metadata: Any) -> Usage:
+    """usageMetadata → Usage; thoughts are billed as output, so completion_tokens holds them."""
     meta = metadata if isinstance(metadata, dict) else {}
     thoughts = token_count(meta.get("thoughtsTokenCount"), NAME)
-    usage = Usage(
+    return Usage(
         prompt_tokens=token_count(meta.get("promptTokenCount"), NAME),
         completion_tokens=token_count(meta.get("candidatesTokenCount"), NAME) + thoughts,
         cached_tokens=token_count(meta.get("cachedContentTokenCount"), NAME),
+        reasoning_tokens=thoughts,
     )
-    return usage, thoughts
 
 
 def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def openai_usage(usage: Usage, reasoning_tokens: int) -> JSON:
-    body = usage.as_openai()
-    if reasoning_tokens:
-        body["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
-    return body
 
 
 class GeminiStreamTranslator(StreamTranslator):
@@ -501,7 +524,6 @@ class GeminiStreamTranslator(StreamTranslator):
         self.started: set[int] = set()  # candidates whose role chunk went out
         self.calls: dict[int, int] = {}  # candidate → tool calls sent so far
         self.done: set[int] = set()  # candidates that sent a finishReason
-        self.reasoning_tokens = 0
 
     def delta(self, index: int, delta: JSON) -> JSON:
         if index not in self.started:
@@ -518,7 +540,7 @@ class GeminiStreamTranslator(StreamTranslator):
                 message = "the gemini provider failed mid-stream"
             raise GatewayError(502, message, type=API_ERROR)
         if counted := bool(payload.get("usageMetadata")):
-            self.usage, self.reasoning_tokens = usage_from(payload["usageMetadata"])
+            self.usage = usage_from(payload["usageMetadata"])
         candidates = payload.get("candidates") or []
         if not isinstance(candidates, list):
             raise upstream_invalid(NAME)
@@ -527,9 +549,11 @@ class GeminiStreamTranslator(StreamTranslator):
         out: list[JSON] = []
         for position, candidate in enumerate(candidates):
             texts, calls = read_parts(candidate)
-            for thought in thoughts_of(candidate):
-                self.count(thought)  # not relayed, but output Google bills
             index = candidate_index(candidate, position)
+            for thought in thoughts_of(candidate):
+                self.count(thought)  # output Google bills, relayed or not (`exclude`)
+                if thought and self.show_reasoning:
+                    out.append(self.delta(index, reasoning.with_text({}, thought)))
             if text := "".join(texts):
                 self.count(text)
                 out.append(self.delta(index, {"content": text}))
@@ -548,8 +572,3 @@ class GeminiStreamTranslator(StreamTranslator):
         # The counts that came with the last finishReason are the answer's final ones.
         self.final_usage = self.final_usage or (self.finished and counted)
         return out
-
-    def usage_chunk(self) -> JSON:
-        chunk = super().usage_chunk()
-        chunk["usage"] = openai_usage(self.usage or Usage(), self.reasoning_tokens)
-        return chunk

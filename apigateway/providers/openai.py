@@ -7,6 +7,13 @@ sampling extras the provider's options allow). What changes on the way: the mode
 output cap (in the one field the provider reads), `store` (only ever false, and only to
 providers that take it), and streams always ask for usage (`stream_options.include_usage`)
 so that billing uses the provider's own counts.
+
+Reasoning (models the catalog marks `reasoning`, else a 400): `reasoning_effort` or the
+`reasoning` object, in the field the provider reads (options.py `reasoning_field`). The
+reasoning text a provider returns in `reasoning_content` (DeepSeek) or `reasoning`
+(OpenRouter, vLLM, Groq) is returned in both, on messages and deltas; OpenAI's own models
+return none. `cache_control` and `reasoning_details` are Anthropic's and never sent: these
+providers cache prompts by themselves.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import orjson
 
 from apigateway import media_urls
 from apigateway.errors import API_ERROR, GatewayError
+from apigateway.providers import reasoning
 from apigateway.providers.base import (
     JSON,
     Deployment,
@@ -47,19 +55,31 @@ def usage_from(payload: JSON) -> Usage:
         raise upstream_invalid("openai")
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
     cached = details.get("cached_tokens")
+    output = usage.get("completion_tokens_details") or {}
+    thought = output.get("reasoning_tokens") if type(output) is dict else -1
     if (  # the usual answer: whole counts, nothing to check further
         type(prompt) is int
         and type(completion) is int
         and (cached is None or type(cached) is int)
+        and (thought is None or type(thought) is int)
         and prompt >= 0
         and completion >= 0
         and (cached or 0) >= 0
+        and (thought or 0) >= 0
     ):
-        return Usage(prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached or 0)
+        return Usage(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cached_tokens=cached or 0,
+            reasoning_tokens=thought or 0,
+        )
+    if not isinstance(output, dict):
+        raise upstream_invalid("openai")
     return Usage(
         prompt_tokens=token_count(usage.get("prompt_tokens"), "openai"),
         completion_tokens=token_count(usage.get("completion_tokens"), "openai"),
         cached_tokens=token_count(details.get("cached_tokens"), "openai"),
+        reasoning_tokens=token_count(output.get("reasoning_tokens"), "openai"),
     )
 
 
@@ -104,6 +124,14 @@ class OpenAIProvider(Provider):
                 **(body.get("stream_options") or {}),
                 "include_usage": True,
             }
+        upstream.pop("reasoning_effort", None)  # (sent below, where the model reasons)
+        if asked := reasoning.refused(deployment.reasoning, body, body.get("model") or ""):
+            reasoning_controls(upstream, asked, options.reasoning_field, body, cap)
+        messages, tools = reasoning.without_cache_control(body)
+        if messages is not None:
+            upstream["messages"] = messages
+        if tools is not None:
+            upstream["tools"] = tools
         return self._request("chat/completions", upstream, deployment)
 
     def parse_chat_response(
@@ -111,6 +139,9 @@ class OpenAIProvider(Provider):
     ) -> tuple[JSON, Usage]:
         payload = load_object(data, self.name)
         payload["model"] = model
+        for choice in payload.get("choices") or ():
+            if isinstance(choice, dict) and isinstance(message := choice.get("message"), dict):
+                reasoning.mirrored(message)
         return payload, usage_from(payload)
 
     def stream_translator(
@@ -140,6 +171,22 @@ class OpenAIProvider(Provider):
     def parse_images_response(self, data: bytes, *, model: str) -> tuple[JSON, Usage]:
         payload = load_object(data, self.name)
         return payload, usage_from(payload)
+
+
+def reasoning_controls(
+    upstream: JSON, asked: reasoning.Reasoning, field: str, body: JSON, cap: int | None
+) -> None:
+    """The caller's reasoning in the field(s) the provider reads (see options.py)."""
+    if field == "reasoning":  # OpenRouter: its own object, as the caller would send it
+        given = body.get("reasoning")
+        upstream["reasoning"] = given if given is not None else {"effort": asked.effort}
+        return
+    if field == "thinking":  # DeepSeek: a switch, and an effort beside it
+        upstream["thinking"] = {"type": "enabled" if asked.on else "disabled"}
+        if asked.on and (asked.effort or asked.max_tokens):
+            upstream["reasoning_effort"] = asked.effort_for(cap)
+        return
+    upstream["reasoning_effort"] = asked.effort_for(cap)
 
 
 @cache
@@ -235,6 +282,12 @@ class OpenAIStreamTranslator(StreamTranslator):
                     self.count_more(delta)
             elif delta:
                 self.count_more(delta)
+            if "reasoning_content" in delta or "reasoning" in delta:
+                if self.show_reasoning:
+                    reasoning.mirrored(delta)
+                else:
+                    for name in reasoning.REASONING_FIELDS:
+                        delta.pop(name, None)
         chunk["model"] = self.model
         if self.include_usage:
             chunk["usage"] = None

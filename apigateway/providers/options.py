@@ -9,6 +9,9 @@
 * `store_field`: the provider takes OpenAI's `store` (it is only ever sent as false).
 * `remote_media`: the provider may be given https media URLs to fetch; a self-hosted
   server fetches from inside the operator's network, so by default it takes data: only.
+* `reasoning_field`: how the provider takes a reasoning model's controls: OpenAI's
+  `reasoning_effort` (the default), DeepSeek's `thinking` ({"type": "enabled"|"disabled"},
+  with reasoning_effort beside it), or OpenRouter's `reasoning` object.
 * `responses_api`: the provider has OpenAI's Responses API (`POST {base_url}/responses`,
   with OpenAI's adapter), so /v1/responses calls are passed through to it; the others get
   them as chat completions, translated. OpenAI's only, by default.
@@ -25,8 +28,10 @@ from typing import Any
 OUTPUT_CAP_FIELDS = ("max_completion_tokens", "max_tokens")
 # Sampling options some servers take beyond OpenAI's: none changes what a token costs.
 SAMPLING_EXTRAS = frozenset({"top_k", "min_p", "repetition_penalty"})
+REASONING_FIELDS = ("reasoning_effort", "thinking", "reasoning")
 OPTION_KEYS = frozenset(
-    {"output_cap_field", "extra_fields", "store_field", "remote_media", "responses_api"}
+    {"output_cap_field", "extra_fields", "store_field", "remote_media", "reasoning_field"}
+    | {"responses_api"}
 )
 
 
@@ -36,6 +41,7 @@ class ProviderOptions:
     extra_fields: frozenset[str] = frozenset()
     store_field: bool = True
     remote_media: bool = True
+    reasoning_field: str = "reasoning_effort"
     responses_api: bool = False
 
 
@@ -56,10 +62,10 @@ BUILT_IN = {
     "gemini": HOSTED,
     "mistral": HOSTED,
     "groq": HOSTED,
-    "deepseek": HOSTED,
+    "deepseek": replace(HOSTED, reasoning_field="thinking"),
     "together": HOSTED,
     "xai": HOSTED,
-    "openrouter": HOSTED,
+    "openrouter": replace(HOSTED, reasoning_field="reasoning"),
     "ollama": SELF_HOSTED,
     "vllm": SELF_HOSTED,
 }
@@ -101,6 +107,13 @@ def configured(name: str, given: Mapping[str, Any]) -> dict[str, Any]:
                 f"{', '.join(sorted(SAMPLING_EXTRAS))}"
             )
         out["extra_fields"] = sorted(extra)
+    if "reasoning_field" in given:
+        if given["reasoning_field"] not in REASONING_FIELDS:
+            raise ValueError(
+                f"NEXEON_PROVIDERS[{name!r}].reasoning_field must be one of "
+                f"{', '.join(REASONING_FIELDS)}"
+            )
+        out["reasoning_field"] = given["reasoning_field"]
     for flag in ("store_field", "remote_media", "responses_api"):
         if flag in given:
             if not isinstance(given[flag], bool):

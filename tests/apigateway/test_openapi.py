@@ -1,5 +1,6 @@
 """The OpenAPI description of /v1 (apigateway/openapi.json): served without a key, and it
-describes every endpoint the gateway routes, with OpenAI's error object for every error."""
+describes every endpoint the gateway routes, with OpenAI's error object for every error (and
+Anthropic's on the Messages API)."""
 
 from __future__ import annotations
 
@@ -78,7 +79,10 @@ def test_every_reference_resolves_and_every_error_is_openais_error_object():
                 if int(status) >= 400:
                     error_statuses.add(status)
                     schema = response["content"]["application/json"]["schema"]
-                    assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (path, method)
+                    # Anthropic's Messages API answers in Anthropic's error shape.
+                    anthropic = path.startswith("/messages")
+                    shape = "AnthropicErrorResponse" if anthropic else "ErrorResponse"
+                    assert schema == {"$ref": f"#/components/schemas/{shape}"}, (path, method)
     assert error_statuses == {
         *("400", "401", "402", "404", "405", "408", "413", "429"),
         *("500", "502", "503", "504"),

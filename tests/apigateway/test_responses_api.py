@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from billing.models import LedgerEntry
+from tests.apigateway.conftest import UPSTREAM_KEY
 from tests.apigateway.test_usage_records import record_of
 
 # One model per way a call is served: passed through, and translated per family.
@@ -218,7 +219,6 @@ def test_request_options_are_translated_to_chat(tenant, fake_openai):
         max_output_tokens=40,
         temperature=0.3,
         top_p=0.9,
-        reasoning={"effort": "low"},
         text={
             "format": {"type": "json_schema", "name": "answer", "schema": schema, "strict": True}
         },
@@ -243,7 +243,6 @@ def test_request_options_are_translated_to_chat(tenant, fake_openai):
     ]
     assert body["max_tokens"] == 40
     assert (body["temperature"], body["top_p"]) == (0.3, 0.9)
-    assert body["reasoning_effort"] == "low"
     assert body["response_format"] == {
         "type": "json_schema",
         "json_schema": {"name": "answer", "schema": schema, "strict": True},
@@ -261,6 +260,18 @@ def test_request_options_are_translated_to_chat(tenant, fake_openai):
     assert body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
     assert body["parallel_tool_calls"] is False
     assert body["user"] == "end-user-1"
+
+
+def test_reasoning_effort_reaches_a_translated_reasoning_model(tenant, providers, fake_openai):
+    providers["deepseek"] = {"api_key": UPSTREAM_KEY, "base_url": fake_openai.base_url + "/v1"}
+    response = tenant.client().responses.create(
+        model="deepseek-reasoner", input="Hi", reasoning={"effort": "high"}
+    )
+    body = fake_openai.requests[-1].json()
+    assert (body["reasoning_effort"], body["thinking"]) == ("high", {"type": "enabled"})
+    # DeepSeek thinks aloud: its reasoning_content comes back as a reasoning item.
+    assert [item.type for item in response.output] == ["reasoning", "message"]
+    assert response.output[0].content[0].text
 
 
 def test_reasoning_from_chat_becomes_a_reasoning_item(tenant, fake_openai):

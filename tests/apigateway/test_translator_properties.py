@@ -557,7 +557,7 @@ def billed_stream(name: str, pieces: list[tuple[str, str]], final: int):
         return [anthropic_start(PROMPT)], built, anthropic_end(final), Usage(PROMPT, final)
     built = [gemini_piece(kind, text) for kind, text in pieces]
     end = [gemini_end(PROMPT, final, thoughts=1)]
-    return [], built, end, Usage(PROMPT, final + 1)
+    return [], built, end, Usage(PROMPT, final + 1, reasoning_tokens=1)
 
 
 @FAST

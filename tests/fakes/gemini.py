@@ -4,6 +4,10 @@ POST /v1beta/models/{model}:generateContent, :streamGenerateContent (?alt=sse: C
 `data:` events, each a whole GenerateContentResponse) and :batchEmbedContents. The key goes
 in `x-goog-api-key` (or the `key` query parameter); like Google, a missing key is 403
 PERMISSION_DENIED and a wrong one 400 INVALID_ARGUMENT with reason API_KEY_INVALID.
+
+`generationConfig.thinkingConfig` (thinkingBudget or thinkingLevel, not both) makes the model
+think: "Thinking about: <last user text>", billed in thoughtsTokenCount and sent as a
+`thought: true` part first when includeThoughts is set.
 """
 
 from __future__ import annotations
@@ -122,6 +126,17 @@ class FakeGemini(FakeProvider):
         contents = body.get("contents")
         if not contents:
             return "* GenerateContentRequest.contents: contents is not specified"
+        thinking = (body.get("generationConfig") or {}).get("thinkingConfig")
+        if thinking is not None:
+            if set(thinking) - {"thinkingBudget", "thinkingLevel", "includeThoughts"}:
+                return 'Invalid JSON payload received. Unknown name in "thinkingConfig".'
+            if "thinkingBudget" in thinking and "thinkingLevel" in thinking:
+                return "You can only set only one of thinking budget and thinking level."
+            budget = thinking.get("thinkingBudget", -1)
+            if not isinstance(budget, int) or budget < -1:
+                return "thinking_budget must be -1 (dynamic) or a whole number of tokens"
+            if thinking.get("thinkingLevel", "low") not in ("minimal", "low", "medium", "high"):
+                return "thinking_level must be minimal, low, medium or high"
         for content in contents:
             if content.get("role") not in ("user", "model", "function", None):
                 return f"Please use a valid role: user, model. Got {content.get('role')!r}."
@@ -161,6 +176,22 @@ class FakeGemini(FakeProvider):
         prompt = sum(content_words(c) for c in body["contents"])
         prompt += content_words(body.get("systemInstruction") or {})
         completion = content_words({"parts": parts}) or 1
+        thinking = (body.get("generationConfig") or {}).get("thinkingConfig") or {}
+        thoughts = 0
+        if thinking and thinking.get("thinkingBudget") != 0:
+            said = " ".join(p.get("text", "") for p in body["contents"][-1].get("parts") or [])
+            thought = f"Thinking about: {said}"
+            thoughts = len(words(thought))
+            if thinking.get("includeThoughts"):
+                parts = [{"text": thought, "thought": True}, *parts]
+        usage: dict[str, Any] = {
+            "promptTokenCount": prompt,
+            "candidatesTokenCount": completion,
+            "totalTokenCount": prompt + completion + thoughts,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
+        }
+        if thoughts:
+            usage["thoughtsTokenCount"] = thoughts
         return {
             "candidates": [
                 {
@@ -169,12 +200,7 @@ class FakeGemini(FakeProvider):
                     "index": 0,
                 }
             ],
-            "usageMetadata": {
-                "promptTokenCount": prompt,
-                "candidatesTokenCount": completion,
-                "totalTokenCount": prompt + completion,
-                "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
-            },
+            "usageMetadata": usage,
             "modelVersion": model,
             "responseId": RESPONSE_ID,
         }
@@ -207,11 +233,13 @@ class FakeGemini(FakeProvider):
             }
         else:
             parts = candidate["content"]["parts"]
+            thought = [[parts[0]]] if parts[0].get("thought") else []
+            parts = parts[len(thought) :]
             if "text" in parts[0]:
                 pieces = re.findall(r"\s*\S+(?:\s+\S+)?", parts[0]["text"]) or [""]
-                part_lists = [[{"text": piece}] for piece in pieces]
+                part_lists = [*thought, *[[{"text": piece}] for piece in pieces]]
             else:
-                part_lists = [parts]
+                part_lists = [*thought, parts]
         events = []
         for number, event_parts in enumerate(part_lists):
             if isinstance(event_parts, bytes):

@@ -3,6 +3,11 @@
 A scripted stream (`script`) is a list of chunk deltas, e.g. {"content": "..."},
 {"reasoning_content": "..."} or {"tool_calls": [...]}; its usage counts a token a delta.
 The Responses API (POST /v1/responses) is in tests/fakes/openai_responses.py.
+
+Reasoning: a `reasoning_effort` other than "none" bills REASONING_TOKENS[effort] hidden
+reasoning tokens (completion_tokens_details.reasoning_tokens), as OpenAI's reasoning models
+do; DeepSeek's `thinking: {"type": "enabled"}` (or a model named *reasoner) thinks aloud, in
+`reasoning_content`, as DeepSeek does.
 """
 
 from __future__ import annotations
@@ -16,6 +21,13 @@ import orjson
 
 from tests.fakes.openai_responses import ResponsesEndpoint
 from tests.fakes.server import FakeProvider, RecordedRequest, Send
+
+REASONING_TOKENS = {"minimal": 8, "low": 16, "medium": 64, "high": 256, "xhigh": 512}
+
+
+def thinks_aloud(body: dict) -> bool:
+    thinking = (body.get("thinking") or {}).get("type")
+    return thinking == "enabled" or ("reasoner" in body["model"] and thinking != "disabled")
 
 
 def words(text: str) -> list[str]:
@@ -95,12 +107,21 @@ class FakeOpenAI(ResponsesEndpoint, FakeProvider):
         cap = body.get("max_completion_tokens") or body.get("max_tokens")
         prompt = self.billed("prompt", prompt, cap)
         completion = self.billed("completion", completion, cap)
-        return {
+        reasoning = REASONING_TOKENS.get(body.get("reasoning_effort") or "", 0)
+        if thinks_aloud(body):
+            reasoning = len(words(self.thought(body)))
+        usage = {
             "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
+            "completion_tokens": completion + reasoning,
+            "total_tokens": prompt + completion + reasoning,
             "prompt_tokens_details": {"cached_tokens": 0},
         }
+        if reasoning:
+            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+        return usage
+
+    def thought(self, body: dict) -> str:
+        return f"Thinking about: {last_user_text(body['messages'])}"
 
     async def chat(self, body: dict, send: Send, request: RecordedRequest) -> None:
         content, tool_calls, finish = self.answer(body)
@@ -108,6 +129,8 @@ class FakeOpenAI(ResponsesEndpoint, FakeProvider):
         usage = self.usage(body, content)
         if not body.get("stream"):
             message = {"role": "assistant", "content": content, "refusal": None}
+            if thinks_aloud(body):
+                message["reasoning_content"] = self.thought(body)
             if tool_calls:
                 message["tool_calls"] = tool_calls
             choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
@@ -129,6 +152,8 @@ class FakeOpenAI(ResponsesEndpoint, FakeProvider):
             return b"data: " + orjson.dumps(data) + b"\n\n"
 
         events = [chunk({"role": "assistant", "content": ""})]
+        if thinks_aloud(body) and self.script is None:
+            events += [chunk({"reasoning_content": w + " "}) for w in words(self.thought(body))]
         if self.script is not None:
             # Scripted deltas, one token each (about what a real provider's delta is).
             events += [p if isinstance(p, bytes) else chunk(p) for p in self.script]

@@ -353,6 +353,18 @@ def test_text_answer():
                 "role": "assistant",
                 "content": "Paris is the capital.",
                 "refusal": None,
+                # thinking, as OpenRouter and DeepSeek return reasoning
+                "reasoning_content": "hmm",
+                "reasoning": "hmm",
+                "reasoning_details": [
+                    {
+                        "type": "reasoning.text",
+                        "text": "hmm",
+                        "signature": "sig",
+                        "format": "anthropic-claude-v1",
+                        "index": 0,
+                    }
+                ],
             },
             "logprobs": None,
             "finish_reason": "stop",
@@ -411,11 +423,12 @@ def test_usage_counts_cache_reads_and_writes_as_prompt_tokens():
     )
     payload, usage = parse(data)
     assert (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens) == (1212, 6, 1000)
+    assert usage.cache_write_tokens == 200
     assert payload["usage"] == {
         "prompt_tokens": 1212,
         "completion_tokens": 6,
         "total_tokens": 1218,
-        "prompt_tokens_details": {"cached_tokens": 1000},
+        "prompt_tokens_details": {"cached_tokens": 1000, "cache_write_tokens": 200},
     }
     _, usage = parse(message([text("x")], cache_read_input_tokens=None))
     assert usage.prompt_tokens == 12

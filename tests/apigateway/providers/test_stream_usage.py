@@ -243,4 +243,4 @@ def test_gemini_finish_with_usage_makes_the_counts_final():
     ]
     translator = feed(GeminiStreamTranslator(model="m", include_usage=False), events)
     assert translator.final_usage
-    assert translator.billable_usage(prompt_estimate=999) == Usage(12, 9)
+    assert translator.billable_usage(prompt_estimate=999) == Usage(12, 9, reasoning_tokens=4)
