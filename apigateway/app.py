@@ -44,6 +44,7 @@ from apigateway.legacy_completions import COMPLETIONS
 from apigateway.messages.count_tokens import count_tokens
 from apigateway.messages.surface import MessagesSurface
 from apigateway.quota import REDIS_ERRORS, count_refused_request, credit_service_unavailable
+from apigateway.responses.surface import ResponsesSurface, not_stored
 from apigateway.surfaces import CHAT, Surface
 from billing.pricing import public_pricing
 from credit import leases
@@ -60,6 +61,8 @@ POST_ENDPOINTS = {
     # Anthropic's Messages API: its surface checks the request (MessagesSurface.accept).
     "/v1/messages": ("messages", None),
     "/v1/messages/count_tokens": ("count_tokens", None),
+    # OpenAI's Responses API: checked as the chat body it translates to (ResponsesSurface).
+    "/v1/responses": ("responses", validation.chat),
 }
 GET_ENDPOINTS = {"/v1/models", "/v1/credits", "/v1/key", "/v1/openapi.json"}
 # The OpenAPI description of /v1, served as it is, to anyone (it holds nothing secret).
@@ -72,8 +75,10 @@ ENDPOINT_NAMES = {
     "moderation": "moderations",
     "messages": "messages",
     "count_tokens": "count_tokens",
+    "responses": "responses",
 }
-CATALOG_MODES = {"messages": "chat", "count_tokens": "chat"}  # else the endpoint's own
+# else the endpoint's own
+CATALOG_MODES = {"messages": "chat", "count_tokens": "chat", "responses": "chat"}
 COUNTED_BY_THE_LIMITER = {402, 429}  # refused by the reservation itself (429: not counted)
 
 
@@ -190,6 +195,9 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     if path.startswith("/v1/messages"):  # every answer from here on in Anthropic's shape
         response.surface = MessagesSurface(request_id)
     endpoint = POST_ENDPOINTS.get(path)
+    if path.startswith("/v1/responses/"):  # a stored response: none is
+        await authenticate(credentials(scope), scope)
+        raise not_stored(path)
     if endpoint is None and url_mistakes.lacks_v1(path):
         raise url_mistakes.missing_v1(scope)
     if endpoint is None and path not in GET_ENDPOINTS and not path.startswith("/v1/models/"):
@@ -219,6 +227,9 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     payload = validation.parse_json(body)
     surface = response.surface
     wanted = None
+    if mode == "responses":
+        surface = response.surface = ResponsesSurface(payload)
+        payload = surface.chat_body  # what the relay sizes and reserves for
     if isinstance(surface, MessagesSurface):
         betas = header(scope, b"anthropic-beta")
         counting = mode == "count_tokens"
@@ -259,7 +270,7 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
         respond_json=response.json,
         surface=surface,
     )
-    if mode in ("chat", "messages", "completion"):
+    if mode in ("chat", "messages", "responses", "completion"):
         await relay.chat(call, send, partial(on_disconnect, scope, receive), headers)
     elif mode == "count_tokens":
         await count_tokens(call, surface, headers)

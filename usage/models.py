@@ -18,6 +18,7 @@ class Endpoint(models.TextChoices):
     COUNT_TOKENS = "count_tokens", "Count tokens"
     COMPLETIONS = "completions", "Completions (legacy)"
     MODERATIONS = "moderations", "Moderations"
+    RESPONSES = "responses", "Responses"
 
 
 class UsageRecord(models.Model):

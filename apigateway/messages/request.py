@@ -166,7 +166,7 @@ def _check_messages(messages: Any) -> None:
             raise invalid(f"{where}.content: Input should be a string or a list", "messages")
         for block in content:
             kind = block.get("type") if isinstance(block, dict) else None
-            if kind not in BLOCK_TYPES:
+            if not isinstance(kind, str) or kind not in BLOCK_TYPES:
                 raise invalid(
                     f"{where}.content: unknown content block type {kind!r}: it must be one of "
                     f"{', '.join(sorted(BLOCK_TYPES))}",

@@ -17,6 +17,9 @@
   the operator's own. (DeepSeek's is a FIM beta at another base URL: configure it as a
   provider of its own.)
 * `moderations`: the provider serves OpenAI's `/moderations` (OpenAI only).
+* `responses_api`: the provider has OpenAI's Responses API (`POST {base_url}/responses`,
+  with OpenAI's adapter), so /v1/responses calls are passed through to it; the others get
+  them as chat completions, translated. OpenAI's only, by default.
 
 settings.PROVIDERS entries (NEXEON_PROVIDERS) override these per provider. Pure.
 """
@@ -31,7 +34,7 @@ OUTPUT_CAP_FIELDS = ("max_completion_tokens", "max_tokens")
 # Sampling options some servers take beyond OpenAI's: none changes what a token costs.
 SAMPLING_EXTRAS = frozenset({"top_k", "min_p", "repetition_penalty"})
 REASONING_FIELDS = ("reasoning_effort", "thinking", "reasoning")
-FLAGS = ("store_field", "remote_media", "completions", "moderations")
+FLAGS = ("store_field", "remote_media", "completions", "moderations", "responses_api")
 OPTION_KEYS = frozenset({"output_cap_field", "extra_fields", "reasoning_field", *FLAGS})
 
 
@@ -44,9 +47,10 @@ class ProviderOptions:
     reasoning_field: str = "reasoning_effort"
     completions: bool = False
     moderations: bool = False
+    responses_api: bool = False
 
 
-OPENAI = ProviderOptions(completions=True, moderations=True)
+OPENAI = ProviderOptions(completions=True, moderations=True, responses_api=True)
 AZURE = ProviderOptions(completions=True)
 HOSTED = ProviderOptions("max_tokens", store_field=False)
 HOSTED_WITH_COMPLETIONS = replace(HOSTED, completions=True)

@@ -14,7 +14,8 @@ def test_every_section_and_endpoint_of_the_reference_is_on_the_page(client):
     page = client.get("/docs/", HTTP_HOST="127.0.0.1:8443").content.decode()
     headings = [
         "Introduction", "Base URL", "Authentication", "List Models", "Chat Completions",
-        "Request Body", "Embeddings", "Image Generation", "Streaming", "SDK Usage", "Errors",
+        "Request Body", "Responses", "Embeddings", "Image Generation", "Streaming",
+        "SDK Usage", "Errors",
     ]  # fmt: skip
     for heading in headings:
         assert heading in REFERENCE

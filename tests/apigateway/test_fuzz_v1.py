@@ -58,6 +58,7 @@ MODELS = {
     ],
     "/embeddings": ["text-embedding-3-small", "gemini-embedding-001"],
     "/images/generations": ["dall-e-3"],
+    "/responses": ["gpt-4o", "claude-3-5-sonnet", "gemini-2.5-flash", "mistral-small-latest"],
 }
 
 schema = schemathesis.openapi.from_path(OPENAPI)
@@ -101,6 +102,29 @@ CHAT = {
         }
     ],
     "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+}
+RESPONSE = {
+    "id": "resp_canned",
+    "object": "response",
+    "created_at": 1700000000,
+    "status": "completed",
+    "model": "upstream-model",
+    "output": [
+        {
+            "id": "msg_canned",
+            "type": "message",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "canned", "annotations": []}],
+        }
+    ],
+    "usage": {
+        "input_tokens": 3,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 1,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 4,
+    },
 }
 ANTHROPIC_MESSAGE = {
     "id": "msg_canned",
@@ -181,6 +205,20 @@ class CannedUpstream(FakeProvider):
                 await self.stream(send, openai_stream(), request)
             else:
                 await self.respond_json(send, CHAT)
+        elif path == "/v1/responses":
+            if stream:
+                started = {**RESPONSE, "status": "in_progress", "output": [], "usage": None}
+                events = [("response.created", started), ("response.completed", RESPONSE)]
+                await self.stream(
+                    send,
+                    [
+                        sse({"type": name, "response": data, "sequence_number": n}, name)
+                        for n, (name, data) in enumerate(events)
+                    ],
+                    request,
+                )
+            else:
+                await self.respond_json(send, RESPONSE)
         elif path == "/v1/embeddings":
             item = {"object": "embedding", "index": 0, "embedding": [0.25, -0.5]}
             usage = {"prompt_tokens": 2, "total_tokens": 2}
@@ -253,7 +291,12 @@ def test_every_generated_request_gets_a_documented_answer_never_a_5xx(
     )
     assert time.monotonic() - started < TIMEOUT
     if response.status_code >= 400:
-        error = response.json()["error"]
-        assert set(error) == {"message", "type", "param", "code"}
+        answer = response.json()
+        error = answer["error"]
+        if case.path.startswith("/messages"):  # Anthropic's error shape
+            assert answer["type"] == "error" and set(answer) == {"type", "error", "request_id"}
+            assert set(error) == {"type", "message"}
+        else:
+            assert set(error) == {"message", "type", "param", "code"}
         assert response.status_code < 500, error
     assert_nothing_held(fuzz_tenant.organization.pk)

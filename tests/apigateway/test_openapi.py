@@ -30,6 +30,9 @@ def test_it_is_served_without_a_key_and_lists_every_endpoint(gateway_url):
     routed = {(path, "post") for path in app.POST_ENDPOINTS}
     routed |= {(path, "get") for path in app.GET_ENDPOINTS}
     routed.add(("/v1/models/{model}", "get"))
+    # Stored responses: none is, and these say so (a 404).
+    routed |= {("/v1/responses/{response_id}", method) for method in ("get", "delete")}
+    routed.add(("/v1/responses/{response_id}/input_items", "get"))
     described = {
         ("/v1" + path, method) for path, item in document["paths"].items() for method in item
     }

@@ -2,6 +2,7 @@
 
 A scripted stream (`script`) is a list of chunk deltas, e.g. {"content": "..."},
 {"reasoning_content": "..."} or {"tool_calls": [...]}; its usage counts a token a delta.
+The Responses API (POST /v1/responses) is in tests/fakes/openai_responses.py.
 
 Reasoning: a `reasoning_effort` other than "none" bills REASONING_TOKENS[effort] hidden
 reasoning tokens (completion_tokens_details.reasoning_tokens), as OpenAI's reasoning models
@@ -18,6 +19,7 @@ import time
 
 import orjson
 
+from tests.fakes.openai_responses import ResponsesEndpoint
 from tests.fakes.server import FakeProvider, RecordedRequest, Send
 
 REASONING_TOKENS = {"minimal": 8, "low": 16, "medium": 64, "high": 256, "xhigh": 512}
@@ -47,7 +49,7 @@ def vector(text: str, dimensions: int) -> list[float]:
     return [((seed[i % 32] + i) % 256) / 255.0 - 0.5 for i in range(dimensions)]
 
 
-class FakeOpenAI(FakeProvider):
+class FakeOpenAI(ResponsesEndpoint, FakeProvider):
     def __init__(self, api_key: str = "sk-upstream-test") -> None:
         super().__init__()
         self.api_key = api_key
@@ -79,6 +81,8 @@ class FakeOpenAI(FakeProvider):
             await self.completions(body, send, request)
         elif path == "/moderations":
             await self.moderations(body, send)
+        elif path == "/responses":
+            await self.responses(body, send, request)
         else:
             await self.respond_json(send, {"error": {"message": "not found"}}, status=404)
 

@@ -20,6 +20,7 @@ from nexeon import counters
 from tests.usage.test_pipeline import bookings
 from usage import metric_exposition, metric_labels, metrics, pipeline
 from usage.metric_families import DURATION_BUCKETS, HASH, LAG_BUCKETS
+from usage.models import Endpoint
 
 TOKEN = "op-secret"
 _ids = itertools.count(1)
@@ -142,7 +143,7 @@ def assert_labels_bounded(text: str, models: set[str]) -> None:
         labels = sample.labels
         assert labels.get("model", "other") in models | {"other"}, sample
         assert labels.get("provider", "other") in providers | {"other"}, sample
-        assert labels.get("endpoint", "chat") in {"chat", "embeddings", "images", "other"}
+        assert labels.get("endpoint", "chat") in {*Endpoint.values, "other"}
         assert labels.get("kind", "prompt") in {"prompt", "completion"}
         status = labels.get("status", "200")
         assert status == "other" or 100 <= int(status) <= 599, sample
