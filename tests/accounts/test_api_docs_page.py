@@ -14,13 +14,14 @@ def test_every_section_and_endpoint_of_the_reference_is_on_the_page(client):
     page = client.get("/docs/", HTTP_HOST="127.0.0.1:8443").content.decode()
     headings = [
         "Introduction", "Base URL", "Authentication", "List Models", "Chat Completions",
-        "Request Body", "Responses", "Embeddings", "Image Generation", "Streaming",
+        "Request Body", "Responses", "Anthropic Messages", "Completions (legacy)",
+        "Moderations", "Embeddings", "Image Generation", "Streaming",
         "SDK Usage", "Errors",
     ]  # fmt: skip
     for heading in headings:
         assert heading in REFERENCE
         assert f">{heading}</h" in page
-    for endpoint in re.findall(r"(?:GET|POST)(/[a-z/]+)", REFERENCE):
+    for endpoint in re.findall(r"(?:GET|POST)(/[a-z_/]+)", REFERENCE):
         assert endpoint in page
     for code in ("401", "402", "429", "500"):
         assert f"<td>{code}</td>" in page
