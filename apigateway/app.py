@@ -244,7 +244,7 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
         log.model,
         catalog,
         allowed=key.allowed_models,
-        available=routing.is_available,
+        available=routing.has_routes,
         mode=CATALOG_MODES.get(mode, mode),
     )
     log.model = entry.id  # (an alias's call is the catalog model's: see model_ids)

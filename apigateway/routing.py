@@ -188,6 +188,11 @@ def _route(
     )
 
 
+def has_routes(entry: CatalogEntry) -> bool:
+    """is_available, from the routes made once per entry (what every call asks)."""
+    return bool(deployments_for(entry))
+
+
 def is_available(entry: CatalogEntry) -> bool:
     """Has the model a configured deployment (primary, balanced or fallback)?"""
     return (

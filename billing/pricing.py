@@ -91,18 +91,16 @@ def max_cost_nanos(prices: dict[str, Any], *, prompt_tokens: int, completion_tok
     """The most a call of at most these many tokens can cost (what its reservation
     covers): every prompt token at the highest prompt price (a cache write can cost more
     than an ordinary prompt token)."""
-    rates = _prompt_prices(prices)
-    highest = max(rates, key=_rate)
-    return token_cost_nanos(
-        {"prompt": highest, "completion": prices.get("completion")},
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-    )
+    highest = _highest(_prompt_prices(prices))
+    completion = str(prices.get("completion") or 0)
+    p, o, den = _token_rates(highest, completion)
+    return -(-(prompt_tokens * p + completion_tokens * o) // den)
 
 
 @lru_cache(maxsize=4096)
-def _rate(price: str) -> Decimal:
-    return Decimal(price)
+def _highest(rates: tuple[str, ...]) -> str:
+    """The highest of a model's prompt-side prices (every call reserves with it: cached)."""
+    return max(rates, key=Decimal)
 
 
 def with_markup(prices: dict[str, Any], percent: Decimal) -> dict[str, Any]:
