@@ -2,7 +2,7 @@
 (keep-alive pools), each deployment's own time-outs, retries and fallbacks that happen
 only before anything reached the caller, and the circuit breakers (apigateway/breaker.py).
 
-The client is apigateway/upstream_client.py, chosen by measurement (README, Performance):
+The client is apigateway/upstream_client.py, chosen by measurement (docs/performance.md):
 httpx 0.28's pool spent a fifth of the CPU checking idle connections on every request,
 and aiohttp's response path ran ~0.5 ms slower than a bare asyncio Protocol after the
 idle wait that every call has; httpx 0.28, measured again before proxies, TLS options

@@ -14,7 +14,7 @@ that leaves mid-stream reported by a callback (`nexeon.on_disconnect`) rather th
 task waiting on receive(), no access-log branch. After a
 call waits on its provider, each distinct piece of code a response runs through costs its
 cache misses again (docs/benchmarks/cold-path-experiments.md), so less code here is less
-added latency (README, Performance).
+added latency (docs/performance.md).
 
 What a client sees is uvicorn's behaviour: the same status lines, `date` and `server`
 headers, keep-alive and pipelining, `Expect: 100-continue`, chunked streams, and a 500

@@ -1,4 +1,4 @@
-"""NeXeonAI settings: everything comes from the environment (see README, Configuration).
+"""NeXeonAI settings: everything comes from the environment (see docs/configuration.md).
 
 Embedded default (nothing set): SQLite file, in-process cache and limiter, Celery tasks run
 eagerly. Production: DATABASE_URL (PostgreSQL) and REDIS_URL (money state; the cache and the
