@@ -27,6 +27,7 @@ for (const group of groups) {
     tab.type = "button";
     tab.setAttribute("role", "tab");
     tab.dataset.lang = figure.dataset.lang;
+    tab.setAttribute("aria-controls", figure.querySelector("pre").id);
     tab.textContent = figure.querySelector("figcaption").textContent;
     tab.addEventListener("click", () => {
       try {

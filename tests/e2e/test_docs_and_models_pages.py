@@ -73,6 +73,7 @@ def test_docs_page_contents_tabs_copy_and_no_overflow(server, browser, width):
     blocks = page.locator(".docs pre")
     assert blocks.count() >= 40
     assert page.locator(".docs .code-block > button.copy").count() == blocks.count()
+    page.screenshot(path=ARTIFACTS / f"docs-{width}-top.png")
     page.screenshot(path=ARTIFACTS / f"docs-{width}.png", full_page=True)
 
     chat = page.locator("[data-examples]").filter(has=page.locator("#example-chat-python"))
