@@ -131,12 +131,14 @@ def usd(amount: Any) -> str:
 
 
 def price_lines(prices: dict[str, Any]) -> list[PriceLine]:
-    lines = [
-        PriceLine(label, usd(prices[name]), "per 1M tokens")
-        for name, label in TOKEN_PRICES
-        if prices.get(name) is not None
-    ]
-    for variant, each in (prices.get("image") or {}).items():
+    """The model's prices, or none for a free model (the page says Free)."""
+    tokens = [(name, label) for name, label in TOKEN_PRICES if prices.get(name) is not None]
+    images = prices.get("image") or {}
+    amounts = [prices[name] for name, _ in tokens] + list(images.values())
+    if not any(Decimal(str(amount)) for amount in amounts):
+        return []
+    lines = [PriceLine(label, usd(prices[name]), "per 1M tokens") for name, label in tokens]
+    for variant, each in images.items():
         lines.append(PriceLine("Image", usd(each), f"per image ({variant})"))
     return lines
 

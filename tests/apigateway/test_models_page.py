@@ -60,6 +60,7 @@ def test_prices_per_million_tokens_context_and_capabilities(client, catalog):
     assert "Cache write $3.75 per 1M tokens" in text["claude-3-5-sonnet"]
     assert "Cache write (1 h) $6.00 per 1M tokens" in text["claude-3-5-sonnet"]
     assert "Image $0.12 per image (hd/1024x1792)" in text["dall-e-3"]
+    assert "Free" in text["omni-moderation-latest"] and "$" not in text["omni-moderation-latest"]
     assert "Context 128,000 tokens" in text["gpt-4o"]
     assert "Max output 16,384 tokens" in text["gpt-4o"]
     assert "Reasoning" in text["o4-mini"] and "Reasoning" not in text["gpt-4o"]
