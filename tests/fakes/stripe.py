@@ -544,6 +544,20 @@ class FakeStripe(FakeProvider):
 <p><a href="{html.escape(session["cancel_url"] or "")}">Cancel</a></p></body></html>"""
         await self.respond(send, 200, page.encode(), {"content-type": "text/html; charset=utf-8"})
 
+    def send_event(self, kind: str, obj: dict[str, Any]) -> int:
+        """Deliver a signed event to ``webhook_url`` now, as Stripe does (browser tests);
+        returns the app's status."""
+        evt = event(kind, obj)
+        body, signature = signed(evt, secret=self.webhook_secret)
+        answer = httpx.post(
+            self.webhook_url,
+            content=body,
+            headers={"content-type": "application/json", "stripe-signature": signature},
+            timeout=30,
+        )
+        self.delivered.append((evt, answer.status_code))
+        return answer.status_code
+
     async def hosted_pay(self, session_id: str, send: Send) -> None:
         paid = self.pay(session_id)
         evt = event("checkout.session.completed", paid)
