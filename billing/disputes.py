@@ -34,11 +34,16 @@ WON = {"won", "warning_closed"}
 LOST = {"lost"}
 
 
-def _locked_purchase(dispute: Mapping[str, Any]) -> Purchase | None:
+def _purchase(dispute: Mapping[str, Any]) -> Purchase | None:
+    """The disputed paid purchase, found (and, if its completion event is late, granted
+    from Stripe's session) before the caller's transaction, which then locks it."""
     found = paid_purchase_of(dispute)
     if found is None:
         logger.warning("dispute %s matches no paid purchase; nothing booked", dispute["id"])
-        return None
+    return found
+
+
+def _locked(found: Purchase) -> Purchase:
     return Purchase.objects.select_for_update().get(pk=found.pk)
 
 
@@ -89,10 +94,11 @@ def _open(purchase: Purchase, dispute: Mapping[str, Any]) -> StripeDispute:
 def dispute_created(dispute: Mapping[str, Any]) -> str:
     """charge.dispute.created: take the disputed credits back and flag the organization."""
     dispute = as_dict(dispute)
+    found = _purchase(dispute)
+    if found is None:
+        return "unknown charge"
     with transaction.atomic():
-        purchase = _locked_purchase(dispute)
-        if purchase is None:
-            return "unknown charge"
+        purchase = _locked(found)
         if StripeDispute.objects.filter(dispute_id=dispute["id"]).exists():
             return "already disputed"
         if not _currency_ok(purchase, dispute):
@@ -107,10 +113,11 @@ def dispute_closed(dispute: Mapping[str, Any]) -> str:
     status = dispute.get("status")
     if status not in WON | LOST:
         return "ignored"
+    found = _purchase(dispute)
+    if found is None:
+        return "unknown charge"
     with transaction.atomic():
-        purchase = _locked_purchase(dispute)
-        if purchase is None:
-            return "unknown charge"
+        purchase = _locked(found)
         record = StripeDispute.objects.filter(dispute_id=dispute["id"]).first()
         if record is None:
             if not _currency_ok(purchase, dispute):

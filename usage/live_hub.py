@@ -2,7 +2,7 @@
 
 Each event loop that serves WebSockets (one per uvicorn worker) has one `LiveHub`. The
 usage page's sockets join it (usage/consumers.py), and it holds ONE Redis pub/sub
-connection for all of them, named `nexeon-live` (CLIENT LIST shows it), subscribed to the
+connection for all of them, named `nexeon-live-<pid>` (CLIENT LIST shows it), subscribed to the
 channels of the organizations somebody on this process watches. Channels, not a pattern:
 PUBSUB NUMSUB, which the pipeline asks before it builds any message (usage/live.py),
 counts channel subscribers only. A channel is subscribed when its first socket joins and
@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -38,7 +39,7 @@ from credit import keys as credit_keys
 
 logger = logging.getLogger(__name__)
 
-CLIENT_NAME = "nexeon-live"
+CLIENT_NAME = "nexeon-live"  # + "-<process id>"
 QUEUE_SIZE = 256  # messages waiting for one socket; past it the oldest are dropped
 SUBSCRIBE_TIMEOUT = 5.0
 READ_TIMEOUT = 1.0
@@ -147,7 +148,7 @@ class LiveHub:
     def _connected(self) -> Any:
         if self.pubsub is None:
             if self.redis is None:
-                self.redis = connections.subscriber(CLIENT_NAME)
+                self.redis = connections.subscriber(f"{CLIENT_NAME}-{os.getpid()}")
             self.pubsub = self.redis.pubsub()
         return self.pubsub
 

@@ -26,6 +26,13 @@ def app(transactional_db, redis_client):
         yield base
 
 
+def log_in(page, base: str, email: str, password: str) -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=login]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+
+
 def test_usage_page_draws_charts_and_shows_live_calls(app):
     owner = User.objects.create_user(email="ada@example.com", password="a-long-passphrase-42")
     organization = organization_create(name="Analytical Engines", owner=owner)
@@ -53,10 +60,7 @@ def test_usage_page_draws_charts_and_shows_live_calls(app):
         )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         try:
-            page.goto(f"{app}/accounts/login/")
-            page.fill("input[name=login]", "ada@example.com")
-            page.fill("input[name=password]", "a-long-passphrase-42")
-            page.click("button[type=submit]")
+            log_in(page, app, "ada@example.com", "a-long-passphrase-42")
             page.goto(f"{app}/usage/")
             expect(page.locator("svg#chart-spend rect.bar").first).to_be_visible()
             expect(page.locator("svg#chart-model-spend rect.bar")).to_have_count(4)
@@ -110,10 +114,7 @@ def test_a_member_removed_while_watching_is_told_and_gets_nothing_more(app):
         )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         try:
-            page.goto(f"{app}/accounts/login/")
-            page.fill("input[name=login]", "bob@example.com")
-            page.fill("input[name=password]", "a-long-passphrase-43")
-            page.click("button[type=submit]")
+            log_in(page, app, "bob@example.com", "a-long-passphrase-43")
             page.goto(f"{app}/usage/")
             expect(page.locator("#live-status")).to_contain_text("Connected")
             in_a_thread(lambda: publish([before]))

@@ -34,16 +34,17 @@ PER_USER = 3
 
 
 @pytest.fixture
-def served(redis_client) -> Iterator[str]:
-    """The served process's ws:// base URL."""
+def served(redis_client) -> Iterator[tuple[str, int]]:
+    """The served process's ws:// base URL and process id (uvicorn with one worker serves
+    in its own process)."""
     env = manage_env(
         DATABASE_URL=test_database_url(),
         LIVE_RECHECK_SECONDS=str(RECHECK),
         LIVE_MAX_SOCKETS_PER_USER=str(PER_USER),
         ALLOWED_HOSTS="127.0.0.1,localhost",
     )
-    with serving_nexeon(env) as (url, _process):
-        yield url.replace("http://", "ws://")
+    with serving_nexeon(env) as (url, process):
+        yield url.replace("http://", "ws://"), process.pid
 
 
 def signed_in(user) -> Client:
@@ -88,8 +89,9 @@ async def closed_code(socket, within: float) -> tuple[int, float, list[str]]:
     return socket.close_code, time.monotonic() - started, messages
 
 
-def subscribers(client: redis.Redis) -> list[dict]:
-    return [c for c in client.client_list() if c.get("name") == CLIENT_NAME]
+def subscribers(client: redis.Redis, pid: int) -> list[dict]:
+    """The Redis connections of the served process's live feed subscriber."""
+    return [c for c in client.client_list() if c.get("name") == f"{CLIENT_NAME}-{pid}"]
 
 
 def sync(function, *args):
@@ -105,12 +107,13 @@ def sync(function, *args):
 
 
 def test_a_removed_member_gets_nothing_more_and_is_closed(served, owner, organization, member):
+    base, _ = served
     by = Membership.objects.get(user=owner)
     removed = Membership.objects.get(user=member)
     browser = signed_in(member)
 
     async def scenario() -> None:
-        async with open_socket(served, browser, organization.pk) as socket:
+        async with open_socket(base, browser, organization.pk) as socket:
             before = await sync(publish_one, organization)
             assert await received(socket) == before
             await sync(lambda: membership_remove(membership=removed, by=by))
@@ -127,14 +130,15 @@ def test_a_removed_member_gets_nothing_more_and_is_closed(served, owner, organiz
 
 
 def test_a_signed_out_session_is_closed_within_the_recheck_interval(served, owner, organization):
+    base, _ = served
     browser = signed_in(owner)
     other_device = signed_in(owner)
     old_cookie = session_cookie(browser)
 
     async def scenario() -> None:
         async with (
-            open_socket(served, browser, organization.pk) as mine,
-            open_socket(served, other_device, organization.pk) as kept,
+            open_socket(base, browser, organization.pk) as mine,
+            open_socket(base, other_device, organization.pk) as kept,
         ):
             first = await sync(publish_one, organization)
             assert await received(mine) == first and await received(kept) == first
@@ -145,7 +149,7 @@ def test_a_signed_out_session_is_closed_within_the_recheck_interval(served, owne
             # The same user's other session is still signed in and still fed.
             later = await sync(publish_one, organization)
             assert await received(kept) == later
-        async with open_socket(served, browser, organization.pk, old_cookie) as refused:
+        async with open_socket(base, browser, organization.pk, old_cookie) as refused:
             code, _, _ = await closed_code(refused, 5)
             assert code == 4401  # the signed-out cookie opens nothing
 
@@ -155,17 +159,18 @@ def test_a_signed_out_session_is_closed_within_the_recheck_interval(served, owne
 def test_one_subscriber_per_process_a_cap_per_user_and_resuming_after_redis_drops_it(
     served, redis_client, owner, organization, outsider, other_organization
 ):
+    base, pid = served
     owner_client, outsider_client = signed_in(owner), signed_in(outsider)
-    assert subscribers(redis_client) == []  # lazily: nobody is watching yet
+    assert subscribers(redis_client, pid) == []  # lazily: nobody is watching yet
 
     async def scenario() -> None:
         async with (
-            open_socket(served, owner_client, organization.pk) as a,
-            open_socket(served, owner_client, organization.pk) as b,
-            open_socket(served, owner_client, organization.pk) as c,
-            open_socket(served, outsider_client, other_organization.pk) as d,
+            open_socket(base, owner_client, organization.pk) as a,
+            open_socket(base, owner_client, organization.pk) as b,
+            open_socket(base, owner_client, organization.pk) as c,
+            open_socket(base, outsider_client, other_organization.pk) as d,
         ):
-            found = await sync(subscribers, redis_client)
+            found = await sync(subscribers, redis_client, pid)
             assert len(found) == 1, found  # four sockets, two organizations, one connection
             channels = await sync(
                 redis_client.pubsub_numsub,
@@ -174,7 +179,7 @@ def test_one_subscriber_per_process_a_cap_per_user_and_resuming_after_redis_drop
             )
             assert [count for _, count in channels] == [1, 1]
             # The user's fourth socket is over LIVE_MAX_SOCKETS_PER_USER: refused 4429.
-            async with open_socket(served, owner_client, organization.pk) as over:
+            async with open_socket(base, owner_client, organization.pk) as over:
                 code, _, _ = await closed_code(over, 5)
                 assert code == 4429
             mine = await sync(publish_one, organization)
@@ -197,10 +202,10 @@ def test_one_subscriber_per_process_a_cap_per_user_and_resuming_after_redis_drop
                 assert time.monotonic() < deadline, "the feed did not resume"
             assert first in published
             assert [await received(s) for s in (b, c)] == [first] * 2
-            again = await sync(subscribers, redis_client)
+            again = await sync(subscribers, redis_client, pid)
             assert len(again) == 1 and again[0]["id"] != killed
         # Once the user's sockets are closed, the cap admits a new one.
-        async with open_socket(served, owner_client, organization.pk) as fresh:
+        async with open_socket(base, owner_client, organization.pk) as fresh:
             last = await sync(publish_one, organization)
             assert await received(fresh) == last
 
