@@ -154,6 +154,20 @@ def test_a_close_that_overtook_its_opening_still_ends_right(
     assert dispute_flag(organization.pk).dispute_id == lost["id"]
 
 
+def test_a_dispute_before_the_completion_event_grants_then_takes_back(
+    deliver, fake_stripe, organization, owner
+):
+    session_id = start(organization, owner)
+    paid = fake_stripe.pay(session_id)
+    dispute = fake_stripe.dispute(session_id)
+    assert deliver("charge.dispute.created", dispute).json()["outcome"] == "credits taken back"
+    assert_books_balance(organization, 0)
+    assert entries(organization, EntryKind.PURCHASE) == [25 * USD]
+    late = deliver("checkout.session.completed", paid)
+    assert late.json()["outcome"] == "already granted"
+    assert_books_balance(organization, 0)
+
+
 def test_a_dispute_after_a_partial_refund_takes_back_only_what_was_not_refunded(
     deliver, fake_stripe, organization, owner
 ):
