@@ -386,6 +386,13 @@ GATEWAY_AUTH_FAILURES_PER_MINUTE = read(env.int, "GATEWAY_AUTH_FAILURES_PER_MINU
 # REMOTE_ADDR and so the address allauth's login throttling counts (allauth's own
 # ALLAUTH_TRUSTED_PROXY_COUNT stays 0: the header is read once, by the peer-checked rule).
 FORWARDED_ALLOW_IPS = read(env.list, "FORWARDED_ALLOW_IPS", default=["127.0.0.1"])
+# The usage page's live feed (usage/live_hub.py): each socket's session and membership are
+# checked again this often (and before any event is forwarded once the last check is a
+# second old); sockets are capped per user, per organization and per process.
+LIVE_RECHECK_SECONDS = read(env.float, "LIVE_RECHECK_SECONDS", default=5.0)
+LIVE_MAX_SOCKETS_PER_USER = read(env.int, "LIVE_MAX_SOCKETS_PER_USER", default=10)
+LIVE_MAX_SOCKETS_PER_ORGANIZATION = read(env.int, "LIVE_MAX_SOCKETS_PER_ORGANIZATION", default=100)
+LIVE_MAX_SOCKETS_PER_PROCESS = read(env.int, "LIVE_MAX_SOCKETS_PER_PROCESS", default=2000)
 # How often each process checks the catalog's change counter (one Redis GET), and how old
 # its copy may get before it is read again anyway (edits made around the ORM, e.g. in SQL).
 GATEWAY_CATALOG_REFRESH_SECONDS = read(env.float, "GATEWAY_CATALOG_REFRESH_SECONDS", default=2.0)
