@@ -135,6 +135,14 @@ class ApiKey(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @property
+    def monthly_spend_limit_usd(self) -> str | None:
+        """The limit as the dashboard shows it: "$12.5", exact to the nano-dollar."""
+        from billing.money import usd_plain
+
+        nanos = self.monthly_spend_limit_nanos
+        return None if nanos is None else f"${usd_plain(nanos)}"
+
+    @property
     def is_active(self) -> bool:
         now = timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

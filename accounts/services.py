@@ -72,8 +72,8 @@ def api_key_create(
     monthly_spend_limit_nanos: int | None = None,
     allowed_models: list[str] | None = None,
 ) -> CreatedKey:
-    if monthly_spend_limit_nanos is not None and monthly_spend_limit_nanos <= 0:
-        raise ValueError("a monthly spend limit is above zero (or none: no limit)")
+    _check_spend_limit(monthly_spend_limit_nanos)
+    models = _checked_models(allowed_models or [], already=())
     plaintext = keys.generate()
     api_key = ApiKey.objects.create(
         organization=organization,
@@ -85,7 +85,7 @@ def api_key_create(
         rpm_limit=rpm_limit,
         tpm_limit=tpm_limit,
         monthly_spend_limit_nanos=monthly_spend_limit_nanos,
-        allowed_models=allowed_models or [],
+        allowed_models=models,
     )
     return CreatedKey(api_key=api_key, plaintext=plaintext)
 
@@ -101,11 +101,68 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 
 
 def api_key_rename(*, api_key: ApiKey, name: str) -> ApiKey:
-    api_key.name = name
-    api_key.save(update_fields=["name"])
+    return api_key_update(api_key=api_key, name=name)
+
+
+# What can change on a key after creation: everything it was created with but its secret.
+EDITABLE_KEY_FIELDS = frozenset(
+    {"name", "expires_at", "rpm_limit", "tpm_limit", "monthly_spend_limit_nanos", "allowed_models"}
+)
+
+
+class InvalidKeySetting(ValueError):
+    """A key setting the rules refuse; `field` names it (for a form's or the API's error)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@transaction.atomic
+def api_key_update(*, api_key: ApiKey, **changes) -> ApiKey:
+    """Change a key's name, expiry, limits or allowed models (`changes`: only those given).
+    Every gateway worker applies it within GATEWAY_KEY_CACHE_SECONDS: the shared copy is
+    replaced by the "changed" marker after the commit (key_cache.py), as for a revocation."""
+    unknown = set(changes) - EDITABLE_KEY_FIELDS
+    if unknown:
+        raise TypeError(f"not editable on a key: {', '.join(sorted(unknown))}")
+    api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    if api_key.revoked_at is not None:
+        raise InvalidKeySetting("__all__", "A revoked key cannot be changed.")
+    if "monthly_spend_limit_nanos" in changes:
+        _check_spend_limit(changes["monthly_spend_limit_nanos"])
+    if "allowed_models" in changes:
+        changes["allowed_models"] = _checked_models(
+            changes["allowed_models"] or [], already=api_key.allowed_models
+        )
+    for field, value in changes.items():
+        setattr(api_key, field, value)
+    api_key.save(update_fields=sorted(changes))
     digest = api_key.digest
-    transaction.on_commit(lambda: key_cache.changed(digest))  # the gateway caches the label
+    transaction.on_commit(lambda: key_cache.changed(digest))
     return api_key
+
+
+def _check_spend_limit(nanos: int | None) -> None:
+    if nanos is not None and nanos <= 0:
+        raise InvalidKeySetting(
+            "monthly_spend_limit_nanos", "a monthly spend limit is above zero (or none: no limit)"
+        )
+
+
+def _checked_models(models: list[str], *, already) -> list[str]:
+    """The allowed models, each once and each a catalog id; an id the key already had
+    may stay (a model later removed from the catalog), so an edit never widens a key."""
+    from accounts.selectors import catalog_model_ids
+
+    wanted = list(dict.fromkeys(models))
+    known = set(catalog_model_ids()) | set(already)
+    unknown = [model for model in wanted if model not in known]
+    if unknown:
+        raise InvalidKeySetting(
+            "allowed_models", f"Not a model of the catalog: {', '.join(unknown)}."
+        )
+    return wanted
 
 
 def organization_limits_update(

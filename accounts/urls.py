@@ -8,6 +8,7 @@ urlpatterns = [
     path("keys/create", views.key_create, name="key_create"),
     path("keys/<int:key_id>/revoke", views.key_revoke, name="key_revoke"),
     path("keys/<int:key_id>/rename", views.key_rename, name="key_rename"),
+    path("keys/<int:key_id>/edit", views.key_edit, name="key_edit"),
     path("organizations/switch", views.organization_switch, name="organization_switch"),
     path("settings/", settings_views.settings_page, name="settings"),
     path(
