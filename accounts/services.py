@@ -234,18 +234,40 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
     return membership
 
 
-def _owners(organization: Organization) -> int:
-    return Membership.objects.filter(organization=organization, role=Role.OWNER).count()
+def _locked_memberships(organization_id: int) -> dict[int, Membership]:
+    """Lock every membership row of the organization until the transaction ends, and read
+    them: two changes of roles in one organization then happen one after the other, so the
+    last-owner rule is checked on what the other change committed (two owners demoting each
+    other at once would otherwise both see two owners and leave none)."""
+    rows = Membership.objects.select_for_update().filter(organization_id=organization_id)
+    return {row.pk: row for row in rows.order_by("pk")}
+
+
+def _locked_pair(membership: Membership, by: Membership) -> tuple[Membership, Membership]:
+    """The target's and the actor's memberships as they are now, locked."""
+    current = _locked_memberships(membership.organization_id)
+    if by.pk not in current:
+        raise MembershipError("You are no longer a member of this organization.")
+    if membership.pk not in current:
+        raise MembershipError("That person is no longer a member.")
+    return current[membership.pk], current[by.pk]
+
+
+def _owner_count(organization_id: int) -> int:
+    return Membership.objects.filter(organization_id=organization_id, role=Role.OWNER).count()
 
 
 @transaction.atomic
 def membership_change_role(*, membership: Membership, role: str, by: Membership) -> Membership:
+    membership, by = _locked_pair(membership, by)
+    if by.role not in (Role.OWNER, Role.ADMIN):
+        raise MembershipError("Only owners and admins change roles.")
     if Role.OWNER in (role, membership.role) and by.role != Role.OWNER:
         raise MembershipError("Only owners grant or take the owner role.")
     if (
         membership.role == Role.OWNER
         and role != Role.OWNER
-        and _owners(membership.organization) == 1
+        and _owner_count(membership.organization_id) == 1
     ):
         raise MembershipError("An organization keeps at least one owner.")
     membership.role = role
@@ -255,9 +277,12 @@ def membership_change_role(*, membership: Membership, role: str, by: Membership)
 
 @transaction.atomic
 def membership_remove(*, membership: Membership, by: Membership) -> None:
+    membership, by = _locked_pair(membership, by)
+    if by.role not in (Role.OWNER, Role.ADMIN) and membership.pk != by.pk:
+        raise MembershipError("Only owners and admins remove members.")
     if membership.role == Role.OWNER and by.role != Role.OWNER:
         raise MembershipError("Only owners remove owners.")
-    if membership.role == Role.OWNER and _owners(membership.organization) == 1:
+    if membership.role == Role.OWNER and _owner_count(membership.organization_id) == 1:
         raise MembershipError("An organization keeps at least one owner.")
     membership.delete()
 
