@@ -149,7 +149,8 @@ class ApiKey(models.Model):
 
 
 class Invitation(models.Model):
-    """An email invited into an organization; accepted by a signed-in user with that email."""
+    """An email invited into an organization; accepted by a signed-in user with that email,
+    until it expires, is withdrawn or is used (accounts/invitations.py)."""
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="invitations"
@@ -162,9 +163,25 @@ class Invitation(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     accepted_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "created_at"])]
 
     def __str__(self) -> str:
         return f"{self.email} → {self.organization} ({self.role})"
+
+    @property
+    def state(self) -> str:
+        """One of: open, accepted, withdrawn, expired."""
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.withdrawn_at is not None:
+            return "withdrawn"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "open"
 
 
 class ManagementToken(models.Model):

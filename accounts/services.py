@@ -13,7 +13,6 @@ from django.utils.text import slugify
 from accounts import key_cache, keys
 from accounts.models import (
     ApiKey,
-    Invitation,
     ManagementToken,
     Membership,
     Organization,
@@ -189,49 +188,6 @@ def organization_keys_forget(*, organization: Organization) -> None:
 
 class MembershipError(Exception):
     """A membership change the rules forbid; the message says why."""
-
-
-def invitation_create(
-    *, organization: Organization, email: str, role: str, invited_by: User, accept_url
-) -> Invitation:
-    """Invite an email; `accept_url(token)` builds the link that the mail carries."""
-    from django.core.mail import send_mail
-
-    email = User.objects.normalize_email(email).lower()
-    if Membership.objects.filter(organization=organization, user__email=email).exists():
-        raise MembershipError(f"{email} is already a member.")
-    invitation = Invitation.objects.create(
-        organization=organization,
-        email=email,
-        role=role,
-        token=get_random_string(40),
-        invited_by=invited_by,
-    )
-    link = accept_url(invitation.token)
-    transaction.on_commit(
-        lambda: send_mail(
-            f"You are invited to {organization.name} on NeXeonAI",
-            f"{invited_by.email} invited you to join {organization.name} as {role}.\n\n"
-            f"Accept: {link}\n",
-            None,
-            [email],
-        )
-    )
-    return invitation
-
-
-@transaction.atomic
-def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
-    if invitation.accepted_at is not None:
-        raise MembershipError("This invitation was already used.")
-    if user.email.lower() != invitation.email:
-        raise MembershipError("This invitation was sent to another email address.")
-    membership, _ = Membership.objects.get_or_create(
-        organization=invitation.organization, user=user, defaults={"role": invitation.role}
-    )
-    invitation.accepted_at = timezone.now()
-    invitation.save(update_fields=["accepted_at"])
-    return membership
 
 
 def _locked_memberships(organization_id: int) -> dict[int, Membership]:

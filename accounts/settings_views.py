@@ -8,11 +8,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts import services
-from accounts.current import SESSION_KEY, current_membership, page_context
-from accounts.models import ManagementToken, Role
+from accounts.current import current_membership, page_context
+from accounts.models import ManagementToken, Membership, Role
 
 NEW_TOKEN_SESSION = "new_management_token"  # noqa: S105  (a session key name)
 
@@ -33,7 +34,21 @@ def settings_page(request: HttpRequest) -> HttpResponse:
             tokens=request.user.management_tokens.order_by("-created_at"),
             new_token=request.session.pop(NEW_TOKEN_SESSION, None),
             is_owner=membership.role == Role.OWNER,
+            created=_just_created(request, membership),
         ),
+    )
+
+
+def _just_created(request: HttpRequest, membership: Membership) -> Membership | None:
+    """The organization named by ?created= (one of the user's, not the current one): the
+    page offers to switch to it rather than switching behind the user's back."""
+    created = request.GET.get("created", "")
+    if not created.isdigit() or int(created) == membership.organization_id:
+        return None
+    return (
+        Membership.objects.select_related("organization")
+        .filter(user=request.user, organization_id=int(created))
+        .first()
     )
 
 
@@ -41,12 +56,11 @@ def settings_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def organization_create(request: HttpRequest) -> HttpResponse:
     form = NameForm(request.POST)
-    if form.is_valid():
-        organization = services.organization_create(
-            name=form.cleaned_data["name"], owner=request.user
-        )
-        request.session[SESSION_KEY] = organization.pk
-    return redirect("settings")
+    if not form.is_valid():
+        messages.error(request, "The organization was not created: it needs a name.")
+        return redirect("settings")
+    organization = services.organization_create(name=form.cleaned_data["name"], owner=request.user)
+    return redirect(f"{reverse('settings')}?created={organization.pk}")
 
 
 @login_required

@@ -27,5 +27,10 @@ urlpatterns = [
     path("members/invite", member_views.member_invite, name="member_invite"),
     path("members/<int:membership_id>/role", member_views.member_role, name="member_role"),
     path("members/<int:membership_id>/remove", member_views.member_remove, name="member_remove"),
+    path(
+        "members/invitations/<int:invitation_id>/withdraw",
+        member_views.invitation_withdraw,
+        name="invitation_withdraw",
+    ),
     path("invitations/<str:token>/", member_views.invitation_accept, name="invitation_accept"),
 ]
