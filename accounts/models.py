@@ -136,11 +136,13 @@ class ApiKey(models.Model):
 
     @property
     def monthly_spend_limit_usd(self) -> str | None:
-        """The limit as the dashboard shows it: "$12.5", exact to the nano-dollar."""
-        from billing.money import usd_plain
+        """The limit as the dashboard shows it: "$12.50", or exact ("$0.000001") below a cent."""
+        from billing.money import NANOS_PER_CENT, format_usd, usd_plain
 
         nanos = self.monthly_spend_limit_nanos
-        return None if nanos is None else f"${usd_plain(nanos)}"
+        if nanos is None:
+            return None
+        return format_usd(nanos) if nanos % NANOS_PER_CENT == 0 else f"${usd_plain(nanos)}"
 
     @property
     def is_active(self) -> bool:

@@ -61,7 +61,7 @@ def test_owner_edits_name_limits_expiry_and_models(
     # The gateway's shared copy is replaced by the marker that sends lookups to the database.
     assert redis_client.get(credit_keys.api_key(api_key.digest)) == b"~"
     page = client.get("/keys/").content.decode()
-    assert "$12.5" in page and "gpt-4o-mini, claude-3-5-haiku" in page
+    assert "$12.50" in page and "gpt-4o-mini, claude-3-5-haiku" in page
 
     # Keep the expiry, clear the limits and the models: every model, no limit.
     with django_capture_on_commit_callbacks(execute=True):
