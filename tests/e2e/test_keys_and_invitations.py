@@ -16,27 +16,9 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from accounts.models import User
 from accounts.services import organization_create
-from apigateway.catalog import catalog_load_defaults
 from tests.e2e.test_first_api_call import ARTIFACTS, CHROMIUM_ARGS, confirmation_link
-from tests.support import manage_env, serving_nexeon, test_database_url
 
 PASSWORD = "a-long-passphrase-42"
-
-
-@pytest.fixture
-def server(transactional_db, redis_client, tmp_path):
-    catalog_load_defaults()
-    mail_dir = tmp_path / "mail"
-    environment = manage_env(
-        DATABASE_URL=test_database_url(),
-        DEBUG="1",
-        EMAIL_URL=f"filemail://{mail_dir}",
-        ACCOUNT_EMAIL_VERIFICATION="mandatory",
-        OPENAI_API_KEY="sk-e2e-operator",  # configured, never reached: no credit, or refused
-        GATEWAY_KEY_CACHE_SECONDS="2",
-    )
-    with serving_nexeon(environment) as (base, _):
-        yield base, mail_dir
 
 
 @pytest.fixture
@@ -156,17 +138,17 @@ def test_edit_a_key_after_creation_then_revoke_it_after_confirming(server, ada, 
     eventually(key_is_refused)
 
 
-def invitation_link(mail_dir: Path, timeout: float = 10) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def invitation_link(mail_dir: Path) -> str:
+    def mailed() -> str:
         for mail in mail_dir.glob("*.log") if mail_dir.exists() else []:
             text = mail.read_text()
             found = re.search(r"https?://\S+/invitations/\S+/", text)
             if found:
                 assert "Subject: You're invited to an organization on NeXeonAI" in text
                 return found.group(0)
-        time.sleep(0.1)
-    raise AssertionError("no invitation mail arrived")
+        raise AssertionError("no invitation mail arrived")
+
+    return eventually(mailed, seconds=10)
 
 
 def test_an_invitation_is_accepted_by_a_new_signup_after_email_verification(server, grace, browser):
