@@ -42,9 +42,22 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
+DOCS_LANGUAGES = (("curl", "curl"), ("python", "Python"), ("node", "Node"))
+
+
 def api_docs(request: HttpRequest) -> HttpResponse:
-    """The public API reference (docs/api-reference.txt) with this host's base URL."""
-    return render(request, "docs/api.html", {"api_base": request.build_absolute_uri("/v1")})
+    """The public API reference (docs/api-reference.txt) with this host's base URL; every
+    endpoint's examples are templates/docs/examples/<name>.<curl|python|node>."""
+    return render(
+        request,
+        "docs/api.html",
+        {
+            "api_base": request.build_absolute_uri("/v1"),
+            "api_root": request.build_absolute_uri("/").rstrip("/"),  # Anthropic's SDK adds /v1
+            "languages": DOCS_LANGUAGES,
+            "curl_only": DOCS_LANGUAGES[:1],
+        },
+    )
 
 
 @login_required

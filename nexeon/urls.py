@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/", include("accounts.api.urls")),
+    path("", include("apigateway.urls")),
     path("", include("billing.urls")),
     path("", include("usage.urls")),
     path("", include("accounts.urls")),
