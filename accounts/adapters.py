@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
+from django.contrib import messages
 
-from accounts.services import personal_organization_get_or_create
+from accounts import invitations
+from accounts.current import SESSION_KEY
+from accounts.services import MembershipError, personal_organization_get_or_create
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -14,3 +17,17 @@ class AccountAdapter(DefaultAccountAdapter):
             # Every new user starts with an organization of their own to hold keys/credits.
             personal_organization_get_or_create(user=user)
         return user
+
+    def post_login(self, request, user, **kwargs):
+        """Every login, after sign-up and email verification too: the invitation the
+        visitor opened before having an account is accepted, and its organization shown."""
+        response = super().post_login(request, user, **kwargs)
+        try:
+            joined = invitations.accept_pending(request, user)
+        except MembershipError as error:
+            messages.error(request, f"The invitation was not accepted: {error}")
+        else:
+            if joined is not None:
+                request.session[SESSION_KEY] = joined.organization_id
+                messages.success(request, f"You joined {joined.organization.name}.")
+        return response

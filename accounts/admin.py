@@ -58,6 +58,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(Invitation)
 class InvitationAdmin(admin.ModelAdmin):
-    list_display = ("email", "organization", "role", "created_at", "accepted_at")
+    list_display = (
+        "email",
+        "organization",
+        "role",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "withdrawn_at",
+    )
     search_fields = ("email", "organization__name")
     readonly_fields = ("token",)

@@ -8,13 +8,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
 from accounts import services
-from accounts.current import SESSION_KEY, current_membership, page_context
-from accounts.models import ManagementToken, Role
-
-NEW_TOKEN_SESSION = "new_management_token"  # noqa: S105  (a session key name)
+from accounts.current import current_membership, page_context
+from accounts.models import ManagementToken, Membership, Role
 
 
 class NameForm(forms.Form):
@@ -23,7 +23,10 @@ class NameForm(forms.Form):
 
 @login_required
 def settings_page(request: HttpRequest) -> HttpResponse:
-    membership = current_membership(request)
+    return _settings_page(request, current_membership(request))
+
+
+def _settings_page(request: HttpRequest, membership: Membership, new_token=None) -> HttpResponse:
     return render(
         request,
         "dashboard/settings.html",
@@ -31,9 +34,23 @@ def settings_page(request: HttpRequest) -> HttpResponse:
             request,
             membership,
             tokens=request.user.management_tokens.order_by("-created_at"),
-            new_token=request.session.pop(NEW_TOKEN_SESSION, None),
+            new_token=new_token,
             is_owner=membership.role == Role.OWNER,
+            created=_just_created(request, membership),
         ),
+    )
+
+
+def _just_created(request: HttpRequest, membership: Membership) -> Membership | None:
+    """The organization named by ?created= (one of the user's, not the current one): the
+    page offers to switch to it rather than switching behind the user's back."""
+    created = request.GET.get("created", "")
+    if not created.isdigit() or int(created) == membership.organization_id:
+        return None
+    return (
+        Membership.objects.select_related("organization")
+        .filter(user=request.user, organization_id=int(created))
+        .first()
     )
 
 
@@ -41,12 +58,11 @@ def settings_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def organization_create(request: HttpRequest) -> HttpResponse:
     form = NameForm(request.POST)
-    if form.is_valid():
-        organization = services.organization_create(
-            name=form.cleaned_data["name"], owner=request.user
-        )
-        request.session[SESSION_KEY] = organization.pk
-    return redirect("settings")
+    if not form.is_valid():
+        messages.error(request, "The organization was not created: it needs a name.")
+        return redirect("settings")
+    organization = services.organization_create(name=form.cleaned_data["name"], owner=request.user)
+    return redirect(f"{reverse('settings')}?created={organization.pk}")
 
 
 @login_required
@@ -67,12 +83,17 @@ def organization_rename(request: HttpRequest) -> HttpResponse:
 @require_POST
 def token_create(request: HttpRequest) -> HttpResponse:
     form = NameForm(request.POST)
-    if form.is_valid():
-        token, plaintext = services.management_token_create(
-            user=request.user, name=form.cleaned_data["name"]
-        )
-        request.session[NEW_TOKEN_SESSION] = {"name": token.name, "token": plaintext}
-    return redirect("settings")
+    if not form.is_valid():
+        messages.error(request, "The token was not created: it needs a name.")
+        return redirect("settings")
+    token, plaintext = services.management_token_create(
+        user=request.user, name=form.cleaned_data["name"]
+    )
+    # The secret is in this answer only: never in the session, never cached.
+    new_token = {"name": token.name, "token": plaintext}
+    response = _settings_page(request, current_membership(request), new_token=new_token)
+    add_never_cache_headers(response)
+    return response
 
 
 @login_required

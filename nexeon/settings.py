@@ -233,6 +233,12 @@ SOCIALACCOUNT_PROVIDERS = {
 }
 SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+# Invitations to an organization: how long a mailed link works, and how many an
+# organization may send per hour (its owners and admins together).
+INVITATION_EXPIRY_DAYS = read(env.int, "INVITATION_EXPIRY_DAYS", default=7)
+INVITATIONS_PER_HOUR = read(env.int, "INVITATIONS_PER_HOUR", default=20)
+if INVITATION_EXPIRY_DAYS < 1 or INVITATIONS_PER_HOUR < 1:
+    refuse_to_start("INVITATION_EXPIRY_DAYS and INVITATIONS_PER_HOUR must be 1 or more")
 
 # --- REST API (dashboard session or `Authorization: Bearer nex-mt-…` management token) --
 

@@ -7,6 +7,7 @@ urlpatterns = [
     path("organizations/", views.OrganizationList.as_view(), name="api-organizations"),
     path("organizations/<int:organization_id>/members/", views.MemberList.as_view()),
     path("organizations/<int:organization_id>/keys/", views.KeyList.as_view()),
+    path("organizations/<int:organization_id>/keys/<int:key_id>/", views.KeyDetail.as_view()),
     path(
         "organizations/<int:organization_id>/keys/<int:key_id>/revoke/",
         views.KeyRevoke.as_view(),

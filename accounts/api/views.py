@@ -5,11 +5,14 @@ Every lookup goes through the caller's memberships, so another tenant's ids answ
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.db.models import Count, Sum
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -75,14 +78,49 @@ class KeyList(APIView):
             raise PermissionDenied("Only owners and admins create keys.")
         serializer = ApiKeySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        created = services.api_key_create(
-            organization=membership.organization,
-            created_by=request.user,
-            **serializer.validated_data,
-        )
+        with refused_settings_as_400():
+            created = services.api_key_create(
+                organization=membership.organization,
+                created_by=request.user,
+                **serializer.validated_data,
+            )
         body = ApiKeyCreatedSerializer(created.api_key).data
         body["key"] = created.plaintext
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+class KeyDetail(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses=ApiKeySerializer)
+    def get(self, request: Request, organization_id: int, key_id: int) -> Response:
+        membership = membership_or_404(request, organization_id)
+        api_key = get_object_or_404(ApiKey, pk=key_id, organization=membership.organization)
+        return Response(ApiKeySerializer(api_key).data)
+
+    @extend_schema(request=ApiKeySerializer, responses=ApiKeySerializer)
+    def patch(self, request: Request, organization_id: int, key_id: int) -> Response:
+        """Change a key's name, expiry, limits or allowed models (only the fields sent);
+        the gateway applies it within GATEWAY_KEY_CACHE_SECONDS."""
+        membership = membership_or_404(request, organization_id)
+        api_key = get_object_or_404(ApiKey, pk=key_id, organization=membership.organization)
+        if not can_manage_keys(membership):
+            raise PermissionDenied("Only owners and admins edit keys.")
+        serializer = ApiKeySerializer(api_key, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        with refused_settings_as_400():
+            api_key = services.api_key_update(api_key=api_key, **serializer.validated_data)
+        return Response(ApiKeySerializer(api_key).data)
+
+
+@contextmanager
+def refused_settings_as_400() -> Iterator[None]:
+    """The services' refusal of a key setting, as DRF's 400 naming the field."""
+    try:
+        yield
+    except services.InvalidKeySetting as error:
+        field = "non_field_errors" if error.field == "__all__" else error.field
+        raise ValidationError({field: [str(error)]}) from error
 
 
 class KeyRevoke(APIView):
