@@ -7,6 +7,7 @@ Celery broker in the next two Redis databases unless CACHE_REDIS_URL / CELERY_BR
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from accounts.plans import DEFAULT_PLANS, validated_plans
@@ -77,6 +78,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "nexeon.admin_access.AdminNetworkMiddleware",
 ]
 
 ROOT_URLCONF = "nexeon.urls"
@@ -213,6 +215,14 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# The admin signs in through allauth's login (nexeon/admin_access.py), so TOTP and the
+# throttling above apply to staff; these networks (CIDR, comma-separated) alone reach it.
+ADMIN_ALLOWED_NETWORKS = read(env.list, "ADMIN_ALLOWED_NETWORKS", default=[])
+try:
+    for _network in ADMIN_ALLOWED_NETWORKS:
+        ipaddress.ip_network(_network.strip(), strict=False)
+except ValueError:
+    refuse_to_start("ADMIN_ALLOWED_NETWORKS must list addresses or CIDR ranges, comma-separated")
 MFA_TOTP_ISSUER = "NeXeonAI"
 # Google and GitHub sign-in appear only when their OAuth client ids are configured.
 SOCIALACCOUNT_PROVIDERS = {
