@@ -15,7 +15,7 @@ from django.test import Client
 from accounts.models import User
 from tests.support import manage_env, serving_nexeon, test_database_url
 
-PASSWORD = "staff horse battery 9"  # noqa: S105
+PASSWORD = "staff horse battery 9"
 THROTTLED = "too many failed login attempts"
 
 
