@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
 
-from accounts.services import personal_organization_get_or_create
+from accounts.services import (
+    management_tokens_revoke_for_user,
+    personal_organization_get_or_create,
+)
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -14,3 +17,8 @@ class AccountAdapter(DefaultAccountAdapter):
             # Every new user starts with an organization of their own to hold keys/credits.
             personal_organization_get_or_create(user=user)
         return user
+
+    def set_password(self, user, password) -> None:
+        """Every allauth path that sets a password (change, set, reset by link or code)."""
+        super().set_password(user, password)
+        management_tokens_revoke_for_user(user=user)
