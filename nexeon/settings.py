@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from accounts.plans import DEFAULT_PLANS, validated_plans
 from apigateway.providers.options import configured as configured_provider_options
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "allauth",
     "allauth.account",
     "allauth.mfa",
@@ -70,6 +72,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "nexeon.probes.ProbesAnyHostMiddleware",  # before anything checks ALLOWED_HOSTS
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -467,11 +470,45 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = flag("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_HSTS_SECONDS = read(env.int, "SECURE_HSTS_SECONDS", default=0)
+# Sent only over HTTPS (directly, or from a BEHIND_TLS_PROXY that says so), never in DEBUG.
+SECURE_HSTS_SECONDS = read(env.int, "SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
 SECURE_SSL_REDIRECT = flag("SECURE_SSL_REDIRECT", default=False)
 if flag("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Where a form of ours may lead, through a redirect (browsers hold redirects after a form
+# post to form-action too): the OAuth providers that are configured, Stripe's Checkout (or the
+# stand-in at STRIPE_API_BASE, which serves its own checkout page).
+OFFSITE_FORM_TARGETS = [
+    origin
+    for provider, origin in (
+        ("google", "https://accounts.google.com"),
+        ("github", "https://github.com"),
+    )
+    if provider in SOCIALACCOUNT_PROVIDERS
+]
+if STRIPE_SECRET_KEY:
+    OFFSITE_FORM_TARGETS.append("https://checkout.stripe.com")
+    if STRIPE_API_BASE != "https://api.stripe.com":
+        _stripe = urlsplit(STRIPE_API_BASE)
+        OFFSITE_FORM_TARGETS.append(f"{_stripe.scheme}://{_stripe.netloc}")
+# Content-Security-Policy (django-csp): scripts, styles and everything else from this origin
+# only, no inline script, style or handler anywhere (templates load static/js/ files), no
+# framing, forms posting only here. connect-src 'self' covers the live feed's ws(s):// of
+# the same host. A page that needs more says so with csp_update (the Redoc page).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'", *OFFSITE_FORM_TARGETS],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # --- Static files, i18n ------------------------------------------------------------------
