@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -17,8 +18,6 @@ from accounts.models import ApiKey, Membership
 from accounts.plans import organization_limits
 from billing.money import format_usd
 from billing.selectors import organization_balance_nanos, organization_month_usage
-
-NEW_KEY_SESSION = "new_api_key"
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -49,7 +48,12 @@ def api_docs(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def keys(request: HttpRequest) -> HttpResponse:
-    membership = current_membership(request)
+    return _keys_page(request, current_membership(request))
+
+
+def _keys_page(
+    request: HttpRequest, membership: Membership, new_key: dict | None = None
+) -> HttpResponse:
     return render(
         request,
         "dashboard/keys.html",
@@ -58,7 +62,7 @@ def keys(request: HttpRequest) -> HttpResponse:
             membership,
             keys=membership.organization.api_keys.order_by("-created_at"),
             form=ApiKeyCreateForm(),
-            new_key=request.session.pop(NEW_KEY_SESSION, None),
+            new_key=new_key,
             can_manage=can_manage_keys(membership),
             api_base=request.build_absolute_uri("/v1"),
             plan=membership.organization.plan,
@@ -85,9 +89,13 @@ def key_create(request: HttpRequest) -> HttpResponse:
     created = services.api_key_create(
         organization=membership.organization, created_by=request.user, **form.service_arguments()
     )
-    # Shown once, on the next page, then gone from the session.
-    request.session[NEW_KEY_SESSION] = {"name": created.api_key.name, "key": created.plaintext}
-    return redirect("keys")
+    # Shown once, in this answer itself: never in the session (which the database keeps
+    # until it expires), never behind a redirect; no cache or back button keeps the page.
+    response = _keys_page(
+        request, membership, new_key={"name": created.api_key.name, "key": created.plaintext}
+    )
+    add_never_cache_headers(response)
+    return response
 
 
 @login_required
