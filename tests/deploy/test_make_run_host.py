@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.deploy.stack import Process, project_with_runtime_venv
-from tests.support import free_port
+from tests.support import answers_200, free_port
 
 pytestmark = pytest.mark.deploy
 
@@ -75,14 +75,8 @@ def test_make_run_serves_on_loopback_and_on_the_network_when_asked(tmp_path, hos
         env["ALLOW_DEBUG_ON_NETWORK"] = "1"
     web = Process("make run", command, env, tmp_path / "run.log", project).start()
     try:
-
-        def ready() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        web.wait_for(ready, "/healthz 200", timeout=120)
+        healthz = f"http://127.0.0.1:{port}/healthz"
+        web.wait_for(lambda: answers_200(healthz), "/healthz 200", timeout=120)
         page = httpx.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=10)
         assert page.status_code == 200
     finally:

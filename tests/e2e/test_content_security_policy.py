@@ -5,13 +5,11 @@ the copy button, Redoc, the live feed)."""
 
 from __future__ import annotations
 
-import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from accounts.models import User
 from accounts.services import api_key_create, organization_create
 from tests.e2e.test_first_api_call import ARTIFACTS, CHROMIUM_ARGS
-from tests.support import manage_env, serving_nexeon, test_database_url
 
 PASSWORD = "a-long-passphrase-42"
 
@@ -44,15 +42,6 @@ SIGNED_IN_PAGES = [
     "/admin/accounts/user/",
     "/admin/accounts/organization/",
 ]
-
-
-@pytest.fixture
-def app(transactional_db, redis_client):
-    environment = manage_env(
-        DATABASE_URL=test_database_url(), DEBUG="1", ACCOUNT_EMAIL_VERIFICATION="none"
-    )
-    with serving_nexeon(environment) as (base, _):
-        yield base
 
 
 def test_no_page_breaks_the_content_security_policy(app):
