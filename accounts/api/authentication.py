@@ -45,4 +45,9 @@ class ManagementTokenScheme(OpenApiAuthenticationExtension):
     name = "managementToken"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "nex-mt-… management token"}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "nex-mt-… management token: acts in its one organization until it "
+            "expires (Settings page, or `manage.py create_management_token`)",
+        }
