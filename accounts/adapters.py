@@ -7,7 +7,11 @@ from django.contrib import messages
 
 from accounts import invitations
 from accounts.current import SESSION_KEY
-from accounts.services import MembershipError, personal_organization_get_or_create
+from accounts.services import (
+    MembershipError,
+    management_tokens_revoke_for_user,
+    personal_organization_get_or_create,
+)
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -31,3 +35,8 @@ class AccountAdapter(DefaultAccountAdapter):
                 request.session[SESSION_KEY] = joined.organization_id
                 messages.success(request, f"You joined {joined.organization.name}.")
         return response
+
+    def set_password(self, user, password) -> None:
+        """Every allauth path that sets a password (change, set, reset by link or code)."""
+        super().set_password(user, password)
+        management_tokens_revoke_for_user(user=user)

@@ -114,3 +114,31 @@ def initial_settings(api_key: ApiKey) -> dict:
 
 class ApiKeyRenameForm(forms.Form):
     name = forms.CharField(max_length=120)
+
+
+TOKEN_LIFETIME_CHOICES = [("30", "30 days"), ("90", "90 days"), ("365", "1 year")]
+
+
+class ManagementTokenForm(forms.Form):
+    """A REST API token: its name, the one organization it acts in, how long it lives."""
+
+    name = forms.CharField(max_length=120, label="Token name")
+    organization = forms.TypedChoiceField(coerce=int, label="Organization")
+    days = forms.TypedChoiceField(
+        choices=TOKEN_LIFETIME_CHOICES, coerce=int, initial="90", label="Expires after"
+    )
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        from accounts.selectors import organizations_for_user
+
+        self.organizations = {o.pk: o for o in organizations_for_user(user=user)}
+        self.fields["organization"].choices = [(pk, o.name) for pk, o in self.organizations.items()]
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "organization": self.organizations[data["organization"]],
+            "days": data["days"],
+        }

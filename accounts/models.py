@@ -187,16 +187,29 @@ class Invitation(models.Model):
 
 
 class ManagementToken(models.Model):
-    """A user's token for the REST API (`Authorization: Bearer nex-mt-…`); stored hashed."""
+    """A user's token for the REST API (`Authorization: Bearer nex-mt-…`); stored hashed.
+
+    It acts as its user, with the user's role, in one organization only, until it expires,
+    is revoked, or the user's password changes (accounts/services.py)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="management_tokens"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="management_tokens"
     )
     name = models.CharField(max_length=120)
     prefix = models.CharField(max_length=32)
     digest = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "active" if self.expires_at > timezone.now() else "expired"

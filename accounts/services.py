@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -243,12 +243,41 @@ def membership_remove(*, membership: Membership, by: Membership) -> None:
     membership.delete()
 
 
-def management_token_create(*, user: User, name: str) -> tuple[ManagementToken, str]:
+MANAGEMENT_TOKEN_MAX_DAYS = 365
+MANAGEMENT_TOKEN_DEFAULT_DAYS = 90
+
+
+def management_token_create(
+    *,
+    user: User,
+    organization: Organization,
+    name: str,
+    days: int = MANAGEMENT_TOKEN_DEFAULT_DAYS,
+) -> tuple[ManagementToken, str]:
+    """A token acting as `user` in `organization` alone, for `days` (a year at most: a
+    leaked token that never expires is a standing door)."""
+    if not 1 <= days <= MANAGEMENT_TOKEN_MAX_DAYS:
+        raise ValueError(f"a management token lives 1 to {MANAGEMENT_TOKEN_MAX_DAYS} days")
+    if not Membership.objects.filter(user=user, organization=organization).exists():
+        raise ValueError("a management token acts in an organization its user is a member of")
     plaintext = keys.generate(keys.MANAGEMENT_PREFIX)
     token = ManagementToken.objects.create(
-        user=user, name=name, prefix=keys.display_prefix(plaintext), digest=keys.digest(plaintext)
+        user=user,
+        organization=organization,
+        name=name,
+        prefix=keys.display_prefix(plaintext),
+        digest=keys.digest(plaintext),
+        expires_at=timezone.now() + timedelta(days=days),
     )
     return token, plaintext
+
+
+def management_tokens_revoke_for_user(*, user: User) -> int:
+    """A password change or reset ends every token of the user: whoever took the account
+    over, or the password, keeps no way in through the REST API."""
+    return ManagementToken.objects.filter(user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
 
 
 def organization_rename(*, organization: Organization, name: str) -> Organization:

@@ -9,11 +9,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.cache import add_never_cache_headers
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts import services
 from accounts.current import current_membership, page_context
+from accounts.forms import ManagementTokenForm
 from accounts.models import ManagementToken, Membership, Role
 
 
@@ -21,23 +22,33 @@ class NameForm(forms.Form):
     name = forms.CharField(max_length=120)
 
 
-@login_required
-def settings_page(request: HttpRequest) -> HttpResponse:
-    return _settings_page(request, current_membership(request))
-
-
-def _settings_page(request: HttpRequest, membership: Membership, new_token=None) -> HttpResponse:
+def _settings(
+    request: HttpRequest,
+    membership: Membership,
+    *,
+    token_form: ManagementTokenForm | None = None,
+    status: int = 200,
+    **extra,
+) -> HttpResponse:
+    if token_form is None:
+        token_form = ManagementTokenForm(
+            user=request.user, initial={"organization": membership.organization_id}
+        )
     return render(
         request,
         "dashboard/settings.html",
         page_context(
             request,
             membership,
-            tokens=request.user.management_tokens.order_by("-created_at"),
-            new_token=new_token,
+            tokens=request.user.management_tokens.select_related("organization").order_by(
+                "-created_at"
+            ),
+            token_form=token_form,
             is_owner=membership.role == Role.OWNER,
             created=_just_created(request, membership),
+            **extra,
         ),
+        status=status,
     )
 
 
@@ -52,6 +63,11 @@ def _just_created(request: HttpRequest, membership: Membership) -> Membership | 
         .filter(user=request.user, organization_id=int(created))
         .first()
     )
+
+
+@login_required
+def settings_page(request: HttpRequest) -> HttpResponse:
+    return _settings(request, current_membership(request))
 
 
 @login_required
@@ -79,21 +95,24 @@ def organization_rename(request: HttpRequest) -> HttpResponse:
     return redirect("settings")
 
 
+@never_cache  # the answer holds the token: no cache, proxy or back button keeps it
 @login_required
 @require_POST
 def token_create(request: HttpRequest) -> HttpResponse:
-    form = NameForm(request.POST)
+    """The new token is shown in this answer itself, once: never in the session (which the
+    database keeps until the session expires), never behind a redirect."""
+    membership = current_membership(request)
+    form = ManagementTokenForm(request.POST, user=request.user)
     if not form.is_valid():
-        messages.error(request, "The token was not created: it needs a name.")
-        return redirect("settings")
-    token, plaintext = services.management_token_create(
-        user=request.user, name=form.cleaned_data["name"]
-    )
-    # The secret is in this answer only: never in the session, never cached.
-    new_token = {"name": token.name, "token": plaintext}
-    response = _settings_page(request, current_membership(request), new_token=new_token)
-    add_never_cache_headers(response)
-    return response
+        return _settings(request, membership, token_form=form, status=400)
+    try:
+        token, plaintext = services.management_token_create(
+            user=request.user, **form.service_arguments()
+        )
+    except ValueError as error:  # the membership ended since the form was checked
+        form.add_error("organization", str(error))
+        return _settings(request, membership, token_form=form, status=400)
+    return _settings(request, membership, new_token={"token": token, "plaintext": plaintext})
 
 
 @login_required

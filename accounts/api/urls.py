@@ -1,7 +1,8 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from drf_spectacular.views import SpectacularAPIView
 
 from accounts.api import views
+from accounts.api.redoc import RedocPage
 
 urlpatterns = [
     path("organizations/", views.OrganizationList.as_view(), name="api-organizations"),
@@ -14,5 +15,5 @@ urlpatterns = [
     ),
     path("organizations/<int:organization_id>/usage/", views.Usage.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", RedocPage.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -1,6 +1,7 @@
 """The REST API: organizations, members, keys and usage of the caller's organizations.
 
-Every lookup goes through the caller's memberships, so another tenant's ids answer 404.
+Every lookup goes through the caller's memberships, so another tenant's ids answer 404; a
+management token's caller has one membership, its organization's.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db.models import Count, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
@@ -26,17 +27,21 @@ from accounts.api.serializers import (
     UsageSerializer,
 )
 from accounts.current import can_manage_keys
-from accounts.models import ApiKey, Membership
+from accounts.models import ApiKey, ManagementToken, Membership
 from billing.models import EntryKind
 from billing.money import nanos_to_usd
 
 
+def caller_memberships(request: Request) -> QuerySet[Membership]:
+    """The caller's memberships; for a management token, only its organization's."""
+    memberships = Membership.objects.select_related("organization").filter(user=request.user)
+    if isinstance(request.auth, ManagementToken):
+        memberships = memberships.filter(organization_id=request.auth.organization_id)
+    return memberships
+
+
 def membership_or_404(request: Request, organization_id: int) -> Membership:
-    return get_object_or_404(
-        Membership.objects.select_related("organization"),
-        user=request.user,
-        organization_id=organization_id,
-    )
+    return get_object_or_404(caller_memberships(request), organization_id=organization_id)
 
 
 class OrganizationList(APIView):
@@ -44,7 +49,7 @@ class OrganizationList(APIView):
 
     @extend_schema(responses=OrganizationSerializer(many=True))
     def get(self, request: Request) -> Response:
-        memberships = Membership.objects.select_related("organization").filter(user=request.user)
+        memberships = caller_memberships(request)
         roles = {m.organization_id: m.role for m in memberships}
         organizations = [m.organization for m in memberships]
         return Response(

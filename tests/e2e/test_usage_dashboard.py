@@ -4,7 +4,6 @@ rollups, and the Live list filled over the WebSocket when the pipeline publishes
 import threading
 from datetime import timedelta
 
-import pytest
 from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
@@ -12,18 +11,8 @@ from playwright.sync_api import expect, sync_playwright
 from accounts.models import Membership, Role, User
 from accounts.services import api_key_create, membership_remove, organization_create
 from tests.e2e.test_first_api_call import ARTIFACTS, CHROMIUM_ARGS
-from tests.support import manage_env, serving_nexeon, test_database_url
 from tests.usage.conftest import make_record, roll_up
 from usage.live import publish
-
-
-@pytest.fixture
-def app(transactional_db, redis_client):
-    environment = manage_env(
-        DATABASE_URL=test_database_url(), DEBUG="1", ACCOUNT_EMAIL_VERIFICATION="none"
-    )
-    with serving_nexeon(environment) as (base, _):
-        yield base
 
 
 def log_in(page, base: str, email: str, password: str) -> None:
