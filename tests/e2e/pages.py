@@ -4,7 +4,8 @@ is checked at every width by adding one line here.
 A path may name a value that the seeded data provides (`{reset_path}`, `{confirm_path}`);
 `visitor` says who opens it: someone signed out, the owner of a busy organization, a user
 with TOTP who has signed in, or that user half-way through signing in (password given, code
-asked)."""
+asked). A page behind allauth's "confirm access" step is opened after giving the password
+again."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ PAGES = [
     Page("docs-signed-in", "/docs/", OWNER),
     Page("email-addresses", "/accounts/email/", OWNER),
     Page("password-change", "/accounts/password/change/", OWNER),
+    Page("reauthenticate", "/accounts/reauthenticate/", OWNER),
     Page("2fa", "/accounts/2fa/", OWNER),
     Page("2fa-activate", "/accounts/2fa/totp/activate/", OWNER),
     Page("2fa-recovery-codes", "/accounts/2fa/recovery-codes/", TOTP_USER),

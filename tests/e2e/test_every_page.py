@@ -127,7 +127,7 @@ def sign_in(context: BrowserContext, base: str, email: str) -> None:
     page.goto(f"{base}/accounts/login/")
     page.fill("input[name=login]", email)
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_load_state()
     page.close()
 
@@ -153,7 +153,7 @@ def test_every_page_fits_reads_and_passes_axe(app, width):
             page = contexts[TOTP_USER].new_page()
             page.goto(f"{app}/accounts/2fa/authenticate/")
             page.fill("input[name=code]", totp_code(data["secret"]))
-            page.click("button[type=submit]")
+            page.click("main button[type=submit]")
             expect(page).not_to_have_url(re.compile("/authenticate/"))
             page.close()
 
@@ -161,7 +161,12 @@ def test_every_page_fits_reads_and_passes_axe(app, width):
                 page = contexts[entry.visitor].new_page()
                 response = page.goto(app + entry.path.format(**data))
                 assert response is not None and response.ok, f"{entry.name}: {response}"
-                assert "/accounts/login/" not in page.url or entry.visitor == ANONYMOUS
+                if "/reauthenticate/" in page.url and entry.name != "reauthenticate":
+                    page.fill("input[name=password]", PASSWORD)
+                    page.click("main button[type=submit]")
+                    expect(page).not_to_have_url(re.compile("/reauthenticate/"))
+                if entry.visitor in (OWNER, TOTP_USER):  # still signed in
+                    expect(page.get_by_role("button", name="Log out")).to_be_visible()
                 page.screenshot(path=ARTIFACTS / f"{entry.name}-{width}.png", full_page=True)
                 problems += [f"{entry.name} at {width}px: {p}" for p in layout_problems(page)]
                 page.close()
@@ -171,7 +176,7 @@ def test_every_page_fits_reads_and_passes_axe(app, width):
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_the_sidebar_is_a_menu_on_narrow_screens(app, width):
+def test_the_sidebar_is_a_menu_on_narrow_screens_and_tables_keep_columns_on_wide(app, width):
     seed()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -200,5 +205,17 @@ def test_the_sidebar_is_a_menu_on_narrow_screens(app, width):
                 expect(toggle).to_be_hidden()
                 expect(usage_link).to_be_visible()
                 assert heading.bounding_box()["y"] < 200
+                # Wide, the request table keeps its columns, Cost included, on screen.
+                page.goto(f"{app}/usage/")
+                table = page.locator("table.requests")
+                expect(table).not_to_have_attribute("data-stacked", "")
+                cost = table.get_by_role("columnheader", name="Cost")
+                assert cost.bounding_box()["x"] + cost.bounding_box()["width"] <= width
+                page.screenshot(path=ARTIFACTS / f"usage-columns-{width}.png")
+            if width == 390:  # and a phone stacks it, one card per call
+                page.goto(f"{app}/usage/")
+                expect(page.locator("table.requests")).to_have_attribute("data-stacked", "")
+                first = page.locator("table.requests tbody tr").first
+                expect(first.locator("td[data-label=Cost]")).to_be_visible()
         finally:
             browser.close()
