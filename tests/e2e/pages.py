@@ -1,7 +1,8 @@
 """Every page the layout checks visit (tests/e2e/test_every_page.py): one list, so a new page
 is checked at every width by adding one line here.
 
-A path may name a value that the seeded data provides (`{reset_path}`, `{confirm_path}`);
+A path may name a value that the seeded data provides (`{key_id}` of an active key,
+`{organization_id}`, `{reset_path}`, `{confirm_path}`: see seed() in test_every_page.py);
 `visitor` says who opens it: someone signed out, the owner of a busy organization, a user
 with TOTP who has signed in, or that user half-way through signing in (password given, code
 asked). A page behind allauth's "confirm access" step is opened after giving the password

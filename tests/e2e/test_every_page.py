@@ -111,6 +111,8 @@ def seed() -> dict[str, str]:
     newcomer = User.objects.create_user(email="newcomer@example.com", password=PASSWORD)
     address = EmailAddress.objects.create(user=newcomer, email=newcomer.email, primary=True)
     return {
+        "key_id": str(keys[0].pk),
+        "organization_id": str(organization.pk),
         "secret": secret,
         "reset_path": f"/accounts/password/reset/key/{user_pk_to_url_str(owner)}-"
         f"{default_token_generator.make_token(owner)}/",
