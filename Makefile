@@ -13,7 +13,7 @@ WORKERS ?= 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/nexeon
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 
-.PHONY: run test lint format check lock migrate worker beat clean chromium pgbouncer strace
+.PHONY: run run-host-check test lint format check lock migrate worker beat clean chromium pgbouncer strace
 
 $(BIN)/uv:
 	python=$$(scripts/ensure-python $(PYTHON)) && "$$python" -m venv $(VENV)
@@ -28,7 +28,12 @@ $(VENV)/.dev: requirements-dev.lock | $(BIN)/uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.lock
 	touch $@ $(VENV)/.runtime
 
-run: $(VENV)/.runtime
+# DEBUG pages on a HOST other than loopback only when asked (scripts/refuse-debug-on-network);
+# checked before anything is installed or migrated.
+run-host-check:
+	@HOST='$(HOST)' scripts/refuse-debug-on-network
+
+run: run-host-check $(VENV)/.runtime
 	DEBUG=$${DEBUG-1} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG-1} $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo "NeXeonAI: dashboard http://$(HOST):$(PORT)/  API http://$(HOST):$(PORT)/v1"

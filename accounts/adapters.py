@@ -6,8 +6,15 @@ from dataclasses import dataclass
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context as allauth_context
+from django.contrib import messages
 
-from accounts.services import personal_organization_get_or_create
+from accounts import invitations
+from accounts.current import SESSION_KEY
+from accounts.services import (
+    MembershipError,
+    management_tokens_revoke_for_user,
+    personal_organization_get_or_create,
+)
 
 PRODUCT_NAME = "NeXeonAI"
 
@@ -36,3 +43,22 @@ class AccountAdapter(DefaultAccountAdapter):
             "dashboard_url": request.build_absolute_uri("/") if request else "",
         }
         super().send_mail(template_prefix, email, {**context, **branded})
+
+    def post_login(self, request, user, **kwargs):
+        """Every login, after sign-up and email verification too: the invitation the
+        visitor opened before having an account is accepted, and its organization shown."""
+        response = super().post_login(request, user, **kwargs)
+        try:
+            joined = invitations.accept_pending(request, user)
+        except MembershipError as error:
+            messages.error(request, f"The invitation was not accepted: {error}")
+        else:
+            if joined is not None:
+                request.session[SESSION_KEY] = joined.organization_id
+                messages.success(request, f"You joined {joined.organization.name}.")
+        return response
+
+    def set_password(self, user, password) -> None:
+        """Every allauth path that sets a password (change, set, reset by link or code)."""
+        super().set_password(user, password)
+        management_tokens_revoke_for_user(user=user)

@@ -1,14 +1,26 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.db import transaction
 
 from accounts import key_cache
 from accounts.models import ApiKey, Invitation, Membership, Organization, User
-from accounts.services import organization_keys_forget
+from accounts.services import management_tokens_revoke_for_user, organization_keys_forget
+
+
+class PasswordResetByOperatorForm(AdminPasswordChangeForm):
+    """An operator setting a user's password is a reset: the user's tokens end with it, as
+    with allauth's change and reset (accounts/adapters.py)."""
+
+    def save(self, commit: bool = True):
+        user = super().save(commit=commit)
+        management_tokens_revoke_for_user(user=user)
+        return user
 
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    change_password_form = PasswordResetByOperatorForm
     ordering = ("email",)
     list_display = ("email", "is_staff", "is_active", "date_joined")
     search_fields = ("email",)
@@ -58,6 +70,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(Invitation)
 class InvitationAdmin(admin.ModelAdmin):
-    list_display = ("email", "organization", "role", "created_at", "accepted_at")
+    list_display = (
+        "email",
+        "organization",
+        "role",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "withdrawn_at",
+    )
     search_fields = ("email", "organization__name")
     readonly_fields = ("token",)

@@ -135,13 +135,24 @@ class ApiKey(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @property
+    def monthly_spend_limit_usd(self) -> str | None:
+        """The limit as the dashboard shows it: "$12.50", or exact ("$0.000001") below a cent."""
+        from billing.money import NANOS_PER_CENT, format_usd, usd_plain
+
+        nanos = self.monthly_spend_limit_nanos
+        if nanos is None:
+            return None
+        return format_usd(nanos) if nanos % NANOS_PER_CENT == 0 else f"${usd_plain(nanos)}"
+
+    @property
     def is_active(self) -> bool:
         now = timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
 class Invitation(models.Model):
-    """An email invited into an organization; accepted by a signed-in user with that email."""
+    """An email invited into an organization; accepted by a signed-in user with that email,
+    until it expires, is withdrawn or is used (accounts/invitations.py)."""
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="invitations"
@@ -154,22 +165,51 @@ class Invitation(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     accepted_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "created_at"])]
 
     def __str__(self) -> str:
         return f"{self.email} → {self.organization} ({self.role})"
 
+    @property
+    def state(self) -> str:
+        """One of: open, accepted, withdrawn, expired."""
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.withdrawn_at is not None:
+            return "withdrawn"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "open"
+
 
 class ManagementToken(models.Model):
-    """A user's token for the REST API (`Authorization: Bearer nex-mt-…`); stored hashed."""
+    """A user's token for the REST API (`Authorization: Bearer nex-mt-…`); stored hashed.
+
+    It acts as its user, with the user's role, in one organization only, until it expires,
+    is revoked, or the user's password changes (accounts/services.py)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="management_tokens"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="management_tokens"
     )
     name = models.CharField(max_length=120)
     prefix = models.CharField(max_length=32)
     digest = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "active" if self.expires_at > timezone.now() else "expired"

@@ -13,3 +13,14 @@ def organizations_for_user(*, user: User) -> QuerySet[Organization]:
         .annotate(key_count=Count("api_keys"))
         .order_by("-is_personal", "name")
     )
+
+
+def catalog_model_ids() -> list[str]:
+    """The model ids a key can be limited to: the catalog's enabled models."""
+    from apigateway.models import CatalogModel
+
+    return list(
+        CatalogModel.objects.filter(enabled=True)
+        .order_by("public_id")
+        .values_list("public_id", flat=True)
+    )

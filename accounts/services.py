@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -13,7 +13,6 @@ from django.utils.text import slugify
 from accounts import key_cache, keys
 from accounts.models import (
     ApiKey,
-    Invitation,
     ManagementToken,
     Membership,
     Organization,
@@ -72,8 +71,8 @@ def api_key_create(
     monthly_spend_limit_nanos: int | None = None,
     allowed_models: list[str] | None = None,
 ) -> CreatedKey:
-    if monthly_spend_limit_nanos is not None and monthly_spend_limit_nanos <= 0:
-        raise ValueError("a monthly spend limit is above zero (or none: no limit)")
+    _check_spend_limit(monthly_spend_limit_nanos)
+    models = _checked_models(allowed_models or [], already=())
     plaintext = keys.generate()
     api_key = ApiKey.objects.create(
         organization=organization,
@@ -85,7 +84,7 @@ def api_key_create(
         rpm_limit=rpm_limit,
         tpm_limit=tpm_limit,
         monthly_spend_limit_nanos=monthly_spend_limit_nanos,
-        allowed_models=allowed_models or [],
+        allowed_models=models,
     )
     return CreatedKey(api_key=api_key, plaintext=plaintext)
 
@@ -101,11 +100,68 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 
 
 def api_key_rename(*, api_key: ApiKey, name: str) -> ApiKey:
-    api_key.name = name
-    api_key.save(update_fields=["name"])
+    return api_key_update(api_key=api_key, name=name)
+
+
+# What can change on a key after creation: everything it was created with but its secret.
+EDITABLE_KEY_FIELDS = frozenset(
+    {"name", "expires_at", "rpm_limit", "tpm_limit", "monthly_spend_limit_nanos", "allowed_models"}
+)
+
+
+class InvalidKeySetting(ValueError):
+    """A key setting the rules refuse; `field` names it (for a form's or the API's error)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@transaction.atomic
+def api_key_update(*, api_key: ApiKey, **changes) -> ApiKey:
+    """Change a key's name, expiry, limits or allowed models (`changes`: only those given).
+    Every gateway worker applies it within GATEWAY_KEY_CACHE_SECONDS: the shared copy is
+    replaced by the "changed" marker after the commit (key_cache.py), as for a revocation."""
+    unknown = set(changes) - EDITABLE_KEY_FIELDS
+    if unknown:
+        raise TypeError(f"not editable on a key: {', '.join(sorted(unknown))}")
+    api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    if api_key.revoked_at is not None:
+        raise InvalidKeySetting("__all__", "A revoked key cannot be changed.")
+    if "monthly_spend_limit_nanos" in changes:
+        _check_spend_limit(changes["monthly_spend_limit_nanos"])
+    if "allowed_models" in changes:
+        changes["allowed_models"] = _checked_models(
+            changes["allowed_models"] or [], already=api_key.allowed_models
+        )
+    for field, value in changes.items():
+        setattr(api_key, field, value)
+    api_key.save(update_fields=sorted(changes))
     digest = api_key.digest
-    transaction.on_commit(lambda: key_cache.changed(digest))  # the gateway caches the label
+    transaction.on_commit(lambda: key_cache.changed(digest))
     return api_key
+
+
+def _check_spend_limit(nanos: int | None) -> None:
+    if nanos is not None and nanos <= 0:
+        raise InvalidKeySetting(
+            "monthly_spend_limit_nanos", "a monthly spend limit is above zero (or none: no limit)"
+        )
+
+
+def _checked_models(models: list[str], *, already) -> list[str]:
+    """The allowed models, each once and each a catalog id; an id the key already had
+    may stay (a model later removed from the catalog), so an edit never widens a key."""
+    from accounts.selectors import catalog_model_ids
+
+    wanted = list(dict.fromkeys(models))
+    known = set(catalog_model_ids()) | set(already)
+    unknown = [model for model in wanted if model not in known]
+    if unknown:
+        raise InvalidKeySetting(
+            "allowed_models", f"Not a model of the catalog: {', '.join(unknown)}."
+        )
+    return wanted
 
 
 def organization_limits_update(
@@ -134,61 +190,40 @@ class MembershipError(Exception):
     """A membership change the rules forbid; the message says why."""
 
 
-def invitation_create(
-    *, organization: Organization, email: str, role: str, invited_by: User, accept_url
-) -> Invitation:
-    """Invite an email; `accept_url(token)` builds the link that the mail carries."""
-    from django.core.mail import send_mail
-
-    email = User.objects.normalize_email(email).lower()
-    if Membership.objects.filter(organization=organization, user__email=email).exists():
-        raise MembershipError(f"{email} is already a member.")
-    invitation = Invitation.objects.create(
-        organization=organization,
-        email=email,
-        role=role,
-        token=get_random_string(40),
-        invited_by=invited_by,
-    )
-    link = accept_url(invitation.token)
-    transaction.on_commit(
-        lambda: send_mail(
-            f"You are invited to {organization.name} on NeXeonAI",
-            f"{invited_by.email} invited you to join {organization.name} as {role}.\n\n"
-            f"Accept: {link}\n",
-            None,
-            [email],
-        )
-    )
-    return invitation
+def _locked_memberships(organization_id: int) -> dict[int, Membership]:
+    """Lock every membership row of the organization until the transaction ends, and read
+    them: two changes of roles in one organization then happen one after the other, so the
+    last-owner rule is checked on what the other change committed (two owners demoting each
+    other at once would otherwise both see two owners and leave none)."""
+    rows = Membership.objects.select_for_update().filter(organization_id=organization_id)
+    return {row.pk: row for row in rows.order_by("pk")}
 
 
-@transaction.atomic
-def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
-    if invitation.accepted_at is not None:
-        raise MembershipError("This invitation was already used.")
-    if user.email.lower() != invitation.email:
-        raise MembershipError("This invitation was sent to another email address.")
-    membership, _ = Membership.objects.get_or_create(
-        organization=invitation.organization, user=user, defaults={"role": invitation.role}
-    )
-    invitation.accepted_at = timezone.now()
-    invitation.save(update_fields=["accepted_at"])
-    return membership
+def _locked_pair(membership: Membership, by: Membership) -> tuple[Membership, Membership]:
+    """The target's and the actor's memberships as they are now, locked."""
+    current = _locked_memberships(membership.organization_id)
+    if by.pk not in current:
+        raise MembershipError("You are no longer a member of this organization.")
+    if membership.pk not in current:
+        raise MembershipError("That person is no longer a member.")
+    return current[membership.pk], current[by.pk]
 
 
-def _owners(organization: Organization) -> int:
-    return Membership.objects.filter(organization=organization, role=Role.OWNER).count()
+def _owner_count(organization_id: int) -> int:
+    return Membership.objects.filter(organization_id=organization_id, role=Role.OWNER).count()
 
 
 @transaction.atomic
 def membership_change_role(*, membership: Membership, role: str, by: Membership) -> Membership:
+    membership, by = _locked_pair(membership, by)
+    if by.role not in (Role.OWNER, Role.ADMIN):
+        raise MembershipError("Only owners and admins change roles.")
     if Role.OWNER in (role, membership.role) and by.role != Role.OWNER:
         raise MembershipError("Only owners grant or take the owner role.")
     if (
         membership.role == Role.OWNER
         and role != Role.OWNER
-        and _owners(membership.organization) == 1
+        and _owner_count(membership.organization_id) == 1
     ):
         raise MembershipError("An organization keeps at least one owner.")
     membership.role = role
@@ -198,19 +233,51 @@ def membership_change_role(*, membership: Membership, role: str, by: Membership)
 
 @transaction.atomic
 def membership_remove(*, membership: Membership, by: Membership) -> None:
+    membership, by = _locked_pair(membership, by)
+    if by.role not in (Role.OWNER, Role.ADMIN) and membership.pk != by.pk:
+        raise MembershipError("Only owners and admins remove members.")
     if membership.role == Role.OWNER and by.role != Role.OWNER:
         raise MembershipError("Only owners remove owners.")
-    if membership.role == Role.OWNER and _owners(membership.organization) == 1:
+    if membership.role == Role.OWNER and _owner_count(membership.organization_id) == 1:
         raise MembershipError("An organization keeps at least one owner.")
     membership.delete()
 
 
-def management_token_create(*, user: User, name: str) -> tuple[ManagementToken, str]:
+MANAGEMENT_TOKEN_MAX_DAYS = 365
+MANAGEMENT_TOKEN_DEFAULT_DAYS = 90
+
+
+def management_token_create(
+    *,
+    user: User,
+    organization: Organization,
+    name: str,
+    days: int = MANAGEMENT_TOKEN_DEFAULT_DAYS,
+) -> tuple[ManagementToken, str]:
+    """A token acting as `user` in `organization` alone, for `days` (a year at most: a
+    leaked token that never expires is a standing door)."""
+    if not 1 <= days <= MANAGEMENT_TOKEN_MAX_DAYS:
+        raise ValueError(f"a management token lives 1 to {MANAGEMENT_TOKEN_MAX_DAYS} days")
+    if not Membership.objects.filter(user=user, organization=organization).exists():
+        raise ValueError("a management token acts in an organization its user is a member of")
     plaintext = keys.generate(keys.MANAGEMENT_PREFIX)
     token = ManagementToken.objects.create(
-        user=user, name=name, prefix=keys.display_prefix(plaintext), digest=keys.digest(plaintext)
+        user=user,
+        organization=organization,
+        name=name,
+        prefix=keys.display_prefix(plaintext),
+        digest=keys.digest(plaintext),
+        expires_at=timezone.now() + timedelta(days=days),
     )
     return token, plaintext
+
+
+def management_tokens_revoke_for_user(*, user: User) -> int:
+    """A password change or reset ends every token of the user: whoever took the account
+    over, or the password, keeps no way in through the REST API."""
+    return ManagementToken.objects.filter(user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
 
 
 def organization_rename(*, organization: Organization, name: str) -> Organization:

@@ -8,45 +8,77 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts import services
-from accounts.current import SESSION_KEY, current_membership, page_context
-from accounts.models import ManagementToken, Role
-
-NEW_TOKEN_SESSION = "new_management_token"  # noqa: S105  (a session key name)
+from accounts.current import current_membership, page_context
+from accounts.forms import ManagementTokenForm
+from accounts.models import ManagementToken, Membership, Role
 
 
 class NameForm(forms.Form):
     name = forms.CharField(max_length=120)
 
 
-@login_required
-def settings_page(request: HttpRequest) -> HttpResponse:
-    membership = current_membership(request)
+def _settings(
+    request: HttpRequest,
+    membership: Membership,
+    *,
+    token_form: ManagementTokenForm | None = None,
+    status: int = 200,
+    **extra,
+) -> HttpResponse:
+    if token_form is None:
+        token_form = ManagementTokenForm(
+            user=request.user, initial={"organization": membership.organization_id}
+        )
     return render(
         request,
         "dashboard/settings.html",
         page_context(
             request,
             membership,
-            tokens=request.user.management_tokens.order_by("-created_at"),
-            new_token=request.session.pop(NEW_TOKEN_SESSION, None),
+            tokens=request.user.management_tokens.select_related("organization").order_by(
+                "-created_at"
+            ),
+            token_form=token_form,
             is_owner=membership.role == Role.OWNER,
+            created=_just_created(request, membership),
+            **extra,
         ),
+        status=status,
     )
+
+
+def _just_created(request: HttpRequest, membership: Membership) -> Membership | None:
+    """The organization named by ?created= (one of the user's, not the current one): the
+    page offers to switch to it rather than switching behind the user's back."""
+    created = request.GET.get("created", "")
+    if not created.isdigit() or int(created) == membership.organization_id:
+        return None
+    return (
+        Membership.objects.select_related("organization")
+        .filter(user=request.user, organization_id=int(created))
+        .first()
+    )
+
+
+@login_required
+def settings_page(request: HttpRequest) -> HttpResponse:
+    return _settings(request, current_membership(request))
 
 
 @login_required
 @require_POST
 def organization_create(request: HttpRequest) -> HttpResponse:
     form = NameForm(request.POST)
-    if form.is_valid():
-        organization = services.organization_create(
-            name=form.cleaned_data["name"], owner=request.user
-        )
-        request.session[SESSION_KEY] = organization.pk
-    return redirect("settings")
+    if not form.is_valid():
+        messages.error(request, "The organization was not created: it needs a name.")
+        return redirect("settings")
+    organization = services.organization_create(name=form.cleaned_data["name"], owner=request.user)
+    return redirect(f"{reverse('settings')}?created={organization.pk}")
 
 
 @login_required
@@ -63,16 +95,24 @@ def organization_rename(request: HttpRequest) -> HttpResponse:
     return redirect("settings")
 
 
+@never_cache  # the answer holds the token: no cache, proxy or back button keeps it
 @login_required
 @require_POST
 def token_create(request: HttpRequest) -> HttpResponse:
-    form = NameForm(request.POST)
-    if form.is_valid():
+    """The new token is shown in this answer itself, once: never in the session (which the
+    database keeps until the session expires), never behind a redirect."""
+    membership = current_membership(request)
+    form = ManagementTokenForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return _settings(request, membership, token_form=form, status=400)
+    try:
         token, plaintext = services.management_token_create(
-            user=request.user, name=form.cleaned_data["name"]
+            user=request.user, **form.service_arguments()
         )
-        request.session[NEW_TOKEN_SESSION] = {"name": token.name, "token": plaintext}
-    return redirect("settings")
+    except ValueError as error:  # the membership ended since the form was checked
+        form.add_error("organization", str(error))
+        return _settings(request, membership, token_form=form, status=400)
+    return _settings(request, membership, new_token={"token": token, "plaintext": plaintext})
 
 
 @login_required

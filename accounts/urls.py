@@ -8,6 +8,7 @@ urlpatterns = [
     path("keys/create", views.key_create, name="key_create"),
     path("keys/<int:key_id>/revoke", views.key_revoke, name="key_revoke"),
     path("keys/<int:key_id>/rename", views.key_rename, name="key_rename"),
+    path("keys/<int:key_id>/edit", views.key_edit, name="key_edit"),
     path("organizations/switch", views.organization_switch, name="organization_switch"),
     path("settings/", settings_views.settings_page, name="settings"),
     path(
@@ -26,5 +27,10 @@ urlpatterns = [
     path("members/invite", member_views.member_invite, name="member_invite"),
     path("members/<int:membership_id>/role", member_views.member_role, name="member_role"),
     path("members/<int:membership_id>/remove", member_views.member_remove, name="member_remove"),
+    path(
+        "members/invitations/<int:invitation_id>/withdraw",
+        member_views.invitation_withdraw,
+        name="invitation_withdraw",
+    ),
     path("invitations/<str:token>/", member_views.invitation_accept, name="invitation_accept"),
 ]

@@ -7,18 +7,18 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts import services
 from accounts.current import SESSION_KEY, can_manage_keys, current_membership, page_context
-from accounts.forms import ApiKeyCreateForm, ApiKeyRenameForm
+from accounts.forms import ApiKeyCreateForm, ApiKeyEditForm, ApiKeyRenameForm
 from accounts.models import ApiKey, Membership
 from accounts.plans import organization_limits
 from billing.money import format_usd
 from billing.selectors import organization_balance_nanos, organization_month_usage
-
-NEW_KEY_SESSION = "new_api_key"
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -42,14 +42,32 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
+DOCS_LANGUAGES = (("curl", "curl"), ("python", "Python"), ("node", "Node"))
+
+
 def api_docs(request: HttpRequest) -> HttpResponse:
-    """The public API reference (docs/api-reference.txt) with this host's base URL."""
-    return render(request, "docs/api.html", {"api_base": request.build_absolute_uri("/v1")})
+    """The public API reference (docs/api-reference.txt) with this host's base URL; every
+    endpoint's examples are templates/docs/examples/<name>.<curl|python|node>."""
+    return render(
+        request,
+        "docs/api.html",
+        {
+            "api_base": request.build_absolute_uri("/v1"),
+            "api_root": request.build_absolute_uri("/").rstrip("/"),  # Anthropic's SDK adds /v1
+            "languages": DOCS_LANGUAGES,
+            "curl_only": DOCS_LANGUAGES[:1],
+        },
+    )
 
 
 @login_required
 def keys(request: HttpRequest) -> HttpResponse:
-    membership = current_membership(request)
+    return _keys_page(request, current_membership(request), ApiKeyCreateForm())
+
+
+def _keys_page(
+    request: HttpRequest, membership: Membership, form: ApiKeyCreateForm, new_key=None
+) -> HttpResponse:
     return render(
         request,
         "dashboard/keys.html",
@@ -57,8 +75,8 @@ def keys(request: HttpRequest) -> HttpResponse:
             request,
             membership,
             keys=membership.organization.api_keys.order_by("-created_at"),
-            form=ApiKeyCreateForm(),
-            new_key=request.session.pop(NEW_KEY_SESSION, None),
+            form=form,
+            new_key=new_key,
             can_manage=can_manage_keys(membership),
             api_base=request.build_absolute_uri("/v1"),
             plan=membership.organization.plan,
@@ -79,22 +97,67 @@ def _key_manager(request: HttpRequest) -> Membership:
 def key_create(request: HttpRequest) -> HttpResponse:
     membership = _key_manager(request)
     form = ApiKeyCreateForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "The key was not created: " + form.errors.as_text())
-        return redirect("keys")
-    created = services.api_key_create(
-        organization=membership.organization, created_by=request.user, **form.service_arguments()
-    )
-    # Shown once, on the next page, then gone from the session.
-    request.session[NEW_KEY_SESSION] = {"name": created.api_key.name, "key": created.plaintext}
-    return redirect("keys")
+    if form.is_valid():
+        try:
+            created = services.api_key_create(
+                organization=membership.organization,
+                created_by=request.user,
+                **form.service_arguments(),
+            )
+        except services.InvalidKeySetting as error:
+            form.add_service_error(error.field, str(error))
+        else:
+            # The secret is in this answer only: never in the session, never cached.
+            new_key = {"name": created.api_key.name, "key": created.plaintext}
+            response = _keys_page(request, membership, ApiKeyCreateForm(), new_key=new_key)
+            add_never_cache_headers(response)
+            return response
+    messages.error(request, "The key was not created: see the errors below.")
+    return _keys_page(request, membership, form)
 
 
 @login_required
-@require_POST
-def key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+def key_edit(request: HttpRequest, key_id: int) -> HttpResponse:
     membership = _key_manager(request)
     api_key = get_object_or_404(ApiKey, pk=key_id, organization=membership.organization)
+    if api_key.revoked_at is not None:
+        messages.error(request, f"Key “{api_key.name}” is revoked: it cannot be changed.")
+        return redirect("keys")
+    form = ApiKeyEditForm(request.POST or None, api_key=api_key)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.api_key_update(api_key=api_key, **form.service_arguments())
+        except services.InvalidKeySetting as error:
+            form.add_service_error(error.field, str(error))
+        else:
+            messages.success(request, f"Key “{form.cleaned_data['name']}” saved.")
+            return redirect("keys")
+    return render(
+        request,
+        "dashboard/key_edit.html",
+        page_context(request, membership, api_key=api_key, form=form),
+    )
+
+
+@login_required
+def key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    """GET asks (a page of its own: works without script), POST revokes."""
+    membership = _key_manager(request)
+    api_key = get_object_or_404(ApiKey, pk=key_id, organization=membership.organization)
+    if request.method != "POST":
+        return render(
+            request,
+            "dashboard/confirm.html",
+            page_context(
+                request,
+                membership,
+                title=f"Revoke the key “{api_key.name}”?",
+                consequence=f"Every call made with {api_key.prefix}… is refused within "
+                "seconds. This cannot be undone: you would create a new key.",
+                confirm_label="Revoke key",
+                cancel_url=reverse("keys"),
+            ),
+        )
     services.api_key_revoke(api_key=api_key)
     messages.success(request, f"Key “{api_key.name}” revoked.")
     return redirect("keys")
@@ -107,7 +170,10 @@ def key_rename(request: HttpRequest, key_id: int) -> HttpResponse:
     api_key = get_object_or_404(ApiKey, pk=key_id, organization=membership.organization)
     form = ApiKeyRenameForm(request.POST)
     if form.is_valid():
-        services.api_key_rename(api_key=api_key, name=form.cleaned_data["name"])
+        try:
+            services.api_key_rename(api_key=api_key, name=form.cleaned_data["name"])
+        except services.InvalidKeySetting as error:
+            messages.error(request, str(error))
     return redirect("keys")
 
 

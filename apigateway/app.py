@@ -38,15 +38,15 @@ from apigateway.asgi_io import (
 )
 from apigateway.auth import authenticate, credentials
 from apigateway.calllog import CallLog, emit_unsettled
-from apigateway.catalog import CatalogEntry, snapshot
+from apigateway.catalog import snapshot
 from apigateway.errors import API_ERROR, GatewayError
 from apigateway.legacy_completions import COMPLETIONS
+from apigateway.listing import model_object
 from apigateway.messages.count_tokens import count_tokens
 from apigateway.messages.surface import MessagesSurface
 from apigateway.quota import REDIS_ERRORS, count_refused_request, credit_service_unavailable
 from apigateway.responses.surface import ResponsesSurface, not_stored
 from apigateway.surfaces import CHAT, Surface
-from billing.pricing import public_pricing
 from credit import leases
 from nexeon.loops import running_loop
 
@@ -311,17 +311,6 @@ def _requested_routes(catalog, key, entry, routes, payload, wanted: balance.Pref
             code="no_matching_provider",
         )
     return chosen
-
-
-def model_object(entry: CatalogEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "object": "model",
-        "created": entry.created,
-        "owned_by": entry.owned_by,
-        "context_length": entry.context_window,
-        "pricing": public_pricing(entry.prices),
-    }
 
 
 async def models(path: str, send: Send, headers) -> None:

@@ -31,9 +31,16 @@ API_RESOURCES = frozenset(
 )
 
 
+# The public models page (apigateway/views.py): an SDK builds /models and /models/{id},
+# never /models/ (an empty id).
+PAGES = frozenset({"/models/"})
+
+
 def lacks_v1(path: str) -> bool:
     """Is this an API path written without its `/v1` prefix?"""
-    return path.split("/", 2)[1] in API_RESOURCES if path.startswith("/") else False
+    if not path.startswith("/") or path in PAGES:
+        return False
+    return path.split("/", 2)[1] in API_RESOURCES
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:

@@ -1,7 +1,17 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
 
-from billing.models import EntryKind, LedgerEntry, Purchase, StripeEvent
+from billing.models import (
+    DisputeStatus,
+    EntryKind,
+    LedgerEntry,
+    Purchase,
+    StripeDispute,
+    StripeEvent,
+)
 from billing.services import ledger_book
 
 
@@ -48,7 +58,14 @@ class LedgerEntryAdmin(admin.ModelAdmin):
 class PurchaseAdmin(admin.ModelAdmin):
     """Written by Stripe's events only; operators read them."""
 
-    list_display = ("created_at", "organization", "amount_cents", "status", "refunded_cents")
+    list_display = (
+        "created_at",
+        "organization",
+        "amount_cents",
+        "status",
+        "refunded_cents",
+        "shortfall_nanos",
+    )
     list_filter = ("status",)
     search_fields = (
         "stripe_checkout_session_id",
@@ -71,6 +88,45 @@ class StripeEventAdmin(admin.ModelAdmin):
     list_display = ("received_at", "type", "event_id", "processed")
     list_filter = ("processed", "type")
     search_fields = ("event_id",)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(StripeDispute)
+class StripeDisputeAdmin(admin.ModelAdmin):
+    """Chargebacks, written by Stripe's events. A flagged organization cannot buy credits:
+    an open dispute flags it until Stripe closes it; a lost one until an operator clears it
+    here (after settling with the customer)."""
+
+    list_display = (
+        "opened_at",
+        "organization",
+        "dispute_id",
+        "amount_cents",
+        "status",
+        "flagged",
+        "taken_nanos",
+        "shortfall_nanos",
+    )
+    list_filter = ("status",)
+    search_fields = ("dispute_id", "organization__name")
+    raw_id_fields = ("organization", "purchase")
+    actions = ("clear_flag",)
+
+    @admin.display(boolean=True, description="Flagged")
+    def flagged(self, obj: StripeDispute) -> bool:
+        return obj.flags
+
+    @admin.action(description="Clear the flag of the selected lost disputes")
+    def clear_flag(self, request: HttpRequest, queryset: QuerySet[StripeDispute]) -> None:
+        cleared = queryset.filter(status=DisputeStatus.LOST, cleared_at__isnull=True).update(
+            cleared_at=timezone.now()
+        )
+        self.message_user(request, f"{cleared} dispute flag(s) cleared.", messages.SUCCESS)
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False

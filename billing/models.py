@@ -12,6 +12,7 @@ class EntryKind(models.TextChoices):
     USAGE = "usage", "Usage"
     REFUND = "refund", "Refund"
     ADJUSTMENT = "adjustment", "Adjustment"
+    DISPUTE = "dispute", "Dispute"
 
 
 class LedgerEntry(models.Model):
@@ -82,6 +83,11 @@ class Purchase(models.Model):
     refunded_cents = models.PositiveIntegerField(
         default=0, help_text="Cumulative amount Stripe reports refunded."
     )
+    shortfall_nanos = models.BigIntegerField(
+        default=0,
+        help_text="Refunded or disputed credit already spent when Stripe took the money "
+        "back: not taken from the balance (never below zero), recorded here.",
+    )
     receipt_url = models.URLField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     paid_at = models.DateTimeField(null=True, blank=True)
@@ -104,6 +110,50 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+
+class DisputeStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+
+
+class StripeDispute(models.Model):
+    """A chargeback on one purchase (billing/disputes.py). Its credits are taken back when it
+    opens and given back if it is won; while it is open, or lost and not cleared by an
+    operator, the organization is flagged: it cannot buy credits."""
+
+    dispute_id = models.CharField(max_length=255, unique=True)
+    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="disputes")
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.PROTECT, related_name="stripe_disputes"
+    )
+    amount_cents = models.PositiveIntegerField(help_text="What the card holder disputes.")
+    reason = models.CharField(max_length=64, blank=True)
+    status = models.CharField(
+        max_length=8, choices=DisputeStatus.choices, default=DisputeStatus.OPEN
+    )
+    taken_nanos = models.BigIntegerField(default=0, help_text="Credit taken back.")
+    shortfall_nanos = models.BigIntegerField(
+        default=0, help_text="Disputed credit already spent: could not be taken back."
+    )
+    opened_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    cleared_at = models.DateTimeField(
+        null=True, blank=True, help_text="When an operator lifted the flag of a lost dispute."
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "status"])]
+
+    def __str__(self) -> str:
+        return f"dispute {self.dispute_id} ({self.status})"
+
+    @property
+    def flags(self) -> bool:
+        return self.status == DisputeStatus.OPEN or (
+            self.status == DisputeStatus.LOST and self.cleared_at is None
+        )
 
 
 class BalanceAlert(models.Model):

@@ -1,12 +1,15 @@
-"""Buying credits with Stripe Checkout: start a session, grant once when paid, follow refunds.
+"""Buying credits with Stripe Checkout: start a session, grant once when paid, follow refunds
+(disputes: billing/disputes.py; the webhook's event table: billing/stripe_events.py).
 
 Exactly once, whatever order or how often Stripe delivers its events:
 
 * a paid session books one PURCHASE entry, reference ``stripe:checkout:<session id>``, for
   the amount of OUR purchase row; Stripe's ``amount_total`` must match it or nothing is booked;
-* a refund books the difference between the charge's cumulative ``amount_refunded`` and what
-  the purchase has refunded so far, under a row lock, reference
+* a refund takes back the difference between the charge's cumulative ``amount_refunded`` and
+  what the purchase has refunded so far, under a row lock, reference
   ``stripe:refund:<charge id>:<cumulative cents>``; an older or repeated event books nothing;
+  never below zero: credit already spent is the purchase's ``shortfall_nanos``;
+  ``refund.created`` reads the charge from Stripe and follows the same rule;
 * a refund whose purchase is not yet known here as paid (it overtook
   ``checkout.session.completed``) looks the session up in Stripe and grants it first, so a
   refund is never booked without its purchase.
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -26,9 +29,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Organization, User
-from billing.models import EntryKind, Purchase, PurchaseStatus, StripeEvent
+from billing.models import EntryKind, Purchase, PurchaseStatus
 from billing.money import cents_to_nanos, format_usd
-from billing.services import ledger_book
+from billing.services import credits_take_back, ledger_book
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ def stripe_client() -> stripe.StripeClient:
     return _client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE)
 
 
-def _plain(value: Any) -> dict[str, Any]:
+def as_dict(value: Any) -> dict[str, Any]:
     """Events arrive as JSON dicts, API answers as StripeObjects: handle both as dicts."""
     return value.to_dict() if isinstance(value, stripe.StripeObject) else dict(value)
 
@@ -147,7 +150,7 @@ def _mismatch(purchase: Purchase, session: Mapping[str, Any]) -> str | None:
 
 def checkout_completed(session: Mapping[str, Any]) -> str:
     """checkout.session.completed and .async_payment_succeeded: credit a paid session once."""
-    session = _plain(session)
+    session = as_dict(session)
     session_id = session["id"]
     intent_id = _id(session.get("payment_intent"))
     with transaction.atomic():
@@ -194,7 +197,7 @@ def _record_receipt(purchase: Purchase) -> None:
             purchase.stripe_payment_intent_id,  # type: ignore[arg-type]
             {"expand": ["latest_charge"]},
         )
-        charge = _plain(intent).get("latest_charge")
+        charge = as_dict(intent).get("latest_charge")
     except Exception as exc:  # the grant is already committed; never undo it for a link
         logger.warning("receipt of purchase %s not fetched: %s", purchase.pk, exc)
         return
@@ -216,11 +219,11 @@ def _session_for_intent(intent_id: str, purchase: Purchase | None) -> dict[str, 
     try:
         sessions = stripe_client().v1.checkout.sessions
         if purchase is not None and purchase.stripe_checkout_session_id:
-            return _plain(sessions.retrieve(purchase.stripe_checkout_session_id))
+            return as_dict(sessions.retrieve(purchase.stripe_checkout_session_id))
         found = sessions.list({"payment_intent": intent_id, "limit": 1})
     except (stripe.StripeError, CheckoutUnavailable) as exc:
         raise RetryLater(f"could not look up the session of {intent_id}: {exc}") from exc
-    return _plain(found.data[0]) if found.data else None
+    return as_dict(found.data[0]) if found.data else None
 
 
 def _paid_purchase_for_intent(intent_id: str) -> Purchase | None:
@@ -237,13 +240,25 @@ def _paid_purchase_for_intent(intent_id: str) -> Purchase | None:
     ).first()
 
 
+def paid_purchase_of(obj: Mapping[str, Any]) -> Purchase | None:
+    """The paid purchase a charge, refund or dispute is about (by its PaymentIntent, else its
+    charge id)."""
+    intent_id = _id(obj.get("payment_intent"))
+    if intent_id:
+        return _paid_purchase_for_intent(intent_id)
+    charge_id = _id(obj.get("charge"))
+    if not charge_id:
+        return None
+    return Purchase.objects.filter(stripe_charge_id=charge_id, status=PurchaseStatus.PAID).first()
+
+
 def charge_refunded(charge: Mapping[str, Any]) -> str:
-    """charge.refunded: book what was newly refunded, from Stripe's cumulative amount."""
-    charge = _plain(charge)
+    """charge.refunded: take back what was newly refunded, from Stripe's cumulative amount,
+    never below zero (the part already spent is recorded as the purchase's shortfall)."""
+    charge = as_dict(charge)
     charge_id = charge["id"]
-    intent_id = _id(charge.get("payment_intent"))
     cumulative = int(charge.get("amount_refunded") or 0)
-    found = _paid_purchase_for_intent(intent_id) if intent_id else None
+    found = paid_purchase_of({"payment_intent": charge.get("payment_intent"), "charge": charge_id})
     if found is None:
         logger.warning("refund of charge %s matches no paid purchase; nothing booked", charge_id)
         return "unknown charge"
@@ -266,40 +281,39 @@ def charge_refunded(charge: Mapping[str, Any]) -> str:
         if cumulative <= purchase.refunded_cents:
             return "already refunded"  # a repeated event, or one older than what is booked
         amount = cents_to_nanos(cumulative - purchase.refunded_cents)
-        ledger_book(
+        outcome = credits_take_back(
             organization=purchase.organization,
             kind=EntryKind.REFUND,
-            amount_nanos=-amount,
+            amount_nanos=amount,
             reference=f"stripe:refund:{charge_id}:{cumulative}",
             description=f"Refund ({format_usd(amount)})",
         )
         purchase.refunded_cents = cumulative
+        purchase.shortfall_nanos += outcome.shortfall
         purchase.stripe_charge_id = purchase.stripe_charge_id or charge_id
         purchase.receipt_url = purchase.receipt_url or charge.get("receipt_url") or ""
-        purchase.save(update_fields=["refunded_cents", "stripe_charge_id", "receipt_url"])
-    return "refunded"
+        purchase.save(
+            update_fields=["refunded_cents", "shortfall_nanos", "stripe_charge_id", "receipt_url"]
+        )
+    if outcome.shortfall:
+        logger.warning(
+            "refund of charge %s: %s already spent, not taken back",
+            charge_id,
+            format_usd(outcome.shortfall),
+        )
+    return "refunded" if not outcome.shortfall else "refunded, part already spent"
 
 
-HANDLERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
-    "checkout.session.completed": checkout_completed,
-    "checkout.session.async_payment_succeeded": checkout_completed,
-    "checkout.session.expired": checkout_expired,
-    "charge.refunded": charge_refunded,
-}
-
-
-def stripe_event_process(event: Mapping[str, Any]) -> str:
-    """Record a verified event and run its handler unless that event id already ran.
-
-    The handlers are idempotent on their own (ledger references, row locks), so two
-    deliveries racing past the processed flag still book once.
-    """
-    record, _ = StripeEvent.objects.get_or_create(
-        event_id=event["id"], defaults={"type": str(event["type"])[:100]}
-    )
-    if record.processed:
-        return "duplicate event"
-    handler = HANDLERS.get(event["type"])
-    outcome = handler(event["data"]["object"]) if handler else "ignored"
-    StripeEvent.objects.filter(pk=record.pk).update(processed=True, processed_at=timezone.now())
-    return outcome
+def refund_created(refund: Mapping[str, Any]) -> str:
+    """refund.created: the refund names its charge, whose cumulative `amount_refunded` is
+    what counts; asking Stripe for the charge makes this and charge.refunded (which Stripe
+    sends for the same refund) book it once between them."""
+    refund = as_dict(refund)
+    charge_id = _id(refund.get("charge"))
+    if not charge_id:
+        return "no charge"
+    try:
+        charge = stripe_client().v1.charges.retrieve(charge_id)
+    except (stripe.StripeError, CheckoutUnavailable) as exc:
+        raise RetryLater(f"could not look up charge {charge_id}: {exc}") from exc
+    return charge_refunded(as_dict(charge))

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts.models import Organization
-from billing.models import EntryKind, KeyMonthSpend, LedgerEntry, OrganizationBalance
+from billing.models import (
+    DisputeStatus,
+    EntryKind,
+    KeyMonthSpend,
+    LedgerEntry,
+    OrganizationBalance,
+    StripeDispute,
+)
 from credit.records import LedgerFigures
 
 
@@ -67,3 +74,16 @@ def key_usage_nanos(key_id: int) -> int:
     """Nano-dollars ever spent through this key (one row per month it was used)."""
     total = KeyMonthSpend.objects.filter(api_key_id=key_id).aggregate(total=Sum("usage_nanos"))
     return int(total["total"] or 0)
+
+
+def dispute_flag(organization_id: int) -> StripeDispute | None:
+    """The dispute that flags the organization (open, or lost and not cleared by an
+    operator), oldest first; None when it is not flagged (billing/disputes.py)."""
+    return (
+        StripeDispute.objects.filter(organization_id=organization_id)
+        .filter(
+            Q(status=DisputeStatus.OPEN) | Q(status=DisputeStatus.LOST, cleared_at__isnull=True)
+        )
+        .order_by("opened_at", "pk")
+        .first()
+    )

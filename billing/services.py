@@ -73,6 +73,43 @@ def credits_grant(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class TakeBack:
+    """What a take-back booked (`taken`) and what it could not, already spent (`shortfall`)."""
+
+    taken: int
+    shortfall: int
+
+
+def credits_take_back(
+    *,
+    organization: Organization,
+    kind: EntryKind,
+    amount_nanos: int,
+    reference: str,
+    description: str = "",
+) -> TakeBack:
+    """Take credits back (a refund, a dispute) but never below zero: what is left of the
+    balance, as the ledger has it now, goes; the rest is the shortfall, for the caller to
+    record. Run it inside the caller's transaction, under the caller's lock on whatever
+    makes it happen once (a purchase, a dispute): the balance row is locked here, so usage
+    booked meanwhile cannot slip between reading the balance and booking."""
+    if amount_nanos < 0:
+        raise ValueError("the amount to take back is positive")
+    _create_balance(organization.pk)
+    row = OrganizationBalance.objects.select_for_update().get(organization_id=organization.pk)
+    taken = min(amount_nanos, max(row.balance_nanos, 0))
+    if taken:
+        ledger_book(
+            organization=organization,
+            kind=kind,
+            amount_nanos=-taken,
+            reference=reference,
+            description=description,
+        )
+    return TakeBack(taken=taken, shortfall=amount_nanos - taken)
+
+
 def _add_credits(organization_id: int, amount_nanos: int) -> None:
     updated = OrganizationBalance.objects.filter(organization_id=organization_id).update(
         credits_nanos=F("credits_nanos") + amount_nanos, credits_seq=F("credits_seq") + 1

@@ -26,12 +26,12 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.current import can_manage_keys, current_membership, page_context
-from billing import purchases
+from billing import purchases, stripe_events
 from billing.forms import PurchaseForm, presets, purchase_bounds
 from billing.history import history_entries, receipt_urls, usd_exact
 from billing.models import Purchase
 from billing.money import cents_to_nanos, format_usd
-from billing.selectors import organization_balance_nanos
+from billing.selectors import dispute_flag, organization_balance_nanos
 
 logger = logging.getLogger(__name__)
 HISTORY_PAGE_SIZE = 25
@@ -43,10 +43,14 @@ def billing_page(request: HttpRequest) -> HttpResponse:
     membership = current_membership(request)
     organization = membership.organization
     can_buy = can_manage_keys(membership)  # the same roles: owners and admins
+    flag = dispute_flag(organization.pk)
     form = PurchaseForm()
     if request.method == "POST":
         if not can_buy:
             raise PermissionDenied("Only owners and admins buy credits.")
+        if flag is not None:
+            messages.error(request, "Purchases are paused while a payment dispute is open.")
+            return redirect("billing")
         if not purchases.stripe_configured():
             messages.error(request, "Purchases are not configured on this server.")
             return redirect("billing")
@@ -80,6 +84,8 @@ def billing_page(request: HttpRequest) -> HttpResponse:
             balance=format_usd(organization_balance_nanos(organization=organization)),
             configured=purchases.stripe_configured(),
             can_buy=can_buy,
+            flag=flag,
+            flag_amount=format_usd(cents_to_nanos(flag.amount_cents)) if flag else "",
             form=form,
             presets=presets(),
             minimum=low,
@@ -209,7 +215,7 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
     if not _event_shape_ok(event):
         return _error(400, "The body is not a Stripe event.")
     try:
-        outcome = purchases.stripe_event_process(event)
+        outcome = stripe_events.stripe_event_process(event)
     except purchases.RetryLater as exc:
         logger.warning("Stripe event %s postponed: %s", event["id"], exc)
         return _error(503, "Stripe could not be reached; retry later.")

@@ -2,8 +2,9 @@
 
 * `fast()`: the hot path's pipelined client (credit/resp.py), one per event loop; over a
   Redis Cluster, credit/cluster.py's, which sends each command to its slot's master.
-* `client()`: redis-py's asyncio client, one per event loop (pub/sub), and `publisher()`
-  its blocking twin: over a cluster both speak to the node REDIS_URL names, so that every
+* `client()`: redis-py's asyncio client, one per event loop; `subscriber()` a dedicated
+  one for a process's pub/sub subscriber (usage/live_hub.py), and `publisher()` their
+  blocking twin: over a cluster they speak to the node REDIS_URL names, so that every
   subscriber is where PUBSUB NUMSUB counts (a cluster's counts one node's subscribers).
 * `sync()`: redis-py's blocking client, one per process (workers, commands, views);
   redis-py's RedisCluster over a cluster.
@@ -165,6 +166,21 @@ def _pubsub_url(url: str) -> str:
         return node_url(url) if is_cluster(url) else url
     except redis.RedisError:
         return url  # (unreachable: the commands fail as they would)
+
+
+def subscriber(client_name: str) -> aioredis.Redis:
+    """A new asyncio client with a pool of its own, for a process's one pub/sub subscriber
+    (usage/live_hub.py): its connection is named (CLIENT LIST shows it) and held for as
+    long as the subscriber lives, never taken from `client()`'s pool."""
+    made = pool(
+        _pubsub_url(settings.REDIS_URL),
+        asyncio=True,
+        client_name=client_name,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=30,
+    )
+    return aioredis.Redis(connection_pool=made)
 
 
 _publisher: tuple[str, redis.Redis] | None = None

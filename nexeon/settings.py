@@ -7,7 +7,9 @@ Celery broker in the next two Redis databases unless CACHE_REDIS_URL / CELERY_BR
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from accounts.plans import DEFAULT_PLANS, validated_plans
 from apigateway.providers.options import configured as configured_provider_options
@@ -54,6 +56,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "allauth",
     "allauth.account",
     "allauth.mfa",
@@ -69,6 +72,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "nexeon.probes.ProbesAnyHostMiddleware",  # before anything checks ALLOWED_HOSTS
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -77,6 +81,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "nexeon.admin_access.AdminNetworkMiddleware",
 ]
 
 ROOT_URLCONF = "nexeon.urls"
@@ -214,6 +219,14 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# The admin signs in through allauth's login (nexeon/admin_access.py), so TOTP and the
+# throttling above apply to staff; these networks (CIDR, comma-separated) alone reach it.
+ADMIN_ALLOWED_NETWORKS = read(env.list, "ADMIN_ALLOWED_NETWORKS", default=[])
+try:
+    for _network in ADMIN_ALLOWED_NETWORKS:
+        ipaddress.ip_network(_network.strip(), strict=False)
+except ValueError:
+    refuse_to_start("ADMIN_ALLOWED_NETWORKS must list addresses or CIDR ranges, comma-separated")
 MFA_TOTP_ISSUER = "NeXeonAI"
 # Google and GitHub sign-in appear only when their OAuth client ids are configured.
 SOCIALACCOUNT_PROVIDERS = {
@@ -234,6 +247,12 @@ SOCIALACCOUNT_PROVIDERS = {
 }
 SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+# Invitations to an organization: how long a mailed link works, and how many an
+# organization may send per hour (its owners and admins together).
+INVITATION_EXPIRY_DAYS = read(env.int, "INVITATION_EXPIRY_DAYS", default=7)
+INVITATIONS_PER_HOUR = read(env.int, "INVITATIONS_PER_HOUR", default=20)
+if INVITATION_EXPIRY_DAYS < 1 or INVITATIONS_PER_HOUR < 1:
+    refuse_to_start("INVITATION_EXPIRY_DAYS and INVITATIONS_PER_HOUR must be 1 or more")
 
 # --- REST API (dashboard session or `Authorization: Bearer nex-mt-…` management token) --
 
@@ -387,6 +406,13 @@ GATEWAY_AUTH_FAILURES_PER_MINUTE = read(env.int, "GATEWAY_AUTH_FAILURES_PER_MINU
 # REMOTE_ADDR and so the address allauth's login throttling counts (allauth's own
 # ALLAUTH_TRUSTED_PROXY_COUNT stays 0: the header is read once, by the peer-checked rule).
 FORWARDED_ALLOW_IPS = read(env.list, "FORWARDED_ALLOW_IPS", default=["127.0.0.1"])
+# The usage page's live feed (usage/live_hub.py): each socket's session and membership are
+# checked again this often (and before any event is forwarded once the last check is a
+# second old); sockets are capped per user, per organization and per process.
+LIVE_RECHECK_SECONDS = read(env.float, "LIVE_RECHECK_SECONDS", default=5.0)
+LIVE_MAX_SOCKETS_PER_USER = read(env.int, "LIVE_MAX_SOCKETS_PER_USER", default=10)
+LIVE_MAX_SOCKETS_PER_ORGANIZATION = read(env.int, "LIVE_MAX_SOCKETS_PER_ORGANIZATION", default=100)
+LIVE_MAX_SOCKETS_PER_PROCESS = read(env.int, "LIVE_MAX_SOCKETS_PER_PROCESS", default=2000)
 # How often each process checks the catalog's change counter (one Redis GET), and how old
 # its copy may get before it is read again anyway (edits made around the ORM, e.g. in SQL).
 GATEWAY_CATALOG_REFRESH_SECONDS = read(env.float, "GATEWAY_CATALOG_REFRESH_SECONDS", default=2.0)
@@ -458,11 +484,45 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = flag("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_HSTS_SECONDS = read(env.int, "SECURE_HSTS_SECONDS", default=0)
+# Sent only over HTTPS (directly, or from a BEHIND_TLS_PROXY that says so), never in DEBUG.
+SECURE_HSTS_SECONDS = read(env.int, "SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
 SECURE_SSL_REDIRECT = flag("SECURE_SSL_REDIRECT", default=False)
 if flag("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Where a form of ours may lead, through a redirect (browsers hold redirects after a form
+# post to form-action too): the OAuth providers that are configured, Stripe's Checkout (or the
+# stand-in at STRIPE_API_BASE, which serves its own checkout page).
+OFFSITE_FORM_TARGETS = [
+    origin
+    for provider, origin in (
+        ("google", "https://accounts.google.com"),
+        ("github", "https://github.com"),
+    )
+    if provider in SOCIALACCOUNT_PROVIDERS
+]
+if STRIPE_SECRET_KEY:
+    OFFSITE_FORM_TARGETS.append("https://checkout.stripe.com")
+    if STRIPE_API_BASE != "https://api.stripe.com":
+        _stripe = urlsplit(STRIPE_API_BASE)
+        OFFSITE_FORM_TARGETS.append(f"{_stripe.scheme}://{_stripe.netloc}")
+# Content-Security-Policy (django-csp): scripts, styles and everything else from this origin
+# only, no inline script, style or handler anywhere (templates load static/js/ files), no
+# framing, forms posting only here. connect-src 'self' covers the live feed's ws(s):// of
+# the same host. A page that needs more says so with csp_update (the Redoc page).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'", *OFFSITE_FORM_TARGETS],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # --- Static files, i18n ------------------------------------------------------------------

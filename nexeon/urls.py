@@ -3,7 +3,12 @@ from django.urls import include, path
 
 from accounts import views as account_views
 from nexeon import health
+from nexeon.admin_access import admin_login, admin_password_change
 from usage.metrics import metrics_view
+
+# Staff sign in through allauth (TOTP, throttling), never through the admin's own form.
+admin.site.login = admin_login
+admin.site.password_change = admin_password_change
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -12,6 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/", include("accounts.api.urls")),
+    path("", include("apigateway.urls")),
     path("", include("billing.urls")),
     path("", include("usage.urls")),
     path("", include("accounts.urls")),

@@ -37,6 +37,14 @@ def wait_for_http(url: str, timeout: float = 20.0, process: subprocess.Popen | N
     raise TimeoutError(f"{url} did not answer within {timeout}s")
 
 
+def answers_200(url: str) -> bool:
+    """Whether `url` answers 200 now (a server still starting does not answer at all)."""
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def manage_env(**overrides: str | None) -> dict[str, str]:
     """The current environment with overrides; a value of None removes the variable."""
     environment = dict(os.environ)

@@ -1,5 +1,7 @@
 """The live feed: each written usage record is published to its organization's Redis
-pub/sub channel, which the dashboard's WebSocket consumer (usage/consumers.py) forwards.
+pub/sub channel, which each process's subscriber (usage/live_hub.py) hands to the
+dashboard's WebSockets (usage/consumers.py). Without REDIS_URL (the embedded default, one
+process) the records go to this process's sockets directly.
 
 Best effort by design: pub/sub keeps nothing, so a browser that is not connected misses
 the message (the table and charts read the database), and a Redis error is logged, never
@@ -20,6 +22,7 @@ from accounts.models import ApiKey
 from billing.history import usd_exact
 from credit import connections
 from credit import keys as credit_keys
+from usage import live_hub
 from usage.models import UsageRecord
 
 logger = logging.getLogger(__name__)
@@ -69,10 +72,16 @@ def message(record: UsageRecord, key: tuple[str, str] | None) -> dict[str, Any]:
 def publish(records: Sequence[UsageRecord]) -> None:
     """Publish one small JSON message per record to `nexeon:live:<organization id>`.
 
-    Sync (call it from the pipeline after the batch is committed); a no-op without
-    REDIS_URL; never raises for Redis errors.
+    Sync (call it from the pipeline after the batch is committed); without REDIS_URL the
+    messages go to this process's sockets; never raises for Redis errors.
     """
-    if not connections.configured() or not records:
+    if not records:
+        return
+    if not connections.configured():
+        keys = _keys(records)
+        for record in records:
+            payload = message(record, keys.get(record.api_key_id or 0))
+            live_hub.deliver_here(record.organization_id, json.dumps(payload))
         return
     try:
         client = connections.publisher()
@@ -89,8 +98,10 @@ def publish(records: Sequence[UsageRecord]) -> None:
 def watched(organization_ids: set[int]) -> set[int]:
     """The organizations someone is watching right now (one PUBSUB NUMSUB): nobody is
     the usual case, and the pipeline then builds and sends nothing."""
-    if not connections.configured() or not organization_ids:
+    if not organization_ids:
         return set()
+    if not connections.configured():
+        return live_hub.watched_here(organization_ids)
     ordered = sorted(organization_ids)
     try:
         counts = connections.publisher().pubsub_numsub(*(channel_name(org) for org in ordered))

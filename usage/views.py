@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -167,7 +166,6 @@ def usage_page(request: HttpRequest) -> HttpResponse:
             page=page,
             rows=[(record, format_usd(record.cost_nanos, 6)) for record in page],
             filter_query=filter_query.urlencode(),
-            live_available=bool(settings.REDIS_URL),
         ),
     )
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
@@ -8,7 +9,8 @@ from accounts.models import ManagementToken
 
 
 class ManagementTokenAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Bearer nex-mt-…` acts as the token's user (CSRF does not apply)."""
+    """`Authorization: Bearer nex-mt-…` acts as the token's user, in the token's organization
+    alone (accounts/api/views.py; CSRF does not apply)."""
 
     keyword = "bearer"
 
@@ -26,6 +28,10 @@ class ManagementTokenAuthentication(authentication.BaseAuthentication):
         )
         if found is None:
             raise exceptions.AuthenticationFailed("Unknown or revoked management token.")
+        if found.expires_at <= timezone.now():
+            raise exceptions.AuthenticationFailed(
+                "This management token has expired: create a new one on the Settings page."
+            )
         return found.user, found
 
     def authenticate_header(self, request) -> str:
@@ -39,4 +45,9 @@ class ManagementTokenScheme(OpenApiAuthenticationExtension):
     name = "managementToken"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "nex-mt-… management token"}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "nex-mt-… management token: acts in its one organization until it "
+            "expires (Settings page, or `manage.py create_management_token`)",
+        }

@@ -25,6 +25,12 @@ class MemberSerializer(serializers.ModelSerializer):
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
+    allowed_models = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        help_text="Catalog model ids (GET /v1/models) this key may call; empty: every model.",
+    )
+
     class Meta:
         model = ApiKey
         fields = [
@@ -41,6 +47,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "allowed_models",
         ]
         read_only_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+        extra_kwargs = {"rpm_limit": {"min_value": 1}, "tpm_limit": {"min_value": 1}}
 
 
 class ApiKeyCreatedSerializer(ApiKeySerializer):

@@ -11,3 +11,17 @@ document.addEventListener("click", async (event) => {
     button.textContent = "Press Ctrl+C";
   }
 });
+
+// Every code block of the docs page gets a copy button, handled above.
+document.querySelectorAll(".docs pre").forEach((pre, index) => {
+  if (!pre.id) pre.id = `code-${index + 1}`;
+  const wrapper = document.createElement("div");
+  wrapper.className = "code-block";
+  pre.replaceWith(wrapper);
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "copy";
+  button.dataset.copy = `#${pre.id}`;
+  button.textContent = "Copy";
+  wrapper.append(button, pre);
+});

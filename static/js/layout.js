@@ -1,6 +1,5 @@
 // The layout's behaviour, on every page. Progressive enhancement only: without this file
-// the dashboard menu stays open, tables scroll in their box, and the organization switcher
-// has its own button.
+// the dashboard menu stays open and tables scroll in their box.
 
 // On narrow screens the dashboard's menu folds behind its "Menu" button (CSS shows the
 // button below 900px only; wider, the sidebar is always open).
@@ -65,10 +64,15 @@ function stackTablesThatDoNotFit() {
   });
 }
 
-// A <select data-autosubmit> sends its form when changed (the organization switcher).
-document.addEventListener("change", (event) => {
-  if (event.target.matches("select[data-autosubmit]")) event.target.form.requestSubmit();
-});
+// A code block that still scrolls sideways (one long token) can be scrolled from the
+// keyboard too (WCAG 2.1.1): it joins the tab order.
+function focusScrollingCode() {
+  for (const pre of document.querySelectorAll("pre:not([tabindex])")) {
+    if (pre.scrollWidth > pre.clientWidth + 1) pre.tabIndex = 0;
+  }
+}
 
 foldDashboardMenu();
+focusScrollingCode();
+window.addEventListener("resize", focusScrollingCode);
 stackTablesThatDoNotFit();

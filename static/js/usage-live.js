@@ -8,7 +8,10 @@
 
   const MAX_ROWS = 50;
   // Refusals that retrying cannot fix; anything else (a restart, Redis away) is retried.
-  const FINAL = { 4401: "You are signed out: reload the page.", 4403: "Not a member of this organization." };
+  const FINAL = {
+    4401: "You are signed out: sign in again and reload the page.",
+    4403: "You are no longer a member of this organization.",
+  };
   const url = new URL(list.dataset.url, window.location.href);
   url.protocol = window.location.protocol === "https:" ? "wss:" : "ws:";
   let delay = 1000;
@@ -52,9 +55,15 @@
     });
     socket.addEventListener("close", (event) => {
       if (FINAL[event.code]) { status.textContent = FINAL[event.code]; return; }
-      status.textContent = event.code === 4503
-        ? "Live updates are unavailable right now; retrying…"
-        : "Disconnected; reconnecting…";
+      if (event.code === 4429) {
+        // Too many live connections (other tabs): wait longer before asking again.
+        status.textContent = "Too many live connections open; close other usage tabs. Retrying…";
+        delay = Math.max(delay, 15000);
+      } else {
+        status.textContent = event.code === 4503
+          ? "Live updates are unavailable right now; retrying…"
+          : "Disconnected; reconnecting…";
+      }
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 30000);
     });

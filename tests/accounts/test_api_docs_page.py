@@ -16,14 +16,14 @@ def test_every_section_and_endpoint_of_the_reference_is_on_the_page(client):
         "Introduction", "Base URL", "Authentication", "List Models", "Chat Completions",
         "Request Body", "Responses", "Anthropic Messages", "Completions (legacy)",
         "Moderations", "Embeddings", "Image Generation", "Streaming",
-        "SDK Usage", "Errors",
+        "SDK Usage", "Errors", "Credits and key", "OpenAPI description",
     ]  # fmt: skip
     for heading in headings:
         assert heading in REFERENCE
         assert f">{heading}</h" in page
     for endpoint in re.findall(r"(?:GET|POST)(/[a-z_/]+)", REFERENCE):
         assert endpoint in page
-    for code in ("401", "402", "429", "500"):
+    for code in ("400", "401", "402", "404", "429", "500", "502", "503", "504"):
         assert f"<td>{code}</td>" in page
 
 

@@ -118,5 +118,5 @@ def test_the_keys_page_shows_each_keys_limits_and_the_plans(client, owner, organ
     client.force_login(owner)
     page = client.get("/keys/").content.decode()
     assert "60 requests, 1000 tokens" in page
-    assert "500 requests</td>" in page  # the plain key: the standard plan's default
+    assert "500 requests</span>" in page  # the plain key: the standard plan's default
     assert "the whole organization 5000 requests and 90000 tokens per minute" in page

@@ -14,8 +14,8 @@ def api():
 
 
 @pytest.fixture
-def token(owner):
-    return management_token_create(user=owner, name="ci")[1]
+def token(owner, organization):
+    return management_token_create(user=owner, organization=organization, name="ci")[1]
 
 
 def test_a_management_token_lists_organizations_and_creates_a_key_shown_once(

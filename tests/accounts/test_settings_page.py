@@ -27,8 +27,10 @@ def test_management_tokens_are_shown_once_and_revocable_only_by_their_user(
     client, owner, organization, outsider
 ):
     client.force_login(owner)
-    page = client.post("/settings/tokens/create", {"name": "ci"}, follow=True)
-    token = page.context["new_token"]["token"]
+    page = client.post(
+        "/settings/tokens/create", {"name": "ci", "organization": organization.pk, "days": "90"}
+    )
+    token = page.context["new_token"]["plaintext"]
     assert keys.looks_like_key(token, keys.MANAGEMENT_PREFIX)
     assert token not in client.get("/settings/").content.decode()
     stored = ManagementToken.objects.get(digest=keys.digest(token))

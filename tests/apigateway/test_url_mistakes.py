@@ -25,6 +25,7 @@ def test_api_paths_without_v1(path):
     [
         *("/", "/keys/", "/usage/", "/billing/", "/docs/", "/accounts/login/", "/admin/"),
         *("/api/", "/healthz", "/readyz", "/metrics", "/settings/", "/members/", ""),
+        "/models/",  # the public models page
         "/static/app.css",
     ],
 )

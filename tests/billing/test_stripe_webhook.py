@@ -10,7 +10,7 @@ import time
 import pytest
 from django.db import OperationalError
 
-from billing import purchases
+from billing import stripe_events
 from billing.models import EntryKind, LedgerEntry, Purchase, PurchaseStatus, StripeEvent
 from billing.money import cents_to_nanos
 from tests.billing.conftest import WEBHOOK, assert_books_balance, start
@@ -268,10 +268,10 @@ def test_processing_errors_answer_json_and_leave_the_event_to_rerun(
     def bug(_session):
         raise RuntimeError("a bug")
 
-    monkeypatch.setitem(purchases.HANDLERS, "checkout.session.completed", database_down)
+    monkeypatch.setitem(stripe_events.HANDLERS, "checkout.session.completed", database_down)
     transient = deliver("checkout.session.completed", session, event_id="evt_err")
     assert transient.status_code == 500 and "retry" in transient.json()["error"]["message"]
-    monkeypatch.setitem(purchases.HANDLERS, "checkout.session.completed", bug)
+    monkeypatch.setitem(stripe_events.HANDLERS, "checkout.session.completed", bug)
     broken = deliver("checkout.session.completed", session, event_id="evt_err")
     assert broken.status_code == 200 and broken.json() == {"received": True, "processed": False}
     assert not StripeEvent.objects.get(event_id="evt_err").processed

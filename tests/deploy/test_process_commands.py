@@ -12,7 +12,7 @@ from django.conf import settings
 
 from tests.deploy.docs import fenced_commands
 from tests.deploy.stack import Process, project_with_runtime_venv, runtime_venv
-from tests.support import free_port, test_database_url
+from tests.support import answers_200, free_port, test_database_url
 
 pytestmark = pytest.mark.deploy
 
@@ -59,13 +59,8 @@ def test_make_migrate_run_worker_and_beat_work_as_printed(transactional_db, redi
             started.append(Process(name, ["sh", "-c", command], env, log, project).start())
         web, celery_worker, celery_beat = started
 
-        def ready() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        web.wait_for(ready, "/readyz 200", timeout=90)
+        ready = f"http://127.0.0.1:{port}/readyz"
+        web.wait_for(lambda: answers_200(ready), "/readyz 200", timeout=90)
         page = httpx.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=10)
         assert page.status_code == 200
 

@@ -30,6 +30,7 @@ class Page:
 PAGES = [
     Page("home", "/", ANONYMOUS),
     Page("docs", "/docs/", ANONYMOUS),
+    Page("models", "/models/", ANONYMOUS),
     Page("sign-in", "/accounts/login/", ANONYMOUS),
     Page("sign-up", "/accounts/signup/", ANONYMOUS),
     Page("password-reset", "/accounts/password/reset/", ANONYMOUS),
@@ -40,6 +41,7 @@ PAGES = [
     Page("confirm-email", "{confirm_path}", ANONYMOUS),
     Page("overview", "/", OWNER),
     Page("keys", "/keys/", OWNER),
+    Page("key-edit", "/keys/{key_id}/edit", OWNER),
     Page("usage", "/usage/", OWNER),
     Page("billing", "/billing/", OWNER),
     Page("members", "/members/", OWNER),

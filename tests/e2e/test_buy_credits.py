@@ -67,10 +67,35 @@ def test_buy_25_dollars_of_credits_through_checkout(stripe_and_app):
             expect(page.get_by_test_id("balance")).to_have_text("$25.00")
             expect(page.get_by_role("link", name="Receipt")).to_have_count(1)
             page.screenshot(path=ARTIFACTS / "buy-4-balance.png")
+
+            # The card holder disputes the payment: the credits go, the account is flagged
+            # and buys nothing more until the dispute is won.
+            session_id = fake.delivered[0][0]["data"]["object"]["id"]
+            dispute = fake.dispute(session_id)
+            assert fake.send_event("charge.dispute.created", dispute) == 200
+            page.goto(f"{base}/billing/")
+            expect(page.get_by_test_id("balance")).to_have_text("$0.00")
+            expect(page.get_by_test_id("dispute-flag")).to_contain_text(
+                "a payment of $25.00 with their bank"
+            )
+            expect(page.get_by_test_id("preset-25")).to_have_count(0)
+            page.screenshot(path=ARTIFACTS / "buy-5-disputed.png", full_page=True)
+
+            won = fake.close_dispute(dispute["id"], "won")
+            assert fake.send_event("charge.dispute.closed", won) == 200
+            page.goto(f"{base}/billing/")
+            expect(page.get_by_test_id("balance")).to_have_text("$25.00")
+            expect(page.get_by_test_id("dispute-flag")).to_have_count(0)
+            expect(page.get_by_test_id("preset-25")).to_be_visible()
+            expect(page.get_by_text("Dispute won: credits returned ($25.00)")).to_be_visible()
         finally:
             browser.close()
-    [(delivered, status)] = fake.delivered
-    assert (delivered["type"], status) == ("checkout.session.completed", 200)
+    kinds = [(delivered["type"], status) for delivered, status in fake.delivered]
+    assert kinds == [
+        ("checkout.session.completed", 200),
+        ("charge.dispute.created", 200),
+        ("charge.dispute.closed", 200),
+    ]
     purchase = Purchase.objects.get()
     assert (purchase.status, purchase.amount_cents) == (PurchaseStatus.PAID, 2500)
     assert_books_balance(organization, cents_to_nanos(2500))

@@ -101,7 +101,9 @@ def seed() -> dict[str, str]:
         Membership.objects.create(
             organization=organization, user=verified_user(email), role=Role.MEMBER
         )
-    management_token_create(user=owner, name="deploy pipeline on the build server")
+    management_token_create(
+        user=owner, organization=organization, name="deploy pipeline on the build server"
+    )
 
     totp_user = verified_user(TOTP_EMAIL)
     secret = generate_totp_secret()

@@ -85,9 +85,10 @@ def test_sign_up_verify_create_a_key_call_the_api_revoke_and_be_refused(server):
             client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
             assert "gpt-4o" in {model.id for model in client.models.list().data}
 
-            page.reload()
+            page.goto(f"{base}/keys/")  # (a reload would post the form again)
             assert key not in page.content()  # shown once
-            page.click("button[aria-label='Revoke e2e key']")
+            page.click("a[aria-label='Revoke e2e key']")  # asks first
+            page.click("button:has-text('Revoke key')")
             expect(page.get_by_text("revoked").first).to_be_visible()
             page.screenshot(path=ARTIFACTS / "5-key-revoked.png")
         finally:

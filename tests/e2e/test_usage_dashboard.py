@@ -1,27 +1,25 @@
 """The usage page in a real Chromium against a real uvicorn: SVG charts drawn from the
 rollups, and the Live list filled over the WebSocket when the pipeline publishes a call."""
 
+import threading
 from datetime import timedelta
 
-import pytest
+from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
-from accounts.models import User
-from accounts.services import api_key_create, organization_create
+from accounts.models import Membership, Role, User
+from accounts.services import api_key_create, membership_remove, organization_create
 from tests.e2e.test_first_api_call import ARTIFACTS, CHROMIUM_ARGS
-from tests.support import manage_env, serving_nexeon, test_database_url
 from tests.usage.conftest import make_record, roll_up
 from usage.live import publish
 
 
-@pytest.fixture
-def app(transactional_db, redis_client):
-    environment = manage_env(
-        DATABASE_URL=test_database_url(), DEBUG="1", ACCOUNT_EMAIL_VERIFICATION="none"
-    )
-    with serving_nexeon(environment) as (base, _):
-        yield base
+def log_in(page, base: str, email: str, password: str) -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=login]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
 
 
 def test_usage_page_draws_charts_and_shows_live_calls(app):
@@ -51,10 +49,7 @@ def test_usage_page_draws_charts_and_shows_live_calls(app):
         )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         try:
-            page.goto(f"{app}/accounts/login/")
-            page.fill("input[name=login]", "ada@example.com")
-            page.fill("input[name=password]", "a-long-passphrase-42")
-            page.click("button[type=submit]")
+            log_in(page, app, "ada@example.com", "a-long-passphrase-42")
             page.goto(f"{app}/usage/")
             expect(page.locator("svg#chart-spend rect.bar").first).to_be_visible()
             expect(page.locator("svg#chart-model-spend rect.bar")).to_have_count(4)
@@ -76,5 +71,60 @@ def test_usage_page_draws_charts_and_shows_live_calls(app):
             page.click("text=Filter")
             expect(page.locator("table.requests tbody tr")).to_have_count(8)
             page.screenshot(path=ARTIFACTS / "usage-3-hour-errors.png", full_page=True)
+        finally:
+            browser.close()
+
+
+def test_a_member_removed_while_watching_is_told_and_gets_nothing_more(app):
+    owner = User.objects.create_user(email="ada@example.com", password="a-long-passphrase-42")
+    member = User.objects.create_user(email="bob@example.com", password="a-long-passphrase-43")
+    organization = organization_create(name="Analytical Engines", owner=owner)
+    Membership.objects.create(organization=organization, user=member, role=Role.MEMBER)
+    by = Membership.objects.get(user=owner)
+    before = make_record(organization, None, model="gpt-4o", cost_nanos=1_000_000)
+    after = make_record(organization, None, model="gpt-4o", cost_nanos=2_000_000)
+
+    def in_a_thread(work) -> None:
+        # Playwright's sync API runs an event loop in this thread, where the ORM refuses.
+        def run() -> None:
+            try:
+                work()
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join(30)
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        try:
+            log_in(page, app, "bob@example.com", "a-long-passphrase-43")
+            page.goto(f"{app}/usage/")
+            expect(page.locator("#live-status")).to_contain_text("Connected")
+            in_a_thread(lambda: publish([before]))
+            expect(
+                page.locator(f'#live-feed li[data-request-id="{before.request_id}"]')
+            ).to_be_visible()
+            in_a_thread(
+                lambda: membership_remove(
+                    membership=Membership.objects.get(user=member, organization=organization),
+                    by=by,
+                )
+            )
+            page.wait_for_timeout(1200)  # what the socket knows is now older than a second
+            in_a_thread(lambda: publish([after]))
+            expect(page.locator("#live-status")).to_have_text(
+                "You are no longer a member of this organization.", timeout=8000
+            )
+            expect(
+                page.locator(f'#live-feed li[data-request-id="{after.request_id}"]')
+            ).to_have_count(0)
+            page.locator("#live-status").scroll_into_view_if_needed()
+            page.screenshot(path=ARTIFACTS / "usage-4-live-removed.png")
         finally:
             browser.close()

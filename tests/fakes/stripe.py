@@ -8,12 +8,13 @@ the application calls:
 
 * ``POST /v1/checkout/sessions``, ``GET /v1/checkout/sessions/{id}``,
   ``GET /v1/checkout/sessions?payment_intent=…``, ``GET /v1/payment_intents/{id}``
-  (``expand[]=latest_charge``);
+  (``expand[]=latest_charge``), ``GET /v1/charges/{id}``;
 * a hosted "checkout page" at the session's ``url`` whose Pay button pays the session,
   delivers the signed ``checkout.session.completed`` to ``webhook_url`` and redirects to the
   session's ``success_url``, as Stripe does (for browser tests).
 
-Tests steer it with plain methods (``pay``, ``refund``, ``expire``) and build signed events
+Tests steer it with plain methods (``pay``, ``refund``, ``dispute``, ``close_dispute``,
+``expire``) and build signed events
 with ``event`` and ``sign`` (Stripe's scheme: ``t=<unix>,v1=<hex HMAC-SHA256 of "t.body">``).
 """
 
@@ -176,6 +177,8 @@ class FakeStripe(FakeProvider):
         self.sessions: dict[str, dict[str, Any]] = {}
         self.intents: dict[str, dict[str, Any]] = {}
         self.charges: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
+        self.disputes: dict[str, dict[str, Any]] = {}
         self.delivered: list[tuple[dict[str, Any], int]] = []  # (event, app's status)
         self._idempotent: dict[str, tuple[int, dict[str, Any]]] = {}
         self._lock = threading.Lock()  # the server thread and the test share the objects
@@ -257,6 +260,9 @@ class FakeStripe(FakeProvider):
             match = re.fullmatch(r"/v1/payment_intents/([^/]+)", path)
             if match and request.method == "GET":
                 return self.intent_retrieve(match.group(1), query)
+            match = re.fullmatch(r"/v1/charges/([^/]+)", path)
+            if match and request.method == "GET":
+                return copy.deepcopy(self._get(self.charges, match.group(1), "charge", "charge"))
         raise StripeError(
             f"Unrecognized request URL ({request.method}: {path}). "
             "Please see https://stripe.com/docs or we can help at https://support.stripe.com/.",
@@ -426,6 +432,7 @@ class FakeStripe(FakeProvider):
             "amount_refunded": 0,
             "captured": True,
             "currency": intent["currency"],
+            "disputed": False,
             "livemode": False,
             "metadata": intent["metadata"],
             "paid": True,
@@ -449,7 +456,61 @@ class FakeStripe(FakeProvider):
                 raise StripeError(f"Refund amount ({amount}) is greater than unrefunded amount")
             charge["amount_refunded"] += amount
             charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+            refund_id = new_id("re")
+            self.refunds[refund_id] = {
+                "id": refund_id,
+                "object": "refund",
+                "amount": amount,
+                "charge": charge["id"],
+                "created": int(time.time()),
+                "currency": charge["currency"],
+                "metadata": {},
+                "payment_intent": charge["payment_intent"],
+                "reason": None,
+                "status": "succeeded",
+            }
             return copy.deepcopy(charge)
+
+    def last_refund(self) -> dict[str, Any]:
+        """The Refund object the last ``refund`` created, as refund.created carries it."""
+        with self._lock:
+            return copy.deepcopy(list(self.refunds.values())[-1])
+
+    def dispute(
+        self, session_id: str, amount: int | None = None, reason: str = "fraudulent"
+    ) -> dict[str, Any]:
+        """The card holder disputes a paid session's charge (all of it unless ``amount``).
+        Returns the Dispute as charge.dispute.created carries it."""
+        with self._lock:
+            intent = self.intents[self.sessions[session_id]["payment_intent"]]
+            charge = self.charges[intent["latest_charge"]]
+            dispute_id = new_id("du")
+            self.disputes[dispute_id] = {
+                "id": dispute_id,
+                "object": "dispute",
+                "amount": charge["amount"] if amount is None else amount,
+                "balance_transactions": [],
+                "charge": charge["id"],
+                "created": int(time.time()),
+                "currency": charge["currency"],
+                "is_charge_refundable": False,
+                "livemode": False,
+                "metadata": {},
+                "payment_intent": charge["payment_intent"],
+                "reason": reason,
+                "status": "needs_response",
+            }
+            charge["disputed"] = True
+            return copy.deepcopy(self.disputes[dispute_id])
+
+    def close_dispute(self, dispute_id: str, status: str) -> dict[str, Any]:
+        """The issuer decides: ``won``, ``lost`` (or ``warning_closed`` for an inquiry).
+        Returns the Dispute as charge.dispute.closed carries it."""
+        assert status in ("won", "lost", "warning_closed")
+        with self._lock:
+            dispute = self.disputes[dispute_id]
+            dispute["status"] = status
+            return copy.deepcopy(dispute)
 
     def expire(self, session_id: str) -> dict[str, Any]:
         with self._lock:
@@ -482,6 +543,20 @@ class FakeStripe(FakeProvider):
 <button type="submit">Pay {amount}</button></form>
 <p><a href="{html.escape(session["cancel_url"] or "")}">Cancel</a></p></body></html>"""
         await self.respond(send, 200, page.encode(), {"content-type": "text/html; charset=utf-8"})
+
+    def send_event(self, kind: str, obj: dict[str, Any]) -> int:
+        """Deliver a signed event to ``webhook_url`` now, as Stripe does (browser tests);
+        returns the app's status."""
+        evt = event(kind, obj)
+        body, signature = signed(evt, secret=self.webhook_secret)
+        answer = httpx.post(
+            self.webhook_url,
+            content=body,
+            headers={"content-type": "application/json", "stripe-signature": signature},
+            timeout=30,
+        )
+        self.delivered.append((evt, answer.status_code))
+        return answer.status_code
 
     async def hosted_pay(self, session_id: str, send: Send) -> None:
         paid = self.pay(session_id)

@@ -23,13 +23,25 @@ class WebsocketClient(ApplicationCommunicator):
         super().__init__(application, scope)
 
     async def connect(self) -> tuple[bool, int | None]:
-        """(True, None) when accepted, (False, close code) when refused."""
+        """(True, None) when accepted, (False, close code) when refused: before the
+        handshake, or (as the live feed refuses, so that browsers see the code) at once
+        after it."""
         await self.send_input({"type": "websocket.connect"})
         response = await self.receive_output(TIMEOUT)
         if response["type"] == "websocket.close":
             return False, response.get("code", 1000)
         assert response["type"] == "websocket.accept", response
-        return True, None
+        if await self.receive_nothing(timeout=0.1):
+            return True, None
+        response = await self.receive_output(TIMEOUT)
+        assert response["type"] == "websocket.close", response
+        return False, response.get("code", 1000)
+
+    async def receive_close(self) -> int:
+        """The close code of the next output, which must be a close."""
+        response = await self.receive_output(TIMEOUT)
+        assert response["type"] == "websocket.close", response
+        return response.get("code", 1000)
 
     async def receive_text(self) -> str:
         response = await self.receive_output(TIMEOUT)
