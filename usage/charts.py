@@ -17,7 +17,24 @@ from django.utils.safestring import SafeString, mark_safe
 
 from billing.history import usd_exact
 
-WIDTH = 720
+WIDTH = 720  # the wide drawing's viewBox; the phone's is NARROW_WIDTH
+NARROW_WIDTH = 360
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One drawing's geometry. Each chart is drawn twice, wide and narrow, and the CSS shows
+    the one that fits: an SVG scales its text with it, so a 720-unit drawing squeezed onto
+    a phone would print 13px labels at 6px."""
+
+    width: int
+    variant: str  # "wide" or "narrow": the svg's class, and the narrow one's id suffix
+    max_labels: int  # x-axis labels of a column chart
+    label_chars: int  # a bar's label, shortened beyond this
+
+
+WIDE = Frame(WIDTH, "wide", max_labels=8, label_chars=24)
+NARROW = Frame(NARROW_WIDTH, "narrow", max_labels=4, label_chars=40)
 
 
 def usd_label(nanos: int) -> str:
@@ -41,13 +58,15 @@ def nice_ticks(maximum: int, target: int = 4) -> list[int]:
     return [i * step for i in range(count + 1)]
 
 
-def _svg_open(chart_id: str, title: str, desc: str, height: float) -> str:
+def _svg_open(chart_id: str, title: str, desc: str, height: float, frame: Frame) -> str:
+    svg_id = chart_id if frame is WIDE else f"{chart_id}-{frame.variant}"
     return (
-        f'<svg class="chart" id="{chart_id}" viewBox="0 0 {WIDTH} {height:.0f}" role="img" '
-        f'aria-labelledby="{chart_id}-title {chart_id}-desc" '
+        f'<svg class="chart chart-{frame.variant}" id="{svg_id}" '
+        f'viewBox="0 0 {frame.width} {height:.0f}" role="img" '
+        f'aria-labelledby="{svg_id}-title {svg_id}-desc" '
         f'xmlns="http://www.w3.org/2000/svg">'
-        f'<title id="{chart_id}-title">{escape(title)}</title>'
-        f'<desc id="{chart_id}-desc">{escape(desc)}</desc>'
+        f'<title id="{svg_id}-title">{escape(title)}</title>'
+        f'<desc id="{svg_id}-desc">{escape(desc)}</desc>'
     )
 
 
@@ -72,26 +91,45 @@ def column_chart(
     format_value: Callable[[int], str],
     empty_text: str = "Nothing in this range",
 ) -> SafeString:
-    """Vertical bars over time, with a labelled value axis and gridlines."""
-    height, left, right, top, bottom = 240, 76, 10, 12, 34
-    plot_w, plot_h = WIDTH - left - right, height - top - bottom
+    """Vertical bars over time, with a labelled value axis and gridlines (wide and narrow)."""
+    return mark_safe(  # noqa: S308  (every text in them is escaped)
+        "".join(
+            _column_svg(chart_id, title, desc, columns, format_value, empty_text, frame)
+            for frame in (WIDE, NARROW)
+        )
+    )
+
+
+def _column_svg(
+    chart_id: str,
+    title: str,
+    desc: str,
+    columns: Sequence[Column],
+    format_value: Callable[[int], str],
+    empty_text: str,
+    frame: Frame,
+) -> str:
+    width = frame.width
+    height, left, right, top, bottom = 240, (76 if frame is WIDE else 66), 10, 12, 34
+    plot_w, plot_h = width - left - right, height - top - bottom
     ticks = nice_ticks(max((column.value for column in columns), default=0))
     scale = plot_h / (ticks[-1] or 1)
     base = top + plot_h
-    parts = [_svg_open(chart_id, title, desc, height)]
+    parts = [_svg_open(chart_id, title, desc, height, frame)]
 
     parts.append('<g class="axis y-axis">')
     for tick in ticks:
         y = base - tick * scale
         parts.append(
-            f'<line class="grid" x1="{left}" x2="{WIDTH - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
             f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">'
             f"{escape(format_value(tick))}</text>"
         )
     parts.append("</g>")
 
     slot = plot_w / max(len(columns), 1)
-    every = math.ceil(len(columns) / 8) or 1  # at most about 8 labels: they must not overlap
+    # At most max_labels labels, so that they never overlap.
+    every = math.ceil(len(columns) / frame.max_labels) or 1
     parts.append('<g class="columns">')
     for index, column in enumerate(columns):
         x = left + index * slot
@@ -121,7 +159,7 @@ def column_chart(
             )
     parts.append("</g>")
     parts.append(
-        f'<line class="axis-line" x1="{left}" x2="{WIDTH - right}" y1="{base}" y2="{base}"/>'
+        f'<line class="axis-line" x1="{left}" x2="{width - right}" y1="{base}" y2="{base}"/>'
         f'<line class="axis-line" x1="{left}" x2="{left}" y1="{top}" y2="{base}"/>'
     )
     if ticks == [0]:
@@ -130,7 +168,7 @@ def column_chart(
             f'text-anchor="middle">{escape(empty_text)}</text>'
         )
     parts.append("</svg>")
-    return mark_safe("".join(parts))  # noqa: S308  (every text above is escaped)
+    return "".join(parts)
 
 
 @dataclass(frozen=True)
@@ -149,42 +187,73 @@ def bar_chart(
     format_value: Callable[[int], str],
     empty_text: str = "Nothing in this range",
 ) -> SafeString:
-    """Horizontal bars, one per row (a model, a key), each with its value at its end."""
-    row_h, left, right, top, bottom = 28, 190, 96, 8, 26
+    """Horizontal bars, one per row (a model, a key), each with its value at its end; wide
+    (the label left of its bar) and narrow (the label above its bar)."""
+    return mark_safe(  # noqa: S308  (every text in them is escaped)
+        "".join(
+            _bar_svg(chart_id, title, desc, bars, format_value, empty_text, frame)
+            for frame in (WIDE, NARROW)
+        )
+    )
+
+
+def _bar_svg(
+    chart_id: str,
+    title: str,
+    desc: str,
+    bars: Sequence[Bar],
+    format_value: Callable[[int], str],
+    empty_text: str,
+    frame: Frame,
+) -> str:
+    beside = frame is WIDE  # the label beside its bar; else above it
+    width = frame.width
+    row_h, left, right, top, bottom = (28, 190, 96, 8, 26) if beside else (44, 8, 100, 8, 26)
     rows = max(len(bars), 1)
     height = top + rows * row_h + bottom
-    plot_w = WIDTH - left - right
+    plot_w = width - left - right
     ticks = nice_ticks(max((bar.value for bar in bars), default=0))
     scale = plot_w / (ticks[-1] or 1)
     base = top + rows * row_h
-    parts = [_svg_open(chart_id, title, desc, height)]
+    parts = [_svg_open(chart_id, title, desc, height, frame)]
 
     parts.append('<g class="axis x-axis">')
-    for tick in ticks:
+    for index, tick in enumerate(ticks):
         x = left + tick * scale
-        parts.append(
-            f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{base}"/>'
-            f'<text x="{x:.1f}" y="{base + 18}" text-anchor="middle">'
-            f"{escape(format_value(tick))}</text>"
-        )
+        parts.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{base}"/>')
+        if beside or index in (0, len(ticks) - 1):  # a narrow axis has room for its ends
+            anchor = "middle" if beside else ("start" if index == 0 else "end")
+            parts.append(
+                f'<text x="{x:.1f}" y="{base + 18}" text-anchor="{anchor}">'
+                f"{escape(format_value(tick))}</text>"
+            )
     parts.append("</g>")
 
     parts.append('<g class="bars">')
     for index, bar in enumerate(bars):
         y = top + index * row_h
         bar_w = bar.value * scale
-        parts.append(
-            f"<g><title>{escape(bar.tooltip)}</title>"
-            f'<text class="y-label" x="{left - 8}" y="{y + row_h / 2 + 4:.1f}" '
-            f'text-anchor="end">{escape(_shorten(bar.label, 24))}</text>'
-        )
+        label = escape(_shorten(bar.label, frame.label_chars))
+        if beside:
+            bar_y, bar_h, text_y = y + 5, row_h - 10, y + row_h / 2 + 4
+            parts.append(
+                f"<g><title>{escape(bar.tooltip)}</title>"
+                f'<text class="y-label" x="{left - 8}" y="{text_y:.1f}" '
+                f'text-anchor="end">{label}</text>'
+            )
+        else:
+            bar_y, bar_h, text_y = y + 21, 16, y + 34
+            parts.append(
+                f"<g><title>{escape(bar.tooltip)}</title>"
+                f'<text class="y-label" x="{left}" y="{y + 15}">{label}</text>'
+            )
         if bar_w:
             parts.append(
-                f'<rect class="bar" x="{left}" y="{y + 5}" width="{bar_w:.1f}" '
-                f'height="{row_h - 10}" rx="2"/>'
+                f'<rect class="bar" x="{left}" y="{bar_y}" width="{bar_w:.1f}" '
+                f'height="{bar_h}" rx="2"/>'
             )
         parts.append(
-            f'<text class="value" x="{left + bar_w + 6:.1f}" y="{y + row_h / 2 + 4:.1f}">'
+            f'<text class="value" x="{left + bar_w + 6:.1f}" y="{text_y:.1f}">'
             f"{escape(format_value(bar.value))}</text></g>"
         )
     parts.append("</g>")
@@ -195,4 +264,4 @@ def bar_chart(
             f'text-anchor="middle">{escape(empty_text)}</text>'
         )
     parts.append("</svg>")
-    return mark_safe("".join(parts))  # noqa: S308  (every text above is escaped)
+    return "".join(parts)
