@@ -18,6 +18,7 @@ from django.conf import settings
 from apigateway import (
     account,
     balance,
+    demo,
     http,
     ids,
     model_ids,
@@ -314,7 +315,7 @@ def _requested_routes(catalog, key, entry, routes, payload, wanted: balance.Pref
 
 
 def model_object(entry: CatalogEntry) -> dict[str, Any]:
-    return {
+    found = {
         "id": entry.id,
         "object": "model",
         "created": entry.created,
@@ -322,6 +323,9 @@ def model_object(entry: CatalogEntry) -> dict[str, Any]:
         "context_length": entry.context_window,
         "pricing": public_pricing(entry.prices),
     }
+    if entry is demo.ENTRY:
+        found["name"] = demo.NAME  # labelled, so nobody takes its echo for a real model
+    return found
 
 
 async def models(path: str, send: Send, headers) -> None:
