@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import redis
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
 from accounts.models import Organization
+from billing import money
 from billing.models import EntryKind, KeyMonthSpend, LedgerEntry, OrganizationBalance
 from credit.records import CreditUnavailable
 from credit.stores import current as credit_store
@@ -70,6 +72,20 @@ def credits_grant(
         amount_nanos=amount_nanos,
         reference=reference,
         description=description,
+    )
+
+
+def signup_credit_grant(*, organization: Organization) -> tuple[LedgerEntry, bool] | None:
+    """SIGNUP_CREDIT_USD for a new customer's organization, once: its reference names the
+    organization, so a retry or a concurrent call books nothing more. None when it is 0."""
+    amount_nanos = money.usd_to_nanos(settings.SIGNUP_CREDIT_USD)
+    if amount_nanos <= 0:
+        return None
+    return credits_grant(
+        organization=organization,
+        amount_nanos=amount_nanos,
+        reference=f"signup:{organization.pk}",
+        description="Starting credit",
     )
 
 
