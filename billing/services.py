@@ -7,6 +7,7 @@ sums; and every credit entry reaches the credit store's balance after it commits
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -86,6 +87,28 @@ def signup_credit_grant(*, organization: Organization) -> tuple[LedgerEntry, boo
         amount_nanos=amount_nanos,
         reference=f"signup:{organization.pk}",
         description="Starting credit",
+    )
+
+
+MAX_OPERATOR_GRANT_USD = 100_000  # a typo's ceiling, not a business rule
+
+
+def operator_credits_grant(
+    *,
+    organization: Organization,
+    amount_nanos: int,
+    granted_by: str,
+    reference: str | None = None,
+) -> tuple[LedgerEntry, bool]:
+    """Credits an operator gives without Stripe (admin, command line). `granted_by` (who
+    and how) is the entry's description; `reference` makes a retry book nothing more."""
+    if amount_nanos > money.usd_to_nanos(MAX_OPERATOR_GRANT_USD):
+        raise ValueError(f"a grant is at most ${MAX_OPERATOR_GRANT_USD:,}")
+    return credits_grant(
+        organization=organization,
+        amount_nanos=amount_nanos,
+        reference=reference or f"grant:operator:{uuid.uuid4()}",
+        description=granted_by[:300],
     )
 
 
