@@ -80,11 +80,13 @@ migrate: $(VENV)/.runtime
 	DEBUG=$${DEBUG-1} $(BIN)/python manage.py migrate --noinput
 
 # Credits without Stripe for the organization of a user who signed up, with `make run`'s
-# DEBUG default: `make credits EMAIL=you@example.com USD=10` (a ledger grant).
+# DEBUG default: `make credits EMAIL=you@example.com USD=10` (a ledger grant), to their own
+# organization or to ORG=<slug>, another of theirs.
 credits: $(VENV)/.runtime
 	@test -n "$(EMAIL)" && test -n "$(USD)" || \
-		{ echo "usage: make credits EMAIL=you@example.com USD=10" >&2; exit 2; }
-	DEBUG=$${DEBUG-1} $(BIN)/python manage.py grant_credits "$(EMAIL)" --usd "$(USD)"
+		{ echo "usage: make credits EMAIL=you@example.com USD=10 [ORG=slug]" >&2; exit 2; }
+	DEBUG=$${DEBUG-1} $(BIN)/python manage.py grant_credits "$(EMAIL)" --usd "$(USD)" \
+		$(if $(ORG),--organization "$(ORG)")
 
 # The worker and the scheduler, with `make run`'s DEBUG default (so its development key);
 # both need REDIS_URL (or CELERY_BROKER_URL) and refuse to start without one.
