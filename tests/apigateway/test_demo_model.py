@@ -4,8 +4,6 @@ the same relay as any model (auth, usage records, a settled $0 charge), on chat 
 
 from __future__ import annotations
 
-import time
-
 import anthropic
 import httpx
 import openai
@@ -18,8 +16,7 @@ from apigateway import auth, demo
 from apigateway.catalog import catalog_load_defaults, snapshot
 from billing.selectors import organization_balance_nanos
 from tests.apigateway.conftest import Tenant, assert_all_settled
-from usage import pipeline
-from usage.models import UsageRecord
+from tests.apigateway.test_usage_records import record_of
 
 ASK = [{"role": "user", "content": "Hello,   demo world!"}]
 ECHO = "NeXeonAI demo: Hello, demo world!"
@@ -54,17 +51,6 @@ def broke_tenant(transactional_db, money_redis, gateway_url):
     assert_all_settled()
 
 
-def _record(request_id: str) -> UsageRecord:
-    deadline = time.monotonic() + 5
-    while True:
-        pipeline.drain()
-        found = UsageRecord.objects.filter(request_id=request_id).first()
-        if found is not None:
-            return found
-        assert time.monotonic() < deadline, f"no usage record for {request_id}"
-        time.sleep(0.05)
-
-
 def test_listed_with_its_label_when_on(demo_only, broke_tenant):
     models = {model.id: model for model in broke_tenant.client().models.list().data}
     assert list(models) == [demo.MODEL_ID]  # the only model without provider keys
@@ -92,7 +78,7 @@ def test_a_whole_answer_at_no_cost_with_counted_tokens(demo_only, broke_tenant):
     assert answer.usage.prompt_tokens == 8
     assert answer.usage.completion_tokens == demo.count_tokens(ECHO) == 8
     assert raw.headers["x-nexeon-cost"] == "0"
-    record = _record(raw.headers["x-request-id"])
+    record = record_of(raw.http_response)
     assert (record.model, record.provider, record.status) == (demo.MODEL_ID, "demo", 200)
     assert (record.prompt_tokens, record.completion_tokens, record.cost_nanos) == (8, 8, 0)
     assert organization_balance_nanos(organization=broke_tenant.organization) == 0
