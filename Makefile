@@ -13,7 +13,7 @@ WORKERS ?= 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/nexeon
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 
-.PHONY: run run-host-check test lint format check lock migrate worker beat clean chromium pgbouncer strace
+.PHONY: run run-host-check test lint format check lock migrate credits worker beat clean chromium pgbouncer strace
 
 $(BIN)/uv:
 	python=$$(scripts/ensure-python $(PYTHON)) && "$$python" -m venv $(VENV)
@@ -83,6 +83,15 @@ lock: | $(BIN)/uv
 
 migrate: $(VENV)/.runtime
 	DEBUG=$${DEBUG-1} $(BIN)/python manage.py migrate --noinput
+
+# Credits without Stripe for the organization of a user who signed up, with `make run`'s
+# DEBUG default: `make credits EMAIL=you@example.com USD=10` (a ledger grant), to their own
+# organization or to ORG=<slug>, another of theirs.
+credits: $(VENV)/.runtime
+	@test -n "$(EMAIL)" && test -n "$(USD)" || \
+		{ echo "usage: make credits EMAIL=you@example.com USD=10 [ORG=slug]" >&2; exit 2; }
+	DEBUG=$${DEBUG-1} $(BIN)/python manage.py grant_credits "$(EMAIL)" --usd "$(USD)" \
+		$(if $(ORG),--organization "$(ORG)")
 
 # The worker and the scheduler, with `make run`'s DEBUG default (so its development key);
 # both need REDIS_URL (or CELERY_BROKER_URL) and refuse to start without one.

@@ -1,11 +1,19 @@
-from django.contrib import admin
+import uuid
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.db import transaction
+from django.template.response import TemplateResponse
 
 from accounts import key_cache
 from accounts.models import ApiKey, Invitation, Membership, Organization, User
 from accounts.services import management_tokens_revoke_for_user, organization_keys_forget
+from billing import money
+from billing.services import MAX_OPERATOR_GRANT_USD, operator_credits_grant
 
 
 class PasswordResetByOperatorForm(AdminPasswordChangeForm):
@@ -39,12 +47,64 @@ class MembershipInline(admin.TabularInline):
     raw_id_fields = ("user",)
 
 
+class GrantCreditsForm(forms.Form):
+    amount = forms.DecimalField(
+        label="Amount (USD)",
+        min_value=Decimal("0.01"),
+        max_value=MAX_OPERATOR_GRANT_USD,
+        decimal_places=2,
+        help_text="Added to each selected organization's balance.",
+    )
+    note = forms.CharField(
+        required=False, max_length=200, help_text="Why (kept in the ledger entry)."
+    )
+
+
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "plan", "is_personal", "created_at")
     list_filter = ("plan",)
     search_fields = ("name", "slug")
     inlines = [MembershipInline]
+    actions = ["grant_credits"]
+
+    @admin.action(description="Grant credits to the selected organizations", permissions=["change"])
+    def grant_credits(self, request, queryset):
+        """Asks the amount (and a note), then books one ledger grant per organization that
+        names the admin who gave it."""
+        form = GrantCreditsForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            amount = money.usd_to_nanos(form.cleaned_data["amount"])
+            note = form.cleaned_data["note"].strip()
+            who = f"Granted by {request.user.email} in the admin" + (f": {note}" if note else "")
+            for organization in queryset:
+                operator_credits_grant(
+                    organization=organization,
+                    amount_nanos=amount,
+                    granted_by=who,
+                    reference=f"grant:admin:{uuid.uuid4()}",
+                )
+            count = len(queryset)
+            self.message_user(
+                request,
+                f"Granted {money.format_usd(amount)} to {count} organization"
+                + ("" if count == 1 else "s")
+                + ".",
+                messages.SUCCESS,
+            )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/accounts/organization/grant_credits.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Grant credits",
+                "form": form,
+                "organizations": queryset,
+                "opts": self.model._meta,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
 
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)

@@ -19,6 +19,7 @@ from accounts.models import (
     Role,
     User,
 )
+from billing import services as billing_services
 
 
 @transaction.atomic
@@ -32,7 +33,11 @@ def organization_create(*, name: str, owner: User, is_personal: bool = False) ->
     return organization
 
 
+@transaction.atomic
 def personal_organization_get_or_create(*, user: User) -> Organization:
+    """The user's own organization; a new one (a new customer's) gets SIGNUP_CREDIT_USD.
+    Organizations created later from the dashboard get none, or creating them would mint
+    credit."""
     membership = (
         Membership.objects.select_related("organization")
         .filter(user=user, organization__is_personal=True, role=Role.OWNER)
@@ -41,7 +46,9 @@ def personal_organization_get_or_create(*, user: User) -> Organization:
     if membership:
         return membership.organization
     name = f"{user.email.split('@')[0]}'s organization"
-    return organization_create(name=name, owner=user, is_personal=True)
+    organization = organization_create(name=name, owner=user, is_personal=True)
+    billing_services.signup_credit_grant(organization=organization)
+    return organization
 
 
 @transaction.atomic

@@ -17,8 +17,12 @@ from accounts.current import SESSION_KEY, can_manage_keys, current_membership, p
 from accounts.forms import ApiKeyCreateForm, ApiKeyEditForm, ApiKeyRenameForm
 from accounts.models import ApiKey, Membership
 from accounts.plans import organization_limits
+from apigateway.provider_report import serving
 from billing.money import format_usd
+from billing.purchases import stripe_configured
 from billing.selectors import organization_balance_nanos, organization_month_usage
+
+EXAMPLE_MODEL = "gpt-4o-mini"
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -28,6 +32,8 @@ def home(request: HttpRequest) -> HttpResponse:
     membership = current_membership(request)
     organization = membership.organization
     spent, requests = organization_month_usage(organization=organization)
+    balance = organization_balance_nanos(organization=organization)
+    now = serving()
     return render(
         request,
         "dashboard/overview.html",
@@ -35,9 +41,14 @@ def home(request: HttpRequest) -> HttpResponse:
             request,
             membership,
             api_base=api_base,
-            balance=format_usd(organization_balance_nanos(organization=organization)),
+            balance=format_usd(balance),
             spent=format_usd(spent),
             requests=requests,
+            no_balance=balance <= 0,
+            purchases=stripe_configured(),
+            can_buy=can_manage_keys(membership),
+            # The snippets' model: one that answers here as they are pasted.
+            example_model=EXAMPLE_MODEL if now.providers or not now.demo_model else now.demo_model,
         ),
     )
 

@@ -102,8 +102,9 @@ def catalog_load_defaults(*, force: bool = False, model=CatalogModel) -> tuple[i
 
 
 def read_entries() -> dict[str, CatalogEntry]:
-    """One query: every enabled model (sync; call through the snapshot, not the loop)."""
-    return {
+    """One query: every enabled model (sync; call through the snapshot, not the loop), and
+    the demo model when it is on (it is shipped with the code, not a row)."""
+    entries = {
         row.public_id: CatalogEntry(
             id=row.public_id,
             provider=row.provider,
@@ -122,6 +123,11 @@ def read_entries() -> dict[str, CatalogEntry]:
         )
         for row in CatalogModel.objects.filter(enabled=True)
     }
+    if settings.GATEWAY_DEMO_MODEL:
+        from apigateway import demo  # (it imports this module)
+
+        entries.setdefault(demo.MODEL_ID, demo.ENTRY)
+    return entries
 
 
 def fallbacks_of(row: CatalogModel) -> tuple[tuple[str, str], ...]:

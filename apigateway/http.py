@@ -288,7 +288,7 @@ async def _exchange(requests: Requests, *, whole: bool):
         if requests.tried is not None:
             requests.tried(route)
         try:
-            response = await upstream.request(
+            response = await (route.local or upstream).request(
                 request.method,
                 request.url,
                 headers=request.headers,

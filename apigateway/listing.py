@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from apigateway import routing
+from apigateway import demo, routing
 from apigateway.catalog import CatalogEntry, read_entries
 from billing.pricing import public_pricing
 
@@ -43,7 +43,7 @@ TOKEN_PRICES = (
 
 def model_object(entry: CatalogEntry) -> dict[str, Any]:
     """A model as /v1/models lists it (OpenAI's fields, OpenRouter's context and pricing)."""
-    return {
+    found = {
         "id": entry.id,
         "object": "model",
         "created": entry.created,
@@ -51,6 +51,9 @@ def model_object(entry: CatalogEntry) -> dict[str, Any]:
         "context_length": entry.context_window,
         "pricing": public_pricing(entry.prices),
     }
+    if entry is demo.ENTRY:
+        found["name"] = demo.NAME  # labelled, so nobody takes its echo for a real model
+    return found
 
 
 def capabilities(entry: CatalogEntry) -> tuple[str, ...]:

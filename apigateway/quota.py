@@ -20,6 +20,7 @@ from django.conf import settings
 
 from apigateway.auth import KeyInfo
 from apigateway.dbsync import run_sync
+from apigateway.demo import MODEL_ID as DEMO_MODEL
 from apigateway.errors import API_ERROR, INSUFFICIENT_QUOTA, GatewayError
 from apigateway.ratelimit import refused
 from billing.money import format_usd, usd_plain
@@ -77,12 +78,23 @@ def insufficient_credits(needed: int | None = None, available: int | None = None
         )
     return GatewayError(
         402,
-        f"Insufficient credits for this request.{figures} Add credits on the dashboard's "
-        "Billing page, or lower max_tokens (without it, a call reserves the model's maximum "
-        "output), and try again.",
+        f"Insufficient credits for this request.{figures} {how_to_add_credits()} Or lower "
+        "max_tokens (without it, a call reserves the model's maximum output), and try again.",
         type=INSUFFICIENT_QUOTA,
         code="insufficient_quota",
     )
+
+
+def how_to_add_credits() -> str:
+    """Advice that points at what this server has: Stripe purchases, or its operator; and
+    the free demo model when it is on."""
+    if settings.STRIPE_SECRET_KEY:
+        advice = "Buy credits on the dashboard's Billing page."
+    else:
+        advice = "Ask this server's operator for credits (the dashboard's Billing page says how)."
+    if settings.GATEWAY_DEMO_MODEL:
+        advice += f" The free demo model '{DEMO_MODEL}' needs none."
+    return advice
 
 
 def spend_limit_reached(limit_nanos: int) -> GatewayError:

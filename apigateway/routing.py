@@ -15,6 +15,7 @@ from functools import cache
 from django.conf import settings
 from django.core.signals import setting_changed
 
+from apigateway import demo
 from apigateway.balance import salt_of
 from apigateway.catalog import CatalogEntry
 from apigateway.providers.base import Deployment, Provider
@@ -77,6 +78,7 @@ class Route:
     tls: ssl.SSLContext | None = None
     weight: float | None = None  # its share of the model's calls; None: an ordered fallback
     salt: int = 0  # its key hashed, for balance.ordered
+    local: demo.LocalServer | None = None  # answers in process instead of the network (demo)
 
     @property
     def provider(self) -> str:
@@ -185,6 +187,7 @@ def _route(
         context_for(config),
         weight,
         salt_of(key),
+        demo.LOCAL if config["base_url"] == demo.BASE_URL else None,
     )
 
 

@@ -9,7 +9,7 @@ input, Stripe amounts, display).
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 
 NANOS_PER_USD = 1_000_000_000
 NANOS_PER_CENT = NANOS_PER_USD // 100
@@ -43,3 +43,14 @@ def cents_to_nanos(cents: int) -> int:
 def format_usd(nanos: int, places: int = 2) -> str:
     quantum = Decimal(1).scaleb(-places)
     return f"${nanos_to_usd(nanos).quantize(quantum):,}"
+
+
+def parse_usd(text: str, *, name: str = "the amount") -> Decimal:
+    """Operator input (a command's argument) as exact dollars; ValueError says what is wrong."""
+    try:
+        amount = Decimal(text.strip())
+    except InvalidOperation:
+        raise ValueError(f"{name} must be an amount such as 10 or 2.50, not {text!r}") from None
+    if not amount.is_finite():
+        raise ValueError(f"{name} must be an amount such as 10 or 2.50, not {text!r}")
+    return amount

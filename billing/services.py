@@ -7,16 +7,19 @@ sums; and every credit entry reaches the credit store's balance after it commits
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import redis
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
 from accounts.models import Organization
+from billing import money
 from billing.models import EntryKind, KeyMonthSpend, LedgerEntry, OrganizationBalance
 from credit.records import CreditUnavailable
 from credit.stores import current as credit_store
@@ -108,6 +111,42 @@ def credits_take_back(
             description=description,
         )
     return TakeBack(taken=taken, shortfall=amount_nanos - taken)
+
+
+def signup_credit_grant(*, organization: Organization) -> tuple[LedgerEntry, bool] | None:
+    """SIGNUP_CREDIT_USD for a new customer's organization, once: its reference names the
+    organization, so a retry or a concurrent call books nothing more. None when it is 0."""
+    amount_nanos = money.usd_to_nanos(settings.SIGNUP_CREDIT_USD)
+    if amount_nanos <= 0:
+        return None
+    return credits_grant(
+        organization=organization,
+        amount_nanos=amount_nanos,
+        reference=f"signup:{organization.pk}",
+        description="Starting credit",
+    )
+
+
+MAX_OPERATOR_GRANT_USD = 100_000  # a typo's ceiling, not a business rule
+
+
+def operator_credits_grant(
+    *,
+    organization: Organization,
+    amount_nanos: int,
+    granted_by: str,
+    reference: str | None = None,
+) -> tuple[LedgerEntry, bool]:
+    """Credits an operator gives without Stripe (admin, command line). `granted_by` (who
+    and how) is the entry's description; `reference` makes a retry book nothing more."""
+    if amount_nanos > money.usd_to_nanos(MAX_OPERATOR_GRANT_USD):
+        raise ValueError(f"a grant is at most ${MAX_OPERATOR_GRANT_USD:,}")
+    return credits_grant(
+        organization=organization,
+        amount_nanos=amount_nanos,
+        reference=reference or f"grant:operator:{uuid.uuid4()}",
+        description=granted_by[:300],
+    )
 
 
 def _add_credits(organization_id: int, amount_nanos: int) -> None:

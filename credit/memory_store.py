@@ -140,7 +140,7 @@ class MemoryStore:
             if spent is None:
                 return SpendNotLoaded(organization_id, payer.key_id, month)
             rate = self.windows.count(limits, now, requests)
-            if credit.available <= 0 or credit.available < amount:
+            if amount > 0 and (credit.available <= 0 or credit.available < amount):
                 return InsufficientCredit(credit.available)
             if limit is not None:
                 if spent + amount > limit:

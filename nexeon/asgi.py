@@ -18,6 +18,8 @@ from django.conf import settings  # noqa: E402
 
 from apigateway.app import application as gateway_application  # noqa: E402  (after setup)
 from apigateway.app import finish_in_flight  # noqa: E402
+from apigateway.dbsync import run_sync  # noqa: E402
+from apigateway.provider_report import log_startup  # noqa: E402
 from apigateway.server import is_gateway_path  # noqa: E402
 from credit.checks import check_eviction_policy  # noqa: E402
 from usage.routing import websocket_application  # noqa: E402  (after setup)
@@ -35,6 +37,7 @@ async def lifespan(receive, send) -> None:
             except Exception as exc:
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
                 return
+            await run_sync(log_startup)  # the providers and models this process serves
             # What is loaded by now lives as long as the process: out of the cyclic
             # collector's sight, so that its full passes do not walk all of it.
             gc.collect()

@@ -97,6 +97,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "apigateway.provider_report.context",  # providers, demo model: `serving`
             ],
         },
     },
@@ -370,6 +371,12 @@ for _name, _extra in read(env.json, "NEXEON_PROVIDERS", default={}).items():
         refuse_to_start(str(_error))
     PROVIDERS[_name] = _config
 
+# The demo model (apigateway/demo.py): a free local echo, so that a server with no provider
+# keys still answers. On in development, off elsewhere unless the operator turns it on.
+GATEWAY_DEMO_MODEL = flag("GATEWAY_DEMO_MODEL", default=DEBUG)
+if GATEWAY_DEMO_MODEL:
+    PROVIDERS["demo"] = {"api_key": "", "base_url": "demo://local", "adapter": "openai"}
+
 # --- The /v1 gateway ---------------------------------------------------------------------
 
 UPSTREAM_TIMEOUT = read(env.float, "UPSTREAM_TIMEOUT", default=600.0)
@@ -460,6 +467,11 @@ USAGE_CLAIM_SECONDS = read(env.float, "USAGE_CLAIM_SECONDS", default=30.0)
 if USAGE_CLAIM_SECONDS <= 0:
     refuse_to_start("USAGE_CLAIM_SECONDS must be above 0")
 
+# Credit each new customer's own organization starts with (a ledger grant, once). A dollar
+# in development, so that `make run` with a provider key answers a first real call.
+SIGNUP_CREDIT_USD = read(env_decimal, "SIGNUP_CREDIT_USD", default="1" if DEBUG else "0")
+if SIGNUP_CREDIT_USD < 0:
+    refuse_to_start("SIGNUP_CREDIT_USD must be 0 or more")
 # Owners and admins are mailed once when their balance falls below this (0 = never).
 LOW_BALANCE_USD = read(env_decimal, "LOW_BALANCE_USD", default="5")
 # Bearer token for GET /metrics (Prometheus); unset = the endpoint answers 404.

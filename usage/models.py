@@ -95,3 +95,16 @@ class UsageRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.period} {self.start:%Y-%m-%d %H:00} {self.model}"
+
+
+class RollupMark(models.Model):
+    """How far an organization's usage was rolled up on demand (usage/rollups.py,
+    `rollup_pending`): its records written before `through` are in its rollups."""
+
+    organization = models.OneToOneField(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    through = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"rolled up through {self.through:%Y-%m-%d %H:%M:%S}"

@@ -14,6 +14,7 @@ from usage import charts
 from usage.charts import usd_label
 from usage.export import requests_csv
 from usage.forms import FILTER_FIELDS, STATUS_CHOICES, RequestFilterForm, granularity_from
+from usage.rollups import rollup_pending
 from usage.selectors import (
     RANGE_LABELS,
     BreakdownRow,
@@ -133,6 +134,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
     organization = membership.organization
     granularity = granularity_from(request.GET)
     period = RANGE_LABELS[granularity]
+    rollup_pending(organization)  # (without beat, nothing else would)
     series = time_series(organization=organization, granularity=granularity)
 
     form = RequestFilterForm(request.GET, organization=organization)

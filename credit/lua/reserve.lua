@@ -56,7 +56,8 @@ for _, w in ipairs(subjects) do
   end
 end
 
-if available <= 0 or available < amount then return {-3, available} end
+-- (a call that costs nothing, such as the demo model's, needs no credit)
+if amount > 0 and (available <= 0 or available < amount) then return {-3, available} end
 local spend = ''
 if spend_limit then
   if spent + amount > spend_limit then return {-5, spent} end

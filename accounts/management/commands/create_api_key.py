@@ -6,7 +6,7 @@ The key is printed alone on the last line of stdout, so scripts can take it with
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -22,12 +22,10 @@ from billing.selectors import organization_balance_nanos
 
 def _usd(value: str) -> Decimal:
     try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise CommandError(
-            f"--credits must be an amount such as 10 or 2.50, not {value!r}"
-        ) from None
-    if not amount.is_finite() or amount < 0:
+        amount = money.parse_usd(value, name="--credits")
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if amount < 0:
         raise CommandError("--credits must be zero or more")
     return amount
 
