@@ -21,7 +21,7 @@ from django.db.models import F
 from accounts.models import Organization
 from billing import money
 from billing.models import EntryKind, KeyMonthSpend, LedgerEntry, OrganizationBalance
-from credit.records import CreditUnavailable
+from credit.records import CreditState, CreditUnavailable
 from credit.stores import current as credit_store
 from nexeon import bulk
 
@@ -93,15 +93,23 @@ def credits_take_back(
     description: str = "",
 ) -> TakeBack:
     """Take credits back (a refund, a dispute) but never below zero: what is left of the
-    balance, as the ledger has it now, goes; the rest is the shortfall, for the caller to
-    record. Run it inside the caller's transaction, under the caller's lock on whatever
-    makes it happen once (a purchase, a dispute): the balance row is locked here, so usage
-    booked meanwhile cannot slip between reading the balance and booking."""
+    balance goes; the rest is the shortfall, for the caller to record. Run it inside the
+    caller's transaction, under the caller's lock on whatever makes it happen once (a
+    purchase, a dispute): the balance row is locked here, so usage booked meanwhile cannot
+    slip between reading the balance and booking.
+
+    What is left is the lesser of the ledger's balance and what the credit store still
+    lets calls reserve: the store has already charged calls the usage drain has not booked
+    yet, and holds the most that calls in flight may cost."""
     if amount_nanos < 0:
         raise ValueError("the amount to take back is positive")
     _create_balance(organization.pk)
     row = OrganizationBalance.objects.select_for_update().get(organization_id=organization.pk)
-    taken = min(amount_nanos, max(row.balance_nanos, 0))
+    left = row.balance_nanos
+    state = _store_state(organization.pk)
+    if state is not None:  # as it will be once told of credits booked since its last sync
+        left = min(left, state.available + row.credits_nanos - state.credits)
+    taken = min(amount_nanos, max(left, 0))
     if taken:
         ledger_book(
             organization=organization,
@@ -111,6 +119,16 @@ def credits_take_back(
             description=description,
         )
     return TakeBack(taken=taken, shortfall=amount_nanos - taken)
+
+
+def _store_state(organization_id: int) -> CreditState | None:
+    """The organization's credit in the store; None when it has not loaded the balance (no
+    call since) or cannot be reached (the ledger then decides alone)."""
+    try:
+        return credit_store().credit_state(organization_id)
+    except (CreditUnavailable, redis.RedisError) as exc:
+        logger.warning("credit state of organization %s not read: %s", organization_id, exc)
+        return None
 
 
 def signup_credit_grant(*, organization: Organization) -> tuple[LedgerEntry, bool] | None:

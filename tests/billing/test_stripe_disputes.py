@@ -21,9 +21,10 @@ from billing.models import (
     StripeDispute,
 )
 from billing.money import cents_to_nanos
-from billing.selectors import dispute_flag
+from billing.selectors import dispute_flag, organization_balance_nanos
 from credit.stores import current as credit_store
 from tests.billing.conftest import WEBHOOK, assert_books_balance, start
+from tests.billing.test_periodic_jobs import call
 from tests.fakes.stripe import event, signed
 from tests.ledger_check import book_test_usage
 
@@ -213,6 +214,26 @@ def test_a_refund_after_the_credits_were_spent_never_goes_below_zero(
     assert_books_balance(organization, 0)
     purchase.refresh_from_db()
     assert (purchase.refunded_cents, purchase.shortfall_nanos) == (2500, 20 * USD)
+
+
+def test_a_refund_counts_calls_charged_at_the_gateway_but_not_yet_booked(
+    deliver, fake_stripe, organization, owner
+):
+    """The ledger hears of a call only when the usage drain books it: a refund read from the
+    ledger alone took credit a call had already spent, and the drain then left the
+    balance below zero."""
+    session_id = bought(deliver, fake_stripe, organization, owner)
+    store = credit_store()
+    call(store, organization, "req-unbooked", 20 * USD, 20 * USD)  # charged, usage queued
+    assert store.credit_state(organization.pk).unbooked == 20 * USD
+
+    response = deliver("charge.refunded", fake_stripe.refund(session_id))
+    assert response.json()["outcome"] == "refunded, part already spent"
+    assert entries(organization, EntryKind.REFUND) == [-5 * USD]
+    assert Purchase.objects.get().shortfall_nanos == 20 * USD
+
+    book_test_usage(organization, "req-unbooked", 20 * USD)  # the drain catches up
+    assert organization_balance_nanos(organization=organization) == 0
 
 
 def test_refund_created_and_charge_refunded_for_the_same_refund_book_it_once(
