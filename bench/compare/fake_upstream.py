@@ -4,7 +4,7 @@
 One process, uvloop + httptools, pre-encoded canned responses, no JSON parsing
 (the request body is only scanned with two byte regexes).  On 1 core it serves
 well over 10x what a Python gateway can push, so it is not the bottleneck
-(check: the "direct" column of compare.sh is this server measured alone).
+(check: the "direct" column of `make bench` is this server measured alone).
 
 Routes
   POST /v1/chat/completions   non-streaming chat.completion JSON with usage;
