@@ -25,7 +25,7 @@ answer" promise; redis-py's cluster client would bring back the layers resp.py a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
@@ -108,7 +108,7 @@ class ClusterRedis:
             if missing:  # a slot without a master: calls routed there fail as unavailable
                 unserved = _Unserved()
                 for slot in missing:
-                    slots[slot] = unserved  # type: ignore[call-overload]
+                    slots[slot] = unserved
             self._slots = slots  # type: ignore[assignment]
             self._masters = list(set(slots))  # type: ignore[arg-type]
             self._stale = False
@@ -161,11 +161,11 @@ class ClusterRedis:
                     return checked(await _asking(node, pack(args)))
         raise RedisUnavailable("too many Redis Cluster redirections")
 
-    async def run_script(self, script: Script, keys: list[Arg], args: list[Arg]) -> Any:
+    async def run_script(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
         return await self.send_script(script, keys, args, now=False).reply()
 
     def send_script(
-        self, script: Script, keys: list[Arg], args: list[Arg], *, now: bool = True
+        self, script: Script, keys: Sequence[Arg], args: Sequence[Arg], *, now: bool = True
     ) -> ScriptCall | ClusterScriptCall:
         if self._single is not None:
             return self._single.send_script(script, keys, args, now=now)
@@ -230,7 +230,12 @@ class ClusterScriptCall:
     __slots__ = ("_args", "_client", "_inner", "_keys", "_script")
 
     def __init__(
-        self, client: ClusterRedis, script: Script, keys: list[Arg], args: list[Arg], now: bool
+        self,
+        client: ClusterRedis,
+        script: Script,
+        keys: Sequence[Arg],
+        args: Sequence[Arg],
+        now: bool,
     ):
         self._client, self._script, self._keys, self._args = client, script, keys, args
         self._inner: ScriptCall | None = None

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -83,7 +83,7 @@ def ask_cluster(url: str) -> bool:
     return found
 
 
-def _blocking(url: str, **options) -> tuple[redis.Redis, bool]:
+def _blocking(url: str, **options: Any) -> tuple[redis.Redis, bool]:
     """A blocking client of `url` (RedisCluster over a cluster), and whether it may be
     kept: Redis unreachable, a plain client that is not (its commands fail as Redis's do;
     the next call asks again)."""
@@ -92,7 +92,8 @@ def _blocking(url: str, **options) -> tuple[redis.Redis, bool]:
     except redis.RedisError:
         return redis.Redis(connection_pool=pool(url, **options)), False
     if cluster:
-        return _ClusterClient.from_url(node_url(url), **options), True
+        # (RedisCluster answers the commands the callers send as redis.Redis does)
+        return cast(redis.Redis, _ClusterClient.from_url(node_url(url), **options)), True
     return redis.Redis(connection_pool=pool(url, **options)), True
 
 
@@ -125,8 +126,8 @@ def pool(url: str, *, asyncio: bool = False, pool_class=None, **options: Any):
     if asyncio:
         manager = aiosentinel.Sentinel(target.sentinels, sentinel_kwargs=sentinel_kwargs)
         return aiosentinel.SentinelConnectionPool(target.service, manager, **kwargs)
-    manager = redis.sentinel.Sentinel(target.sentinels, sentinel_kwargs=sentinel_kwargs)
-    return redis.sentinel.SentinelConnectionPool(target.service, manager, **kwargs)
+    sync_manager = redis.sentinel.Sentinel(target.sentinels, sentinel_kwargs=sentinel_kwargs)
+    return redis.sentinel.SentinelConnectionPool(target.service, sync_manager, **kwargs)
 
 
 class CachePool:
