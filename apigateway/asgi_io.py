@@ -4,7 +4,7 @@ that leaves."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from apigateway.errors import GatewayError
@@ -96,7 +96,7 @@ async def read_body(scope: dict[str, Any], receive: Receive, limit: int) -> byte
         raise too_slow() from None
 
 
-def json_headers(body: bytes, headers: Headers = ()) -> Headers:
+def json_headers(body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()) -> Headers:
     """A JSON answer's headers: its type and length, then `headers`."""
     return [
         (b"content-type", b"application/json"),
@@ -105,7 +105,9 @@ def json_headers(body: bytes, headers: Headers = ()) -> Headers:
     ]
 
 
-async def send_json(send: Send, status: int, body: bytes, headers: Headers = ()) -> None:
+async def send_json(
+    send: Send, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
     await send(
         {"type": "http.response.start", "status": status, "headers": json_headers(body, headers)}
     )
@@ -127,7 +129,7 @@ def on_disconnect(
     watch = scope.get("extensions", {}).get("nexeon.on_disconnect")
     if watch is not None:
         return watch(callback)
-    return spawn(_when_gone(receive, callback)).cancel
+    return spawn(_when_gone(receive, callback)).cancel  # type: ignore[return-value]  # (bool unused)
 
 
 async def _when_gone(receive: Receive, callback: Callable[[], None]) -> None:

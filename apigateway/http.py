@@ -31,7 +31,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
@@ -48,6 +48,9 @@ from apigateway.upstream_client import (
     UpstreamTooLarge,
 )
 from nexeon.loops import running_loop
+
+if TYPE_CHECKING:
+    from apigateway.demo import LocalResponse
 
 logger = logging.getLogger(__name__)
 RETRYABLE_STATUS = {429, 500, 502, 503, 504, 529}
@@ -226,7 +229,7 @@ class UpstreamResponse:
     """A 2xx answer whose body is still to be read; close() it when done. A time-out or a
     broken connection while reading counts against the deployment's circuit breaker."""
 
-    def __init__(self, response: Response, route: Route) -> None:
+    def __init__(self, response: Response | LocalResponse, route: Route) -> None:
         self._response = response
         self.route = route
         self.adapter = route.adapter

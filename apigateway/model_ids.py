@@ -21,7 +21,7 @@ Pure: the caller passes the catalog and what "configured" means.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from apigateway.catalog import CatalogEntry
 from apigateway.errors import GatewayError
@@ -95,7 +95,7 @@ def closest(model: str, ids: list[str]) -> list[str]:
     return list(dict.fromkeys(found))[:SUGGESTIONS]
 
 
-def unknown_model(model: str, suggestions: list[str] = ()) -> GatewayError:
+def unknown_model(model: str, suggestions: Sequence[str] = ()) -> GatewayError:
     message = f"The model '{model}' does not exist or you do not have access to it."
     if suggestions:
         quoted = [f"'{s}'" for s in suggestions]

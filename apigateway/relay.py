@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import orjson
 from django.conf import settings
@@ -133,12 +134,12 @@ async def settle(
     call.log.cost_nanos = cost_nanos
     event = call.log.event()
     tokens = call.log.usage.total_tokens if call.log.usage else 0
-    sent = None
+    sent: Settlement | None = None
     if answer is not None and not reservation.in_memory:
         sent = _send(call, reservation, cost_nanos, event, tokens)
     if sent is not None and await sent.leave():
         try:
-            await answer()
+            await answer()  # type: ignore[misc]  # (sent only with an answer)
         finally:
             await _settled(call, reservation, cost_nanos, event, tokens, sent)
         return
@@ -245,7 +246,7 @@ class Outcome:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind, error, traceback) -> bool:
+    def __exit__(self, kind, error, traceback) -> Literal[False]:
         if kind is None:
             return False
         log = self.log
@@ -332,7 +333,7 @@ async def chat(call: Call, send: Send, watch: WatchDisconnect, headers: Headers)
             call.log.usage = usage
             cost = usage_cost(route.entry, usage)
         await _answer(call, headers, reservation, payload, cost)
-        reservation = None
+        reservation = None  # type: ignore[assignment]  # settled: nothing to release
     finally:
         if reservation is not None:
             await settle(call, reservation, cost or call.log.cost_nanos)
@@ -487,7 +488,7 @@ async def _priced_by_input(
             call.log.usage = usage
             cost = usage_cost(call.entry, usage)
         await _answer(call, headers, reservation, payload, cost)
-        reservation = None
+        reservation = None  # type: ignore[assignment]  # settled: nothing to release
     finally:
         if reservation is not None:
             await settle(call, reservation, cost)
@@ -511,7 +512,7 @@ async def images(call: Call, headers: Headers) -> None:
             payload, _ = route.adapter.parse_images_response(data, model=call.entry.id)
             cost = price
         await _answer(call, headers, reservation, payload, cost, with_usage=False)
-        reservation = None
+        reservation = None  # type: ignore[assignment]  # settled: nothing to release
     finally:
         if reservation is not None:
             await settle(call, reservation, cost)

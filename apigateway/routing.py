@@ -123,9 +123,11 @@ def _routes_of(entry: CatalogEntry, providers: dict) -> tuple[Route, ...]:
         )
     # The primary weighs 1 unless the deployments list it with another weight.
     weights = {(entry.provider, entry.upstream_model): 1.0}
-    for provider, upstream_model, weight in entry.deployments:
-        weights[(provider, upstream_model)] = weight
-    listed = [(*deployment, weight) for deployment, weight in weights.items()]
+    for provider, upstream_model, share in entry.deployments:
+        weights[(provider, upstream_model)] = share
+    listed: list[tuple[str, str, float | None]] = [
+        (*deployment, weight) for deployment, weight in weights.items()
+    ]
     listed += [(provider, upstream_model, None) for provider, upstream_model in entry.fallbacks]
     routes: dict[str, Route] = {}
     for provider, upstream_model, weight in listed:
@@ -160,7 +162,7 @@ def _route(
     number: int = 1,
 ) -> Route | None:
     config = providers.get(provider)
-    if not _configured(provider, config):
+    if config is None or not _configured(provider, config):
         return None
     name = _adapter_name(provider, config)
     deployment = Deployment(

@@ -311,8 +311,9 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         scope["raw_path"] = path
         scope["query_string"] = query
         existing = self.cycle
-        self.cycle = exchange = GatewayExchange(
-            scope,
+        # (GatewayExchange stands in for uvicorn's RequestResponseCycle: the same attributes)
+        self.cycle = exchange = GatewayExchange(  # type: ignore[assignment]
+            scope,  # type: ignore[arg-type]
             self.transport,
             self.flow,
             self.server_state.default_headers,
@@ -321,12 +322,13 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             on_response=self.on_response_complete,
         )
         scope["extensions"] = {
-            "nexeon.body_if_complete": exchange.body_if_complete,
-            "nexeon.respond": exchange.respond,
-            "nexeon.on_disconnect": exchange.on_disconnect,
+            # (uvicorn's scope type knows only the ASGI spec's extensions)
+            "nexeon.body_if_complete": exchange.body_if_complete,  # type: ignore[dict-item]
+            "nexeon.respond": exchange.respond,  # type: ignore[dict-item]
+            "nexeon.on_disconnect": exchange.on_disconnect,  # type: ignore[dict-item]
         }
         if existing is None or existing.response_complete:
-            self._start_asgi_task(self.cycle, self.gateway)
+            self._start_asgi_task(self.cycle, self.gateway)  # type: ignore[arg-type]
         else:  # pipelined: uvicorn's on_response_complete starts it in turn
             self.flow.pause_reading()
-            self.pipeline.appendleft((self.cycle, self.gateway))
+            self.pipeline.appendleft((self.cycle, self.gateway))  # type: ignore[arg-type]

@@ -73,7 +73,8 @@ class _Connection(asyncio.Protocol):
     def __init__(self, pool: _Pool) -> None:
         self.loop = asyncio.get_running_loop()  # (made by create_connection: once, not per call)
         self.pool = pool
-        self.transport: asyncio.Transport | None = None
+        # Set by connection_made, which runs before create_connection hands this object out.
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.closed = False
         self.idle_since = 0.0
         self.counted = False  # holds one of its pool's connection slots
@@ -238,7 +239,7 @@ def proxy_for(scheme: str, host: str, port: int, proxies: Mapping[str, str]) -> 
     url = proxies.get(scheme) or proxies.get("all")
     if not url:
         return None
-    bypass = urllib.request.proxy_bypass_environment
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]  # (no stub)
     if bypass(authority(host, port), proxies) or (":" in host and bypass(host, proxies)):
         return None
     return _Proxy(url)
@@ -353,7 +354,7 @@ class _Pool:
         """Wait for a connection given back (returned) or a slot (None)."""
         waiter = loop.create_future()
         self.waiters.append(waiter)
-        timer = loop.call_later(seconds, lambda: waiter.done() or waiter.set_result(_TIMED_OUT))
+        timer = loop.call_later(seconds, lambda: waiter.done() or waiter.set_result(_TIMED_OUT))  # type: ignore[func-returns-value]
         try:
             handed = await waiter
         except BaseException:
@@ -438,7 +439,7 @@ class Response:
     def _decode(self, data: bytes, final: bool) -> bytes:
         """Inflated, at most the size limit: past it, UpstreamTooLarge before any more is
         made."""
-        decoder = self._decoder
+        decoder: zlib._Decompress = self._decoder  # type: ignore[assignment]  # (only when set)
         limit = self._connection.limit
         try:
             out = decoder.decompress(data, limit + 1)
