@@ -83,7 +83,7 @@ COUNTED_BY_THE_LIMITER = {402, 429}  # refused by the reservation itself (429: n
 
 
 # Calls being served by this process, so that a stopping server can let them settle.
-_in_flight: set[asyncio.Task] = set()
+_in_flight: set[asyncio.Task[Any]] = set()
 
 
 async def finish_in_flight(limit: float) -> int:

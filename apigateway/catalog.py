@@ -192,7 +192,7 @@ class CatalogSnapshot:
         self.loaded_at = NEVER  # when the rows were read
         self.checked_at = NEVER  # when the change counter was last compared
         self.version: object = UNKNOWN
-        self._refreshing: asyncio.Task | None = None
+        self._refreshing: asyncio.Task[Any] | None = None
 
     async def get(self) -> dict[str, CatalogEntry]:
         if self.loaded_at == NEVER:
@@ -223,7 +223,7 @@ class CatalogSnapshot:
         self.version = version
         self.loaded_at = self.checked_at = time.monotonic()
 
-    def _checked(self, task: asyncio.Task) -> None:
+    def _checked(self, task: asyncio.Task[Any]) -> None:
         self._refreshing = None
         if not task.cancelled() and (error := task.exception()):
             logger.error("catalog refresh failed; serving the previous snapshot", exc_info=error)

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 from django.conf import settings
@@ -201,10 +201,10 @@ async def _settled(
 
 
 SETTLE_RETRY_DELAYS = (0.1, 0.2, 0.4, 0.8, 1.0)
-_background: set[asyncio.Task] = set()
+_background: set[asyncio.Task[Any]] = set()
 
 
-def settling_later() -> set[asyncio.Task]:
+def settling_later() -> set[asyncio.Task[Any]]:
     """Settlements of answered calls still retrying against an unreachable Redis."""
     return set(_background)
 
@@ -292,7 +292,7 @@ def chat_token_estimate(call: Call) -> int:
 WatchDisconnect = Callable[[Callable[[], None]], Callable[[], None]]
 
 
-def _chat_bound(call: Call, entry: CatalogEntry) -> tuple[dict, int]:
+def _chat_bound(call: Call, entry: CatalogEntry) -> tuple[dict[str, Any], int]:
     """A model's chat body, with the cap on output its deployments are sent (adapters read
     it here), and the most that model can bill for the call."""
     surface = call.surface
@@ -306,7 +306,7 @@ def _chat_bound(call: Call, entry: CatalogEntry) -> tuple[dict, int]:
 async def chat(call: Call, send: Send, watch: WatchDisconnect, headers: Headers) -> None:
     # Each model that may serve (the caller's `models` add more) has its own cap and
     # prices: the reservation covers the most expensive of them.
-    bounds: dict[str, tuple[dict, int]] = {}
+    bounds: dict[str, tuple[dict[str, Any], int]] = {}
     for route in call.routes:
         if route.entry.id not in bounds:
             bounds[route.entry.id] = _chat_bound(call, route.entry)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -47,7 +48,7 @@ def adapter_name(provider: str) -> str:
     return _adapter_name(provider, settings.PROVIDERS.get(provider))
 
 
-def _adapter_name(provider: str, config: dict | None) -> str:
+def _adapter_name(provider: str, config: dict[str, Any] | None) -> str:
     return (config or {}).get("adapter") or NATIVE_ADAPTERS.get(provider, "openai")
 
 
@@ -55,7 +56,7 @@ def is_configured(provider: str) -> bool:
     return _configured(provider, settings.PROVIDERS.get(provider))
 
 
-def _configured(provider: str, config: dict | None) -> bool:
+def _configured(provider: str, config: dict[str, Any] | None) -> bool:
     if not config or not config.get("base_url"):
         return False
     has_key = config.get("api_key") or config.get("api_keys")
@@ -90,7 +91,7 @@ class Route:
 # PROVIDERS, routes). Holding the entry keeps its id from being reused. PROVIDERS is
 # replaced, never edited in place, when it changes at run time (tests do so through
 # tests.apigateway.conftest's `providers`); other settings changes clear this.
-_made: dict[int, tuple[CatalogEntry, dict, tuple[Route, ...]]] = {}
+_made: dict[int, tuple[CatalogEntry, dict[str, Any], tuple[Route, ...]]] = {}
 ROUTES_KEPT = 4096  # entries of replaced catalogs stay until this many
 
 
@@ -116,7 +117,7 @@ def _forget_routes(**_: object) -> None:
 setting_changed.connect(_forget_routes)
 
 
-def _routes_of(entry: CatalogEntry, providers: dict) -> tuple[Route, ...]:
+def _routes_of(entry: CatalogEntry, providers: dict[str, Any]) -> tuple[Route, ...]:
     if not entry.fallbacks and not entry.deployments:
         return tuple(
             _routes_of_deployment(entry, providers, entry.provider, entry.upstream_model, 1.0)
@@ -137,7 +138,11 @@ def _routes_of(entry: CatalogEntry, providers: dict) -> tuple[Route, ...]:
 
 
 def _routes_of_deployment(
-    entry: CatalogEntry, providers: dict, provider: str, upstream_model: str, weight: float | None
+    entry: CatalogEntry,
+    providers: dict[str, Any],
+    provider: str,
+    upstream_model: str,
+    weight: float | None,
 ) -> list[Route]:
     """One route per key of the provider (`api_keys`), sharing the deployment's weight."""
     keys = (providers.get(provider) or {}).get("api_keys")
@@ -154,7 +159,7 @@ def _routes_of_deployment(
 
 def _route(
     entry: CatalogEntry,
-    providers: dict,
+    providers: dict[str, Any],
     provider: str,
     upstream_model: str,
     weight: float | None,

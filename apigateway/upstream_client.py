@@ -33,6 +33,7 @@ import urllib.request
 import zlib
 from collections import deque
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httptools
@@ -95,7 +96,7 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = False
         self.received = False
         self.error: Exception | None = None
-        self.waiter: asyncio.Future | None = None
+        self.waiter: asyncio.Future[Any] | None = None
         self.headers_done = False
         self.buffered = 0  # bytes received since the reader last took the body
 
@@ -256,7 +257,7 @@ class _Tunnel(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.answer = bytearray()
-        self.done: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
     def data_received(self, data: bytes) -> None:
         self.answer += data
@@ -287,7 +288,7 @@ class _Pool:
         self.authority = authority(host, port, 443 if scheme == "https" else 80)
         self.idle: list[_Connection] = []
         self.opened = 0  # connections open or being opened (idle ones included)
-        self.waiters: deque[asyncio.Future] = deque()
+        self.waiters: deque[asyncio.Future[Any]] = deque()
 
     def get(self) -> _Connection | None:
         now = time.monotonic()
@@ -525,7 +526,7 @@ class Client:
     ) -> None:
         self._limits = (max_connections_per_host, max_response_bytes)
         self._proxies = urllib.request.getproxies_environment() if proxies is None else proxies
-        self._pools: dict[tuple, _Pool] = {}
+        self._pools: dict[tuple[Any, ...], _Pool] = {}
         # Deployment URLs repeat call after call: each is parsed once (a bounded cache).
         self._targets: dict[tuple[str, ssl.SSLContext | None], tuple[_Pool, str, str]] = {}
 

@@ -70,7 +70,7 @@ class ClusterRedis:
         self._slots: list[FastRedis] | None = None  # slot -> its master's client
         self._masters: list[FastRedis] = []
         self._single: FastRedis | None = None  # not a cluster: every command goes here
-        self._mapping: asyncio.Future | None = None
+        self._mapping: asyncio.Future[Any] | None = None
         self._stale = False
 
     # --- the map ----------------------------------------------------------------------

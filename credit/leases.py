@@ -25,6 +25,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 
@@ -66,7 +67,7 @@ class LeaseBook:
 
     current: dict[int, Lease] = field(default_factory=dict)
     asking: set[int] = field(default_factory=set)  # keys with a grant on its way
-    tasks: set[asyncio.Task] = field(default_factory=set)
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def admit(self, payer: Payer, amount: int) -> tuple[Lease, RateInfo] | None:
         """Take one call of `amount` from the key's lease, if it has room (no await)."""

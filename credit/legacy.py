@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import redis
 
@@ -42,7 +42,9 @@ class Moved:
         return any((self.organizations, self.holds, self.spend_counters, self.usage))
 
 
-def _run(client: redis.Redis, script: scripts.Script, script_keys: list[str], args: list) -> int:
+def _run(
+    client: redis.Redis, script: scripts.Script, script_keys: list[str], args: list[Any]
+) -> int:
     return int(client.eval(script.source, len(script_keys), *script_keys, *args))
 
 

@@ -112,7 +112,13 @@ def reserve_arguments(
 
 
 def reserve_outcome(
-    result: list, payer: Payer, name: str, amount: int, tokens: int, spend: str, now: float | None
+    result: list[Any],
+    payer: Payer,
+    name: str,
+    amount: int,
+    tokens: int,
+    spend: str,
+    now: float | None,
 ) -> ReserveOutcome:
     status = result[0]
     if status == 1:
