@@ -72,11 +72,14 @@ class CatalogEntry:
 
 
 def default_rows() -> list[dict[str, Any]]:
-    return json.loads(DEFAULTS_FILE.read_text())["models"]
+    rows: list[dict[str, Any]] = json.loads(DEFAULTS_FILE.read_text())["models"]
+    return rows
 
 
 @transaction.atomic
-def catalog_load_defaults(*, force: bool = False, model=CatalogModel) -> tuple[int, int]:
+def catalog_load_defaults(
+    *, force: bool = False, model: type[CatalogModel] = CatalogModel
+) -> tuple[int, int]:
     """Insert the default models that are missing; with force, also reset existing ones.
 
     `model` lets a data migration pass its historical model. Returns (created, updated).

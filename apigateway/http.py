@@ -165,7 +165,8 @@ def backoff(retry_after: str, tries: int) -> float:
         hinted = 0.0
     if not math.isfinite(hinted):
         hinted = MAX_BACKOFF
-    return min(max(hinted, 0.2 * 2 ** (tries - 1)), MAX_BACKOFF)
+    doubling: float = 0.2 * 2 ** (tries - 1)  # (int ** int is typed Any: it may be a float)
+    return min(max(hinted, doubling), MAX_BACKOFF)
 
 
 class AttemptPlan:
@@ -270,7 +271,7 @@ def fetch(requests: Requests) -> Coroutine[Any, Any, tuple[Route, bytes]]:
     return _exchange(requests, whole=True)
 
 
-async def _exchange(requests: Requests, *, whole: bool):
+async def _exchange(requests: Requests, *, whole: bool) -> Any:  # see open_response, fetch
     routes = requests.routes
     plan = AttemptPlan([route.key for route in routes], settings.UPSTREAM_RETRIES, breakers)
     upstream = client()

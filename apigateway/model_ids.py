@@ -78,7 +78,12 @@ def find(
     return entry
 
 
-def _usable(entry: CatalogEntry, allowed, available, mode: str | None) -> bool:
+def _usable(
+    entry: CatalogEntry,
+    allowed: Collection[str],
+    available: Callable[[CatalogEntry], bool],
+    mode: str | None,
+) -> bool:
     return (
         (mode is None or entry.mode == mode)
         and (not allowed or entry.id in allowed)

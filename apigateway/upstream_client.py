@@ -101,7 +101,7 @@ class _Connection(asyncio.Protocol):
         self.buffered = 0  # bytes received since the reader last took the body
 
     # --- asyncio.Protocol ---
-    def connection_made(self, transport) -> None:
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
@@ -351,13 +351,13 @@ class _Pool:
             self.slot_freed()
         return connection, False
 
-    async def _queue(self, loop: asyncio.AbstractEventLoop, seconds: float):
+    async def _queue(self, loop: asyncio.AbstractEventLoop, seconds: float) -> _Connection | None:
         """Wait for a connection given back (returned) or a slot (None)."""
         waiter = loop.create_future()
         self.waiters.append(waiter)
         timer = loop.call_later(seconds, lambda: waiter.done() or waiter.set_result(_TIMED_OUT))  # type: ignore[func-returns-value]
         try:
-            handed = await waiter
+            handed: _Connection | None = await waiter
         except BaseException:
             # Cancelled: what was handed to this caller meanwhile goes to the next one.
             if waiter.done() and not waiter.cancelled():
@@ -406,7 +406,7 @@ class _Pool:
         except BaseException:
             transport.abort()
             raise
-        connection.connection_made(secure)
+        connection.connection_made(secure)  # type: ignore[arg-type]  # (start_tls gives one)
         return connection
 
     def close(self) -> None:

@@ -25,8 +25,8 @@ answer" promise; redis-py's cluster client would bring back the layers resp.py a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NoReturn
 
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
@@ -193,7 +193,7 @@ class ClusterRedis:
         return node, True
 
 
-async def _paused(error: RedisUnavailable, pauses) -> bool:
+async def _paused(error: RedisUnavailable, pauses: Iterator[float]) -> bool:
     """A TRYAGAIN with a pause left: waited; else False."""
     if not str(error).startswith("TRYAGAIN"):
         return False
@@ -218,7 +218,7 @@ class _Unserved(FastRedis):
     def __init__(self) -> None:
         super().__init__("redis://unserved:0")
 
-    async def _ready(self):
+    async def _ready(self) -> NoReturn:
         raise RedisUnavailable("a Redis Cluster slot has no master (CLUSTERDOWN)")
 
 

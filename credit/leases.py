@@ -24,6 +24,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,7 +183,7 @@ class LeaseBook:
         if self.tasks:
             await asyncio.wait(set(self.tasks), timeout=5)
 
-    def _spawn(self, coroutine) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = spawn(coroutine)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)

@@ -24,7 +24,8 @@ _tasks: dict[int, asyncio.Task[Any]] = {}
 
 
 def deadline() -> float:
-    return time.time() + settings.GATEWAY_HOLD_SECONDS
+    seconds: float = settings.GATEWAY_HOLD_SECONDS
+    return time.time() + seconds
 
 
 def opened(hold: Hold) -> None:
