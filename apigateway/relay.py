@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, Literal
 
 import orjson
@@ -246,7 +247,9 @@ class Outcome:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind, error, traceback) -> Literal[False]:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: Any, traceback: TracebackType | None
+    ) -> Literal[False]:
         if kind is None:
             return False
         log = self.log
@@ -339,7 +342,9 @@ async def chat(call: Call, send: Send, watch: WatchDisconnect, headers: Headers)
             await settle(call, reservation, cost or call.log.cost_nanos)
 
 
-async def _chat_stream(call: Call, upstream, send: Send, watch: WatchDisconnect, headers) -> int:
+async def _chat_stream(
+    call: Call, upstream: http.Requests, send: Send, watch: WatchDisconnect, headers: Headers
+) -> int:
     """Relay a stream as it arrives; returns the cost of what the provider produced."""
     call.log.streamed = True
     response = await http.open_response(upstream)
@@ -396,10 +401,10 @@ async def _pump(
     call: Call,
     response: http.UpstreamResponse,
     translator: StreamTranslator,
-    send,
-    headers,
-    progress,
-):
+    send: Send,
+    headers: Headers,
+    progress: _StreamProgress,
+) -> None:
     decoder = SSEDecoder()
     surface = call.surface
 

@@ -26,9 +26,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from apigateway.url_mistakes import lacks_v1
@@ -54,7 +55,10 @@ def is_gateway_path(path: str) -> bool:
 
 
 def response_head(
-    status: int, headers, default_headers, keep_alive: bool
+    status: int,
+    headers: Iterable[tuple[bytes, bytes]],
+    default_headers: list[tuple[bytes, bytes]],
+    keep_alive: bool,
 ) -> tuple[bytes, int | None, bool]:
     """(the status line and headers, the declared content-length or None for a chunked
     body, whether the connection stays open): uvicorn's rules for a response head. Header
@@ -117,8 +121,8 @@ class GatewayExchange:
         self,
         scope: dict[str, Any],
         transport: asyncio.Transport,
-        flow,
-        default_headers,
+        flow: FlowControl,
+        default_headers: list[tuple[bytes, bytes]],
         *,
         keep_alive: bool,
         expect_100_continue: bool,
@@ -169,7 +173,7 @@ class GatewayExchange:
         if gone is not None:
             gone()
 
-    async def run_asgi(self, app) -> None:
+    async def run_asgi(self, app: Callable[..., Awaitable[None]]) -> None:
         try:
             await app(self.scope, self.receive, self.send)
         except BaseException as exc:
@@ -203,7 +207,7 @@ class GatewayExchange:
         body, self.body = bytes(self.body), bytearray()
         return {"type": "http.request", "body": body, "more_body": self.more_body}
 
-    def respond(self, status: int, headers, body: bytes) -> None:
+    def respond(self, status: int, headers: Iterable[tuple[bytes, bytes]], body: bytes) -> None:
         """A whole answer at once, without ASGI messages (scope extension `nexeon.respond`):
         `headers` must declare its content-length. Nothing is written to a client that left."""
         if self.response_started:
@@ -274,7 +278,7 @@ class GatewayExchange:
 class GatewayHttpProtocol(HttpToolsProtocol):
     """uvicorn's HttpToolsProtocol; /v1 requests go to the gateway through a GatewayExchange."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         from apigateway.app import application  # the app is loaded (and Django set up) by now
 
@@ -283,7 +287,8 @@ class GatewayHttpProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         cycle = self.cycle
         super().connection_lost(exc)
-        if type(cycle) is GatewayExchange and cycle.disconnected:
+        # (self.cycle is typed as uvicorn's RequestResponseCycle; GatewayExchange stands in)
+        if type(cycle) is GatewayExchange and cycle.disconnected:  # type: ignore[comparison-overlap]
             cycle.client_left()
 
     def on_headers_complete(self) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Any, cast
+from typing import Any, Literal, cast, overload
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -60,10 +60,14 @@ def node_url(url: str, host: str | None = None, port: int | None = None) -> str:
     return urlunsplit(parts._replace(netloc=netloc, path=""))
 
 
+# A redis-py connection pool: the blocking clients' or redis.asyncio's.
+Pool = redis.ConnectionPool | aioredis.ConnectionPool
+
+
 def is_cluster(url: str) -> bool:
     """Whether `url` is a Redis Cluster (REDIS_CLUSTER, else asked once and remembered).
     Raises redis.RedisError when it must be asked and cannot be."""
-    mode = settings.REDIS_CLUSTER
+    mode: str = settings.REDIS_CLUSTER
     if mode != "auto":
         return mode == "yes"
     return ask_cluster(url)
@@ -98,7 +102,7 @@ def _blocking(url: str, **options: Any) -> tuple[redis.Redis, bool]:
 
 
 class _ClusterClient(RedisCluster):
-    def ping(self, **kwargs) -> bool:
+    def ping(self, **kwargs: Any) -> bool:
         """Every master answers (a master down leaves a share of the money unreachable)."""
         kwargs.setdefault("target_nodes", RedisCluster.PRIMARIES)
         return super().ping(**kwargs)
@@ -108,7 +112,21 @@ def configured() -> bool:
     return bool(settings.REDIS_URL)
 
 
-def pool(url: str, *, asyncio: bool = False, pool_class=None, **options: Any):
+@overload
+def pool(
+    url: str,
+    *,
+    asyncio: Literal[False] = False,
+    pool_class: type[Any] | None = None,
+    **options: Any,
+) -> redis.ConnectionPool: ...
+@overload
+def pool(
+    url: str, *, asyncio: Literal[True], pool_class: type[Any] | None = None, **options: Any
+) -> aioredis.ConnectionPool: ...
+def pool(
+    url: str, *, asyncio: bool = False, pool_class: type[Any] | None = None, **options: Any
+) -> Pool:
     """A redis-py connection pool for `url` (redis.asyncio's with `asyncio`), with every
     option of the URL; a Sentinel URL's asks its sentinels for the primary (and takes no
     `pool_class`: redis.sentinel's own, not blocking)."""
@@ -135,8 +153,9 @@ class CachePool:
     reading as every other client, Sentinel and TLS options included."""
 
     @classmethod
-    def from_url(cls, url: str, **options: Any):
-        return pool(url, **options)
+    def from_url(cls, url: str, **options: Any) -> redis.ConnectionPool:
+        made: redis.ConnectionPool = pool(url, **options)  # (Django passes no `asyncio`)
+        return made
 
 
 def client() -> aioredis.Redis | None:
