@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest
-
 from accounts.models import Membership, Role
+from accounts.requests import AuthenticatedHttpRequest
 from accounts.services import personal_organization_get_or_create
 
 SESSION_KEY = "organization_id"
 KEY_MANAGERS = {Role.OWNER, Role.ADMIN}
 
 
-def current_membership(request: HttpRequest) -> Membership:
+def current_membership(request: AuthenticatedHttpRequest) -> Membership:
     """The user's membership in the session's organization, else their first one."""
     memberships = Membership.objects.select_related("organization").filter(user=request.user)
     chosen = request.session.get(SESSION_KEY)
@@ -32,7 +31,7 @@ def can_manage_keys(membership: Membership) -> bool:
     return membership.role in KEY_MANAGERS
 
 
-def page_context(request: HttpRequest, membership: Membership, **extra) -> dict:
+def page_context(request: AuthenticatedHttpRequest, membership: Membership, **extra) -> dict:
     """What every dashboard page renders: the membership and the switcher's organizations."""
     from accounts.selectors import organizations_for_user
 

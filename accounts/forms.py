@@ -45,7 +45,7 @@ class _KeySettingsForm(forms.Form):
         catalog = catalog_model_ids()
         # A model the key already has stays listed (checked) even if the catalog dropped it.
         gone = [model for model in kept_models if model not in catalog]
-        self.fields["allowed_models"].choices = [(m, m) for m in catalog] + [
+        self.fields["allowed_models"].choices = [(m, m) for m in catalog] + [  # type: ignore[attr-defined]
             (m, f"{m} (no longer in the catalog)") for m in gone
         ]
 
@@ -88,7 +88,7 @@ class ApiKeyEditForm(_KeySettingsForm):
         self.api_key = api_key
         current = api_key.expires_at
         keep = f"Unchanged ({current:%Y-%m-%d %H:%M} UTC)" if current else "Unchanged (never)"
-        self.fields["expiry"].choices = [(KEEP, keep), ("never", "Never"), *EXPIRY_CHOICES[1:]]
+        self.fields["expiry"].choices = [(KEEP, keep), ("never", "Never"), *EXPIRY_CHOICES[1:]]  # type: ignore[attr-defined]
 
     def service_arguments(self) -> dict:
         arguments = self.settings_arguments()
@@ -133,7 +133,7 @@ class ManagementTokenForm(forms.Form):
         from accounts.selectors import organizations_for_user
 
         self.organizations = {o.pk: o for o in organizations_for_user(user=user)}
-        self.fields["organization"].choices = [(pk, o.name) for pk, o in self.organizations.items()]
+        self.fields["organization"].choices = [(pk, o.name) for pk, o in self.organizations.items()]  # type: ignore[attr-defined]
 
     def service_arguments(self) -> dict:
         data = self.cleaned_data

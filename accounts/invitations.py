@@ -46,7 +46,7 @@ def invitation_create(
         organization=organization, created_at__gt=now - timedelta(hours=1)
     )
     if sent.count() >= settings.INVITATIONS_PER_HOUR:
-        oldest = sent.order_by("created_at").first().created_at
+        oldest = sent.order_by("created_at").first().created_at  # type: ignore[union-attr]  # (count > 0)
         minutes = max(1, round((oldest + timedelta(hours=1) - now).total_seconds() / 60))
         raise MembershipError(
             f"This organization has sent {settings.INVITATIONS_PER_HOUR} invitations in the "

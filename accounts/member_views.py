@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from accounts import invitations, services
 from accounts.current import SESSION_KEY, can_manage_keys, current_membership, page_context
 from accounts.models import Invitation, Membership, Role
+from accounts.requests import AuthenticatedHttpRequest
 
 
 class InviteForm(forms.Form):
@@ -29,7 +30,7 @@ class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 
 
-def _manager(request: HttpRequest) -> Membership:
+def _manager(request: AuthenticatedHttpRequest) -> Membership:
     membership = current_membership(request)
     if not can_manage_keys(membership):  # owners and admins manage members too
         raise PermissionDenied("Only owners and admins manage members.")
@@ -37,13 +38,13 @@ def _manager(request: HttpRequest) -> Membership:
 
 
 @login_required
-def members(request: HttpRequest) -> HttpResponse:
+def members(request: AuthenticatedHttpRequest) -> HttpResponse:
     membership = current_membership(request)
     return _members_page(request, membership, InviteForm())
 
 
 def _members_page(
-    request: HttpRequest, membership: Membership, form: InviteForm, status: int = 200
+    request: AuthenticatedHttpRequest, membership: Membership, form: InviteForm, status: int = 200
 ) -> HttpResponse:
     organization = membership.organization
     return render(
@@ -64,7 +65,7 @@ def _members_page(
 
 @login_required
 @require_POST
-def member_invite(request: HttpRequest) -> HttpResponse:
+def member_invite(request: AuthenticatedHttpRequest) -> HttpResponse:
     membership = _manager(request)
     form = InviteForm(request.POST)
     if not form.is_valid():
@@ -91,7 +92,7 @@ def member_invite(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def invitation_withdraw(request: HttpRequest, invitation_id: int) -> HttpResponse:
+def invitation_withdraw(request: AuthenticatedHttpRequest, invitation_id: int) -> HttpResponse:
     membership = _manager(request)
     invitation = get_object_or_404(
         Invitation, pk=invitation_id, organization=membership.organization
@@ -101,7 +102,7 @@ def invitation_withdraw(request: HttpRequest, invitation_id: int) -> HttpRespons
     return redirect("members")
 
 
-def _confirm(request: HttpRequest, membership: Membership, **what) -> HttpResponse:
+def _confirm(request: AuthenticatedHttpRequest, membership: Membership, **what) -> HttpResponse:
     return render(
         request,
         "dashboard/confirm.html",
@@ -110,7 +111,7 @@ def _confirm(request: HttpRequest, membership: Membership, **what) -> HttpRespon
 
 
 @login_required
-def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
+def member_role(request: AuthenticatedHttpRequest, membership_id: int) -> HttpResponse:
     by = _manager(request)
     target = get_object_or_404(
         Membership.objects.select_related("user"), pk=membership_id, organization=by.organization
@@ -150,7 +151,7 @@ ROLE_POWERS = {
 
 
 @login_required
-def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
+def member_remove(request: AuthenticatedHttpRequest, membership_id: int) -> HttpResponse:
     by = _manager(request)
     target = get_object_or_404(
         Membership.objects.select_related("user"), pk=membership_id, organization=by.organization

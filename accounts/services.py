@@ -190,7 +190,7 @@ def organization_limits_update(
 
 def organization_keys_forget(*, organization: Organization) -> None:
     digests = list(organization.api_keys.values_list("digest", flat=True))
-    transaction.on_commit(lambda: [key_cache.changed(digest) for digest in digests])
+    transaction.on_commit(lambda: [key_cache.changed(digest) for digest in digests])  # type: ignore[func-returns-value]
 
 
 class MembershipError(Exception):

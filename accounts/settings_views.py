@@ -16,6 +16,7 @@ from accounts import services
 from accounts.current import current_membership, page_context
 from accounts.forms import ManagementTokenForm
 from accounts.models import ManagementToken, Membership, Role
+from accounts.requests import AuthenticatedHttpRequest
 
 
 class NameForm(forms.Form):
@@ -23,7 +24,7 @@ class NameForm(forms.Form):
 
 
 def _settings(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     membership: Membership,
     *,
     token_form: ManagementTokenForm | None = None,
@@ -52,7 +53,7 @@ def _settings(
     )
 
 
-def _just_created(request: HttpRequest, membership: Membership) -> Membership | None:
+def _just_created(request: AuthenticatedHttpRequest, membership: Membership) -> Membership | None:
     """The organization named by ?created= (one of the user's, not the current one): the
     page offers to switch to it rather than switching behind the user's back."""
     created = request.GET.get("created", "")
@@ -66,13 +67,13 @@ def _just_created(request: HttpRequest, membership: Membership) -> Membership | 
 
 
 @login_required
-def settings_page(request: HttpRequest) -> HttpResponse:
+def settings_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _settings(request, current_membership(request))
 
 
 @login_required
 @require_POST
-def organization_create(request: HttpRequest) -> HttpResponse:
+def organization_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = NameForm(request.POST)
     if not form.is_valid():
         messages.error(request, "The organization was not created: it needs a name.")
@@ -83,7 +84,7 @@ def organization_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def organization_rename(request: HttpRequest) -> HttpResponse:
+def organization_rename(request: AuthenticatedHttpRequest) -> HttpResponse:
     membership = current_membership(request)
     if membership.role != Role.OWNER:
         raise PermissionDenied("Only owners rename an organization.")
@@ -98,7 +99,7 @@ def organization_rename(request: HttpRequest) -> HttpResponse:
 @never_cache  # the answer holds the token: no cache, proxy or back button keeps it
 @login_required
 @require_POST
-def token_create(request: HttpRequest) -> HttpResponse:
+def token_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The new token is shown in this answer itself, once: never in the session (which the
     database keeps until the session expires), never behind a redirect."""
     membership = current_membership(request)

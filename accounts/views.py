@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -17,6 +19,7 @@ from accounts.current import SESSION_KEY, can_manage_keys, current_membership, p
 from accounts.forms import ApiKeyCreateForm, ApiKeyEditForm, ApiKeyRenameForm
 from accounts.models import ApiKey, Membership
 from accounts.plans import organization_limits
+from accounts.requests import AuthenticatedHttpRequest
 from apigateway.provider_report import serving
 from billing.money import format_usd
 from billing.purchases import stripe_configured
@@ -29,7 +32,8 @@ def home(request: HttpRequest) -> HttpResponse:
     api_base = request.build_absolute_uri("/v1")
     if not request.user.is_authenticated:
         return render(request, "home.html", {"api_base": api_base})
-    membership = current_membership(request)
+    signed_in = cast(AuthenticatedHttpRequest, request)  # (mypy does not narrow request.user)
+    membership = current_membership(signed_in)
     organization = membership.organization
     spent, requests = organization_month_usage(organization=organization)
     balance = organization_balance_nanos(organization=organization)
@@ -38,7 +42,7 @@ def home(request: HttpRequest) -> HttpResponse:
         request,
         "dashboard/overview.html",
         page_context(
-            request,
+            signed_in,
             membership,
             api_base=api_base,
             balance=format_usd(balance),
@@ -72,12 +76,12 @@ def api_docs(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def keys(request: HttpRequest) -> HttpResponse:
+def keys(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _keys_page(request, current_membership(request), ApiKeyCreateForm())
 
 
 def _keys_page(
-    request: HttpRequest, membership: Membership, form: ApiKeyCreateForm, new_key=None
+    request: AuthenticatedHttpRequest, membership: Membership, form: ApiKeyCreateForm, new_key=None
 ) -> HttpResponse:
     return render(
         request,
@@ -96,7 +100,7 @@ def _keys_page(
     )
 
 
-def _key_manager(request: HttpRequest) -> Membership:
+def _key_manager(request: AuthenticatedHttpRequest) -> Membership:
     membership = current_membership(request)
     if not can_manage_keys(membership):
         raise PermissionDenied("Only owners and admins manage API keys.")
@@ -105,7 +109,7 @@ def _key_manager(request: HttpRequest) -> Membership:
 
 @login_required
 @require_POST
-def key_create(request: HttpRequest) -> HttpResponse:
+def key_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     membership = _key_manager(request)
     form = ApiKeyCreateForm(request.POST)
     if form.is_valid():
@@ -128,7 +132,7 @@ def key_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def key_edit(request: HttpRequest, key_id: int) -> HttpResponse:
+def key_edit(request: AuthenticatedHttpRequest, key_id: int) -> HttpResponse:
     membership = _key_manager(request)
     api_key = get_object_or_404(ApiKey, pk=key_id, organization=membership.organization)
     if api_key.revoked_at is not None:
@@ -151,7 +155,7 @@ def key_edit(request: HttpRequest, key_id: int) -> HttpResponse:
 
 
 @login_required
-def key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+def key_revoke(request: AuthenticatedHttpRequest, key_id: int) -> HttpResponse:
     """GET asks (a page of its own: works without script), POST revokes."""
     membership = _key_manager(request)
     api_key = get_object_or_404(ApiKey, pk=key_id, organization=membership.organization)
@@ -176,7 +180,7 @@ def key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def key_rename(request: HttpRequest, key_id: int) -> HttpResponse:
+def key_rename(request: AuthenticatedHttpRequest, key_id: int) -> HttpResponse:
     membership = _key_manager(request)
     api_key = get_object_or_404(ApiKey, pk=key_id, organization=membership.organization)
     form = ApiKeyRenameForm(request.POST)

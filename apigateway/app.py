@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from django.conf import settings
@@ -28,6 +29,7 @@ from apigateway import (
 )
 from apigateway.asgi_io import (
     ClientGone,
+    Headers,
     Receive,
     Send,
     header,
@@ -36,9 +38,9 @@ from apigateway.asgi_io import (
     read_body,
     send_json,
 )
-from apigateway.auth import authenticate, credentials
+from apigateway.auth import KeyInfo, authenticate, credentials
 from apigateway.calllog import CallLog, emit_unsettled
-from apigateway.catalog import snapshot
+from apigateway.catalog import CatalogEntry, snapshot
 from apigateway.errors import API_ERROR, GatewayError
 from apigateway.legacy_completions import COMPLETIONS
 from apigateway.listing import model_object
@@ -49,6 +51,9 @@ from apigateway.responses.surface import ResponsesSurface, not_stored
 from apigateway.surfaces import CHAT, Surface
 from credit import leases
 from nexeon.loops import running_loop
+
+if TYPE_CHECKING:
+    from apigateway.routing import Route
 
 logger = logging.getLogger("apigateway")
 
@@ -83,7 +88,7 @@ COUNTED_BY_THE_LIMITER = {402, 429}  # refused by the reservation itself (429: n
 
 
 # Calls being served by this process, so that a stopping server can let them settle.
-_in_flight: set[asyncio.Task] = set()
+_in_flight: set[asyncio.Task[Any]] = set()
 
 
 async def finish_in_flight(limit: float) -> int:
@@ -109,7 +114,7 @@ async def application(scope: dict[str, Any], receive: Receive, send: Send) -> No
     if scope["type"] != "http":
         return
     task = asyncio.current_task(running_loop())
-    _in_flight.add(task)
+    _in_flight.add(task)  # type: ignore[arg-type]  # (an ASGI app runs in a task)
     request_id = ids.request_id()
     headers = [(b"x-request-id", request_id.encode())]
     response = _Response(send, scope.get("extensions", {}).get("nexeon.respond"))
@@ -151,7 +156,9 @@ class _Response:
 
     __slots__ = ("_respond", "_send", "done", "log", "started", "surface")
 
-    def __init__(self, send: Send, respond=None) -> None:
+    def __init__(
+        self, send: Send, respond: Callable[[int, Headers, bytes], None] | None = None
+    ) -> None:
         self._send = send
         self._respond = respond  # the server's whole-answer call (apigateway.server), if any
         self.started = False
@@ -159,7 +166,7 @@ class _Response:
         self.log: CallLog | None = None
         self.surface: Surface = CHAT  # whose error shape a failure is sent in
 
-    async def json(self, status: int, body: bytes, headers) -> None:
+    async def json(self, status: int, body: bytes, headers: Headers) -> None:
         """A whole JSON answer: in one call to the server when it offers one."""
         if self._respond is None or self.started:
             await send_json(self.send, status, body, headers)
@@ -178,7 +185,7 @@ class _Response:
             self.done = True
         await self._send(message)
 
-    async def fail(self, error: GatewayError, headers) -> None:
+    async def fail(self, error: GatewayError, headers: Headers) -> None:
         if not self.started:
             extra = [(k.encode(), v.encode()) for k, v in error.headers.items()]
             body = self.surface.error_body(error)
@@ -188,7 +195,9 @@ class _Response:
             await self._send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def dispatch(scope, receive: Receive, response: _Response, request_id: str, headers):
+async def dispatch(
+    scope: dict[str, Any], receive: Receive, response: _Response, request_id: str, headers: Headers
+) -> None:
     send = response.send
     path = scope["path"].rstrip("/") or "/"
     method = scope["method"]
@@ -238,7 +247,8 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     else:
         if mode == "chat":
             wanted = validation.routing_request(payload)
-        log.model = validate(payload)
+        # (only the Messages endpoints have no validator, and their surface checks)
+        log.model = validate(payload)  # type: ignore[misc]
     catalog = await snapshot.get()
     entry = model_ids.find(
         log.model,
@@ -273,7 +283,7 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
     if mode in ("chat", "messages", "responses", "completion"):
         await relay.chat(call, send, partial(on_disconnect, scope, receive), headers)
     elif mode == "count_tokens":
-        await count_tokens(call, surface, headers)
+        await count_tokens(call, surface, headers)  # type: ignore[arg-type]  # (Messages')
     elif mode == "embedding":
         await relay.embeddings(call, headers)
     elif mode == "moderation":
@@ -282,7 +292,14 @@ async def dispatch(scope, receive: Receive, response: _Response, request_id: str
         await relay.images(call, headers)
 
 
-def _requested_routes(catalog, key, entry, routes, payload, wanted: balance.Preferences):
+def _requested_routes(
+    catalog: dict[str, CatalogEntry],
+    key: KeyInfo,
+    entry: CatalogEntry,
+    routes: tuple[Route, ...],
+    payload: dict[str, Any],
+    wanted: balance.Preferences,
+) -> tuple[Route, ...]:
     """The deployments of `model` and then of each of the caller's `models`, as its
     `provider` preferences filter and order them; a 404 when they leave none."""
     per_model = [routes]
@@ -313,7 +330,7 @@ def _requested_routes(catalog, key, entry, routes, payload, wanted: balance.Pref
     return chosen
 
 
-async def models(path: str, send: Send, headers) -> None:
+async def models(path: str, send: Send, headers: Headers) -> None:
     """Only models with a deployment the operator configured are listed (available now)."""
     entries = await snapshot.get()
     if path == "/v1/models":

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -12,7 +14,7 @@ class ApiGatewayConfig(AppConfig):
         from apigateway.catalog import announce_change
         from apigateway.models import CatalogModel
 
-        def changed(**_) -> None:
+        def changed(**_: Any) -> None:
             transaction.on_commit(announce_change)  # workers must read the committed rows
 
         post_save.connect(changed, sender=CatalogModel, weak=False, dispatch_uid="catalog-save")

@@ -4,7 +4,7 @@ that leaves."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from apigateway.errors import GatewayError
@@ -25,6 +25,7 @@ class ClientGone(Exception):
 
 
 def header(scope: dict[str, Any], name: bytes) -> str | None:
+    value: bytes
     for key, value in scope["headers"]:
         if key == name:
             return value.decode("latin-1")
@@ -70,7 +71,9 @@ async def read_body(scope: dict[str, Any], receive: Receive, limit: int) -> byte
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large(limit)
     # apigateway.server hands over a body that has already arrived whole (the usual case).
-    ready = scope.get("extensions", {}).get("nexeon.body_if_complete")
+    ready: Callable[[], bytes | None] | None = scope.get("extensions", {}).get(
+        "nexeon.body_if_complete"
+    )
     if ready is not None and (body := ready()) is not None:
         if len(body) > limit:
             raise too_large(limit)
@@ -96,7 +99,7 @@ async def read_body(scope: dict[str, Any], receive: Receive, limit: int) -> byte
         raise too_slow() from None
 
 
-def json_headers(body: bytes, headers: Headers = ()) -> Headers:
+def json_headers(body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()) -> Headers:
     """A JSON answer's headers: its type and length, then `headers`."""
     return [
         (b"content-type", b"application/json"),
@@ -105,7 +108,9 @@ def json_headers(body: bytes, headers: Headers = ()) -> Headers:
     ]
 
 
-async def send_json(send: Send, status: int, body: bytes, headers: Headers = ()) -> None:
+async def send_json(
+    send: Send, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
     await send(
         {"type": "http.response.start", "status": status, "headers": json_headers(body, headers)}
     )
@@ -124,10 +129,12 @@ def on_disconnect(
     the function that stops watching. The server's own hook (scope extension
     `nexeon.on_disconnect`, apigateway.server) costs nothing until then; on another server
     a task waits on receive()."""
-    watch = scope.get("extensions", {}).get("nexeon.on_disconnect")
+    watch: Callable[[Callable[[], None]], Callable[[], None]] | None = scope.get(
+        "extensions", {}
+    ).get("nexeon.on_disconnect")
     if watch is not None:
         return watch(callback)
-    return spawn(_when_gone(receive, callback)).cancel
+    return spawn(_when_gone(receive, callback)).cancel  # type: ignore[return-value]  # (bool unused)
 
 
 async def _when_gone(receive: Receive, callback: Callable[[], None]) -> None:

@@ -11,6 +11,7 @@ import logging
 import time
 from contextlib import suppress
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import orjson
 from django.conf import settings
@@ -194,6 +195,6 @@ async def _shared_lookup(digest: str, scope: Scope | None) -> KeyInfo | None:
     return info
 
 
-def _from_json(data: dict) -> KeyInfo:
+def _from_json(data: dict[str, Any]) -> KeyInfo:
     data["allowed_models"] = tuple(data["allowed_models"])
     return KeyInfo(**data)

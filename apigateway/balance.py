@@ -101,7 +101,10 @@ def ordered(routes: tuple[Route, ...], body: dict[str, Any] | None) -> tuple[Rou
     else:
         seed = int.from_bytes(blake2b(key, digest_size=8).digest(), "big")
     balanced = sorted(
-        routes[:count], key=lambda route: _score(seed ^ route.salt, route.weight), reverse=True
+        routes[:count],
+        # (the first `count` routes are the weighted ones: their weight is a float)
+        key=lambda route: _score(seed ^ route.salt, route.weight),  # type: ignore[arg-type]
+        reverse=True,
     )
     return (*balanced, *routes[count:])
 

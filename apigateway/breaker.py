@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -118,7 +118,7 @@ class Breakers:
                 self.rest_seconds,
             )
 
-    def retry_after(self, keys) -> int:
+    def retry_after(self, keys: Iterable[str]) -> int:
         """Whole seconds (at least 1) until the first of `keys` may be tried."""
         return max(1, math.ceil(min((self.wait(key) for key in keys), default=1.0)))
 

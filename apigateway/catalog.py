@@ -72,11 +72,14 @@ class CatalogEntry:
 
 
 def default_rows() -> list[dict[str, Any]]:
-    return json.loads(DEFAULTS_FILE.read_text())["models"]
+    rows: list[dict[str, Any]] = json.loads(DEFAULTS_FILE.read_text())["models"]
+    return rows
 
 
 @transaction.atomic
-def catalog_load_defaults(*, force: bool = False, model=CatalogModel) -> tuple[int, int]:
+def catalog_load_defaults(
+    *, force: bool = False, model: type[CatalogModel] = CatalogModel
+) -> tuple[int, int]:
     """Insert the default models that are missing; with force, also reset existing ones.
 
     `model` lets a data migration pass its historical model. Returns (created, updated).
@@ -192,7 +195,7 @@ class CatalogSnapshot:
         self.loaded_at = NEVER  # when the rows were read
         self.checked_at = NEVER  # when the change counter was last compared
         self.version: object = UNKNOWN
-        self._refreshing: asyncio.Task | None = None
+        self._refreshing: asyncio.Task[Any] | None = None
 
     async def get(self) -> dict[str, CatalogEntry]:
         if self.loaded_at == NEVER:
@@ -223,7 +226,7 @@ class CatalogSnapshot:
         self.version = version
         self.loaded_at = self.checked_at = time.monotonic()
 
-    def _checked(self, task: asyncio.Task) -> None:
+    def _checked(self, task: asyncio.Task[Any]) -> None:
         self._refreshing = None
         if not task.cancelled() and (error := task.exception()):
             logger.error("catalog refresh failed; serving the previous snapshot", exc_info=error)

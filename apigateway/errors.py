@@ -49,10 +49,12 @@ class GatewayError(Exception):
         return f"GatewayError({self.status}, {self.message!r}, code={self.code!r})"
 
 
-def bad_request(message: str, *, param: str | None = None, code: str | None = None):
+def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> GatewayError:
     return GatewayError(400, message, param=param, code=code)
 
 
-def upstream_error(status: int, message: str, *, headers: dict[str, str] | None = None):
+def upstream_error(
+    status: int, message: str, *, headers: dict[str, str] | None = None
+) -> GatewayError:
     """502/503/504: the provider failed, not the caller."""
     return GatewayError(status, message, type=API_ERROR, headers=headers)

@@ -31,7 +31,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
@@ -48,6 +48,9 @@ from apigateway.upstream_client import (
     UpstreamTooLarge,
 )
 from nexeon.loops import running_loop
+
+if TYPE_CHECKING:
+    from apigateway.demo import LocalResponse
 
 logger = logging.getLogger(__name__)
 RETRYABLE_STATUS = {429, 500, 502, 503, 504, 529}
@@ -162,7 +165,8 @@ def backoff(retry_after: str, tries: int) -> float:
         hinted = 0.0
     if not math.isfinite(hinted):
         hinted = MAX_BACKOFF
-    return min(max(hinted, 0.2 * 2 ** (tries - 1)), MAX_BACKOFF)
+    doubling: float = 0.2 * 2 ** (tries - 1)  # (int ** int is typed Any: it may be a float)
+    return min(max(hinted, doubling), MAX_BACKOFF)
 
 
 class AttemptPlan:
@@ -226,7 +230,7 @@ class UpstreamResponse:
     """A 2xx answer whose body is still to be read; close() it when done. A time-out or a
     broken connection while reading counts against the deployment's circuit breaker."""
 
-    def __init__(self, response: Response, route: Route) -> None:
+    def __init__(self, response: Response | LocalResponse, route: Route) -> None:
         self._response = response
         self.route = route
         self.adapter = route.adapter
@@ -267,7 +271,7 @@ def fetch(requests: Requests) -> Coroutine[Any, Any, tuple[Route, bytes]]:
     return _exchange(requests, whole=True)
 
 
-async def _exchange(requests: Requests, *, whole: bool):
+async def _exchange(requests: Requests, *, whole: bool) -> Any:  # see open_response, fetch
     routes = requests.routes
     plan = AttemptPlan([route.key for route in routes], settings.UPSTREAM_RETRIES, breakers)
     upstream = client()

@@ -129,7 +129,8 @@ class ModelListing:
 def usd(amount: Any) -> str:
     """$ with at least two decimals and every decimal the price has ("$0.075", "$10.00")."""
     value = Decimal(str(amount))
-    places = max(2, -value.normalize().as_tuple().exponent)
+    # (a price is finite: its exponent is an int, not NaN's or Infinity's letter)
+    places = max(2, -value.normalize().as_tuple().exponent)  # type: ignore[operator]
     return f"${value:,.{places}f}"
 
 

@@ -21,7 +21,7 @@ Pure: the caller passes the catalog and what "configured" means.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from apigateway.catalog import CatalogEntry
 from apigateway.errors import GatewayError
@@ -78,7 +78,12 @@ def find(
     return entry
 
 
-def _usable(entry: CatalogEntry, allowed, available, mode: str | None) -> bool:
+def _usable(
+    entry: CatalogEntry,
+    allowed: Collection[str],
+    available: Callable[[CatalogEntry], bool],
+    mode: str | None,
+) -> bool:
     return (
         (mode is None or entry.mode == mode)
         and (not allowed or entry.id in allowed)
@@ -95,7 +100,7 @@ def closest(model: str, ids: list[str]) -> list[str]:
     return list(dict.fromkeys(found))[:SUGGESTIONS]
 
 
-def unknown_model(model: str, suggestions: list[str] = ()) -> GatewayError:
+def unknown_model(model: str, suggestions: Sequence[str] = ()) -> GatewayError:
     message = f"The model '{model}' does not exist or you do not have access to it."
     if suggestions:
         quoted = [f"'{s}'" for s in suggestions]

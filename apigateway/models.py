@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -89,7 +91,9 @@ class CatalogModel(models.Model):
             raise ValidationError({"deployments": problem})
 
 
-def fallbacks_problem(value, keys: frozenset[str] = frozenset({"upstream_model"})) -> str | None:
+def fallbacks_problem(
+    value: Any, keys: frozenset[str] = frozenset({"upstream_model"})
+) -> str | None:
     """What is wrong with a fallbacks value, or None when it is well formed."""
     optional = " and ".join(sorted(keys))
     if not isinstance(value, list):
@@ -105,7 +109,7 @@ def fallbacks_problem(value, keys: frozenset[str] = frozenset({"upstream_model"}
     return None
 
 
-def deployments_problem(value) -> str | None:
+def deployments_problem(value: Any) -> str | None:
     """What is wrong with a deployments value, or None when it is well formed."""
     problem = fallbacks_problem(value, frozenset({"upstream_model", "weight"}))
     if problem:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError
+from django.http import HttpRequest
 
 from apigateway import demo, routing
 from apigateway.catalog import read_entries
@@ -33,7 +34,7 @@ def serving() -> Serving:
     return Serving(providers, demo.MODEL_ID if settings.GATEWAY_DEMO_MODEL else None)
 
 
-def context(request) -> dict[str, Serving]:
+def context(request: HttpRequest) -> dict[str, Serving]:
     """Template context processor: `serving` on every page (settings only, no query)."""
     return {"serving": serving()}
 

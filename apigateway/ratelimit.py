@@ -7,6 +7,7 @@ max_tokens when the caller set it).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from apigateway.errors import RATE_LIMITED, GatewayError
 from credit.windows import RateInfo, RateLimited
@@ -99,7 +100,7 @@ def _text_tokens(value: object) -> int:
     return 0
 
 
-def estimate_tokens(body: dict, *, max_output_tokens: int | None) -> int:
+def estimate_tokens(body: dict[str, Any], *, max_output_tokens: int | None) -> int:
     """What a call counts against a TPM limit until it settles with the real counts."""
     prompt = body.get("messages") if "messages" in body else body.get("input", body.get("prompt"))
     tools = body.get("tools")

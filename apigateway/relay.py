@@ -11,6 +11,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal
 
 import orjson
 from django.conf import settings
@@ -133,12 +135,12 @@ async def settle(
     call.log.cost_nanos = cost_nanos
     event = call.log.event()
     tokens = call.log.usage.total_tokens if call.log.usage else 0
-    sent = None
+    sent: Settlement | None = None
     if answer is not None and not reservation.in_memory:
         sent = _send(call, reservation, cost_nanos, event, tokens)
     if sent is not None and await sent.leave():
         try:
-            await answer()
+            await answer()  # type: ignore[misc]  # (sent only with an answer)
         finally:
             await _settled(call, reservation, cost_nanos, event, tokens, sent)
         return
@@ -200,10 +202,10 @@ async def _settled(
 
 
 SETTLE_RETRY_DELAYS = (0.1, 0.2, 0.4, 0.8, 1.0)
-_background: set[asyncio.Task] = set()
+_background: set[asyncio.Task[Any]] = set()
 
 
-def settling_later() -> set[asyncio.Task]:
+def settling_later() -> set[asyncio.Task[Any]]:
     """Settlements of answered calls still retrying against an unreachable Redis."""
     return set(_background)
 
@@ -245,7 +247,9 @@ class Outcome:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind, error, traceback) -> bool:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: Any, traceback: TracebackType | None
+    ) -> Literal[False]:
         if kind is None:
             return False
         log = self.log
@@ -291,7 +295,7 @@ def chat_token_estimate(call: Call) -> int:
 WatchDisconnect = Callable[[Callable[[], None]], Callable[[], None]]
 
 
-def _chat_bound(call: Call, entry: CatalogEntry) -> tuple[dict, int]:
+def _chat_bound(call: Call, entry: CatalogEntry) -> tuple[dict[str, Any], int]:
     """A model's chat body, with the cap on output its deployments are sent (adapters read
     it here), and the most that model can bill for the call."""
     surface = call.surface
@@ -305,7 +309,7 @@ def _chat_bound(call: Call, entry: CatalogEntry) -> tuple[dict, int]:
 async def chat(call: Call, send: Send, watch: WatchDisconnect, headers: Headers) -> None:
     # Each model that may serve (the caller's `models` add more) has its own cap and
     # prices: the reservation covers the most expensive of them.
-    bounds: dict[str, tuple[dict, int]] = {}
+    bounds: dict[str, tuple[dict[str, Any], int]] = {}
     for route in call.routes:
         if route.entry.id not in bounds:
             bounds[route.entry.id] = _chat_bound(call, route.entry)
@@ -332,13 +336,15 @@ async def chat(call: Call, send: Send, watch: WatchDisconnect, headers: Headers)
             call.log.usage = usage
             cost = usage_cost(route.entry, usage)
         await _answer(call, headers, reservation, payload, cost)
-        reservation = None
+        reservation = None  # type: ignore[assignment]  # settled: nothing to release
     finally:
         if reservation is not None:
             await settle(call, reservation, cost or call.log.cost_nanos)
 
 
-async def _chat_stream(call: Call, upstream, send: Send, watch: WatchDisconnect, headers) -> int:
+async def _chat_stream(
+    call: Call, upstream: http.Requests, send: Send, watch: WatchDisconnect, headers: Headers
+) -> int:
     """Relay a stream as it arrives; returns the cost of what the provider produced."""
     call.log.streamed = True
     response = await http.open_response(upstream)
@@ -395,10 +401,10 @@ async def _pump(
     call: Call,
     response: http.UpstreamResponse,
     translator: StreamTranslator,
-    send,
-    headers,
-    progress,
-):
+    send: Send,
+    headers: Headers,
+    progress: _StreamProgress,
+) -> None:
     decoder = SSEDecoder()
     surface = call.surface
 
@@ -487,7 +493,7 @@ async def _priced_by_input(
             call.log.usage = usage
             cost = usage_cost(call.entry, usage)
         await _answer(call, headers, reservation, payload, cost)
-        reservation = None
+        reservation = None  # type: ignore[assignment]  # settled: nothing to release
     finally:
         if reservation is not None:
             await settle(call, reservation, cost)
@@ -511,7 +517,7 @@ async def images(call: Call, headers: Headers) -> None:
             payload, _ = route.adapter.parse_images_response(data, model=call.entry.id)
             cost = price
         await _answer(call, headers, reservation, payload, cost, with_usage=False)
-        reservation = None
+        reservation = None  # type: ignore[assignment]  # settled: nothing to release
     finally:
         if reservation is not None:
             await settle(call, reservation, cost)

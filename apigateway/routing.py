@@ -11,6 +11,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -47,7 +48,7 @@ def adapter_name(provider: str) -> str:
     return _adapter_name(provider, settings.PROVIDERS.get(provider))
 
 
-def _adapter_name(provider: str, config: dict | None) -> str:
+def _adapter_name(provider: str, config: dict[str, Any] | None) -> str:
     return (config or {}).get("adapter") or NATIVE_ADAPTERS.get(provider, "openai")
 
 
@@ -55,7 +56,7 @@ def is_configured(provider: str) -> bool:
     return _configured(provider, settings.PROVIDERS.get(provider))
 
 
-def _configured(provider: str, config: dict | None) -> bool:
+def _configured(provider: str, config: dict[str, Any] | None) -> bool:
     if not config or not config.get("base_url"):
         return False
     has_key = config.get("api_key") or config.get("api_keys")
@@ -90,7 +91,7 @@ class Route:
 # PROVIDERS, routes). Holding the entry keeps its id from being reused. PROVIDERS is
 # replaced, never edited in place, when it changes at run time (tests do so through
 # tests.apigateway.conftest's `providers`); other settings changes clear this.
-_made: dict[int, tuple[CatalogEntry, dict, tuple[Route, ...]]] = {}
+_made: dict[int, tuple[CatalogEntry, dict[str, Any], tuple[Route, ...]]] = {}
 ROUTES_KEPT = 4096  # entries of replaced catalogs stay until this many
 
 
@@ -116,16 +117,18 @@ def _forget_routes(**_: object) -> None:
 setting_changed.connect(_forget_routes)
 
 
-def _routes_of(entry: CatalogEntry, providers: dict) -> tuple[Route, ...]:
+def _routes_of(entry: CatalogEntry, providers: dict[str, Any]) -> tuple[Route, ...]:
     if not entry.fallbacks and not entry.deployments:
         return tuple(
             _routes_of_deployment(entry, providers, entry.provider, entry.upstream_model, 1.0)
         )
     # The primary weighs 1 unless the deployments list it with another weight.
     weights = {(entry.provider, entry.upstream_model): 1.0}
-    for provider, upstream_model, weight in entry.deployments:
-        weights[(provider, upstream_model)] = weight
-    listed = [(*deployment, weight) for deployment, weight in weights.items()]
+    for provider, upstream_model, share in entry.deployments:
+        weights[(provider, upstream_model)] = share
+    listed: list[tuple[str, str, float | None]] = [
+        (*deployment, weight) for deployment, weight in weights.items()
+    ]
     listed += [(provider, upstream_model, None) for provider, upstream_model in entry.fallbacks]
     routes: dict[str, Route] = {}
     for provider, upstream_model, weight in listed:
@@ -135,7 +138,11 @@ def _routes_of(entry: CatalogEntry, providers: dict) -> tuple[Route, ...]:
 
 
 def _routes_of_deployment(
-    entry: CatalogEntry, providers: dict, provider: str, upstream_model: str, weight: float | None
+    entry: CatalogEntry,
+    providers: dict[str, Any],
+    provider: str,
+    upstream_model: str,
+    weight: float | None,
 ) -> list[Route]:
     """One route per key of the provider (`api_keys`), sharing the deployment's weight."""
     keys = (providers.get(provider) or {}).get("api_keys")
@@ -152,7 +159,7 @@ def _routes_of_deployment(
 
 def _route(
     entry: CatalogEntry,
-    providers: dict,
+    providers: dict[str, Any],
     provider: str,
     upstream_model: str,
     weight: float | None,
@@ -160,7 +167,7 @@ def _route(
     number: int = 1,
 ) -> Route | None:
     config = providers.get(provider)
-    if not _configured(provider, config):
+    if config is None or not _configured(provider, config):
         return None
     name = _adapter_name(provider, config)
     deployment = Deployment(

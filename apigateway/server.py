@@ -27,9 +27,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from apigateway.url_mistakes import lacks_v1
@@ -55,7 +56,10 @@ def is_gateway_path(path: str) -> bool:
 
 
 def response_head(
-    status: int, headers, default_headers, keep_alive: bool
+    status: int,
+    headers: Iterable[tuple[bytes, bytes]],
+    default_headers: list[tuple[bytes, bytes]],
+    keep_alive: bool,
 ) -> tuple[bytes, int | None, bool]:
     """(the status line and headers, the declared content-length or None for a chunked
     body, whether the connection stays open): uvicorn's rules for a response head. Header
@@ -118,8 +122,8 @@ class GatewayExchange:
         self,
         scope: dict[str, Any],
         transport: asyncio.Transport,
-        flow,
-        default_headers,
+        flow: FlowControl,
+        default_headers: list[tuple[bytes, bytes]],
         *,
         keep_alive: bool,
         expect_100_continue: bool,
@@ -170,7 +174,7 @@ class GatewayExchange:
         if gone is not None:
             gone()
 
-    async def run_asgi(self, app) -> None:
+    async def run_asgi(self, app: Callable[..., Awaitable[None]]) -> None:
         try:
             await app(self.scope, self.receive, self.send)
         except BaseException as exc:
@@ -204,7 +208,7 @@ class GatewayExchange:
         body, self.body = bytes(self.body), bytearray()
         return {"type": "http.request", "body": body, "more_body": self.more_body}
 
-    def respond(self, status: int, headers, body: bytes) -> None:
+    def respond(self, status: int, headers: Iterable[tuple[bytes, bytes]], body: bytes) -> None:
         """A whole answer at once, without ASGI messages (scope extension `nexeon.respond`):
         `headers` must declare its content-length. Nothing is written to a client that left."""
         if self.response_started:
@@ -275,7 +279,7 @@ class GatewayExchange:
 class GatewayHttpProtocol(HttpToolsProtocol):
     """uvicorn's HttpToolsProtocol; /v1 requests go to the gateway through a GatewayExchange."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         from apigateway.app import application  # the app is loaded (and Django set up) by now
 
@@ -284,7 +288,8 @@ class GatewayHttpProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         cycle = self.cycle
         super().connection_lost(exc)
-        if type(cycle) is GatewayExchange and cycle.disconnected:
+        # (self.cycle is typed as uvicorn's RequestResponseCycle; GatewayExchange stands in)
+        if type(cycle) is GatewayExchange and cycle.disconnected:  # type: ignore[comparison-overlap]
             cycle.client_left()
 
     def on_headers_complete(self) -> None:
@@ -312,8 +317,9 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         scope["raw_path"] = path
         scope["query_string"] = query
         existing = self.cycle
-        self.cycle = exchange = GatewayExchange(
-            scope,
+        # (GatewayExchange stands in for uvicorn's RequestResponseCycle: the same attributes)
+        self.cycle = exchange = GatewayExchange(  # type: ignore[assignment]
+            scope,  # type: ignore[arg-type]
             self.transport,
             self.flow,
             self.server_state.default_headers,
@@ -322,12 +328,13 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             on_response=self.on_response_complete,
         )
         scope["extensions"] = {
-            "nexeon.body_if_complete": exchange.body_if_complete,
-            "nexeon.respond": exchange.respond,
-            "nexeon.on_disconnect": exchange.on_disconnect,
+            # (uvicorn's scope type knows only the ASGI spec's extensions)
+            "nexeon.body_if_complete": exchange.body_if_complete,  # type: ignore[dict-item]
+            "nexeon.respond": exchange.respond,  # type: ignore[dict-item]
+            "nexeon.on_disconnect": exchange.on_disconnect,  # type: ignore[dict-item]
         }
         if existing is None or existing.response_complete:
-            self._start_asgi_task(self.cycle, self.gateway)
+            self._start_asgi_task(self.cycle, self.gateway)  # type: ignore[arg-type]
         else:  # pipelined: uvicorn's on_response_complete starts it in turn
             self.flow.pause_reading()
-            self.pipeline.appendleft((self.cycle, self.gateway))
+            self.pipeline.appendleft((self.cycle, self.gateway))  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ decoding all of them).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -110,7 +111,7 @@ def encode_data(payload: bytes) -> bytes:
     return b"data: " + payload + b"\n\n"
 
 
-def encode_json(objects: list) -> bytes:
+def encode_json(objects: list[Any]) -> bytes:
     """One `data:` event per object, as compact JSON (what encode_data does for each, in
     one call for all)."""
     return b"".join([b"data: " + orjson.dumps(item) + b"\n\n" for item in objects])

@@ -34,6 +34,7 @@ import urllib.request
 import zlib
 from collections import deque
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httptools
@@ -74,7 +75,8 @@ class _Connection(asyncio.Protocol):
     def __init__(self, pool: _Pool) -> None:
         self.loop = asyncio.get_running_loop()  # (made by create_connection: once, not per call)
         self.pool = pool
-        self.transport: asyncio.Transport | None = None
+        # Set by connection_made, which runs before create_connection hands this object out.
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.closed = False
         self.idle_since = 0.0
         self.counted = False  # holds one of its pool's connection slots
@@ -95,12 +97,12 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = False
         self.received = False
         self.error: Exception | None = None
-        self.waiter: asyncio.Future | None = None
+        self.waiter: asyncio.Future[Any] | None = None
         self.headers_done = False
         self.buffered = 0  # bytes received since the reader last took the body
 
     # --- asyncio.Protocol ---
-    def connection_made(self, transport) -> None:
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
@@ -239,7 +241,7 @@ def proxy_for(scheme: str, host: str, port: int, proxies: Mapping[str, str]) -> 
     url = proxies.get(scheme) or proxies.get("all")
     if not url:
         return None
-    bypass = urllib.request.proxy_bypass_environment
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]  # (no stub)
     if bypass(authority(host, port), proxies) or (":" in host and bypass(host, proxies)):
         return None
     return _Proxy(url)
@@ -256,7 +258,7 @@ class _Tunnel(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.answer = bytearray()
-        self.done: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
     def data_received(self, data: bytes) -> None:
         self.answer += data
@@ -287,7 +289,7 @@ class _Pool:
         self.authority = authority(host, port, 443 if scheme == "https" else 80)
         self.idle: list[_Connection] = []
         self.opened = 0  # connections open or being opened (idle ones included)
-        self.waiters: deque[asyncio.Future] = deque()
+        self.waiters: deque[asyncio.Future[Any]] = deque()
 
     def get(self) -> _Connection | None:
         now = time.monotonic()
@@ -350,13 +352,13 @@ class _Pool:
             self.slot_freed()
         return connection, False
 
-    async def _queue(self, loop: asyncio.AbstractEventLoop, seconds: float):
+    async def _queue(self, loop: asyncio.AbstractEventLoop, seconds: float) -> _Connection | None:
         """Wait for a connection given back (returned) or a slot (None)."""
         waiter = loop.create_future()
         self.waiters.append(waiter)
-        timer = loop.call_later(seconds, lambda: waiter.done() or waiter.set_result(_TIMED_OUT))
+        timer = loop.call_later(seconds, lambda: waiter.done() or waiter.set_result(_TIMED_OUT))  # type: ignore[func-returns-value]
         try:
-            handed = await waiter
+            handed: _Connection | None = await waiter
         except BaseException:
             # Cancelled: what was handed to this caller meanwhile goes to the next one.
             if waiter.done() and not waiter.cancelled():
@@ -405,7 +407,7 @@ class _Pool:
         except BaseException:
             transport.abort()
             raise
-        connection.connection_made(secure)
+        connection.connection_made(secure)  # type: ignore[arg-type]  # (start_tls gives one)
         return connection
 
     def close(self) -> None:
@@ -439,7 +441,7 @@ class Response:
     def _decode(self, data: bytes, final: bool) -> bytes:
         """Inflated, at most the size limit: past it, UpstreamTooLarge before any more is
         made."""
-        decoder = self._decoder
+        decoder: zlib._Decompress = self._decoder  # type: ignore[assignment]  # (only when set)
         limit = self._connection.limit
         try:
             out = decoder.decompress(data, limit + 1)
@@ -525,7 +527,7 @@ class Client:
     ) -> None:
         self._limits = (max_connections_per_host, max_response_bytes)
         self._proxies = urllib.request.getproxies_environment() if proxies is None else proxies
-        self._pools: dict[tuple, _Pool] = {}
+        self._pools: dict[tuple[Any, ...], _Pool] = {}
         # Deployment URLs repeat call after call: each is parsed once (a bounded cache).
         self._targets: dict[tuple[str, ssl.SSLContext | None], tuple[_Pool, str, str]] = {}
 

@@ -44,6 +44,7 @@ def lacks_v1(path: str) -> bool:
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    value: bytes
     for key, value in scope.get("headers") or ():
         if key == name:
             return value.decode("latin-1").split(",")[0].strip()

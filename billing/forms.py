@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.conf import settings
@@ -40,7 +41,7 @@ class PurchaseForm(forms.Form):
         )
 
     def clean(self) -> dict:
-        data = super().clean()
+        data: dict[str, Any] = super().clean()  # type: ignore[assignment]  # (cleaned_data)
         preset, custom = data.get("preset"), data.get("custom_amount")
         if self.errors:
             return data

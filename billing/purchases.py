@@ -129,7 +129,7 @@ def checkout_start(
         logger.warning("Stripe refused a checkout session: %s", exc.user_message or exc)
         raise CheckoutUnavailable(str(exc)) from exc
     Purchase.objects.filter(pk=purchase.pk).update(stripe_checkout_session_id=session.id)
-    return session.url
+    return session.url  # type: ignore[return-value]  # (a hosted checkout session has one)
 
 
 # --- events -------------------------------------------------------------------------------

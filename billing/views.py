@@ -26,6 +26,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.current import can_manage_keys, current_membership, page_context
+from accounts.requests import AuthenticatedHttpRequest
 from billing import purchases, stripe_events
 from billing.forms import PurchaseForm, presets, purchase_bounds
 from billing.history import history_entries, receipt_urls, usd_exact
@@ -39,7 +40,7 @@ WEBHOOK_TOLERANCE_SECONDS = 300
 
 
 @login_required
-def billing_page(request: HttpRequest) -> HttpResponse:
+def billing_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     membership = current_membership(request)
     organization = membership.organization
     can_buy = can_manage_keys(membership)  # the same roles: owners and admins
@@ -99,7 +100,7 @@ def billing_page(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def checkout_success(request: HttpRequest) -> HttpResponse:
+def checkout_success(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Where Stripe sends the buyer back. Credits come from the webhook, never from here."""
     membership = current_membership(request)
     purchase = None
@@ -130,7 +131,7 @@ def checkout_success(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def checkout_cancelled(request: HttpRequest) -> HttpResponse:
+def checkout_cancelled(request: AuthenticatedHttpRequest) -> HttpResponse:
     membership = current_membership(request)
     return render(
         request,
@@ -145,7 +146,7 @@ def _csv_text(value: str) -> str:
 
 
 @login_required
-def history_csv(request: HttpRequest) -> HttpResponse:
+def history_csv(request: AuthenticatedHttpRequest) -> HttpResponse:
     organization = current_membership(request).organization
     entries = list(history_entries(organization=organization))
     receipts = receipt_urls(organization=organization, entries=entries)

@@ -25,8 +25,8 @@ answer" promise; redis-py's cluster client would bring back the layers resp.py a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NoReturn
 
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
@@ -70,7 +70,7 @@ class ClusterRedis:
         self._slots: list[FastRedis] | None = None  # slot -> its master's client
         self._masters: list[FastRedis] = []
         self._single: FastRedis | None = None  # not a cluster: every command goes here
-        self._mapping: asyncio.Future | None = None
+        self._mapping: asyncio.Future[Any] | None = None
         self._stale = False
 
     # --- the map ----------------------------------------------------------------------
@@ -108,7 +108,7 @@ class ClusterRedis:
             if missing:  # a slot without a master: calls routed there fail as unavailable
                 unserved = _Unserved()
                 for slot in missing:
-                    slots[slot] = unserved  # type: ignore[call-overload]
+                    slots[slot] = unserved
             self._slots = slots  # type: ignore[assignment]
             self._masters = list(set(slots))  # type: ignore[arg-type]
             self._stale = False
@@ -161,11 +161,11 @@ class ClusterRedis:
                     return checked(await _asking(node, pack(args)))
         raise RedisUnavailable("too many Redis Cluster redirections")
 
-    async def run_script(self, script: Script, keys: list[Arg], args: list[Arg]) -> Any:
+    async def run_script(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
         return await self.send_script(script, keys, args, now=False).reply()
 
     def send_script(
-        self, script: Script, keys: list[Arg], args: list[Arg], *, now: bool = True
+        self, script: Script, keys: Sequence[Arg], args: Sequence[Arg], *, now: bool = True
     ) -> ScriptCall | ClusterScriptCall:
         if self._single is not None:
             return self._single.send_script(script, keys, args, now=now)
@@ -193,7 +193,7 @@ class ClusterRedis:
         return node, True
 
 
-async def _paused(error: RedisUnavailable, pauses) -> bool:
+async def _paused(error: RedisUnavailable, pauses: Iterator[float]) -> bool:
     """A TRYAGAIN with a pause left: waited; else False."""
     if not str(error).startswith("TRYAGAIN"):
         return False
@@ -218,7 +218,7 @@ class _Unserved(FastRedis):
     def __init__(self) -> None:
         super().__init__("redis://unserved:0")
 
-    async def _ready(self):
+    async def _ready(self) -> NoReturn:
         raise RedisUnavailable("a Redis Cluster slot has no master (CLUSTERDOWN)")
 
 
@@ -230,7 +230,12 @@ class ClusterScriptCall:
     __slots__ = ("_args", "_client", "_inner", "_keys", "_script")
 
     def __init__(
-        self, client: ClusterRedis, script: Script, keys: list[Arg], args: list[Arg], now: bool
+        self,
+        client: ClusterRedis,
+        script: Script,
+        keys: Sequence[Arg],
+        args: Sequence[Arg],
+        now: bool,
     ):
         self._client, self._script, self._keys, self._args = client, script, keys, args
         self._inner: ScriptCall | None = None

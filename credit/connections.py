@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Any
+from typing import Any, Literal, cast, overload
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -60,10 +60,14 @@ def node_url(url: str, host: str | None = None, port: int | None = None) -> str:
     return urlunsplit(parts._replace(netloc=netloc, path=""))
 
 
+# A redis-py connection pool: the blocking clients' or redis.asyncio's.
+Pool = redis.ConnectionPool | aioredis.ConnectionPool
+
+
 def is_cluster(url: str) -> bool:
     """Whether `url` is a Redis Cluster (REDIS_CLUSTER, else asked once and remembered).
     Raises redis.RedisError when it must be asked and cannot be."""
-    mode = settings.REDIS_CLUSTER
+    mode: str = settings.REDIS_CLUSTER
     if mode != "auto":
         return mode == "yes"
     return ask_cluster(url)
@@ -83,7 +87,7 @@ def ask_cluster(url: str) -> bool:
     return found
 
 
-def _blocking(url: str, **options) -> tuple[redis.Redis, bool]:
+def _blocking(url: str, **options: Any) -> tuple[redis.Redis, bool]:
     """A blocking client of `url` (RedisCluster over a cluster), and whether it may be
     kept: Redis unreachable, a plain client that is not (its commands fail as Redis's do;
     the next call asks again)."""
@@ -92,12 +96,13 @@ def _blocking(url: str, **options) -> tuple[redis.Redis, bool]:
     except redis.RedisError:
         return redis.Redis(connection_pool=pool(url, **options)), False
     if cluster:
-        return _ClusterClient.from_url(node_url(url), **options), True
+        # (RedisCluster answers the commands the callers send as redis.Redis does)
+        return cast(redis.Redis, _ClusterClient.from_url(node_url(url), **options)), True
     return redis.Redis(connection_pool=pool(url, **options)), True
 
 
 class _ClusterClient(RedisCluster):
-    def ping(self, **kwargs) -> bool:
+    def ping(self, **kwargs: Any) -> bool:
         """Every master answers (a master down leaves a share of the money unreachable)."""
         kwargs.setdefault("target_nodes", RedisCluster.PRIMARIES)
         return super().ping(**kwargs)
@@ -107,7 +112,21 @@ def configured() -> bool:
     return bool(settings.REDIS_URL)
 
 
-def pool(url: str, *, asyncio: bool = False, pool_class=None, **options: Any):
+@overload
+def pool(
+    url: str,
+    *,
+    asyncio: Literal[False] = False,
+    pool_class: type[Any] | None = None,
+    **options: Any,
+) -> redis.ConnectionPool: ...
+@overload
+def pool(
+    url: str, *, asyncio: Literal[True], pool_class: type[Any] | None = None, **options: Any
+) -> aioredis.ConnectionPool: ...
+def pool(
+    url: str, *, asyncio: bool = False, pool_class: type[Any] | None = None, **options: Any
+) -> Pool:
     """A redis-py connection pool for `url` (redis.asyncio's with `asyncio`), with every
     option of the URL; a Sentinel URL's asks its sentinels for the primary (and takes no
     `pool_class`: redis.sentinel's own, not blocking)."""
@@ -125,8 +144,8 @@ def pool(url: str, *, asyncio: bool = False, pool_class=None, **options: Any):
     if asyncio:
         manager = aiosentinel.Sentinel(target.sentinels, sentinel_kwargs=sentinel_kwargs)
         return aiosentinel.SentinelConnectionPool(target.service, manager, **kwargs)
-    manager = redis.sentinel.Sentinel(target.sentinels, sentinel_kwargs=sentinel_kwargs)
-    return redis.sentinel.SentinelConnectionPool(target.service, manager, **kwargs)
+    sync_manager = redis.sentinel.Sentinel(target.sentinels, sentinel_kwargs=sentinel_kwargs)
+    return redis.sentinel.SentinelConnectionPool(target.service, sync_manager, **kwargs)
 
 
 class CachePool:
@@ -134,8 +153,9 @@ class CachePool:
     reading as every other client, Sentinel and TLS options included."""
 
     @classmethod
-    def from_url(cls, url: str, **options: Any):
-        return pool(url, **options)
+    def from_url(cls, url: str, **options: Any) -> redis.ConnectionPool:
+        made: redis.ConnectionPool = pool(url, **options)  # (Django passes no `asyncio`)
+        return made
 
 
 def client() -> aioredis.Redis | None:

@@ -24,7 +24,9 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 
@@ -66,7 +68,7 @@ class LeaseBook:
 
     current: dict[int, Lease] = field(default_factory=dict)
     asking: set[int] = field(default_factory=set)  # keys with a grant on its way
-    tasks: set[asyncio.Task] = field(default_factory=set)
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def admit(self, payer: Payer, amount: int) -> tuple[Lease, RateInfo] | None:
         """Take one call of `amount` from the key's lease, if it has room (no await)."""
@@ -181,7 +183,7 @@ class LeaseBook:
         if self.tasks:
             await asyncio.wait(set(self.tasks), timeout=5)
 
-    def _spawn(self, coroutine) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = spawn(coroutine)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, cast
 
 import redis
 
@@ -41,7 +42,9 @@ class Moved:
         return any((self.organizations, self.holds, self.spend_counters, self.usage))
 
 
-def _run(client: redis.Redis, script: scripts.Script, script_keys: list[str], args: list) -> int:
+def _run(
+    client: redis.Redis, script: scripts.Script, script_keys: list[str], args: list[Any]
+) -> int:
     return int(client.eval(script.source, len(script_keys), *script_keys, *args))
 
 
@@ -109,9 +112,13 @@ def _move_holds(client: redis.Redis) -> int:
     """Each open hold: its record renamed and pointed at its organization's new keys, and
     indexed in its shard's holds with the same deadline, in one transaction."""
     moved = 0
-    for name, deadline in client.zrange(keys.LEGACY_HOLDS, 0, -1, withscores=True):
+    # (redis-py types a synchronous client's replies as Any | Awaitable; these are lists)
+    holds = cast(
+        list[tuple[bytes, float]], client.zrange(keys.LEGACY_HOLDS, 0, -1, withscores=True)
+    )
+    for name, deadline in holds:
         old = name.decode()
-        organization, spend = client.hmget(old, "organization", "spend")
+        organization, spend = cast(list[bytes | None], client.hmget(old, "organization", "spend"))
         if organization is None:
             client.zrem(keys.LEGACY_HOLDS, old)  # no record: nothing to give back
             continue

@@ -24,13 +24,14 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis
 from django.conf import settings
 
 from credit import connections, keys, legacy, scripts
+from credit.cluster import ClusterScriptCall
 from credit.records import (
     BalanceNotLoaded,
     Charge,
@@ -49,11 +50,15 @@ from credit.records import (
     SpendNotLoaded,
     UsageBacklog,
 )
-from credit.resp import ScriptCall
+from credit.resp import Arg, ScriptCall
 from credit.scripts import Script
 from credit.store import dead_letter_item, lease_windows, token_windows
 
 SUBJECTS = {1: "key", 2: "organization"}
+
+# A stream's entries as XREADGROUP and XAUTOCLAIM answer them (per stream for XREADGROUP).
+_Entries = list[tuple[bytes, dict[bytes, bytes]]]
+_Read = list[tuple[bytes, _Entries]]
 
 
 @cache  # (every settlement sends it; the setting is read once)
@@ -107,7 +112,13 @@ def reserve_arguments(
 
 
 def reserve_outcome(
-    result: list, payer: Payer, name: str, amount: int, tokens: int, spend: str, now: float | None
+    result: list[Any],
+    payer: Payer,
+    name: str,
+    amount: int,
+    tokens: int,
+    spend: str,
+    now: float | None,
 ) -> ReserveOutcome:
     status = result[0]
     if status == 1:
@@ -119,7 +130,7 @@ def reserve_outcome(
             spend,
             token_windows(payer),
         )
-        return Reserved(hold, result[1], RateInfo(*result[2:8], tokens=tokens))
+        return Reserved(hold, result[1], RateInfo(*result[2:8], tokens=tokens))  # type: ignore[misc]
     if status == -1:
         _, wait_ms, subject, unit, limit = result
         return RateLimited(
@@ -192,7 +203,7 @@ class RedisStore:
         spend = script_keys[5] if payer.monthly_spend_limit_nanos is not None else ""
         return reserve_outcome(result, payer, name, amount, tokens, spend, now)
 
-    def send_settlement(self, hold: Hold, charge: Charge) -> ScriptCall:
+    def send_settlement(self, hold: Hold, charge: Charge) -> ScriptCall | ClusterScriptCall:
         """Written to Redis before this returns when connected: the caller may answer its
         client at once and await `.reply()` (the amount charged) afterwards."""
         script_keys, args = settle_arguments(hold, charge)
@@ -215,7 +226,7 @@ class RedisStore:
             keys.key_window(payer.organization_id, payer.key_id),
             keys.organization_window(payer.organization_id),
         ]
-        args = [
+        args: list[Arg] = [
             payer.rpm_limit or 0,
             0,
             payer.org_rpm_limit or 0,
@@ -326,12 +337,12 @@ class RedisStore:
     ) -> list[tuple[bytes, dict[bytes, bytes]]]:
         stream = keys.usage_stream(shard)
         entries: list[tuple[bytes, dict[bytes, bytes]]] = []
-        for _, read in (
-            client.xreadgroup(keys.USAGE_GROUP, consumer, {stream: "0"}, count=count) or []
-        ):
+        # (redis-py types a synchronous client's replies as Any | Awaitable: they are _Read)
+        pending = client.xreadgroup(keys.USAGE_GROUP, consumer, {stream: "0"}, count=count)
+        for _, read in cast(_Read, pending) or []:
             entries += [(entry_id, fields) for entry_id, fields in read if fields]
         if len(entries) < count:
-            claimed = client.xautoclaim(
+            claimed: _Entries = client.xautoclaim(
                 stream,
                 keys.USAGE_GROUP,
                 consumer,
@@ -344,7 +355,7 @@ class RedisStore:
             fresh = client.xreadgroup(
                 keys.USAGE_GROUP, consumer, {stream: ">"}, count=count - len(entries)
             )
-            for _, read in fresh or []:
+            for _, read in cast(_Read, fresh) or []:
                 entries += read
         return entries
 
@@ -360,8 +371,10 @@ class RedisStore:
             args: list[Any] = [keys.USAGE_GROUP]
             for entry in queued:
                 organization = entry.organization_id
-                known = organization is not None and keys.shard_of(organization) == shard
-                script_keys.append(keys.organization_credit(organization) if known else stream)
+                if organization is not None and keys.shard_of(organization) == shard:
+                    script_keys.append(keys.organization_credit(organization))
+                else:
+                    script_keys.append(stream)
                 args += [entry.id, entry.counted]
             acked += int(self._run(scripts.ACK, script_keys, args))
         return acked

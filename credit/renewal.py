@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 from django.conf import settings
 
@@ -19,11 +20,12 @@ from nexeon.loops import running_loop, spawn
 
 logger = logging.getLogger(__name__)
 _open: dict[int, dict[str, Hold]] = {}  # event loop id -> its open holds by name
-_tasks: dict[int, asyncio.Task] = {}
+_tasks: dict[int, asyncio.Task[Any]] = {}
 
 
 def deadline() -> float:
-    return time.time() + settings.GATEWAY_HOLD_SECONDS
+    seconds: float = settings.GATEWAY_HOLD_SECONDS
+    return time.time() + seconds
 
 
 def opened(hold: Hold) -> None:

@@ -22,8 +22,8 @@ import dataclasses
 import re
 import ssl
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
 
 import hiredis
 
@@ -43,6 +43,8 @@ NOT_READY = frozenset(
 # connection is replaced by a new one (to whatever the URL or the sentinels name now).
 RECONNECT = frozenset({"READONLY", "LOADING", "MASTERDOWN"})
 _SCRIPT_ERROR = re.compile(r"^ERR Error running script.*?: -([A-Z]+) ")
+# A connection being made: asyncio's create_connection / create_unix_connection.
+_Connecting = Awaitable[tuple[asyncio.BaseTransport, "_Connection"]]
 BACKOFF = 0.025  # seconds before the 2nd attempt to connect, doubling up to MAX_BACKOFF
 MAX_BACKOFF = 1.0
 
@@ -57,23 +59,25 @@ class RedisReplyError(Exception):
 
 # One command in RESP (an array of bulk strings): hiredis's packer, in C, three times
 # faster than the same in Python on this hot path (two scripts per call).
-pack: Callable[[tuple[Arg, ...]], bytes] = hiredis.pack_command
+# (hiredis's stub types the command as a 1-tuple; it takes any number of arguments)
+pack = cast(Callable[[tuple[Arg, ...]], bytes], hiredis.pack_command)
 
 
 class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()  # (made by create_connection: once, not per call)
         self.reader = hiredis.Reader()
-        self.pending: deque[asyncio.Future] = deque()
+        self.pending: deque[asyncio.Future[Any]] = deque()
         self.outgoing: list[bytes] = []
-        self.transport: asyncio.Transport | None = None
+        # Set by connection_made, which runs before create_connection hands this object out.
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.closed = False
         self.scripts: set[str] = set()  # digests this connection has run (loaded on the server)
-        self.flushed: asyncio.Future | None = None  # resolved when the queued commands leave
+        self.flushed: asyncio.Future[Any] | None = None  # resolved when the queued commands leave
         self.writes = 0  # how many writes have left; the queued commands go with the next
         self.retired = False  # the server cannot serve: replies awaited, nothing new sent
 
-    def connection_made(self, transport) -> None:
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
@@ -95,7 +99,7 @@ class _Connection(asyncio.Protocol):
             if not future.done():
                 future.set_exception(error)
 
-    def send(self, raw: bytes, *, eager: bool = False) -> asyncio.Future:
+    def send(self, raw: bytes, *, eager: bool = False) -> asyncio.Future[Any]:
         """Queue a command; its reply resolves the returned future.
 
         Commands issued in the same turn of the loop leave in one write (one syscall): under
@@ -183,7 +187,7 @@ class FastRedis:
         self.connect_timeout = connect_timeout
         self.loop = loop  # the loop this client serves (connections.fast's)
         self._connection: _Connection | None = None
-        self._connecting: asyncio.Future | None = None
+        self._connecting: asyncio.Future[_Connection] | None = None
         self._failures = 0  # connection attempts failed in a row
         self._retry_at = 0.0  # no attempt before (loop time)
 
@@ -205,12 +209,12 @@ class FastRedis:
         within `connect_timeout`."""
         return await self._set_up(self._tcp(host, port))
 
-    def _tcp(self, host: str, port: int):
+    def _tcp(self, host: str, port: int) -> _Connecting:
         return asyncio.get_running_loop().create_connection(
             _Connection, host, port, ssl=self.ssl, server_hostname=host if self.ssl else None
         )
 
-    async def _set_up(self, connect, *, sentinel: bool = False) -> _Connection:
+    async def _set_up(self, connect: _Connecting, *, sentinel: bool = False) -> _Connection:
         """Connected (within connect_timeout), logged in, its database selected: to a
         server with the URL's credentials, to a sentinel with the sentinel's."""
         target = self.target
@@ -231,7 +235,7 @@ class FastRedis:
             reply = await self._wait(connection, connection.send(pack(command)))
             if isinstance(reply, hiredis.ReplyError):
                 connection.abort()
-                raise RedisUnavailable(f"Redis refused {command[0]}: {reply}")
+                raise RedisUnavailable(f"Redis refused {command[0]!s}: {reply}")
         return connection
 
     async def _connect(self) -> _Connection:
@@ -296,13 +300,13 @@ class FastRedis:
             self._connecting = asyncio.ensure_future(self._connect())
         connecting = self._connecting
         try:
-            self._connection = await asyncio.shield(connecting)
+            ready = self._connection = await asyncio.shield(connecting)
         finally:
             if connecting.done():
                 self._connecting = None
-        return self._connection
+        return ready
 
-    async def _wait(self, connection: _Connection, future: asyncio.Future) -> Any:
+    async def _wait(self, connection: _Connection, future: asyncio.Future[Any]) -> Any:
         timer = connection.loop.call_later(self.timeout, connection.abort)
         try:
             return await future
@@ -322,12 +326,12 @@ class FastRedis:
                 self._connection = None
         return checked(reply)
 
-    async def run_script(self, script: Script, keys: list[Arg], args: list[Arg]) -> Any:
+    async def run_script(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
         """A script, sent with this loop turn's other commands (see ScriptCall)."""
         return await self.send_script(script, keys, args, now=False).reply()
 
     def send_script(
-        self, script: Script, keys: list[Arg], args: list[Arg], *, now: bool = True
+        self, script: Script, keys: Sequence[Arg], args: Sequence[Arg], *, now: bool = True
     ) -> ScriptCall:
         """Start a script: with `now` and a connection up, its command is queued at once
         (written at once if the connection is idle, else with this loop turn's others);
@@ -351,10 +355,12 @@ class ScriptCall:
 
     __slots__ = ("_args", "_client", "_connection", "_future", "_keys", "_script", "_write")
 
-    def __init__(self, client: FastRedis, script: Script, keys: list[Arg], args, now: bool):
+    def __init__(
+        self, client: FastRedis, script: Script, keys: Sequence[Arg], args: Sequence[Arg], now: bool
+    ) -> None:
         self._client, self._script, self._keys, self._args = client, script, keys, args
         self._connection: _Connection | None = None
-        self._future: asyncio.Future | None = None
+        self._future: asyncio.Future[Any] | None = None
         connection = client._connection
         if now and connection is not None and not connection.closed and not connection.retired:
             self._send(connection, eager=True)
@@ -389,12 +395,13 @@ class ScriptCall:
         client = self._client
         if self._future is None:
             self._send(await client._ready(), eager=False)
-        reply = await client._wait(self._connection, self._future)
+        # _send has set _connection and _future (mypy cannot follow that through a method).
+        reply = await client._wait(self._connection, self._future)  # type: ignore[arg-type]
         if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
-            self._connection.scripts.discard(self._script.sha)
+            self._connection.scripts.discard(self._script.sha)  # type: ignore[union-attr]
             self._send(await client._ready(), eager=False)
-            reply = await client._wait(self._connection, self._future)
-        return client._checked(self._connection, reply)
+            reply = await client._wait(self._connection, self._future)  # type: ignore[arg-type]
+        return client._checked(self._connection, reply)  # type: ignore[arg-type]
 
 
 def error_code(message: str) -> str:

@@ -59,6 +59,7 @@ class CreditStore(Protocol):
         self,
         payer: Payer,
         *,
+        hold_id: str,
         amount: int,
         tokens: int,
         deadline: float,

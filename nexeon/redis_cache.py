@@ -46,7 +46,7 @@ class CacheClient(RedisCacheClient):
     def get_client(self, key=None, *, write=False):
         return self.cluster() or super().get_client(key, write=write)
 
-    def get_many(self, keys) -> dict[str, Any]:
+    def get_many(self, keys) -> dict[Any, Any]:
         cluster = self.cluster()
         if cluster is None:
             return super().get_many(keys)
@@ -79,5 +79,5 @@ class RedisCache(DjangoRedisCache):
         super().__init__(server, params)
         self._class = CacheClient
 
-    def clear(self) -> bool:
+    def clear(self) -> bool:  # type: ignore[override]  # (Django's own returns the flush's bool)
         return self._cache.clear_prefix(self.key_prefix)

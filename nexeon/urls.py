@@ -7,8 +7,8 @@ from nexeon.admin_access import admin_login, admin_password_change
 from usage.metrics import metrics_view
 
 # Staff sign in through allauth (TOTP, throttling), never through the admin's own form.
-admin.site.login = admin_login
-admin.site.password_change = admin_password_change
+admin.site.login = admin_login  # type: ignore[method-assign]
+admin.site.password_change = admin_password_change  # type: ignore[method-assign]
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

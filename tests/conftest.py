@@ -91,7 +91,7 @@ def money_redis(request, redis_client, settings) -> Iterator[redis.Redis]:
     cluster.flush()
     settings.REDIS_URL = cluster.url
     client = redis.RedisCluster.from_url(cluster.url)
-    yield client
+    yield client  # type: ignore[misc]
     client.close()
     cluster.flush()
 

@@ -41,7 +41,7 @@ def read_response(
         del buffered[:size]
         return status, headers, body
     assert headers.get("transfer-encoding") == "chunked", headers
-    body = bytearray()
+    body = bytearray()  # type: ignore[assignment]
     while True:
         while b"\r\n" not in buffered:
             buffered += sock.recv(65536)

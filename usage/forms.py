@@ -32,7 +32,7 @@ class RequestFilterForm(forms.Form):
     def __init__(self, data: QueryDict, *, organization: Organization) -> None:
         super().__init__(data)
         # Only this organization's keys are valid choices: another tenant's id is an error.
-        self.fields["key"].queryset = organization.api_keys.order_by("name", "pk")
+        self.fields["key"].queryset = organization.api_keys.order_by("name", "pk")  # type: ignore[attr-defined]
 
     def clean_status(self) -> str:
         status = self.cleaned_data["status"].strip().lower()

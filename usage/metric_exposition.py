@@ -10,6 +10,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from itertools import accumulate
+from typing import Any
 
 from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import (
@@ -77,7 +78,7 @@ def _series(stored: Stored) -> dict[str, dict[Labels, float]]:
     return by_sample
 
 
-def _amount(raw: object) -> float | None:
+def _amount(raw: Any) -> float | None:
     try:
         amount = float(raw)
     except (TypeError, ValueError):

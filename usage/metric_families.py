@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import orjson
 
@@ -84,7 +85,7 @@ FAMILIES: dict[str, Family] = {
 }
 
 
-def decode(raw: object) -> tuple[str, Labels] | None:
+def decode(raw: Any) -> tuple[str, Labels] | None:
     """A field as (sample name, labels), or None when it does not have a field's shape."""
     try:
         decoded = orjson.loads(raw)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -39,7 +40,7 @@ def forget_catalog() -> None:
     _catalog = None
 
 
-def status(value: object) -> str:
+def status(value: Any) -> str:
     """An HTTP status, 100 to 599, as text; anything else is "other"."""
     if isinstance(value, bool):
         return OTHER

@@ -68,7 +68,7 @@ class _Histogram:
         for le, count in zip(bucket_labels(self.bounds), self.buckets, strict=True):
             if count:
                 out[field(f"{name}_bucket", le=le, **labels)] += count
-        out[field(f"{name}_sum", **labels)] += self.sum
+        out[field(f"{name}_sum", **labels)] += self.sum  # type: ignore[assignment]  # (floats too)
 
 
 def _histogram(histograms: dict, key: object, bounds: tuple[float, ...]) -> _Histogram:
@@ -118,7 +118,7 @@ def counts_for(
     for (model, kind), count in tokens.items():
         out[field("nexeon_tokens_total", kind=kind, model=model)] += count
     for model, nanos in cost.items():
-        out[field("nexeon_cost_usd_total", model=model)] += nanos / 1e9
+        out[field("nexeon_cost_usd_total", model=model)] += nanos / 1e9  # type: ignore[assignment]
     for (model, status), histogram in durations.items():
         histogram.write(out, "nexeon_request_duration_seconds", model=model, status=status)
     for model, histogram in ttfbs.items():
@@ -153,7 +153,7 @@ def queue_figures() -> dict[str, float]:
 def _current() -> tuple[Stored, dict[str, float]]:
     if not connections.configured():
         return dict(counters.local), queue_figures()
-    return connections.sync().hgetall(HASH), queue_figures()
+    return connections.sync().hgetall(HASH), queue_figures()  # type: ignore[return-value]
 
 
 # Private: the default registry would add this process's own metrics to the fleet's.

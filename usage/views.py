@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils.functional import cached_property
 
 from accounts.current import current_membership, page_context
+from accounts.requests import AuthenticatedHttpRequest
 from billing.money import format_usd
 from usage import charts
 from usage.charts import usd_label
@@ -41,7 +42,7 @@ BUCKET_FORMATS = {
 class CappedPaginator(Paginator):
     @cached_property
     def count(self) -> int:
-        return self.object_list[:PAGED_ROWS].count()
+        return self.object_list[:PAGED_ROWS].count()  # type: ignore[attr-defined]  # (a QuerySet)
 
     @property
     def capped(self) -> bool:
@@ -129,7 +130,7 @@ def _breakdown_charts(name: str, rows: list[BreakdownRow], period: str) -> dict:
 
 
 @login_required
-def usage_page(request: HttpRequest) -> HttpResponse:
+def usage_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     membership = current_membership(request)
     organization = membership.organization
     granularity = granularity_from(request.GET)
@@ -139,8 +140,10 @@ def usage_page(request: HttpRequest) -> HttpResponse:
 
     form = RequestFilterForm(request.GET, organization=organization)
     filters = form.filters()
-    page = CappedPaginator(recent_requests(organization=organization, filters=filters), PAGE_SIZE)
-    page = page.get_page(request.GET.get("page"))
+    paginator = CappedPaginator(
+        recent_requests(organization=organization, filters=filters), PAGE_SIZE
+    )
+    page = paginator.get_page(request.GET.get("page"))
 
     filter_query = request.GET.copy()
     for name in list(filter_query):
@@ -173,7 +176,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def usage_requests_csv(request: HttpRequest) -> HttpResponse:
+def usage_requests_csv(request: AuthenticatedHttpRequest) -> HttpResponse:
     organization = current_membership(request).organization
     filters = RequestFilterForm(request.GET, organization=organization).filters()
     return requests_csv(organization=organization, filters=filters)

@@ -14,7 +14,6 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -28,11 +27,12 @@ from accounts.api.serializers import (
 )
 from accounts.current import can_manage_keys
 from accounts.models import ApiKey, ManagementToken, Membership
+from accounts.requests import AuthenticatedRequest
 from billing.models import EntryKind
 from billing.money import nanos_to_usd
 
 
-def caller_memberships(request: Request) -> QuerySet[Membership]:
+def caller_memberships(request: AuthenticatedRequest) -> QuerySet[Membership]:
     """The caller's memberships; for a management token, only its organization's."""
     memberships = Membership.objects.select_related("organization").filter(user=request.user)
     if isinstance(request.auth, ManagementToken):
@@ -40,7 +40,7 @@ def caller_memberships(request: Request) -> QuerySet[Membership]:
     return memberships
 
 
-def membership_or_404(request: Request, organization_id: int) -> Membership:
+def membership_or_404(request: AuthenticatedRequest, organization_id: int) -> Membership:
     return get_object_or_404(caller_memberships(request), organization_id=organization_id)
 
 
@@ -48,7 +48,7 @@ class OrganizationList(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(responses=OrganizationSerializer(many=True))
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         memberships = caller_memberships(request)
         roles = {m.organization_id: m.role for m in memberships}
         organizations = [m.organization for m in memberships]
@@ -61,7 +61,7 @@ class MemberList(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(responses=MemberSerializer(many=True))
-    def get(self, request: Request, organization_id: int) -> Response:
+    def get(self, request: AuthenticatedRequest, organization_id: int) -> Response:
         membership = membership_or_404(request, organization_id)
         members = membership.organization.memberships.select_related("user").order_by("pk")
         return Response(MemberSerializer(members, many=True).data)
@@ -71,13 +71,13 @@ class KeyList(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(responses=ApiKeySerializer(many=True))
-    def get(self, request: Request, organization_id: int) -> Response:
+    def get(self, request: AuthenticatedRequest, organization_id: int) -> Response:
         membership = membership_or_404(request, organization_id)
         api_keys = membership.organization.api_keys.order_by("-created_at")
         return Response(ApiKeySerializer(api_keys, many=True).data)
 
     @extend_schema(request=ApiKeySerializer, responses={201: ApiKeyCreatedSerializer})
-    def post(self, request: Request, organization_id: int) -> Response:
+    def post(self, request: AuthenticatedRequest, organization_id: int) -> Response:
         membership = membership_or_404(request, organization_id)
         if not can_manage_keys(membership):
             raise PermissionDenied("Only owners and admins create keys.")
@@ -98,13 +98,13 @@ class KeyDetail(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(responses=ApiKeySerializer)
-    def get(self, request: Request, organization_id: int, key_id: int) -> Response:
+    def get(self, request: AuthenticatedRequest, organization_id: int, key_id: int) -> Response:
         membership = membership_or_404(request, organization_id)
         api_key = get_object_or_404(ApiKey, pk=key_id, organization=membership.organization)
         return Response(ApiKeySerializer(api_key).data)
 
     @extend_schema(request=ApiKeySerializer, responses=ApiKeySerializer)
-    def patch(self, request: Request, organization_id: int, key_id: int) -> Response:
+    def patch(self, request: AuthenticatedRequest, organization_id: int, key_id: int) -> Response:
         """Change a key's name, expiry, limits or allowed models (only the fields sent);
         the gateway applies it within GATEWAY_KEY_CACHE_SECONDS."""
         membership = membership_or_404(request, organization_id)
@@ -132,7 +132,7 @@ class KeyRevoke(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(request=None, responses=ApiKeySerializer)
-    def post(self, request: Request, organization_id: int, key_id: int) -> Response:
+    def post(self, request: AuthenticatedRequest, organization_id: int, key_id: int) -> Response:
         membership = membership_or_404(request, organization_id)
         api_key = get_object_or_404(ApiKey, pk=key_id, organization=membership.organization)
         if not can_manage_keys(membership):
@@ -145,7 +145,7 @@ class Usage(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(responses=UsageSerializer)
-    def get(self, request: Request, organization_id: int) -> Response:
+    def get(self, request: AuthenticatedRequest, organization_id: int) -> Response:
         membership = membership_or_404(request, organization_id)
         entries = membership.organization.ledger_entries
         balance = entries.aggregate(total=Sum("amount_nanos"))["total"] or 0

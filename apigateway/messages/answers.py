@@ -151,7 +151,7 @@ class MessagesFromChat:
         if self.started:
             return []
         self.started = True
-        message = {
+        message: JSON = {
             "id": self.id,
             "type": "message",
             "role": "assistant",

@@ -29,7 +29,7 @@ async def count_tokens(call: relay.Call, surface: MessagesSurface, headers: Head
         await relay.settle(
             call, reservation, 0, answer=lambda: call.respond_json(200, body, headers)
         )
-        reservation = None
+        reservation = None  # type: ignore[assignment]  # settled: nothing to release
     finally:
         if reservation is not None:
             await relay.settle(call, reservation, 0)

@@ -473,8 +473,8 @@ def json_instruction(response_format: Any) -> str | None:
         return JSON_ONLY
     if kind == "json_schema":
         name = "response_format.json_schema"
-        schema = object_field(response_format.get("json_schema"), name, "response_format")
-        schema = schema.get("schema")
+        json_schema = object_field(response_format.get("json_schema"), name, "response_format")
+        schema = json_schema.get("schema")
         if isinstance(schema, dict):
             encoded = orjson.dumps(schema).decode()
             return f"{JSON_ONLY} The JSON must conform to this JSON Schema:\n{encoded}"
@@ -610,10 +610,10 @@ class AnthropicStreamTranslator(StreamTranslator):
             if delta_type == "input_json_delta" and delta.get("partial_json"):
                 arguments = string(delta, "partial_json")
                 self.count(arguments)
-                number = self.tools.get(block_index(payload))
-                if number is None:
+                tool = self.tools.get(block_index(payload))
+                if tool is None:
                     raise upstream_invalid(NAME)
-                call = {"index": number, "function": {"arguments": arguments}}
+                call = {"index": tool, "function": {"arguments": arguments}}
                 return [self.chunk({"tool_calls": [call]})]
             thinking = delta.get("thinking")
             if delta_type == "thinking_delta" and isinstance(thinking, str):

@@ -270,7 +270,8 @@ class Provider:
             return None
         error = payload.get("error") if isinstance(payload, dict) else None
         if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return error["message"]
+            message: str = error["message"]
+            return message
         if isinstance(error, str):
             return error
         return None

@@ -314,8 +314,8 @@ def generation_config(body: JSON, deployment: Deployment) -> JSON:
     if response_format.get("type") in ("json_object", "json_schema"):
         config["responseMimeType"] = "application/json"
         name = "response_format.json_schema"
-        schema = object_field(response_format.get("json_schema"), name, "response_format")
-        schema = schema.get("schema")
+        json_schema = object_field(response_format.get("json_schema"), name, "response_format")
+        schema = json_schema.get("schema")
         if isinstance(schema, dict):
             config["responseSchema"] = clean_schema(schema)
     return config

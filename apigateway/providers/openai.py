@@ -19,6 +19,7 @@ providers cache prompts by themselves.
 from __future__ import annotations
 
 from functools import cache, lru_cache
+from typing import Any
 
 import orjson
 
@@ -314,7 +315,7 @@ class OpenAIStreamTranslator(StreamTranslator):
             chunk.pop("usage", None)
         return [chunk]
 
-    def count_choices(self, choices: list) -> None:
+    def count_choices(self, choices: list[Any]) -> None:
         """Each choice as the relay reads it: an object whose delta, if any, is an object
         whose content, if any, is text; all its output counted. (Text first: this runs for
         every event, and most deltas are text alone.)"""
@@ -364,7 +365,7 @@ class CompletionStreamTranslator(OpenAIStreamTranslator):
     """The legacy completions API's stream: `text_completion` chunks whose choices carry
     `text` (not a delta), relayed as OpenAI's are."""
 
-    def count_choices(self, choices: list) -> None:
+    def count_choices(self, choices: list[Any]) -> None:
         for choice in choices:
             text = choice.get("text") if isinstance(choice, dict) else None
             if text is None:

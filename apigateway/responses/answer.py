@@ -307,7 +307,7 @@ class ChatEvents:
     def tool_call(self, call: JSON) -> list[JSON]:
         out: list[JSON] = []
         position = call.get("index", 0)
-        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        function: JSON = call["function"] if isinstance(call.get("function"), dict) else {}
         item = self.calls.get(position)
         if item is None:
             out += self.start()

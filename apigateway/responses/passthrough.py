@@ -10,7 +10,7 @@ can add the cost to it). Pure.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
@@ -43,7 +43,7 @@ OUTPUT_DELTAS = {
 }
 
 
-def serves(adapter: Any, deployment: Deployment) -> bool:
+def serves(adapter: Any, deployment: Deployment) -> TypeGuard[OpenAIProvider]:
     """Whether this deployment takes the Responses API as it is."""
     return (
         type(adapter) is OpenAIProvider and deployment.options.responses_api  # (not Azure's)

@@ -11,10 +11,11 @@ tools are taken. What only a provider with the Responses API can do (`top_logpro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from apigateway.errors import bad_request
+from apigateway.errors import GatewayError, bad_request
 from apigateway.request_fields import CHAT_GUARDED, UNPRICED, check
 
 JSON = dict[str, Any]
@@ -35,7 +36,7 @@ FORWARDED = frozenset(
 TAKEN = FORWARDED | {"store"}
 
 
-def _refused(reason: str):
+def _refused(reason: str) -> Callable[[Any], str | None]:
     return lambda value: None if value is None else reason
 
 
@@ -232,7 +233,7 @@ def content_part(part: Any, param: str) -> JSON:
     )
 
 
-def _file_id(param: str):
+def _file_id(param: str) -> GatewayError:
     return bad_request(
         f"'{param}.file_id' is not available: files are not stored by this gateway; send "
         "the data inline.",

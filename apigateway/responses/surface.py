@@ -61,7 +61,7 @@ class ResponsesSurface(Surface):
             model=model, include_usage=False, deployment=route.deployment
         )
         self.stream = ChatEvents(chat, self.request, model)
-        return self.stream  # type: ignore[return-value]  (it reads as a StreamTranslator)
+        return self.stream  # type: ignore[return-value]  # (it reads as a StreamTranslator)
 
     def closing(self, translator: StreamTranslator, cost: Callable[[Usage], str]) -> list[JSON]:
         """The stream's last event, with the call's cost in its response's usage."""
@@ -87,10 +87,10 @@ class ResponsesSurface(Surface):
                 "status": "failed",
                 "error": {"code": code, "message": error.message},
             }
-            event = {"type": "response.failed", "response": response}
-            return encode_typed([{**event, "sequence_number": stream.sequence}])
+            failed = {"type": "response.failed", "response": response}
+            return encode_typed([{**failed, "sequence_number": stream.sequence}])
         sequence = stream.sequence if stream is not None else 0
-        event = {
+        event: JSON = {
             "type": "error",
             "code": error.code or code,
             "message": error.message,

@@ -76,8 +76,8 @@ def without_the_lock(monkeypatch) -> None:
 def demote_each_other(monkeypatch, first: Membership, second: Membership) -> list[Exception]:
     return at_the_same_moment(
         monkeypatch,
-        lambda: services.membership_change_role(membership=second, role=Role.MEMBER, by=first),
-        lambda: services.membership_change_role(membership=first, role=Role.MEMBER, by=second),
+        lambda: services.membership_change_role(membership=second, role=Role.MEMBER, by=first),  # type: ignore[arg-type]
+        lambda: services.membership_change_role(membership=first, role=Role.MEMBER, by=second),  # type: ignore[arg-type]
     )
 
 

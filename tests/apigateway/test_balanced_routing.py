@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 
 import openai
@@ -117,7 +118,7 @@ def test_deployments_in_the_catalog_are_checked():
 # --- through the gateway ---
 
 
-def serve_balanced(model: str, deployments: list[dict], fallbacks: list[dict] = ()) -> None:
+def serve_balanced(model: str, deployments: list[dict], fallbacks: Sequence[dict] = ()) -> None:
     changes = {"deployments": deployments, "fallbacks": list(fallbacks)}
     assert CatalogModel.objects.filter(public_id=model).update(**changes) == 1
     snapshot.loaded_at = float("-inf")

@@ -150,7 +150,10 @@ def anthropic_thinking_and_tool_script() -> tuple[list, list[str]]:
         [{"type": "thinking_delta", "thinking": t} for t in THINKING]
         + [{"type": "signature_delta", "signature": "c2lnbmF0dXJl"}],
     )
-    redacted = ({"type": "redacted_thinking", "data": REDACTED}, [])
+    redacted: tuple[dict[str, str], list[dict[str, str]]] = (
+        {"type": "redacted_thinking", "data": REDACTED},
+        [],
+    )
     pieces = [TOOL_INPUT[i : i + 15] for i in range(0, len(TOOL_INPUT), 15)]
     tool = (
         {"type": "tool_use", "id": "toolu_1", "name": "save_rows", "input": {}},

@@ -179,7 +179,7 @@ def anthropic_stream() -> list[bytes]:
         ("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 1}}),
         ("message_stop", {}),
     ]
-    return [sse({"type": name, **data}, name) for name, data in events]
+    return [sse({"type": name, **data}, name) for name, data in events]  # type: ignore[dict-item]
 
 
 class CannedUpstream(FakeProvider):
@@ -225,7 +225,7 @@ class CannedUpstream(FakeProvider):
             reply = {"object": "list", "data": [item], "model": "m", "usage": usage}
             await self.respond_json(send, reply)
         elif path == "/v1/images/generations":
-            reply = {"created": 1700000000, "data": [{"url": "https://images.example/c.png"}]}
+            reply = {"created": 1700000000, "data": [{"url": "https://images.example/c.png"}]}  # type: ignore[dict-item]
             await self.respond_json(send, reply)
         elif path == "/v1/messages":
             if stream:

@@ -190,7 +190,7 @@ def chunk(delta: dict, finish: str | None = None, usage: dict | None = None) -> 
     choices = [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish}]
     data = {"id": "c", "object": "chat.completion.chunk", "model": "x", "choices": choices}
     if usage:
-        data["usage"] = usage
+        data["usage"] = usage  # type: ignore[assignment]
     return SSEEvent(orjson.dumps(data).decode())
 
 

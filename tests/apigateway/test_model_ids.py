@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from apigateway.catalog import CatalogEntry
@@ -10,7 +12,12 @@ from apigateway.model_ids import closest, find, resolve
 
 
 def entry(id: str, provider: str, upstream: str | None = None, **fields) -> CatalogEntry:
-    values = {"owned_by": provider, "created": 0, "mode": "chat", "context_window": None}
+    values: dict[str, Any] = {
+        "owned_by": provider,
+        "created": 0,
+        "mode": "chat",
+        "context_window": None,
+    }
     values |= {"max_output_tokens": None, "prices": {}}
     return CatalogEntry(id=id, provider=provider, upstream_model=upstream or id, **values | fields)
 

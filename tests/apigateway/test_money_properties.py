@@ -73,10 +73,10 @@ class Stack:
             GATEWAY_LEASE_SECONDS="0.2",
             GATEWAY_SETTLE_RETRY_SECONDS="5",
         )
-        self.url, self.gateway = start_nexeon(environment, workers=1, grace=1)
+        self.url, self.gateway = start_nexeon(environment, workers=1, grace=1)  # type: ignore[assignment]
 
     def kill(self) -> None:
-        stop_process(self.gateway, signal.SIGKILL)
+        stop_process(self.gateway, signal.SIGKILL)  # type: ignore[arg-type]
 
     def restart_redis(self) -> None:
         self.redis.kill()

@@ -163,7 +163,7 @@ def test_the_usual_body_is_checked_with_one_set_difference():
 
 def sent(body: dict, options=OPENAI, adapter=None, **fields) -> dict:
     deployment = Deployment("p", "up", "https://p.example/v1", "k", options=options, **fields)
-    return orjson.loads((adapter or OpenAIProvider()).build_chat_request(body, deployment).body)
+    return orjson.loads((adapter or OpenAIProvider()).build_chat_request(body, deployment).body)  # type: ignore[arg-type]
 
 
 def test_a_body_built_by_hand_is_sent_with_only_the_taken_fields():

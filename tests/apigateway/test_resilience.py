@@ -31,7 +31,7 @@ def serve_model(public_id: str = "gpt-4o", *, provider: str | None = None, fallb
     """Edit the catalog row (and make every gateway process see it at once)."""
     changes = {"fallbacks": list(fallbacks)}
     if provider:
-        changes["provider"] = provider
+        changes["provider"] = provider  # type: ignore[assignment]
     assert CatalogModel.objects.filter(public_id=public_id).update(**changes) == 1
     snapshot.loaded_at = float("-inf")
 

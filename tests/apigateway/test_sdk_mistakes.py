@@ -21,7 +21,7 @@ def counted_client(base_url: str, key: str, **options) -> tuple[openai.OpenAI, l
     client = openai.OpenAI(
         base_url=base_url,
         api_key=key,
-        http_client=httpx.Client(
+        http_client=httpx.Client(  # type: ignore[arg-type]
             event_hooks={"request": [lambda request: sent.append(str(request.url))]}
         ),
         **options,

@@ -67,6 +67,7 @@ def reference_events(stream: bytes) -> list[SSEEvent]:
     *lines, last = text.split("\n")
     if last:
         lines.append(last)  # a last line without its line end still counts, at the end
+    data: list[str]
     events, data, name, last_id = [], [], "", None
     for line in lines:
         if not line:

@@ -123,7 +123,7 @@ def test_a_slot_moved_under_the_client_is_followed_and_the_money_stays_exact(clu
         finishing = loop.run_in_executor(None, finish_move, cluster, slot, target, other)
         await store.count_refused(Payer(key_id=77, organization_id=ORG, rpm_limit=5))
         await finishing
-        assert int(node(other).hget(keys.key_window(ORG, 77), "R")) == 1
+        assert int(node(other).hget(keys.key_window(ORG, 77), "R")) == 1  # type: ignore[arg-type]
 
         second = await store.reserve(
             payer, hold_id="r2", amount=2_000, tokens=0, deadline=time.time() + 60

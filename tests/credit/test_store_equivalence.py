@@ -230,7 +230,7 @@ def run(schedule) -> None:
             _, payer, amount, tokens, requests = step
             both.reserve(PAYERS[payer], amount, tokens, requests, at, n)
         elif kind == "settle":
-            both.settle(*step[1:], n)
+            both.settle(*step[1:], n)  # type: ignore[call-arg]
         elif kind == "count":
             both.both(lambda store, p=PAYERS[step[1]], t=at: await_(store.count_refused(p, t)))
         elif kind == "reap":

@@ -213,9 +213,9 @@ class FakeAnthropic(FakeProvider):
         if problem := self.invalid(body):
             await self.respond_json(send, anthropic_error("invalid_request_error", problem), 400)
             return
-        message = self.message(body)
+        message = self.message(body)  # type: ignore[assignment]
         if body.get("stream"):
-            await self.stream(send, self.sse_events(message), request)
+            await self.stream(send, self.sse_events(message), request)  # type: ignore[arg-type]
         else:
             await self.respond_json(send, message)
 
@@ -287,7 +287,7 @@ class FakeAnthropic(FakeProvider):
                     "`redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a "
                     "final `assistant` message must start with a thinking block."
                 )
-            if unexpected := sorted(answered - pending):
+            if unexpected := sorted(answered - pending):  # type: ignore[type-var]
                 return (
                     f"messages.{number}.content: unexpected `tool_use_id` found in `tool_result` "
                     f"blocks: {unexpected[0]}. Each `tool_result` block must have a "
@@ -399,7 +399,7 @@ class FakeAnthropic(FakeProvider):
             return [call], "tool_use", None
         output_format = (body.get("output_config") or {}).get("format")
         if output_format:
-            said = orjson.dumps(instance(output_format["schema"])).decode()
+            said = orjson.dumps(instance(output_format["schema"])).decode()  # type: ignore[assignment]
             return [{"type": "text", "text": said}], "end_turn", None
         out = words(f"Echo: {text}")
         stop_reason, stop_sequence = "end_turn", None
@@ -486,7 +486,7 @@ class FakeAnthropic(FakeProvider):
             output_tokens = message["usage"]["output_tokens"]
             for index, block in enumerate(message["content"]):
                 if block["type"] == "thinking":
-                    opening: dict = {"type": "thinking", "thinking": "", "signature": ""}
+                    opening: dict = {"type": "thinking", "thinking": "", "signature": ""}  # type: ignore[no-redef]
                     deltas = [
                         {"type": "thinking_delta", "thinking": piece}
                         for piece in re.findall(r"\s*\S+", block["thinking"])

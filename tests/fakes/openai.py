@@ -136,7 +136,7 @@ class FakeOpenAI(ResponsesEndpoint, FakeProvider):
             if thinks_aloud(body):
                 message["reasoning_content"] = self.thought(body)
             if tool_calls:
-                message["tool_calls"] = tool_calls
+                message["tool_calls"] = tool_calls  # type: ignore[assignment]
             choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
             payload = {**base, "object": "chat.completion", "choices": [choice], "usage": usage}
             await self.respond_json(send, payload)
@@ -216,7 +216,7 @@ class FakeOpenAI(ResponsesEndpoint, FakeProvider):
                 packed = struct.pack(f"<{dimensions}f", *values)
                 embedding = base64.b64encode(packed).decode()
             else:
-                embedding = values
+                embedding = values  # type: ignore[assignment]
             data.append({"object": "embedding", "index": index, "embedding": embedding})
         tokens = sum(len(words(str(i))) for i in inputs)
         payload = {
@@ -285,7 +285,7 @@ class FakeOpenAI(ResponsesEndpoint, FakeProvider):
 
         events = []
         for choice in choices:
-            for index, word in enumerate(words(choice["text"])):
+            for index, word in enumerate(words(choice["text"])):  # type: ignore[arg-type]
                 piece = {"text": word if index == 0 else " " + word, "index": choice["index"]}
                 events.append(chunk({**piece, "logprobs": None, "finish_reason": None}))
             events.append(chunk({**choice, "text": ""}))

@@ -261,11 +261,11 @@ class ResponsesEndpoint:
 
     async def responses(self, body: Any, send: Send, request: RecordedRequest) -> None:
         if (problem := self.check(body)) is not None:
-            await self.respond_json(send, problem, status=400)
+            await self.respond_json(send, problem, status=400)  # type: ignore[attr-defined]
             return
         ResponsesEndpoint.serial += 1
         response = answer(body, int(time.time()), ResponsesEndpoint.serial)
         if not body.get("stream"):
-            await self.respond_json(send, response)
+            await self.respond_json(send, response)  # type: ignore[attr-defined]
             return
-        await self.stream(send, encode(stream_events(response)), request)
+        await self.stream(send, encode(stream_events(response)), request)  # type: ignore[attr-defined]

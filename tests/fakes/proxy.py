@@ -83,7 +83,7 @@ class ForwardProxy:
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()
-            handlers.add(task)
+            handlers.add(task)  # type: ignore[arg-type]
             try:
                 await self._handle(reader, writer)
             finally:

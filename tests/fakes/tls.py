@@ -42,5 +42,5 @@ class TestCA:
         """uvicorn.Config's TLS options for a fake provider served with this CA."""
         options = {"ssl_certfile": str(self.server_cert), "ssl_keyfile": str(self.server_key)}
         if require_client_cert:
-            options |= {"ssl_ca_certs": str(self.ca_file), "ssl_cert_reqs": ssl.CERT_REQUIRED}
+            options |= {"ssl_ca_certs": str(self.ca_file), "ssl_cert_reqs": ssl.CERT_REQUIRED}  # type: ignore[dict-item]
         return options

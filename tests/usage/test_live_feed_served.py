@@ -63,7 +63,7 @@ def open_socket(base: str, client: Client, organization_id: int, cookie: str | N
     return websockets.connect(
         f"{base}/ws/usage/?organization={organization_id}",
         additional_headers={"Cookie": cookie},
-        origin=base.replace("ws://", "http://"),
+        origin=base.replace("ws://", "http://"),  # type: ignore[arg-type]
         open_timeout=10,
     )
 

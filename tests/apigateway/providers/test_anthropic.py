@@ -39,7 +39,7 @@ PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
 
 
 def sent(body: dict, deployment: Deployment = DEPLOYMENT) -> dict:
-    return orjson.loads(ANTHROPIC.build_chat_request(body, deployment).body)
+    return orjson.loads(ANTHROPIC.build_chat_request(body, deployment).body)  # type: ignore[arg-type]
 
 
 def chat(*messages: dict, **options) -> dict:

@@ -44,7 +44,7 @@ def fixture(name: str) -> bytes:
 
 
 def sent(body: dict) -> dict:
-    return orjson.loads(GEMINI.build_chat_request(body, DEPLOYMENT).body)
+    return orjson.loads(GEMINI.build_chat_request(body, DEPLOYMENT).body)  # type: ignore[arg-type]
 
 
 def chat(*messages: dict, **options) -> dict:
