@@ -13,7 +13,7 @@ WORKERS ?= 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/nexeon
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 
-.PHONY: run run-host-check test lint types format check lock migrate credits worker beat clean chromium pgbouncer strace
+.PHONY: run run-host-check bench test lint types format check lock migrate credits worker beat clean chromium pgbouncer strace
 
 $(BIN)/uv:
 	python=$$(scripts/ensure-python $(PYTHON)) && "$$python" -m venv $(VENV)
@@ -109,3 +109,8 @@ beat: $(VENV)/.runtime
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .cache tests/node/node_modules celerybeat-schedule*
+
+# This gateway beside direct calls and LiteLLM on this machine, one table (docs/performance.md).
+# Installs LiteLLM into .bench/ on first use; BENCH_ARGS go to bench/compare/compare.py.
+bench: $(VENV)/.runtime
+	bench/compare_nexeon.sh $(BENCH_ARGS)

@@ -13,7 +13,8 @@ body that arrived with its head handed over without receive() and its idle timer
 that leaves mid-stream reported by a callback (`nexeon.on_disconnect`) rather than to a
 task waiting on receive(), no access-log branch. After a
 call waits on its provider, each distinct piece of code a response runs through costs its
-cache misses again (docs/benchmarks/cold-path-experiments.md), so less code here is less
+cache misses again (docs/benchmarks/cold-path-experiments.md in the git history), so
+less code here is less
 added latency (docs/performance.md).
 
 What a client sees is uvicorn's behaviour: the same status lines, `date` and `server`

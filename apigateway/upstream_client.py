@@ -6,7 +6,8 @@ Why not aiohttp: after 50 ms of waiting on a provider, aiohttp's response path r
 0.5 ms slower at the median than the same exchange over a bare asyncio Protocol on this
 VM (0.06 ms slower when hot) — its layers run cold, and the gateway's added latency at a
 50 ms upstream is mostly such cold work (docs/performance.md). httpx 0.28 added +6.4 ms
-there and served an eighth of the calls at c=64 (docs/benchmarks/egress-client-ab.md).
+there and served an eighth of the calls at c=64 (the A/B: docs/benchmarks/
+egress-client-ab.md in the git history).
 This client does only what the gateway needs: one request per connection at a time,
 Content-Length request bodies, any response framing httptools understands (length,
 chunked, until close), gzip/deflate answers decoded, TLS (the system's trust store, or a

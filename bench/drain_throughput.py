@@ -73,7 +73,8 @@ def fill(client: redis.Redis, organization_id: int, events: int, run: str) -> No
             "at": now,
             "description": "gpt-4o via key bench",
         }
-        pipe.xadd(keys.usage_stream(keys.shard_of(organization_id)), {"o": organization_id, "c": 650, "u": 0, "e": orjson.dumps(event)})
+        fields = {"o": organization_id, "c": 650, "u": 0, "e": orjson.dumps(event)}
+        pipe.xadd(keys.usage_stream(keys.shard_of(organization_id)), fields)
         if n % 5000 == 4999:
             pipe.execute()
     pipe.execute()

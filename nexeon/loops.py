@@ -4,7 +4,8 @@ Python 3.11's `asyncio.get_running_loop()` (and everything in asyncio that calls
 `current_task()`, `ensure_future()`, `Event.wait()`) compares the loop's process id with
 `getpid()` on every call, to catch a loop inherited through fork. A gateway call asked
 about ten times; after a wait on the provider, the first of those system calls costs about
-16 µs here and each next one 1.6 µs (docs/benchmarks/cold-path-experiments.md).
+16 µs here and each next one 1.6 µs (docs/benchmarks/cold-path-experiments.md in the git
+history).
 
 Python 3.12 keeps the running loop in the thread state and resets it in a forked child, so
 its `get_running_loop()` makes no system call (checked with strace on 3.12 and 3.13): there

@@ -7,17 +7,16 @@
 #   bench/instructions/count.sh CHECKOUT KEY [N=1000] [C=64]
 #
 # KEY: a key with credit in the database the environment names (DATABASE_URL, REDIS_URL,
-# SECRET_KEY, as for `make run`); OPENAI_BASE_URL is pointed at the fake. Needs valgrind
-# and shared/bench's venv (BENCH_DIR, BENCH_VENV).
+# SECRET_KEY, as for `make run`); OPENAI_BASE_URL is pointed at the fake (bench/compare's).
+# Needs valgrind.
 set -euo pipefail
 CHECKOUT=$(cd "$1" && pwd); KEY=$2; N=${3:-1000}; C=${4:-64}
 HERE=$(cd "$(dirname "$0")" && pwd); PROJECT=$(dirname "$(dirname "$HERE")")
-BENCH_DIR=${BENCH_DIR:-$(dirname "$PROJECT")/shared/bench}; BENCH_VENV=${BENCH_VENV:-/tmp/bench-venv}
 PORT=${PORT:-8291}; UPSTREAM_PORT=${UPSTREAM_PORT:-18191}
 OUT=$(mktemp -d); BODY=$OUT/body.json
 echo '{"model": "gpt-4o", "messages": [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "In three sentences, explain what an API gateway for LLM providers does and why teams use one."}], "temperature": 0.7, "max_tokens": 256}' > "$BODY"
 export OPENAI_BASE_URL=http://127.0.0.1:$UPSTREAM_PORT/v1 OPENAI_API_KEY=sk-bench LOG_LEVEL=WARNING
-"$BENCH_VENV/bin/python" "$BENCH_DIR/fake_upstream.py" --port "$UPSTREAM_PORT" --latency-ms 0 >/dev/null 2>&1 &
+"$PROJECT/.venv/bin/python" "$PROJECT/bench/compare/fake_upstream.py" --port "$UPSTREAM_PORT" --latency-ms 0 >/dev/null 2>&1 &
 UPSTREAM=$!
 cd "$CHECKOUT"
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrind.out" \
