@@ -27,6 +27,18 @@ def _wait_for_port(port: int, timeout: float = 20.0, up: bool = True) -> None:
     raise TimeoutError(f"port {port} did not come {'up' if up else 'down'} in {timeout}s")
 
 
+def _terminate(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it is still up after 20 s. A Redis primary with replicas
+    waits up to its shutdown-timeout (10 s) for them on SIGTERM, so a shorter wait races it."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
 class OwnRedis:
     """A redis-server with AOF fsynced on every write (what 'nothing lost' needs);
     `options` are more of redis-server's command-line options (TLS, a password, ...)."""
@@ -62,9 +74,8 @@ class OwnRedis:
         _wait_for_port(self.port, up=False)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        if self.process is not None:
+            _terminate(self.process)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -94,9 +105,8 @@ class OwnSentinel:
         _wait_for_port(self.port)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        if self.process is not None:
+            _terminate(self.process)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -323,7 +333,5 @@ class OwnRedisCluster:
 
     def stop(self) -> None:
         for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-                process.wait(timeout=10)
+            _terminate(process)
         shutil.rmtree(self.dir, ignore_errors=True)
