@@ -23,6 +23,9 @@ RUN_HERE = {
     "make beat",
     # below
     "kubectl kustomize deploy/k8s",
+    # tests/deploy/test_backups_and_upgrades.py
+    'pg_dump --format=custom --file=nexeon.dump "$DATABASE_URL"',
+    'pg_restore --clean --if-exists --no-owner --dbname="$DATABASE_URL" nexeon.dump',
 }
 NEED_AN_ENGINE_OR_A_CLUSTER = {
     "docker compose config --quiet",
