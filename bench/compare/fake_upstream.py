@@ -223,6 +223,8 @@ CANNED: Canned  # built by main, before the server starts
 
 
 class Proto(asyncio.Protocol):
+    """One client connection: requests parsed by httptools, answered from CANNED."""
+
     __slots__ = ("body", "closed", "loop", "p", "t", "url")
     t: asyncio.Transport  # set by connection_made, before any request arrives
 
