@@ -70,7 +70,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# mypy over the project (bench/ excluded); strict where pyproject.toml's overrides say so.
+# mypy over the whole project, bench/ included; strict where pyproject.toml's overrides say so.
 # The Django plugin imports the settings, which need a key (or DEBUG) and nothing else.
 types: $(VENV)/.dev
 	DEBUG=$${DEBUG-1} SECRET_KEY="$${SECRET_KEY:-types-only}" $(BIN)/mypy

@@ -22,6 +22,8 @@ import multiprocessing
 import os
 import sys
 import time
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier, Event
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +34,13 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/nexeon
 
 
 def client_process(
-    url: str, organizations: int, concurrency: int, seconds: float, out, ready, go
+    url: str,
+    organizations: int,
+    concurrency: int,
+    seconds: float,
+    out: Queue[int],
+    ready: Barrier,
+    go: Event,
 ) -> None:
     os.environ["REDIS_URL"] = url
     import asyncio
@@ -88,7 +96,7 @@ def cpu_seconds(port: int) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def measure(masters: int, args) -> dict:
+def measure(masters: int, args: argparse.Namespace) -> dict[str, object]:
     import django
 
     django.setup()

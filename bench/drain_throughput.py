@@ -2,8 +2,9 @@
 
 Fills the usage stream with N calls' events (as settlements queue them, each charged),
 then starts K drainer processes (each `usage.pipeline.drain` in a loop until the stream
-is empty) and times them to the last record. The machine's PostgreSQL and Redis (db 2),
-the bench database; nothing else running.
+is empty) and times them to the last record. Uses the machine's PostgreSQL (the bench
+database) and Redis (db 2), or those NEXEON_BENCH_DATABASE_URL / NEXEON_BENCH_REDIS_URL
+name; run it with nothing else running.
 
     .venv/bin/python bench/drain_throughput.py [--events 50000] [--drainers 1,2]
 
@@ -40,6 +41,8 @@ from django.conf import settings  # noqa: E402
 
 from credit import keys  # noqa: E402
 
+# This process only writes the stream, placed by credit.keys on the shard count; the
+# drainers load the full settings.
 settings.configure(CREDIT_SHARDS=int(os.environ.get("CREDIT_SHARDS", "16")))
 DRAINER = """
 import django, os, sys, time
@@ -73,8 +76,10 @@ def fill(client: redis.Redis, organization_id: int, events: int, run: str) -> No
             "at": now,
             "description": "gpt-4o via key bench",
         }
-        fields = {"o": organization_id, "c": 650, "u": 0, "e": orjson.dumps(event)}
-        pipe.xadd(keys.usage_stream(keys.shard_of(organization_id)), fields)
+        pipe.xadd(
+            keys.usage_stream(keys.shard_of(organization_id)),
+            {"o": organization_id, "c": 650, "u": 0, "e": orjson.dumps(event)},
+        )
         if n % 5000 == 4999:
             pipe.execute()
     pipe.execute()
@@ -95,11 +100,14 @@ def main() -> None:
         capture_output=True,
     )
     with psycopg.connect(DB.replace("postgres://", "postgresql://")) as db:
-        organization_id = db.execute(
+        row = db.execute(
             "select o.id from accounts_organization o join accounts_membership m "
             "on m.organization_id = o.id join accounts_user u on u.id = m.user_id "
             "where u.email = 'drain@example.com' limit 1"
-        ).fetchone()[0]
+        ).fetchone()
+    if row is None:
+        raise SystemExit("create_api_key made no organization for drain@example.com")
+    organization_id: int = row[0]
     client = redis.Redis.from_url(RD)
     for count in map(int, args.drainers.split(",")):
         stream = keys.usage_stream(keys.shard_of(organization_id))
@@ -117,7 +125,9 @@ def main() -> None:
             for n in range(count)
         ]
         for drainer in drainers:  # every one set up before the clock starts
-            assert drainer.stdout.readline().strip() == "ready"
+            assert drainer.stdout is not None  # stdout=PIPE
+            if drainer.stdout.readline().strip() != "ready":
+                raise SystemExit(f"drainer {drainer.pid} did not start")
         started = time.monotonic()
         flag.touch()
         for drainer in drainers:
@@ -139,4 +149,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

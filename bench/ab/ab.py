@@ -78,11 +78,13 @@ ENV = dict(
 for kv in a.env:
     k, v = kv.split("=", 1)
     ENV[k] = v
-procs = []
+procs: list[subprocess.Popen[bytes]] = []
 server_log = open(a.log, "a")  # noqa: SIM115 (shared by every server until the end)
 
 
-def start(cmd, cpu, cwd=None, env=None):
+def start(
+    cmd: list[str], cpu: str, cwd: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     p = subprocess.Popen(
         ["taskset", "-c", cpu, *cmd],
         cwd=cwd,
@@ -94,7 +96,7 @@ def start(cmd, cpu, cwd=None, env=None):
     return p
 
 
-def wait_ok(url, t=30):
+def wait_ok(url: str, t: float = 30) -> None:
     end = time.time() + t
     while time.time() < end:
         try:
@@ -159,7 +161,7 @@ try:
         wait_ok(f"http://127.0.0.1:{port}/v1/openapi.json")
     time.sleep(7)
 
-    def wrk(url, c, secs, key=KEY):
+    def wrk(url: str, c: int, secs: int, key: str = KEY) -> tuple[float, float, float, int]:
         out = subprocess.run(
             [
                 "taskset",
@@ -181,6 +183,8 @@ try:
             text=True,
         ).stdout
         m = re.search(r"WRKJSON (\{.*\})", out)
+        if m is None:
+            raise SystemExit(f"no wrk output for {url}: {out[-300:]}")
         r = json.loads(m.group(1))
         bad = r["err_status"] + r["err_connect"] + r["err_read"] + r["err_timeout"]
         return r["p50_us"] / 1000, r["p99_us"] / 1000, r["requests"] / (r["duration_us"] / 1e6), bad
@@ -190,7 +194,7 @@ try:
     names = ["direct", *a.dirs]
     urls = {"direct": "http://127.0.0.1:18000/v1/chat/completions"}
     urls.update({d: f"http://127.0.0.1:{p}/v1/chat/completions" for d, p in ports.items()})
-    res = {}
+    res: dict[tuple[str, int], list[tuple[float, float, float, int]]] = {}
     if a.paired:
         out = subprocess.run(
             [

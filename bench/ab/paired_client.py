@@ -56,7 +56,7 @@ def call(i: int) -> float:
     return elapsed * 1000
 
 
-samples = {name: [] for name in names}
+samples: dict[str, list[float]] = {name: [] for name in names}
 for r in range(int(rounds)):
     order = list(range(len(names)))
     rest = order[1:]

@@ -1,5 +1,7 @@
-# uvicorn on $PORT with $LOOP (default uvloop) and $HTTP (default httptools; a name uvicorn
-# knows or a protocol class "module:Class"): a variant runner for ab.py.
+"""A variant runner for ab.py: the gateway under uvicorn on $PORT with $LOOP (default
+uvloop) and $HTTP (default httptools; a name uvicorn knows or a protocol class
+"module:Class")."""
+
 import os
 import sys
 

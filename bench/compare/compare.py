@@ -22,15 +22,24 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-STARTED = []  # Popen objects we own
+STARTED: list[subprocess.Popen[bytes]] = []  # processes this script started, to stop at exit
+
+# One measured cell: a load client's JSON summary (wrk's post.lua or stream_bench.py) and
+# what this script adds to it (column, workers, scenario, CPU use...); the run's meta alike.
+Cell = dict[str, Any]
+Meta = dict[str, Any]
+# A table row: (upstream latency ms, scenario label, concurrency).
+RowKey = tuple[float, str, int]
 
 
 # ---------------------------------------------------------------- processes
-def proc_tree(pid):
+def proc_tree(pid: int) -> list[int]:
     """pid and all its descendants (from /proc/*/stat ppid links)."""
-    children = {}
+    children: dict[int, list[int]] = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -50,7 +59,7 @@ def proc_tree(pid):
     return out
 
 
-def rss_kib(pids):
+def rss_kib(pids: Iterable[int]) -> tuple[int, int]:
     """(sum VmRSS, sum VmHWM) in KiB over pids. VmHWM = each process's own peak."""
     rss = hwm = 0
     for p in pids:
@@ -66,10 +75,10 @@ def rss_kib(pids):
     return rss, hwm
 
 
-def stop(proc, grace=10.0):
+def stop(proc: subprocess.Popen[bytes] | None, grace: float = 10.0) -> None:
     """Stop a process we started and all its descendants, by PID."""
     if proc is None or proc.poll() is not None:
-        # parent gone: still reap any orphans we can find? they were reparented; nothing to do.
+        # Exited: descendants that outlived it were reparented, out of reach from its PID.
         return
     pids = proc_tree(proc.pid)
     for p in pids:
@@ -91,7 +100,7 @@ def stop(proc, grace=10.0):
         STARTED.remove(proc)
 
 
-def _zombie(p):
+def _zombie(p: int) -> bool:
     try:
         with open(f"/proc/{p}/stat") as f:
             st = f.read()
@@ -100,14 +109,19 @@ def _zombie(p):
         return True
 
 
-def stop_all():
+def stop_all() -> None:
     for p in list(STARTED):
         stop(p, grace=5)
 
 
-def start(cmd, cpus, env=None, log=None, shell=False):
-    """Start cmd (a list, or a shell string if shell) pinned to cpus, in its own session."""
-    full = ["sh", "-c", cmd] if shell else list(cmd)
+def start(
+    cmd: str | list[str],
+    cpus: str | None,
+    env: dict[str, str] | None = None,
+    log: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start cmd (a list, or a string for the shell) pinned to cpus, in its own session."""
+    full = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
     if cpus:
         full = ["taskset", "-c", cpus, *full]  # children inherit the affinity
     # the child keeps its own copy of the log file; ours closes on return
@@ -124,7 +138,7 @@ def start(cmd, cpus, env=None, log=None, shell=False):
     return p
 
 
-def http(url, key=None, timeout=2.0):
+def http(url: str, key: str | None = None, timeout: float = 2.0) -> tuple[int, bytes]:
     req = urllib.request.Request(url)
     if key:
         req.add_header("Authorization", f"Bearer {key}")
@@ -132,7 +146,9 @@ def http(url, key=None, timeout=2.0):
         return r.status, r.read()
 
 
-def wait_ready(url, key, proc=None, timeout=180.0):
+def wait_ready(
+    url: str, key: str | None, proc: subprocess.Popen[bytes] | None = None, timeout: float = 180.0
+) -> float | None:
     t0 = time.time()
     while time.time() - t0 < timeout:
         if proc is not None and proc.poll() is not None:
@@ -147,13 +163,21 @@ def wait_ready(url, key, proc=None, timeout=180.0):
     return None
 
 
-def port_free(port):
+def port_free(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
 # ---------------------------------------------------------------- load
-def run_wrk(url, body_file, key, conc, duration, cpus, timeout_s=10):
+def run_wrk(
+    url: str,
+    body_file: str,
+    key: str,
+    conc: int,
+    duration: int,
+    cpus: str | None,
+    timeout_s: int = 10,
+) -> Cell:
     cmd = [
         "wrk",
         "-t1",
@@ -184,7 +208,9 @@ def run_wrk(url, body_file, key, conc, duration, cpus, timeout_s=10):
     return {"error": "no wrk output: " + out[-300:]}
 
 
-def run_stream(url, body_file, key, conc, duration, cpus, py):
+def run_stream(
+    url: str, body_file: str, key: str, conc: int, duration: int, cpus: str | None, py: str
+) -> Cell:
     cmd = [
         py,
         os.path.join(HERE, "stream_bench.py"),
@@ -215,7 +241,7 @@ def run_stream(url, body_file, key, conc, duration, cpus, py):
     return {"error": "no stream output: " + (out.stdout + out.stderr)[-300:]}
 
 
-def cpu_snapshot():
+def cpu_snapshot() -> tuple[float, float]:
     """(machine busy seconds, seconds used by this process + its reaped children)."""
     hz = os.sysconf("SC_CLK_TCK")
     with open("/proc/stat") as f:
@@ -225,7 +251,7 @@ def cpu_snapshot():
     return busy / hz, t.user + t.system + t.children_user + t.children_system
 
 
-def tree_cpu_s(roots):
+def tree_cpu_s(roots: Iterable[int | None]) -> float:
     """CPU seconds used so far by the live process trees under roots."""
     hz = os.sysconf("SC_CLK_TCK")
     tot = 0
@@ -243,7 +269,9 @@ def tree_cpu_s(roots):
     return tot / hz
 
 
-def wait_quiet(max_wait, roots, threshold=10.0, window=0.5):
+def wait_quiet(
+    max_wait: float, roots: Iterable[int | None], threshold: float = 10.0, window: float = 0.5
+) -> float:
     """Before a cell: wait (at most max_wait s) until processes that are not ours use
     < threshold % of a CPU for two windows in a row. Returns seconds waited."""
     t_start = time.time()
@@ -259,14 +287,14 @@ def wait_quiet(max_wait, roots, threshold=10.0, window=0.5):
     return round(time.time() - t_start, 1)
 
 
-def calibrate(cpus, py):
+def calibrate(cpus: str | None, py: str) -> float | None:
     """ms for a fixed pure-Python loop on the gateway CPU: tracks how fast this VM is right now."""
     code = (
         "import time;t=time.perf_counter();s=0\n"
         "for i in range(3000000): s+=i*i\n"
         "print((time.perf_counter()-t)*1000)"
     )
-    cmd = ([("taskset"), "-c", cpus] if cpus else []) + [py, "-c", code]
+    cmd = (["taskset", "-c", cpus] if cpus else []) + [py, "-c", code]
     try:
         return round(
             min(
@@ -280,7 +308,7 @@ def calibrate(cpus, py):
 
 
 # ---------------------------------------------------------------- bodies
-def write_bodies(d, model, embed_model):
+def write_bodies(d: str, model: str, embed_model: str) -> dict[str, str]:
     msgs = [
         {"role": "system", "content": "You are a helpful assistant."},
         {
@@ -304,16 +332,18 @@ def write_bodies(d, model, embed_model):
 
 
 # ---------------------------------------------------------------- table
-def fmt_ms(us):
+def fmt_ms(us: float | None) -> str:
     if us is None:
         return "-"
     ms = us / 1000.0
     return f"{ms:.2f}" if ms < 10 else (f"{ms:.1f}" if ms < 100 else f"{ms:.0f}")
 
 
-def rows_for(results):
-    """results: list of cell dicts -> {(workers, key): {col: [cells...]}}"""
-    table = {}
+def rows_for(
+    results: list[Cell],
+) -> dict[int, dict[RowKey, dict[str, list[tuple[str, Cell]]]]]:
+    """The cells by workers, then row, then column: (metric, cell) for each repeat."""
+    table: dict[int, dict[RowKey, dict[str, list[tuple[str, Cell]]]]] = {}
     for c in results:
         if "error" in c and "rps" not in c:
             continue
@@ -326,8 +356,9 @@ def rows_for(results):
     return table
 
 
-def cell_vals(entries):
-    """median over repeats of (rps, p50_us, p99_us)."""
+def cell_vals(entries: list[tuple[str, Cell]]) -> dict[str, Any]:
+    """Medians over the repeats of rps, p50 and p99 (us), with the rps range, errors and the
+    repeats run under other load."""
     rps, p50, p99, err, busy = [], [], [], 0, 0
     for metric, c in entries:
         busy += 1 if c.get("foreign_cpu_pct", 0) >= 10 else 0
@@ -349,7 +380,7 @@ def cell_vals(entries):
     }
 
 
-def render(results, meta, columns):
+def render(results: list[Cell], meta: Meta, columns: list[str]) -> str:
     lines = []
     table = rows_for(results)
     direct_by_key = table.get(0, {})
@@ -434,31 +465,33 @@ def render(results, meta, columns):
         )
         lines.append("|---|---|---|---|---|---|---|")
         for g in gwinfo:
-            by_w = {}
+            by_w: dict[int, list[dict[str, Any]]] = {}
             for e in gwinfo[g]:
                 by_w.setdefault(e["workers"], []).append(e)
             for w in sorted(by_w):
                 es = by_w[w]
 
-                def med(k, es=es):
+                def med(k: str, es: list[dict[str, Any]] = es) -> float | None:
                     vals = [e[k] for e in es if e.get(k) is not None]
                     return statistics.median(vals) if vals else None
 
-                st = med("startup_s")
+                st, nproc = med("startup_s"), med("nproc")
                 lines.append(
                     f"| {g} | {w} | {len(es)} | {'-' if st is None else f'{st:.1f}'} | "
                     f"{_mib(med('rss_idle_kib'))} | {_mib(med('hwm_kib'))} | "
-                    f"{'-' if med('nproc') is None else int(med('nproc'))} |"
+                    f"{'-' if nproc is None else int(nproc)} |"
                 )
     return "\n".join(lines)
 
 
-def _mib(k):
+def _mib(k: float | None) -> str:
     return "-" if k is None else f"{k / 1024:.0f}"
 
 
-def report(files):
-    results, meta, cols = [], None, []
+def report(files: list[str]) -> None:
+    results: list[Cell] = []
+    meta: Meta | None = None
+    cols: list[str] = []
     for i, fn in enumerate(files):
         with open(fn) as f:
             d = json.load(f)
@@ -472,13 +505,14 @@ def report(files):
         for c in m.get("columns", []):
             if c not in cols:
                 cols.append(c)
+    assert meta is not None  # --report takes one file or more
     meta["repeat"] = len({c["repeat"] for c in results if c["column"] == "direct"})
     print(f"# merged {len(files)} run(s): " + ", ".join(files))
     print(render(results, meta, cols))
 
 
 # ---------------------------------------------------------------- main
-def main():
+def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument(
         "--target", help="base URL of the gateway under test, e.g. http://127.0.0.1:8000"
@@ -570,7 +604,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     harness_cpus = "0" if ncpu >= 2 else None
 
-    def gw_cpus(w):
+    def gw_cpus(w: int) -> str | None:
         if ncpu < 2:
             return None
         return (str(w) if w == 1 else f"1-{w}") if w + 1 <= ncpu else f"0-{ncpu - 1}"
@@ -614,10 +648,10 @@ def main():
     if wait_ready(up_base + "/health", None, up, timeout=20) is None:
         sys.exit("fake upstream did not start; see " + out + "/upstream.log")
 
-    def set_latency(ms):
+    def set_latency(ms: float) -> None:
         http(f"{up_base}/__bench/config?latency_ms={ms}&chunk_delay_ms={a.chunk_delay_ms}")
 
-    def upstream_calls():
+    def upstream_calls() -> int:
         _, b = http(f"{up_base}/__bench/stats")
         s = json.loads(b)
         return s["chat"] + s["stream"] + s["embeddings"]
@@ -658,7 +692,9 @@ def main():
     cpu0 = cpu_snapshot()
     t_all = time.time()
 
-    def run_block(column, w, base, key, model, rep, pids):
+    def run_block(
+        column: str, w: int, base: str, key: str, model: str, rep: int, pids: int | None
+    ) -> None:
         bodies = write_bodies(bodies_dir, model, a.embed_model)
         chat_url = base + "/v1/chat/completions"
         emb_url = base + "/v1/embeddings"
@@ -733,7 +769,7 @@ def main():
                 with open(os.path.join(out, "results.json"), "w") as f:
                     json.dump({"meta": meta, "results": results}, f, indent=1)
 
-    def litellm_cmd(w):
+    def litellm_cmd(w: int) -> tuple[list[str], dict[str, str]]:
         cfg = os.path.join(out, "litellm_config.yaml")
         with open(os.path.join(HERE, "litellm_config.yaml")) as f:
             txt = f.read().replace("UPSTREAM", up_base + "/v1").replace("MASTER_KEY", a.litellm_key)
@@ -760,7 +796,7 @@ def main():
         )
         return cmd, env
 
-    target_base = a.target.rstrip("/") if a.target else None
+    target_base: str = a.target.rstrip("/") if a.target else ""
     if target_base and target_base.endswith("/v1"):
         target_base = target_base[:-3]
 
@@ -776,7 +812,7 @@ def main():
             for g in gws:
                 proc = None
                 pid = None
-                entry = {"workers": w, "repeat": rep}
+                entry: dict[str, Any] = {"workers": w, "repeat": rep}
                 if g == "litellm":
                     base, key, model = f"http://127.0.0.1:{a.litellm_port}", a.litellm_key, "gpt-4o"
                     if not port_free(a.litellm_port):
@@ -796,9 +832,7 @@ def main():
                         port = a.target_port or int(target_base.rsplit(":", 1)[1])
                         cmd = a.target_cmd.format(workers=w, port=port, upstream=up_base + "/v1")
                         print(f"== starting {g}: {cmd} on CPU {gw_cpus(w)}", flush=True)
-                        proc = start(
-                            cmd, gw_cpus(w), log=os.path.join(out, f"{g}-w{w}.log"), shell=True
-                        )
+                        proc = start(cmd, gw_cpus(w), log=os.path.join(out, f"{g}-w{w}.log"))
                     else:
                         pid = a.target_pid
                 t_ready = wait_ready(base + a.ready_path, key, proc, timeout=180)
@@ -811,9 +845,8 @@ def main():
                     continue
                 root = proc.pid if proc else pid
                 time.sleep(1.0)
-                if (
-                    a.prime > 0
-                ):  # first requests import lazy modules, open pools: keep out of the cells
+                # First requests import lazy modules and open pools: kept out of the cells.
+                if a.prime > 0:
                     bodies = write_bodies(bodies_dir, model, a.embed_model)
                     set_latency(0)
                     run_wrk(

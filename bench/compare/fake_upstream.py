@@ -33,6 +33,8 @@ import random
 import re
 import struct
 import sys
+from collections.abc import Callable
+from typing import TypedDict, TypeVar, cast
 
 try:
     import httptools
@@ -41,6 +43,7 @@ except ImportError:  # pragma: no cover
 
 CFG = {"latency_ms": 0.0, "chunk_delay_ms": 0.0}
 STATS = {"chat": 0, "stream": 0, "embeddings": 0, "models": 0, "other": 0}
+_T = TypeVar("_T")
 CREATED = 1735689600
 MODEL = "gpt-4o-2024-08-06"
 
@@ -68,11 +71,29 @@ USAGE = {
 }
 
 
-def _dumps(obj):
+# Every response pre-encoded: whole HTTP responses, or a stream's head, chunks and end.
+Canned = TypedDict(
+    "Canned",
+    {
+        "chat": bytes,
+        "stream_head": bytes,
+        "stream": list[bytes],
+        "stream_usage": list[bytes],
+        "stream_end": bytes,
+        "emb_float": bytes,
+        "emb_b64": bytes,
+        "models": bytes,
+        "health": bytes,
+        "404": bytes,
+    },
+)
+
+
+def _dumps(obj: object) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def _response(body, ctype=b"application/json", status=b"200 OK"):
+def _response(body: bytes, ctype: bytes = b"application/json", status: bytes = b"200 OK") -> bytes:
     return (
         b"HTTP/1.1 "
         + status
@@ -85,7 +106,7 @@ def _response(body, ctype=b"application/json", status=b"200 OK"):
     )
 
 
-def build_canned(n_chunks):
+def build_canned(n_chunks: int) -> Canned:
     chat = _dumps(
         {
             "id": "chatcmpl-bench0000000000000000000000",
@@ -117,8 +138,13 @@ def build_canned(n_chunks):
         " ".join(words[i * len(words) // n : (i + 1) * len(words) // n]) + " " for i in range(n)
     ]
 
-    def chunk(delta, finish=None, with_usage=False, choices=True):
-        c = {
+    def chunk(
+        delta: dict[str, str | None],
+        finish: str | None = None,
+        with_usage: bool = False,
+        choices: bool = True,
+    ) -> bytes:
+        c: dict[str, object] = {
             "id": "chatcmpl-bench0000000000000000000000",
             "object": "chat.completion.chunk",
             "created": CREATED,
@@ -135,7 +161,7 @@ def build_canned(n_chunks):
             c["usage"] = None
         return b"data: " + _dumps(c) + b"\n\n"
 
-    def events(include_usage):
+    def events(include_usage: bool) -> list[bytes]:
         ev = [
             chunk({"role": "assistant", "content": "", "refusal": None}, with_usage=include_usage)
         ]
@@ -151,7 +177,7 @@ def build_canned(n_chunks):
     rnd = random.Random(1536)
     vec = [round(rnd.uniform(-0.08, 0.08), 10) for _ in range(1536)]
 
-    def emb(data):
+    def emb(data: list[float] | str) -> bytes:
         return _dumps(
             {
                 "object": "list",
@@ -193,27 +219,29 @@ def build_canned(n_chunks):
     }
 
 
-CANNED = None
+CANNED: Canned  # built by main, before the server starts
 
 
 class Proto(asyncio.Protocol):
-    __slots__ = ("body", "closed", "loop", "p", "t", "url")
+    """One client connection: requests parsed by httptools, answered from CANNED."""
 
-    def __init__(self, loop):
+    __slots__ = ("body", "closed", "loop", "p", "t", "url")
+    t: asyncio.Transport  # set by connection_made, before any request arrives
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.t = None
         self.closed = False
         self.url = b""
-        self.body = []
+        self.body: list[bytes] = []
         self.p = httptools.HttpRequestParser(self)
 
-    def connection_made(self, t):
-        self.t = t
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.t = cast(asyncio.Transport, transport)
 
-    def connection_lost(self, exc):
+    def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
 
-    def data_received(self, data):
+    def data_received(self, data: bytes) -> None:
         try:
             self.p.feed_data(data)
         except Exception:
@@ -221,17 +249,17 @@ class Proto(asyncio.Protocol):
             self.closed = True
 
     # httptools callbacks
-    def on_message_begin(self):
+    def on_message_begin(self) -> None:
         self.url = b""
         self.body = []
 
-    def on_url(self, url):
+    def on_url(self, url: bytes) -> None:
         self.url += url
 
-    def on_body(self, b):
+    def on_body(self, b: bytes) -> None:
         self.body.append(b)
 
-    def on_message_complete(self):
+    def on_message_complete(self) -> None:
         method = self.p.get_method()
         path = self.url.split(b"?", 1)[0]
         if path.startswith(b"/v1/"):
@@ -273,17 +301,17 @@ class Proto(asyncio.Protocol):
             STATS["other"] += 1
             self._write(CANNED["404"])
 
-    def _later(self, delay, fn, arg):
+    def _later(self, delay: float, fn: Callable[[_T], None], arg: _T) -> None:
         if delay > 0:
             self.loop.call_later(delay, fn, arg)
         else:
             fn(arg)
 
-    def _write(self, data):
+    def _write(self, data: bytes) -> None:
         if not self.closed:
             self.t.write(data)
 
-    def _stream(self, evs):
+    def _stream(self, evs: list[bytes]) -> None:
         if self.closed:
             return
         gap = CFG["chunk_delay_ms"] / 1000.0
@@ -293,7 +321,7 @@ class Proto(asyncio.Protocol):
         self.t.write(CANNED["stream_head"] + evs[0])
         self._stream_rest(evs, 1, gap)
 
-    def _stream_rest(self, evs, i, gap):
+    def _stream_rest(self, evs: list[bytes], i: int, gap: float) -> None:
         if self.closed:
             return
         if i >= len(evs):
@@ -301,14 +329,14 @@ class Proto(asyncio.Protocol):
             return
         self.loop.call_later(gap, self._next, evs, i, gap)
 
-    def _next(self, evs, i, gap):
+    def _next(self, evs: list[bytes], i: int, gap: float) -> None:
         if self.closed:
             return
         self.t.write(evs[i])
         self._stream_rest(evs, i + 1, gap)
 
 
-def main():
+def main() -> None:
     global CANNED
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -18,16 +18,46 @@ import argparse
 import asyncio
 import json
 import re
-import sys
 import time
 import urllib.parse
+from typing import TypedDict, cast
 
 import httptools
 
 RE_CONTENT = re.compile(rb'"content"\s*:\s*"[^"]')
 
+# One response: status, seconds to first content (None if none came), seconds in all,
+# SSE events, the body's last bytes (where [DONE] is looked for), keep-alive.
+Response = tuple[int, float | None, float, int, bytes, bool]
 
-def pct(sorted_vals, p):
+
+class Tally(TypedDict):
+    """What the workers of one run add up: latencies of the good streams, and errors."""
+
+    ttft: list[float]
+    total: list[float]
+    events: int
+    err_status: int
+    err_timeout: int
+    err_other: int
+    err_stream: int
+    last_error: str
+
+
+def new_tally() -> Tally:
+    return {
+        "ttft": [],
+        "total": [],
+        "events": 0,
+        "err_status": 0,
+        "err_timeout": 0,
+        "err_other": 0,
+        "err_stream": 0,
+        "last_error": "",
+    }
+
+
+def pct(sorted_vals: list[float], p: float) -> float:
     if not sorted_vals:
         return 0
     k = min(len(sorted_vals) - 1, max(0, round(p / 100.0 * len(sorted_vals) + 0.5) - 1))
@@ -37,23 +67,30 @@ def pct(sorted_vals, p):
 class RawConn(asyncio.Protocol):
     """One HTTP/1.1 keep-alive connection; one request in flight at a time."""
 
-    def __init__(self, loop):
+    t: asyncio.Transport  # set by connection_made, before create_connection returns
+    # The response being read, from on_message_begin on: body seen so far while no content
+    # has come, seconds to the first content, SSE events, the body's last bytes.
+    buf: bytes
+    ttft: float | None
+    events: int
+    tail: bytes
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.t = None
-        self.fut = None
+        self.fut: asyncio.Future[Response] | None = None
         self.closed = False
         self.p = httptools.HttpResponseParser(self)
         self.t0 = 0.0
 
-    def connection_made(self, t):
-        self.t = t
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.t = cast(asyncio.Transport, transport)
 
-    def connection_lost(self, exc):
+    def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self.fut is not None and not self.fut.done():
             self.fut.set_exception(ConnectionError(f"connection lost: {exc!r}"))
 
-    def data_received(self, data):
+    def data_received(self, data: bytes) -> None:
         try:
             self.p.feed_data(data)
         except Exception as e:
@@ -61,13 +98,13 @@ class RawConn(asyncio.Protocol):
                 self.fut.set_exception(e)
             self.t.close()
 
-    def on_message_begin(self):
+    def on_message_begin(self) -> None:
         self.buf = b""
         self.ttft = None
         self.events = 0
         self.tail = b""
 
-    def on_body(self, b):
+    def on_body(self, b: bytes) -> None:
         self.events += b.count(b"data:")
         if self.ttft is None:
             self.buf += b
@@ -76,7 +113,7 @@ class RawConn(asyncio.Protocol):
                 self.buf = b""
         self.tail = (self.tail + b)[-64:]
 
-    def on_message_complete(self):
+    def on_message_complete(self) -> None:
         if self.fut is not None and not self.fut.done():
             self.fut.set_result(
                 (
@@ -89,16 +126,20 @@ class RawConn(asyncio.Protocol):
                 )
             )
 
-    def request(self, data):
+    def request(self, data: bytes) -> asyncio.Future[Response]:
         self.t0 = time.perf_counter()
         self.fut = self.loop.create_future()
         self.t.write(data)
         return self.fut
 
 
-async def raw_worker(url, body, key, deadline, request_timeout, res):
+async def raw_worker(
+    url: str, body: bytes, key: str, deadline: float, request_timeout: float, res: Tally
+) -> None:
     loop = asyncio.get_running_loop()
     u = urllib.parse.urlsplit(url)
+    if u.hostname is None:
+        raise SystemExit(f"--url has no host: {url}")
     host, port = u.hostname, u.port or 80
     path = (u.path or "/") + (("?" + u.query) if u.query else "")
     hdr = (
@@ -108,13 +149,12 @@ async def raw_worker(url, body, key, deadline, request_timeout, res):
         + f"Content-Length: {len(body)}\r\n\r\n"
     ).encode()
     req = hdr + body
-    conn = None
+    conn: RawConn | None = None
     while time.perf_counter() < deadline:
         try:
             if conn is None or conn.closed:
-                _, conn = await asyncio.wait_for(
-                    loop.create_connection(lambda: RawConn(loop), host, port), request_timeout
-                )
+                opened = loop.create_connection(lambda: RawConn(loop), host, port)
+                conn = (await asyncio.wait_for(opened, request_timeout))[1]  # the protocol
             status, ttft, total, events, tail, keep = await asyncio.wait_for(
                 conn.request(req), request_timeout
             )
@@ -127,7 +167,7 @@ async def raw_worker(url, body, key, deadline, request_timeout, res):
         except Exception as e:
             res["err_other"] += 1
             res["last_error"] = repr(e)[:200]
-            if conn is not None and conn.t is not None:
+            if conn is not None:
                 conn.t.close()
             conn = None
             await asyncio.sleep(0.01)
@@ -144,32 +184,23 @@ async def raw_worker(url, body, key, deadline, request_timeout, res):
             res["ttft"].append(ttft)
             res["total"].append(total)
             res["events"] += events
-    if conn is not None and conn.t is not None:
+    if conn is not None:
         conn.t.close()
 
 
-async def main_async(a):
+async def main_async(a: argparse.Namespace) -> None:
     with open(a.body_file, "rb") as f:  # noqa: ASYNC230 (read once, before any load)
         body = f.read()
-    res = {
-        "ttft": [],
-        "total": [],
-        "events": 0,
-        "err_status": 0,
-        "err_timeout": 0,
-        "err_other": 0,
-        "err_stream": 0,
-        "last_error": "",
-    }
 
-    async def run(deadline, r):
+    async def run(deadline: float, r: Tally) -> None:
         await asyncio.gather(
             *[raw_worker(a.url, body, a.key, deadline, a.timeout, r) for _ in range(a.concurrency)]
         )
 
     if a.warmup > 0:
-        await run(time.perf_counter() + a.warmup, dict(res, ttft=[], total=[]))
-    res["t_start"] = t0 = time.perf_counter()
+        await run(time.perf_counter() + a.warmup, new_tally())
+    res = new_tally()
+    t0 = time.perf_counter()
     await run(t0 + a.duration, res)
     elapsed = time.perf_counter() - t0
     ttft = sorted(res["ttft"])
@@ -195,7 +226,7 @@ async def main_async(a):
     print("STREAMJSON " + json.dumps(out), flush=True)
 
 
-def main():
+def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -216,4 +247,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
