@@ -116,7 +116,7 @@ def test_verify_false_accepts_the_certificate_unchecked(tenant, providers, tls_o
 # --- as a served process reads its environment ---------------------------------------------
 
 
-def test_ssl_cert_file_still_sets_the_default_trust(tenant, tls_openai, ca):
+def test_ssl_cert_file_sets_the_default_trust_of_a_served_gateway(tenant, tls_openai, ca):
     with gateway(
         tls_openai,  # (OpenAI's base URL: the TLS fake's)
         workers=1,
