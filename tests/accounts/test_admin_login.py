@@ -1,8 +1,9 @@
 """The admin is entered through allauth's login, so its TOTP step and its failed-login
 throttling apply to staff as to everyone; ADMIN_ALLOWED_NETWORKS keeps it to some networks.
 
-Found: /admin/login/ took a staff user's password alone although the user had TOTP, let 25
-wrong passwords through unthrottled, and its session opened the dashboard and /api/ too."""
+What this guards against: Django's own /admin/login/ takes a staff user's password alone
+although the user has TOTP, lets 25 wrong passwords through unthrottled, and its session
+opens the dashboard and /api/ too."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def test_a_signed_in_staff_user_is_not_asked_again_and_others_are_refused(
     client.force_login(staff)
     assert client.get("/admin/login/?next=/admin/accounts/")["Location"] == "/admin/accounts/"
     assert client.get("/admin/login/?next=https://evil.example/")["Location"] == "/admin/"
-    # Logged in as a staff user, the old form would still have signed in another account.
+    # Over a staff user's session, Django's own login form would sign in another account.
     client.post("/admin/login/", {"username": outsider.email, "password": "correct horse 2"})
     assert client.get("/admin/").wsgi_request.user == staff
     client.force_login(outsider)
@@ -90,7 +91,7 @@ def test_25_wrong_admin_passwords_are_throttled(client, staff, redis_client):
     client.post("/admin/login/", {"username": staff.email, "password": PASSWORD})
     assert signed_out_everywhere(client)
 
-    # Where the admin's sign-in now happens, wrong passwords are throttled after the first
+    # At allauth's login, where the admin signs in, wrong passwords are throttled after the first
     # few (allauth: 5 per 5 minutes per account, counted as failures land), and so is the
     # right one after 25.
     answers = [

@@ -1,6 +1,6 @@
 """The mails allauth sends (sign-up verification, password reset, an unknown address) speak
-as NeXeonAI, never as the host they were requested from ("127.0.0.1:8100" before), with a
-plain-text body that says what to do and carries the link."""
+as NeXeonAI, never as the host they were requested from, with a plain-text body that says
+what to do and carries the link."""
 
 import re
 

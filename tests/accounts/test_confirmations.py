@@ -94,7 +94,7 @@ def test_another_users_organization_is_never_offered(client, owner, outsider):
 def test_errors_are_styled_and_announced_as_errors_and_successes_as_status(
     client, owner, organization
 ):
-    """Found: error messages looked like success messages."""
+    """An error must not look like a success message: it is marked and announced as one."""
     client.force_login(owner)
     mine = Membership.objects.get(user=owner)
     page = client.post(f"/members/{mine.pk}/remove", follow=True).content.decode()
@@ -112,6 +112,7 @@ def test_errors_are_styled_and_announced_as_errors_and_successes_as_status(
     ["keys.html", "key_edit.html", "key_fields.html", "confirm.html", "members.html"],
 )
 def test_the_pages_carry_no_inline_script_or_style(template):
-    """A strict Content-Security-Policy is coming: script-src 'self', style-src 'self'."""
+    """The strict Content-Security-Policy (script-src 'self', style-src 'self') would refuse
+    them."""
     text = Path(PROJECT_DIR, "templates", "dashboard", template).read_text()
     assert not re.search(r"\son[a-z]+=|<script>|\sstyle=", text)

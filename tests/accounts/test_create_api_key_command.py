@@ -1,3 +1,8 @@
+"""`manage.py create_api_key`: provisions a user, their personal organization, optional
+credit and a key in one command, refuses bad arguments before creating anything, and
+survives a Redis error after the grant without granting twice on a retry. Called through
+Django's call_command against the test database."""
+
 from io import StringIO
 
 import pytest
@@ -75,8 +80,8 @@ def test_bad_arguments_are_refused_and_create_nothing(args):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_redis_error_after_the_grant_commits_neither_crashes_nor_doubles_a_retry(monkeypatch):
-    """Found (on a Redis Cluster): the grant committed, then telling Redis about it raised
-    (MovedError) — no key printed, and the operator's retry granted the credits again.
+    """On a Redis Cluster, telling Redis about a committed grant can raise (MovedError): the
+    key must still be printed, and the operator's retry must not grant the credits again.
     Telling Redis is best effort (reconciliation syncs the balance within a minute), and
     a retry with the same --reference grants nothing more."""
     import redis

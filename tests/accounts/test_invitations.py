@@ -33,7 +33,7 @@ def link_path(mail) -> str:
 def test_the_subject_is_ours_whatever_the_organization_is_called(
     client, owner, mailoutbox, django_capture_on_commit_callbacks
 ):
-    """Found: the organization's name (anyone's text) went into the subject."""
+    """The organization's name is anyone's text: it never goes into the subject."""
     evil = organization_create(name="URGENT: verify your bank account at evil.example", owner=owner)
     client.force_login(owner)
     client.post("/organizations/switch", {"organization": evil.pk})
@@ -46,7 +46,7 @@ def test_the_subject_is_ours_whatever_the_organization_is_called(
 def test_an_invitee_who_must_sign_up_and_verify_lands_in_the_organization(
     client, invite, organization, mailoutbox, settings, django_capture_on_commit_callbacks
 ):
-    """Found: the invitation was lost when the invitee had to sign up first."""
+    """An invitee who must sign up (and verify the address) first still joins."""
     settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
     invite("newcomer@example.com", "admin")
     path = link_path(mailoutbox[0])
@@ -165,7 +165,7 @@ def test_a_member_cannot_withdraw_and_an_outsider_gets_404(
 def test_an_organization_sends_at_most_its_hourly_number_of_invitations(
     client, invite, organization, mailoutbox, settings
 ):
-    """Found: invitations could be sent without limit to any address."""
+    """Unlimited invitations would let anyone mail any address through this server."""
     settings.INVITATIONS_PER_HOUR = 3
     for number in range(3):
         invite(f"guest{number}@example.com")

@@ -136,7 +136,8 @@ def test_a_member_cannot_edit_and_an_outsider_gets_404(
 def test_a_new_key_is_shown_in_the_answer_itself_and_never_stored_in_the_session(
     client, owner, organization
 ):
-    """Found: the plaintext sat in the session table until the next page view."""
+    """Kept in the session, the plaintext would sit in the session table until the next page
+    view."""
     client.force_login(owner)
     response = client.post("/keys/create", {"name": "once"})
     assert response.status_code == 200

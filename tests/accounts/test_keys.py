@@ -1,3 +1,7 @@
+"""The API key format (accounts.keys), pure: the public prefix and length, which strings
+look like a key without a lookup, the stored SHA-256 digest and the prefix shown on the
+dashboard."""
+
 from accounts import keys
 
 

@@ -1,10 +1,10 @@
 """The last-owner rule under concurrency, on PostgreSQL: two owners demoting or removing each
 other at the same moment, each in its own thread and database connection.
 
-Found: two owners demoting each other in two processes left an organization with no owner.
-Each change counted two owners before either wrote. The services now lock the
-organization's memberships (SELECT ... FOR UPDATE) first; the control run below takes the
-lock away and shows the same schedule losing every owner."""
+Without a lock, each change counts two owners before either writes, and the organization
+is left with no owner. The services lock the organization's memberships (SELECT ... FOR
+UPDATE) first; the control run below takes the lock away and shows the same schedule
+losing every owner."""
 
 from __future__ import annotations
 

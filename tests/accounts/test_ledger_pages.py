@@ -1,3 +1,7 @@
+"""The usage and billing pages each list their own entries (usage records on one, ledger
+credits on the other) and only the current organization's, through Django's test client
+on the test database."""
+
 from accounts.services import organization_create
 from billing.services import credits_grant
 from tests.ledger_check import book_test_usage

@@ -1,8 +1,8 @@
 """Management tokens act on ONE organization, expire, die with a password change or reset,
 and are shown once without passing through the session.
 
-Found: a token acted on every organization of its user, never expired, survived a password
-change, and sat in plaintext in the session table until the next page view."""
+What this guards against: a token that acts on every organization of its user, never
+expires, survives a password change, or sits in plaintext in the session table."""
 
 from __future__ import annotations
 

@@ -1,3 +1,6 @@
+"""The dashboard overview: the current organization's balance, this month's spend and
+request count from the ledger, and snippets with this host's base URL."""
+
 from billing.services import credits_grant
 from tests.ledger_check import book_test_usage
 

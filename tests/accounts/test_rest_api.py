@@ -90,7 +90,7 @@ def test_the_openapi_schema_and_its_docs_page_are_served_without_a_cdn(client, o
 
 @pytest.mark.parametrize("limit", [0, -5])
 def test_a_spend_limit_is_above_zero_or_none(api, token, organization, limit):
-    """Found: a monthly spend limit of 0 meant no limit at all."""
+    """A monthly spend limit of 0 would read as no limit at all: refused, as negatives are."""
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     refused = api.post(
         f"/api/organizations/{organization.pk}/keys/",

@@ -1,3 +1,7 @@
+"""The settings page: creating another organization, renaming (owners only), and
+management tokens shown once and revocable only by their user, through Django's test
+client on the test database."""
+
 from accounts import keys
 from accounts.models import ManagementToken, Membership, Organization, Role
 from accounts.services import organization_create

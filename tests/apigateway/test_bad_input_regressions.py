@@ -1,6 +1,6 @@
-"""Inputs the fuzzing of issue 7 found (schemathesis on /v1, Hypothesis on the translators),
-each of which used to end in an unhandled exception (a 500, or a stream cut with a 500) or
-worse; kept as plain tests. A caller's malformed body is a 400 naming the field; a
+"""Inputs fuzzing found (schemathesis on /v1, Hypothesis on the translators), each of which,
+unguarded, ends in an unhandled exception (a 500, or a stream cut with a 500) or worse;
+kept as plain tests. A caller's malformed body is a 400 naming the field; a
 provider's malformed answer is a 502."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def refused(error: GatewayError, status: int) -> None:
 
 @pytest.mark.parametrize("role", [{}, [], ["user"]])
 def test_a_role_that_is_not_a_string_is_a_400(role):
-    with pytest.raises(GatewayError) as caught:  # was: TypeError, unhashable type
+    with pytest.raises(GatewayError) as caught:  # unguarded: TypeError, unhashable type
         validation.chat(chat({"role": role, "content": "x"}))
     refused(caught.value, 400)
     assert caught.value.param == "messages[0].role"
@@ -47,7 +47,7 @@ def test_a_role_that_is_not_a_string_is_a_400(role):
 @pytest.mark.parametrize("model", ["gpt-4o\x00", "m" * 201])
 def test_a_model_id_that_cannot_be_recorded_is_a_400(model):
     """Unknown models answer 404 and are recorded; a NUL (or an id longer than the usage
-    record's column) used to make every later batch of the usage pipeline fail."""
+    record's column) would make every later batch of the usage pipeline fail."""
     for validate, body in (
         (validation.chat, chat(model=model)),
         (validation.embeddings, {"model": model, "input": "x"}),
@@ -78,7 +78,7 @@ def test_a_model_with_a_nul_is_refused_over_http_and_the_usage_drain_keeps_going
         timeout=10,
     )
     assert unknown.status_code == 404
-    pipeline.drain()  # raised DataError (NUL in a text field) on every try
+    pipeline.drain()  # a NUL in a text field would raise DataError on every try
     assert pipeline.pending() == 0
 
 
@@ -136,15 +136,15 @@ GEMINI_ONLY = {
 def test_a_malformed_part_validation_lets_through_is_the_adapters_400(adapter, body):
     validation.chat(body)  # the top level is fine
     provider, deployment = adapter
-    with pytest.raises(GatewayError) as caught:  # was: AttributeError / TypeError
+    with pytest.raises(GatewayError) as caught:  # unguarded: AttributeError / TypeError
         provider.build_chat_request(body, deployment)
     refused(caught.value, 400)
 
 
 @pytest.mark.parametrize("url", ["http://a]b/c", "https://a]b/c"])
 def test_an_image_url_with_a_stray_bracket_is_a_400(url):
-    """Found by the schemathesis run in CI: urlsplit raised "Invalid IPv6 URL", a 500.
-    Validation now refuses the URL itself (media_urls); the adapter, called alone, too."""
+    """urlsplit raises "Invalid IPv6 URL" on these (unguarded, a 500): validation refuses the
+    URL itself (media_urls), and so does the adapter, called alone."""
     body = chat({"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]})
     for build in (validation.chat, lambda body: GEMINI[0].build_chat_request(body, GEMINI[1])):
         with pytest.raises(GatewayError) as caught:
@@ -182,7 +182,7 @@ def test_gemini_reduces_any_json_schema_without_failing(schema):
         b'{"usage": true}',
         b'{"usage": {"prompt_tokens": {}}}',
         b'{"usage": {"prompt_tokens": "many"}}',
-        b'{"usage": {"prompt_tokens": -5}}',  # would have credited the caller
+        b'{"usage": {"prompt_tokens": -5}}',  # a negative count would credit the caller
         b'{"usage": {"prompt_tokens": 1, "prompt_tokens_details": 7}}',
     ],
 )
@@ -196,8 +196,8 @@ def test_unreadable_openai_usage_is_a_502(answer):
 @pytest.mark.parametrize(
     "answer",
     [
-        b'{"embeddings": [{"values": [null, 0.5]}]}',  # was: struct.error
-        b'{"embeddings": [{"values": [1e39]}]}',  # beyond a float32; was: OverflowError
+        b'{"embeddings": [{"values": [null, 0.5]}]}',  # unguarded: struct.error
+        b'{"embeddings": [{"values": [1e39]}]}',  # beyond a float32; unguarded: OverflowError
         b'{"embeddings": [{"values": ["0.5"]}]}',
     ],
 )
@@ -216,7 +216,7 @@ def test_unreadable_gemini_usage_is_a_502():
         "candidates": [{"content": {"parts": [{"text": "hi"}]}}],
         "usageMetadata": {"promptTokenCount": {"n": 1}},
     }
-    with pytest.raises(GatewayError) as caught:  # was: TypeError
+    with pytest.raises(GatewayError) as caught:  # unguarded: TypeError
         provider.parse_chat_response(orjson.dumps(answer), model="m", deployment=deployment)
     refused(caught.value, 502)
 
@@ -280,8 +280,8 @@ STREAMS = {
 
 @pytest.mark.parametrize(("adapter", "events"), STREAMS.values(), ids=list(STREAMS))
 def test_a_malformed_stream_event_is_a_502(adapter, events):
-    """The relay reads each chunk's choices, delta and content: before, these failed there
-    or in the translator with an unhandled exception."""
+    """The relay reads each chunk's choices, delta and content: a malformed one is the
+    translator's 502, never an unhandled exception there or in the translator."""
     provider, deployment = adapter
     translator = provider.stream_translator(model="m", include_usage=True, deployment=deployment)
     with pytest.raises(GatewayError) as caught:
@@ -294,7 +294,7 @@ def test_a_gemini_finish_reason_that_is_not_text_ends_the_choice_as_stop():
     provider, deployment = GEMINI
     translator = provider.stream_translator(model="m", include_usage=False, deployment=deployment)
     event = {"candidates": [{"content": {"parts": [{"text": "hi"}]}, "finishReason": [None]}]}
-    chunks = translator.feed(SSEEvent(orjson.dumps(event).decode()))  # was: TypeError
+    chunks = translator.feed(SSEEvent(orjson.dumps(event).decode()))  # unguarded: TypeError
     assert [chunk["choices"][0]["finish_reason"] for chunk in chunks] == [None, "stop"]
 
 
@@ -310,7 +310,7 @@ def test_a_gemini_stream_error_always_has_a_text_message(message):
 def test_an_empty_chunk_between_cr_and_lf_does_not_split_an_event():
     decoder = SSEDecoder()
     events = decoder.feed(b"data: a\r") + decoder.feed(b"") + decoder.feed(b"\ndata: b\n\n")
-    assert events + decoder.flush() == [SSEEvent("a\nb")]  # was two events, "a" and "b"
+    assert events + decoder.flush() == [SSEEvent("a\nb")]  # not two events, "a" and "b"
 
 
 def test_the_longest_model_id_accepted_fits_the_usage_record():

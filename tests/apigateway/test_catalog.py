@@ -1,3 +1,8 @@
+"""The model catalog (apigateway.catalog): the default rows and their loading, and how the
+gateway's in-process snapshot learns of an operator's edit, through Redis's change counter
+or, for a change made around the ORM, after the max age; fallbacks and deployments checked
+on edit. On the test database and the test Redis."""
+
 import asyncio
 import json
 

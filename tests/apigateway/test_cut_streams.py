@@ -9,13 +9,13 @@ other character a token.
 
 from __future__ import annotations
 
-import math
 import time
 
 import httpx
 import orjson
 import pytest
 
+from tests.apigateway.providers.stream_events import estimate
 from tests.apigateway.test_usage_records import record_of
 from usage import pipeline
 from usage.models import UsageRecord
@@ -23,12 +23,6 @@ from usage.models import UsageRecord
 END = "END-OF-SCRIPT"  # the script's last text: the client leaves when it has read it
 PROMPT = [{"role": "user", "content": "hello there"}]  # two words: the fakes' prompt count
 CJK = "日本語のテキストは一文字がほぼ一トークンです"
-
-
-def estimate(*texts: str) -> int:
-    ascii_chars = sum(1 for text in texts for c in text if c.isascii())
-    other = sum(len(text) for text in texts) - ascii_chars
-    return math.ceil(ascii_chars / 4) + other
 
 
 def stream(tenant, model: str, *, leave_at: str | None = END) -> tuple[httpx.Response, bytes]:
@@ -75,7 +69,7 @@ def text_deltas(field: str, texts: list[str], **beside) -> tuple[list, list[str]
 
 
 OPENAI_SCRIPTS = {
-    # 2,840 characters of tool-call arguments (billed 1 token when only content counted)
+    # 2,840 characters of tool-call arguments (1 token if only content counted)
     "tool call arguments": (
         [*argument_deltas(ARGUMENTS[:2840]), {"content": END}],
         ["save_rows", ARGUMENTS[:2840], END],

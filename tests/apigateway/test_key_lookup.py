@@ -55,7 +55,7 @@ def test_the_database_is_read_once_then_redis_serves_every_process(
 @pytest.mark.django_db(transaction=True)
 def test_an_unknown_key_costs_no_redis_entry(redis_client, database_reads):
     """Random well-formed keys must not fill Redis: an unknown key is remembered by this
-    process alone (and its address's failures are counted, see test_auth_failures)."""
+    process alone (and its address's failures are counted, see test_revocation.py)."""
     digest = keys.digest("nex-sk-" + "b" * 48)
 
     async def lookups():

@@ -289,8 +289,8 @@ def image_call(tenant, model: str, url: str) -> httpx.Response:
 def test_an_internal_or_non_https_media_url_reaches_no_provider(
     tenant, fake_openai, fake_anthropic, fake_gemini, url
 ):
-    """Was: forwarded as it is to OpenAI-shaped providers (the adapters of Anthropic and
-    Gemini took any http(s) URL)."""
+    """Unchecked, such a URL would go as it is to OpenAI-shaped providers, and Anthropic's
+    and Gemini's adapters would pass on any http(s) URL."""
     for model in CHAT_MODELS:
         response = image_call(tenant, model, url)
         assert response.status_code == 400, (model, response.text)

@@ -118,7 +118,7 @@ def test_anthropic_gets_the_cap_as_max_tokens_not_the_models_maximum():
         AnthropicProvider().build_chat_request(chat(max_completion_tokens=64000), claude).body
     )
     assert sent["max_tokens"] == 32000
-    # No cap in the body (the relay always sets one): the model's maximum, as before.
+    # No cap in the body (the relay always sets one): the model's maximum, as above.
     assert (
         orjson.loads(AnthropicProvider().build_chat_request(chat(), claude).body)["max_tokens"]
         == 32000
@@ -219,8 +219,8 @@ def test_well_formed_options_are_kept():
 
 
 def test_a_provider_reading_only_max_tokens_gets_the_smaller_cap(tenant, fake_openai):
-    """Was: both fields forwarded as given; credit was reserved for 1 output token while
-    Groq (which reads max_tokens) could produce 8192."""
+    """Both fields forwarded as given would reserve credit for 1 output token while Groq
+    (which reads max_tokens) could produce 8192."""
     tenant.client().chat.completions.create(
         model="llama-3.3-70b-versatile",
         messages=[USER],
@@ -242,8 +242,9 @@ def test_openai_gets_the_smaller_cap_as_max_completion_tokens(tenant, fake_opena
 
 
 def test_a_claude_call_without_a_cap_is_capped_at_what_was_reserved(tenant, fake_anthropic):
-    """Was: the catalog's maximum output (32,000 for claude-opus-4-1) went upstream while
-    credit was reserved for 4,096 tokens. Now both are the model's maximum."""
+    """The cap sent upstream and the credit reserved are both the model's maximum (32,000
+    for claude-opus-4-1): sending it while reserving for 4,096 tokens lets the provider
+    bill beyond the reservation."""
     fake_anthropic.latency = 0.3
     with ThreadPoolExecutor(1) as pool:
         answer = pool.submit(

@@ -47,8 +47,8 @@ ON_BOTH = pytest.mark.parametrize("money_redis", ["redis", "cluster"], indirect=
 
 @ON_BOTH
 def test_a_claude_call_without_max_tokens_cannot_overdraw(tenant, fake_anthropic):
-    """Found: with $0.35, claude-opus-4-1 without max_tokens was sent the catalog's 32,000
-    output tokens while 4,096 were reserved; the settlement charged all: -$2.05."""
+    """With $0.35, claude-opus-4-1 without max_tokens sent the catalog's 32,000 output
+    tokens while 4,096 are reserved would be charged in full at settlement: -$2.05."""
     organization_id, key = thin_account("0.35")
     fake_anthropic.bills = {"completion": "max"}
     refused = chat(tenant, key, model="claude-opus-4-1")  # 32,000 x $75/M = $2.40 > $0.35
@@ -72,7 +72,7 @@ def test_a_claude_call_without_max_tokens_cannot_overdraw(tenant, fake_anthropic
 def test_the_smaller_of_max_tokens_and_max_completion_tokens_is_reserved_and_sent(
     tenant, fake_openai
 ):
-    """Found: max_completion_tokens 1 with max_tokens 8192 reserved 1 token and sent 8,192
+    """max_completion_tokens 1 with max_tokens 8192 must not reserve 1 token and send 8,192
     to a provider that reads only max_tokens."""
     organization_id, key = thin_account("0.001")
     fake_openai.bills = {"completion": "max"}
@@ -88,9 +88,9 @@ def test_the_smaller_of_max_tokens_and_max_completion_tokens_is_reserved_and_sen
 
 @ON_BOTH
 def test_concurrent_calls_with_unsizable_input_cannot_multiply_an_overdraft(tenant, fake_anthropic):
-    """Found: with $0.02, ten concurrent Claude calls, each with one image URL and
-    max_tokens 1, were billed 150,000 prompt tokens each (a long PDF): -$22.48. The
-    reservation had counted the bytes of the URL."""
+    """With $0.02, ten concurrent Claude calls, each with one image URL and max_tokens 1,
+    billed 150,000 prompt tokens each (a long PDF) would end at -$22.48 if the reservation
+    counted only the bytes of the URL."""
     organization_id, key = thin_account("0.02")
     fake_anthropic.bills = {"prompt": 150_000}
     image = {"type": "image_url", "image_url": {"url": "https://example.com/report.png"}}

@@ -116,7 +116,7 @@ def test_verify_false_accepts_the_certificate_unchecked(tenant, providers, tls_o
 # --- as a served process reads its environment ---------------------------------------------
 
 
-def test_ssl_cert_file_still_sets_the_default_trust(tenant, tls_openai, ca):
+def test_ssl_cert_file_sets_the_default_trust_of_a_served_gateway(tenant, tls_openai, ca):
     with gateway(
         tls_openai,  # (OpenAI's base URL: the TLS fake's)
         workers=1,
@@ -230,7 +230,7 @@ def test_a_stream_event_over_the_size_cap_ends_the_stream_with_an_error_event(
     tenant, fake_openai, settings
 ):
     """Headers are gone by then: the error comes in-band and the caller pays for what the
-    provider produced (the existing rule for a stream cut off), nothing more."""
+    provider produced (the rule for any stream cut off), nothing more."""
     settings.GATEWAY_UPSTREAM_MAX_RESPONSE_BYTES = 4000
     fake_openai.chunk_delay = 0.1  # each event in its own read
     fake_openai.script = [{"content": "one "}, {"content": "two "}, b"data: " + b"x" * 5000]

@@ -92,8 +92,8 @@ def post(tenant, model: str, *, stream: bool = False) -> httpx.Response:
 
 
 def test_a_provider_400_reaches_the_caller_redacted(tenant, fake_openai):
-    """Was: the message as the provider wrote it, the operator's key and the internal
-    host with it."""
+    """Relayed as the provider wrote it, the message would carry the operator's key and the
+    internal host."""
     fake_openai.fail_next(400, {"error": {"message": leaky(UPSTREAM_KEY)}})
     response = post(tenant, "gpt-4o")
     assert response.status_code == 400

@@ -147,7 +147,7 @@ def test_tokens_per_minute_count_the_estimate_then_the_real_usage(tenant, fake_o
     used = first.json()["usage"]["total_tokens"]
     assert 0 < used < estimate  # so the correction is visible
     second = post(tenant, "/chat/completions", body, key)
-    # The first call now counts what it really used, not its estimate.
+    # Settled, the first call counts what it really used, not its estimate.
     assert second.headers["x-ratelimit-remaining-tokens"] == str(1000 - used - estimate)
 
 

@@ -228,8 +228,9 @@ def post(tenant, path: str, body: dict) -> httpx.Response:
 def test_a_billed_option_reaches_no_provider_and_costs_nothing(
     tenant, fake_openai, fake_anthropic, fake_gemini, name, value
 ):
-    """Was: forwarded unchanged (service_tier priority, store, web search, predicted
-    outputs, OpenRouter plugins, audio output) and billed at the standard price."""
+    """Forwarded unchanged, these options (service_tier priority, store, web search,
+    predicted outputs, OpenRouter plugins, audio output) would cost more upstream than the
+    standard price the caller is billed."""
     for model in ("gpt-4o", "llama-3.3-70b-versatile", "claude-3-5-sonnet", "gemini-2.5-flash"):
         response = post(tenant, "/chat/completions", {**chat(**{name: value}), "model": model})
         assert response.status_code == 400, (model, response.text)

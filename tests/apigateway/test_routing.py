@@ -1,3 +1,7 @@
+"""apigateway.routing, pure: which providers are configured, the routes a catalog entry gets
+(the primary, then its configured fallbacks, each with its adapter and time-outs), kept per
+PROVIDERS object; and NEXEON_PROVIDERS as a fresh `manage.py` process reads it."""
+
 from dataclasses import replace
 
 from apigateway import routing

@@ -1,3 +1,7 @@
+"""The SSE decoder and encoder (apigateway.sse), pure: event names, multi-line data,
+comments, CRLF and reads split anywhere (a multi-byte character too), checked against the
+WHATWG rules by Hypothesis on both the fast path for plain data events and the general one."""
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

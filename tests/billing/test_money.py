@@ -1,3 +1,6 @@
+"""billing.money, pure: dollars to whole nano-dollars exactly (a fraction rounds up, floats
+refused), and nano-dollars back to display text and exact plain dollars."""
+
 from decimal import Decimal
 
 import pytest

@@ -78,7 +78,7 @@ def test_lost_usage_is_reported_and_never_refunded(organization, redis_client, c
     credits_grant(organization=organization, amount_nanos=5000, reference="grant:r")
     store = loaded(organization)
     call(store, organization, "req_lost", 1000, 300)
-    # The entry disappears without being booked (the old drain's lock race did this).
+    # The entry disappears without being booked (as a lock race between drainers could do).
     store.ack_usage(store.read_usage("thief", 10, 60_000))
     assert store.credit_state(organization.pk).available == 4700
     with caplog.at_level(logging.ERROR):

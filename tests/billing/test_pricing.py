@@ -1,3 +1,7 @@
+"""billing.pricing, pure: token and image costs in exact nano-dollars, the cached-prompt
+price, one rounding up per charge, the reservation at full price; the integer arithmetic
+checked against Decimal by Hypothesis."""
+
 from decimal import ROUND_CEILING, Decimal
 
 from hypothesis import given

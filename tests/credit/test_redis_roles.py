@@ -24,8 +24,8 @@ from tests.support import PROJECT_DIR, manage_env, start_nexeon, test_database_u
 
 
 def test_clearing_the_django_cache_leaves_money_alone(redis_client):
-    """Found: the Django cache used the money state's database, so one cache.clear()
-    deleted unbilled usage and holds."""
+    """Sharing the money state's database, one cache.clear() of the Django cache would delete
+    unbilled usage and holds."""
     store = RedisStore()
     run(store.load_balance(9, LedgerFigures(credits=10_000, credits_seq=1, usage=0)))
     reserved = run(

@@ -18,7 +18,8 @@ from tests.support import PROJECT_DIR
 pytestmark = pytest.mark.deploy
 
 K8S = PROJECT_DIR / "deploy" / "k8s"
-# The oldest Kubernetes still supported upstream when written, and the newest schemas bundled.
+# An old Kubernetes still in upstream support (raise it as releases age out), and the newest
+# schemas bundled.
 VERSIONS = ("1.31.0", kubernetes_validate.latest_version() + ".0")
 
 

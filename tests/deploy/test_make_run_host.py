@@ -66,7 +66,8 @@ def test_make_run_on_a_network_host_refuses_debug(tmp_path, debug):
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])  # noqa: S104 (the point)
 def test_make_run_serves_on_loopback_and_on_the_network_when_asked(tmp_path, host):
-    """The default (loopback) runs as before; a network HOST runs with the explicit word."""
+    """The default (loopback) serves with no further word; a network HOST serves with the
+    explicit one."""
     project = project_with_runtime_venv(tmp_path / "checkout")
     port = free_port()
     env = shell_env(tmp_path, PORT=str(port))

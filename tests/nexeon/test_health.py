@@ -1,3 +1,8 @@
+"""The probes (/healthz, /readyz): liveness answers 200, is never cached and refuses
+writes; readiness reports the database and Redis, and is a 503 naming the one that cannot
+be reached. Through Django's test client, and a fresh `manage.py shell` for an
+unreachable database."""
+
 import pytest
 from django.test import override_settings
 

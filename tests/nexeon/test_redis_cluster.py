@@ -31,8 +31,8 @@ RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
 @pytest.mark.django_db(transaction=True)
 @ON_CLUSTER
 def test_dashboard_login_with_the_cache_on_the_cluster(money_redis, redis_cluster, owner):
-    """Found: the Django cache (allauth's login throttle) on a cluster answered 500
-    (MovedError) to every login."""
+    """The Django cache (allauth's login throttle) must speak the cluster protocol, or every
+    login is a 500 (MovedError)."""
     code = (
         "from django.test import Client; c = Client(HTTP_HOST='localhost'); "
         "bad = c.post('/accounts/login/', {'login': 'owner@example.com', 'password': 'no'}); "
@@ -77,8 +77,8 @@ def test_the_cache_on_the_money_cluster_clears_only_its_own_keys(money_redis, se
 @pytest.mark.django_db(transaction=True)
 @ON_CLUSTER
 def test_create_api_key_on_the_cluster_grants_once_and_prints_the_key(money_redis):
-    """Found: the grant committed, then syncing it to the cluster raised MovedError: no key
-    printed, and the operator's retry granted the credits a second time."""
+    """Syncing a committed grant to the cluster can raise MovedError: the key must still be
+    printed, and the operator's retry must not grant the credits a second time."""
     for attempt in range(2):  # the second run: the balance is in Redis, the sync writes it
         out = subprocess.run(
             [sys.executable, "manage.py", "create_api_key", "ops@example.com", "--credits", "3"],
@@ -113,8 +113,8 @@ def test_readyz_is_200_on_a_serving_cluster(money_redis):
 
 @pytest.mark.django_db
 def test_readyz_is_503_when_a_master_of_the_cluster_is_down(settings):
-    """Found: with a master down (a third of the organizations' money unreachable), /readyz
-    pinged the node REDIS_URL names and said 200."""
+    """With a master down, a third of the organizations' money is unreachable: pinging only
+    the node REDIS_URL names would say 200."""
     cluster = OwnRedisCluster(masters=3)
     cluster.start()
     try:
@@ -145,8 +145,9 @@ def worker(*extra: str, env: dict[str, str]) -> subprocess.Popen:
 
 @pytest.mark.django_db
 def test_a_worker_refuses_a_broker_on_a_cluster(redis_cluster):
-    """Found: with CELERY_BROKER_URL on a cluster the worker exited with kombu's own error
-    (Celery's Redis transport has no cluster support)."""
+    """Celery's Redis transport has no cluster support: with CELERY_BROKER_URL on a cluster
+    the worker must refuse to start in words an operator can act on, not with kombu's own
+    error."""
     process = worker(
         env=manage_env(
             DATABASE_URL=test_database_url(),

@@ -1,8 +1,8 @@
 """The strict Content-Security-Policy on every page, templates with nothing inline for it to
 refuse, and HSTS by default in production over HTTPS (directly or from a TLS proxy).
 
-Found: no Content-Security-Policy at all, inline onchange handlers in the templates, and no
-Strict-Transport-Security unless SECURE_HSTS_SECONDS was set by hand."""
+What this guards against: no Content-Security-Policy, inline handlers (onchange) in the
+templates, and no Strict-Transport-Security unless SECURE_HSTS_SECONDS is set by hand."""
 
 from __future__ import annotations
 

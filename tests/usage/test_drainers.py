@@ -81,9 +81,10 @@ def stall_the_database(seconds: float) -> threading.Thread:
 def test_two_drainers_and_a_stalled_database_book_every_call_once(
     organization, money_redis, settings
 ):
-    """Found: the drain's lock (SET NX EX, deleted unconditionally, LTRIM by count) let two
-    drainers read the same batch when the database stalled longer than the lock, and each
-    trimmed it: with a 1 s lock and a 2.5 s database, 1,000 events were lost."""
+    """A drain lock (SET NX EX, deleted unconditionally, LTRIM by count) lets two drainers
+    read the same batch when the database stalls longer than the lock, and each trims it:
+    with a 1 s lock and a 2.5 s database, 1,000 events are lost. A stuck batch is claimed
+    by the other drainer instead, and booked once."""
     settings.USAGE_CLAIM_SECONDS = 1  # the other drainer takes over a stuck batch after 1 s
     credits_grant(organization=organization, amount_nanos=10**10, reference="grant:d")
     request_ids = settle_calls(organization, 3_100)

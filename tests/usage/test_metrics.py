@@ -156,7 +156,7 @@ def assert_labels_bounded(text: str, models: set[str]) -> None:
 def test_a_model_id_with_a_unit_separator_is_counted_and_the_scrape_still_answers(
     organization, redis_client, scrape
 ):
-    # Such a call answers 404 but is recorded; its id used to make every scrape a 500.
+    # Such a call answers 404 but is recorded; its id must not make every scrape a 500.
     drained(redis_client, unknown_model_call(organization, "gpt-4o\x1fx"))
     text = scrape()
     assert value(text, "nexeon_requests_total", endpoint="chat", model="other", status="404") == 1
@@ -197,7 +197,7 @@ def test_random_model_ids_do_not_grow_the_metrics_hash(organization, redis_clien
 
 @pytest.mark.django_db
 def test_a_whole_sum_after_a_fractional_one_is_still_added(organization, redis_client, scrape):
-    # A field once HINCRBYFLOAT'd refuses HINCRBY: the 1.0 s batch used to be lost.
+    # A field once HINCRBYFLOAT'd refuses HINCRBY: the 1.0 s batch must not be lost.
     drained(redis_client, event(organization, duration_ms=730.0))
     drained(redis_client, event(organization, duration_ms=1000.0))
     text = scrape()
@@ -287,7 +287,7 @@ def test_a_foreign_or_malformed_field_in_the_hash_is_skipped(
     redis_client.hset(
         HASH,
         mapping={
-            "nexeon_requests_total\x1fendpoint=chat\x1fmodel=a\x1fb": 1,  # the old encoding
+            "nexeon_requests_total\x1fendpoint=chat\x1fmodel=a\x1fb": 1,  # an earlier encoding
             '["nexeon_requests_total", [["endpoint", "chat"]]]': 1,  # label names missing
             '["nexeon_no_such_metric", []]': 1,
             '["nexeon_cost_usd_total", [["model", "gpt-4o"]]]': "not a number",

@@ -1,3 +1,8 @@
+"""The OpenAI-shaped adapters (apigateway.providers.openai), pure: the chat request with the
+upstream model and the operator's key, Azure's deployment path and api-key header, the
+answer under the public model name with its usage, the stream translator (the usage chunk
+shown only when asked for, an id always) and the map of upstream errors to the gateway's."""
+
 import orjson
 import pytest
 
