@@ -1,3 +1,10 @@
+"""The Django admin of accounts: users, organizations (with the "Grant credits" action),
+API keys and invitations.
+
+An operator's password reset revokes the user's management tokens, as allauth's own resets
+do; a change to what the gateway caches (a key, an organization's plan or limits) is
+announced to it once it commits."""
+
 import uuid
 from decimal import Decimal
 

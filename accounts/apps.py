@@ -1,3 +1,6 @@
+"""The accounts app; its ready() connects the signal that tombstones a deleted API key in
+the gateway's cache."""
+
 from django.apps import AppConfig
 from django.db import transaction
 from django.db.models.signals import post_delete

@@ -1,4 +1,5 @@
-"""The organization a dashboard request acts on: chosen in the session, checked every time."""
+"""The organization a dashboard request acts on (chosen in the session, checked every
+time), who may manage it, and what every dashboard page renders of it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from accounts.requests import AuthenticatedHttpRequest
 from accounts.services import personal_organization_get_or_create
 
 SESSION_KEY = "organization_id"
-KEY_MANAGERS = {Role.OWNER, Role.ADMIN}
+MANAGER_ROLES = {Role.OWNER, Role.ADMIN}
 
 
 def current_membership(request: AuthenticatedHttpRequest) -> Membership:
@@ -27,8 +28,10 @@ def current_membership(request: AuthenticatedHttpRequest) -> Membership:
     return membership
 
 
-def can_manage_keys(membership: Membership) -> bool:
-    return membership.role in KEY_MANAGERS
+def can_manage(membership: Membership) -> bool:
+    """Owners and admins manage the organization: its keys, its members, its credit
+    purchases."""
+    return membership.role in MANAGER_ROLES
 
 
 def page_context(request: AuthenticatedHttpRequest, membership: Membership, **extra) -> dict:

@@ -1,4 +1,5 @@
-"""The API key forms: create, edit. Allowed models are picked from the catalog."""
+"""The dashboard's forms for API keys (create, edit, rename; allowed models are picked
+from the catalog) and for management tokens."""
 
 from __future__ import annotations
 

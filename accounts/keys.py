@@ -1,7 +1,9 @@
-"""API keys as strings: generate, recognise, digest. Pure functions, no database.
+"""API keys and management tokens as strings: generate, recognise, digest. Pure
+functions, no database.
 
-A key is ``nex-sk-`` followed by 48 random letters and digits (about 286 bits). Only its
-SHA-256 digest is stored; the first characters (the prefix) are kept to show in lists.
+A key is ``nex-sk-`` followed by 48 random letters and digits (about 286 bits); a
+management token has the same shape after ``nex-mt-``. Only a secret's SHA-256 digest is
+stored; its first characters (the prefix) are kept to show in lists.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def looks_like_key(candidate: str, prefix: str = KEY_PREFIX) -> bool:
 
 
 def digest(key: str) -> str:
-    """Hex SHA-256: the key has 288 random bits, so a fast hash is enough (no stretching)."""
+    """Hex SHA-256: the key has about 286 random bits, so a fast hash is enough (no
+    stretching)."""
     return hashlib.sha256(key.encode()).hexdigest()
 
 

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts import invitations, services
-from accounts.current import SESSION_KEY, can_manage_keys, current_membership, page_context
+from accounts.current import SESSION_KEY, can_manage, current_membership, page_context
 from accounts.models import Invitation, Membership, Role
 from accounts.requests import AuthenticatedHttpRequest
 
@@ -32,7 +32,7 @@ class RoleForm(forms.Form):
 
 def _manager(request: AuthenticatedHttpRequest) -> Membership:
     membership = current_membership(request)
-    if not can_manage_keys(membership):  # owners and admins manage members too
+    if not can_manage(membership):
         raise PermissionDenied("Only owners and admins manage members.")
     return membership
 
@@ -55,7 +55,7 @@ def _members_page(
             membership,
             members=organization.memberships.select_related("user").order_by("created_at"),
             invitations=invitations.open_invitations(organization),
-            can_manage=can_manage_keys(membership),
+            can_manage=can_manage(membership),
             form=form,
             roles=Role.choices,
         ),

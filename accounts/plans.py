@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from django.conf import settings
 
 DEFAULT_PLANS: dict[str, dict[str, int | None]] = {
-    # Every new organization: OpenAI's first usage tier is 500 RPM per model.
+    # The default (DEFAULT_PLAN): 500 requests per minute per key, as OpenAI's first usage
+    # tier allows per model.
     "standard": {"key_rpm": 500, "key_tpm": None, "org_rpm": 5_000, "org_tpm": None},
     "scale": {"key_rpm": 10_000, "key_tpm": None, "org_rpm": 50_000, "org_tpm": 50_000_000},
     # Internal use and load tests: only limits set on the key itself apply.

@@ -1,4 +1,5 @@
-"""Writes on accounts: users, organizations and API keys. Views and commands call these."""
+"""Writes on accounts: users, organizations and their limits, memberships, API keys and
+management tokens. Views, the REST API, the admin and commands call these."""
 
 from __future__ import annotations
 
@@ -157,8 +158,9 @@ def _check_spend_limit(nanos: int | None) -> None:
 
 
 def _checked_models(models: list[str], *, already) -> list[str]:
-    """The allowed models, each once and each a catalog id; an id the key already had
-    may stay (a model later removed from the catalog), so an edit never widens a key."""
+    """The allowed models, each once and each a catalog id. An id the key already had may
+    stay after the catalog drops it: refusing it would make the edit drop it, and a list
+    emptied that way would allow every model, widening the key."""
     from accounts.selectors import catalog_model_ids
 
     wanted = list(dict.fromkeys(models))

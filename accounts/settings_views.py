@@ -23,7 +23,7 @@ class NameForm(forms.Form):
     name = forms.CharField(max_length=120)
 
 
-def _settings(
+def _settings_page(
     request: AuthenticatedHttpRequest,
     membership: Membership,
     *,
@@ -68,7 +68,7 @@ def _just_created(request: AuthenticatedHttpRequest, membership: Membership) -> 
 
 @login_required
 def settings_page(request: AuthenticatedHttpRequest) -> HttpResponse:
-    return _settings(request, current_membership(request))
+    return _settings_page(request, current_membership(request))
 
 
 @login_required
@@ -105,15 +105,15 @@ def token_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     membership = current_membership(request)
     form = ManagementTokenForm(request.POST, user=request.user)
     if not form.is_valid():
-        return _settings(request, membership, token_form=form, status=400)
+        return _settings_page(request, membership, token_form=form, status=400)
     try:
         token, plaintext = services.management_token_create(
             user=request.user, **form.service_arguments()
         )
     except ValueError as error:  # the membership ended since the form was checked
         form.add_error("organization", str(error))
-        return _settings(request, membership, token_form=form, status=400)
-    return _settings(request, membership, new_token={"token": token, "plaintext": plaintext})
+        return _settings_page(request, membership, token_form=form, status=400)
+    return _settings_page(request, membership, new_token={"token": token, "plaintext": plaintext})
 
 
 @login_required

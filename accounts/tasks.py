@@ -1,3 +1,6 @@
+"""Accounts' periodic Celery tasks (CELERY_BEAT_SCHEDULE): clearing expired sessions and
+revoking expired API keys."""
+
 from celery import shared_task
 from django.contrib.sessions.models import Session
 from django.utils import timezone

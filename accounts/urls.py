@@ -1,3 +1,6 @@
+"""The dashboard's routes for API keys, the organization switcher, settings (organizations,
+management tokens), members and invitations, and the public API docs page."""
+
 from django.urls import path
 
 from accounts import member_views, settings_views, views

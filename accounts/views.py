@@ -1,4 +1,6 @@
-"""Dashboard pages. Each view: check membership, call one service, render."""
+"""The home page (the dashboard's overview once signed in), the API docs page, the API
+keys pages and the organization switcher. Each view: check membership, call one service,
+render."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts import services
-from accounts.current import SESSION_KEY, can_manage_keys, current_membership, page_context
+from accounts.current import SESSION_KEY, can_manage, current_membership, page_context
 from accounts.forms import ApiKeyCreateForm, ApiKeyEditForm, ApiKeyRenameForm
 from accounts.models import ApiKey, Membership
 from accounts.plans import organization_limits
@@ -37,7 +39,7 @@ def home(request: HttpRequest) -> HttpResponse:
     organization = membership.organization
     spent, requests = organization_month_usage(organization=organization)
     balance = organization_balance_nanos(organization=organization)
-    now = serving()
+    serving_now = serving()
     return render(
         request,
         "dashboard/overview.html",
@@ -50,9 +52,13 @@ def home(request: HttpRequest) -> HttpResponse:
             requests=requests,
             no_balance=balance <= 0,
             purchases=stripe_configured(),
-            can_buy=can_manage_keys(membership),
+            can_buy=can_manage(membership),
             # The snippets' model: one that answers here as they are pasted.
-            example_model=EXAMPLE_MODEL if now.providers or not now.demo_model else now.demo_model,
+            example_model=(
+                EXAMPLE_MODEL
+                if serving_now.providers or not serving_now.demo_model
+                else serving_now.demo_model
+            ),
         ),
     )
 
@@ -92,7 +98,7 @@ def _keys_page(
             keys=membership.organization.api_keys.order_by("-created_at"),
             form=form,
             new_key=new_key,
-            can_manage=can_manage_keys(membership),
+            can_manage=can_manage(membership),
             api_base=request.build_absolute_uri("/v1"),
             plan=membership.organization.plan,
             limits=organization_limits(membership.organization),
@@ -102,7 +108,7 @@ def _keys_page(
 
 def _key_manager(request: AuthenticatedHttpRequest) -> Membership:
     membership = current_membership(request)
-    if not can_manage_keys(membership):
+    if not can_manage(membership):
         raise PermissionDenied("Only owners and admins manage API keys.")
     return membership
 

@@ -1,3 +1,7 @@
+"""The Django admin of billing: the ledger, where operators add credit entries (booked by
+the ledger's writer, never edited or deleted), and Stripe's purchases, events and disputes,
+which only Stripe's events write (an operator may clear a lost dispute's flag)."""
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet

@@ -1,3 +1,6 @@
+"""The billing app; its ready() has `manage.py migrate` also move the credit store's
+unsharded key names to the sharded ones (billing/legacy_keys.py)."""
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 

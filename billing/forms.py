@@ -1,3 +1,6 @@
+"""The billing page's purchase form: a preset amount or a custom one, between
+BILLING_MIN_PURCHASE_USD and BILLING_MAX_PURCHASE_USD."""
+
 from __future__ import annotations
 
 from decimal import Decimal

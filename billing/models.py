@@ -1,4 +1,6 @@
-"""The credit ledger: append-only; an organization's balance is the sum of its entries."""
+"""Billing's tables: the credit ledger (append-only; an organization's balance is the sum
+of its entries) and the running totals its writer keeps; Stripe's purchases, events and
+disputes; low-balance alerts."""
 
 from __future__ import annotations
 

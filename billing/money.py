@@ -16,7 +16,8 @@ NANOS_PER_CENT = NANOS_PER_USD // 100
 
 
 def usd_to_nanos(amount: Decimal | str | int) -> int:
-    """Parse a dollar amount exactly; refuses floats so binary rounding cannot creep in."""
+    """A dollar amount as nano-dollars, exactly (a fraction of a nano-dollar rounds up, as a
+    charge does); refuses floats so binary rounding cannot creep in."""
     if isinstance(amount, float):
         raise TypeError("money is never a float; pass a Decimal or a string")
     value = Decimal(amount) * NANOS_PER_USD

@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 
 
 def reconcile_organization(store: CreditStore, organization_id: int) -> str:
-    """'equal', 'credits synced', 'charged', 'usage missing', 'busy' or 'not loaded'."""
+    """'equal', 'credits synced', 'credits ahead', 'charged', 'usage missing', 'busy' or
+    'not loaded'."""
     before = ledger_figures(organization_id)
     state = store.credit_state(organization_id)
     after = ledger_figures(organization_id)

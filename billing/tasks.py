@@ -1,3 +1,6 @@
+"""Billing's periodic Celery tasks (CELERY_BEAT_SCHEDULE): credit held by dead calls
+returned, the credit store reconciled with the ledger, low-balance emails."""
+
 from celery import shared_task
 
 from credit.stores import current as credit_store

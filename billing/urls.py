@@ -1,3 +1,6 @@
+"""The billing page's routes (buy credits, Stripe Checkout's return pages, the history as
+CSV) and Stripe's webhook."""
+
 from django.urls import path
 
 from billing import views

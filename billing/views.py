@@ -25,7 +25,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from accounts.current import can_manage_keys, current_membership, page_context
+from accounts.current import can_manage, current_membership, page_context
 from accounts.requests import AuthenticatedHttpRequest
 from billing import purchases, stripe_events
 from billing.forms import PurchaseForm, presets, purchase_bounds
@@ -43,7 +43,7 @@ WEBHOOK_TOLERANCE_SECONDS = 300
 def billing_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     membership = current_membership(request)
     organization = membership.organization
-    can_buy = can_manage_keys(membership)  # the same roles: owners and admins
+    can_buy = can_manage(membership)
     flag = dispute_flag(organization.pk)
     form = PurchaseForm()
     if request.method == "POST":

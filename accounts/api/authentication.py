@@ -1,3 +1,6 @@
+"""How the REST API knows its caller: a management token (`Authorization: Bearer
+nex-mt-…`), and how the OpenAPI schema describes that scheme."""
+
 from __future__ import annotations
 
 from django.utils import timezone

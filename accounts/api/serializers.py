@@ -1,3 +1,6 @@
+"""The REST API's JSON shapes: organizations (with the caller's role in each), members,
+API keys (the secret only in the answer that creates one) and usage."""
+
 from __future__ import annotations
 
 from rest_framework import serializers

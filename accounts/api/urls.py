@@ -1,3 +1,6 @@
+"""The REST API's routes, under /api/: organizations, their members, keys and usage; the
+OpenAPI schema and its reference page."""
+
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 

@@ -25,7 +25,7 @@ from accounts.api.serializers import (
     OrganizationSerializer,
     UsageSerializer,
 )
-from accounts.current import can_manage_keys
+from accounts.current import can_manage
 from accounts.models import ApiKey, ManagementToken, Membership
 from accounts.requests import AuthenticatedRequest
 from billing.models import EntryKind
@@ -79,7 +79,7 @@ class KeyList(APIView):
     @extend_schema(request=ApiKeySerializer, responses={201: ApiKeyCreatedSerializer})
     def post(self, request: AuthenticatedRequest, organization_id: int) -> Response:
         membership = membership_or_404(request, organization_id)
-        if not can_manage_keys(membership):
+        if not can_manage(membership):
             raise PermissionDenied("Only owners and admins create keys.")
         serializer = ApiKeySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -109,7 +109,7 @@ class KeyDetail(APIView):
         the gateway applies it within GATEWAY_KEY_CACHE_SECONDS."""
         membership = membership_or_404(request, organization_id)
         api_key = get_object_or_404(ApiKey, pk=key_id, organization=membership.organization)
-        if not can_manage_keys(membership):
+        if not can_manage(membership):
             raise PermissionDenied("Only owners and admins edit keys.")
         serializer = ApiKeySerializer(api_key, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
@@ -135,7 +135,7 @@ class KeyRevoke(APIView):
     def post(self, request: AuthenticatedRequest, organization_id: int, key_id: int) -> Response:
         membership = membership_or_404(request, organization_id)
         api_key = get_object_or_404(ApiKey, pk=key_id, organization=membership.organization)
-        if not can_manage_keys(membership):
+        if not can_manage(membership):
             raise PermissionDenied("Only owners and admins revoke keys.")
         services.api_key_revoke(api_key=api_key)
         return Response(ApiKeySerializer(api_key).data)

@@ -38,7 +38,7 @@ function labelTableCells(table) {
       column += cell.colSpan;
     }
   }
-  table.dataset.stack = "";
+  table.dataset.stack = "";  // stackable: turns off the CSS's no-script fallback (scroll sideways)
   return true;
 }
 

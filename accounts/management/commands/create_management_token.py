@@ -1,3 +1,6 @@
+"""Create a REST API management token from the command line, acting in one of the user's
+organizations. The token is printed alone on the last line of stdout."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Membership, User
