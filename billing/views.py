@@ -30,7 +30,7 @@ from accounts.requests import AuthenticatedHttpRequest
 from billing import purchases, stripe_events
 from billing.forms import PurchaseForm, presets, purchase_bounds
 from billing.history import history_entries, receipt_urls, usd_exact
-from billing.models import Purchase
+from billing.models import DisputeStatus, Purchase
 from billing.money import cents_to_nanos, format_usd
 from billing.selectors import dispute_flag, organization_balance_nanos
 
@@ -50,7 +50,13 @@ def billing_page(request: AuthenticatedHttpRequest) -> HttpResponse:
         if not can_buy:
             raise PermissionDenied("Only owners and admins buy credits.")
         if flag is not None:
-            messages.error(request, "Purchases are paused while a payment dispute is open.")
+            messages.error(
+                request,
+                "Purchases are paused while a payment dispute is open."
+                if flag.status == DisputeStatus.OPEN
+                else "Purchases are paused: a payment dispute was lost. "
+                "The operator can lift this once it is settled.",
+            )
             return redirect("billing")
         if not purchases.stripe_configured():
             messages.error(request, "Purchases are not configured on this server.")

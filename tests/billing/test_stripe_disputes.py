@@ -105,6 +105,11 @@ def test_a_lost_dispute_keeps_the_credits_taken_and_the_flag_until_an_operator_c
         "product_not_received",
     )
     assert dispute_flag(organization.pk) == record
+    client = Client()
+    client.force_login(owner)
+    refused = client.post("/billing/", {"preset": "10"}, follow=True).content.decode()
+    assert "a payment dispute was lost" in refused and "dispute is open" not in refused
+    assert Purchase.objects.count() == 1  # no new checkout was started
 
     listing = admin_client.get("/admin/billing/stripedispute/").content.decode()
     assert dispute["id"] in listing
