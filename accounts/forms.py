@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import ApiKey
 from accounts.selectors import catalog_model_ids
+from accounts.services import MANAGEMENT_TOKEN_DEFAULT_DAYS
 from billing.money import usd_plain, usd_to_nanos
 
 EXPIRY_CHOICES = [("", "Never"), ("7", "In 7 days"), ("30", "In 30 days"), ("90", "In 90 days")]
@@ -126,7 +127,10 @@ class ManagementTokenForm(forms.Form):
     name = forms.CharField(max_length=120, label="Token name")
     organization = forms.TypedChoiceField(coerce=int, label="Organization")
     days = forms.TypedChoiceField(
-        choices=TOKEN_LIFETIME_CHOICES, coerce=int, initial="90", label="Expires after"
+        choices=TOKEN_LIFETIME_CHOICES,
+        coerce=int,
+        initial=str(MANAGEMENT_TOKEN_DEFAULT_DAYS),
+        label="Expires after",
     )
 
     def __init__(self, *args, user, **kwargs) -> None:

@@ -17,6 +17,8 @@ from functools import lru_cache
 from math import lcm
 from typing import Any
 
+from billing.money import NANOS_PER_USD
+
 NANOS_PER_TOKEN_PER_USD_PER_MTOK = Decimal(1000)
 
 
@@ -84,7 +86,7 @@ def token_cost_nanos(
 def image_cost_nanos(prices: dict[str, Any], *, quality: str, size: str, n: int) -> int:
     table = prices.get("image") or {}
     each = table.get(f"{quality}/{size}") or table.get(f"standard/{size}") or 0
-    return _ceil(Decimal(str(each)) * 1_000_000_000 * n)
+    return _ceil(Decimal(str(each)) * NANOS_PER_USD * n)
 
 
 def max_cost_nanos(prices: dict[str, Any], *, prompt_tokens: int, completion_tokens: int) -> int:
