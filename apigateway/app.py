@@ -82,9 +82,11 @@ ENDPOINT_NAMES = {
     "count_tokens": "count_tokens",
     "responses": "responses",
 }
-# else the endpoint's own
+# The catalog mode of the models an endpoint calls, where it is not the endpoint's own.
 CATALOG_MODES = {"messages": "chat", "count_tokens": "chat", "responses": "chat"}
-COUNTED_BY_THE_LIMITER = {402, 429}  # refused by the reservation itself (429: not counted)
+# Refusals the reservation itself decided, which also decided whether the request counts
+# against the limits (a 402 does, a 429 does not): count_refused_request leaves them alone.
+REFUSED_BY_THE_RESERVATION = {402, 429}
 
 
 # Calls being served by this process, so that a stopping server can let them settle.
@@ -109,8 +111,8 @@ async def finish_in_flight(limit: float) -> int:
 
 
 async def application(scope: dict[str, Any], receive: Receive, send: Send) -> None:
-    # One coroutine for the whole call (no _serve inside it): every wake-up of the call
-    # (the provider's answer, Redis's reply) resumes each level of the stack again.
+    # No wrapper coroutine between this one and dispatch: every wake-up of the call (the
+    # provider's answer, Redis's reply) resumes each level of the stack again.
     if scope["type"] != "http":
         return
     task = asyncio.current_task(running_loop())
@@ -141,7 +143,7 @@ async def application(scope: dict[str, Any], receive: Receive, send: Send) -> No
     finally:
         try:
             if response.log is not None and not response.log.emitted:
-                if response.log.status not in COUNTED_BY_THE_LIMITER:
+                if response.log.status not in REFUSED_BY_THE_RESERVATION:
                     # Refused before the limits were checked (400, 404, 408, 413, 503):
                     # every authenticated request to a POST endpoint counts all the same.
                     await count_refused_request(response.log.key)

@@ -1,3 +1,6 @@
+"""The apigateway app's configuration: a saved or deleted catalog row tells every worker,
+once its transaction commits, to read the catalog again (catalog.announce_change)."""
+
 from typing import Any
 
 from django.apps import AppConfig

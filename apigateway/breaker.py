@@ -65,9 +65,9 @@ class Breakers:
         if now < state.resting_until:
             return state.resting_until - now
         if state.trial_since is not None:
-            lease_ends = state.trial_since + self.rest_seconds
-            if now < lease_ends:
-                return lease_ends - now  # another call is trying it right now
+            trial_ends = state.trial_since + self.rest_seconds
+            if now < trial_ends:
+                return trial_ends - now  # another call is trying it right now
         return 0.0
 
     def acquire(self, key: str) -> bool:

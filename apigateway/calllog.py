@@ -1,5 +1,5 @@
 """What the usage pipeline learns about each /v1 call: one event per authenticated call to
-chat, embeddings or images, whatever its outcome (no prompt or answer contents).
+a POST endpoint (app.POST_ENDPOINTS), whatever its outcome (no prompt or answer contents).
 
 A call that reserved credit sends its event with its settlement (one round trip with the
 balance update). A call refused before that (400, 404, 413, 429, 402, 503) sends it on its

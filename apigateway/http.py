@@ -2,13 +2,9 @@
 (keep-alive pools), each deployment's own time-outs, retries and fallbacks that happen
 only before anything reached the caller, and the circuit breakers (apigateway/breaker.py).
 
-The client is apigateway/upstream_client.py, chosen by measurement (docs/performance.md):
-httpx 0.28's pool spent a fifth of the CPU checking idle connections on every request,
-and aiohttp's response path ran ~0.5 ms slower than a bare asyncio Protocol after the
-idle wait that every call has; httpx 0.28, measured again before proxies, TLS options
-and limits were added here, added +6.4 ms at a 50 ms upstream against this client's +0.9
-(docs/benchmarks/egress-client-ab.md in the git history). Every transport failure
-leaves this module as a GatewayError (502, 503 or 504).
+The client is apigateway/upstream_client.py rather than httpx or aiohttp, because it adds
+less latency to every call (why, and by how much: its docstring and docs/operations.md).
+Every transport failure leaves this module as a GatewayError (502, 503 or 504).
 
 A call may go to any deployment of its model (routing.deployments_for, in the order
 balance.plan gives the call: its balanced deployments by affinity, then the catalog's

@@ -31,7 +31,7 @@ CAPABILITY_LABELS = {
     "structured_output": "Structured output",
     "reasoning": "Reasoning",
 }
-# Prompt-side prices, as the page names them (billing/pricing.py: $ per million tokens).
+# Token prices, as the page names them (billing/pricing.py: $ per million tokens).
 TOKEN_PRICES = (
     ("prompt", "Input"),
     ("completion", "Output"),

@@ -50,14 +50,14 @@ def models_per_provider() -> Counter[str]:
 
 def startup_line() -> tuple[int, str]:
     """(log level, message): the configured providers with their models, or a warning."""
-    now = serving()
+    current = serving()
     demo_part = (
-        f"demo model {now.demo_model} on (free local echo; GATEWAY_DEMO_MODEL)"
-        if now.demo_model
+        f"demo model {current.demo_model} on (free local echo; GATEWAY_DEMO_MODEL)"
+        if current.demo_model
         else "demo model off"
     )
-    if not now.providers:
-        answers = "only the demo model answers" if now.demo_model else "every call answers 503"
+    if not current.providers:
+        answers = "only the demo model answers" if current.demo_model else "every call answers 503"
         return logging.WARNING, f"{NO_PROVIDER}; {answers}"
     try:
         counts = models_per_provider()
@@ -65,7 +65,8 @@ def startup_line() -> tuple[int, str]:
         logger.debug("model counts unavailable: %s", exc)
         counts = None
     listed = ", ".join(
-        name if counts is None else f"{name} ({_models(counts[name])})" for name in now.providers
+        name if counts is None else f"{name} ({_models(counts[name])})"
+        for name in current.providers
     )
     return logging.INFO, f"providers configured: {listed}; {demo_part}"
 

@@ -255,9 +255,9 @@ def settle_blocking(
 
 
 async def count_refused_request(key: KeyInfo | None) -> None:
-    """A call refused before the limits were checked (400, 404, 413) still counts against
-    the key's and organization's requests per minute: every authenticated request does.
-    Best effort: Redis unreachable leaves it uncounted."""
+    """A call refused before the limits were checked (400, 404, 408, 413, 503) still counts
+    against the key's and organization's requests per minute: every authenticated request
+    does. Best effort: Redis unreachable leaves it uncounted."""
     if key is None or not (key.rpm_limit or key.org_rpm_limit):
         return
     with suppress(*REDIS_ERRORS):

@@ -370,7 +370,7 @@ async def _chat_stream(
         logger.info("%s: client disconnected mid-stream", call.request_id)
     finally:
         stop_watching()
-        relay.cancel()  # (the server is stopping: this task itself was cancelled)
+        relay.cancel()  # (still running only if this task itself was cancelled: stopping)
         response.close()
         # Billed from the provider's final counts, or, for a stream that ended early, for
         # all the output it produced so far (see StreamTranslator.billable_usage), relayed

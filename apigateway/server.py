@@ -11,11 +11,9 @@ regexes per header, a response's head written with its first body bytes (a whole
 in one write and, through the scope extension `nexeon.respond`, without ASGI messages), a
 body that arrived with its head handed over without receive() and its idle timer, a client
 that leaves mid-stream reported by a callback (`nexeon.on_disconnect`) rather than to a
-task waiting on receive(), no access-log branch. After a
-call waits on its provider, each distinct piece of code a response runs through costs its
-cache misses again (docs/benchmarks/cold-path-experiments.md in the git history), so
-less code here is less
-added latency (docs/performance.md).
+task waiting on receive(), no access-log branch. After a call waits on its provider, each
+distinct piece of code a response runs through costs its cache misses again, so less code
+here is less added latency (docs/performance.md).
 
 What a client sees is uvicorn's behaviour: the same status lines, `date` and `server`
 headers, keep-alive and pipelining, `Expect: 100-continue`, chunked streams, and a 500

@@ -2,12 +2,11 @@
 loop, the httptools parser, and deadlines for connecting, for the first byte and between
 bytes.
 
-Why not aiohttp: after 50 ms of waiting on a provider, aiohttp's response path ran about
-0.5 ms slower at the median than the same exchange over a bare asyncio Protocol on this
-VM (0.06 ms slower when hot) — its layers run cold, and the gateway's added latency at a
-50 ms upstream is mostly such cold work (docs/performance.md). httpx 0.28 added +6.4 ms
-there and served an eighth of the calls at c=64 (the A/B: docs/benchmarks/
-egress-client-ab.md in the git history).
+Why not aiohttp or httpx: every call waits on its provider, and the code that runs after
+the wait runs cold, so the gateway's added latency is mostly the code a response passes
+through (docs/performance.md). After a 50 ms wait, aiohttp's response path takes about
+0.5 ms longer at the median than the same exchange over a bare asyncio Protocol (0.06 ms
+when hot); httpx 0.28 adds +6.4 ms against this client's +0.9 (docs/operations.md).
 This client does only what the gateway needs: one request per connection at a time,
 Content-Length request bodies, any response framing httptools understands (length,
 chunked, until close), gzip/deflate answers decoded, TLS (the system's trust store, or a

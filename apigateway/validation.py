@@ -72,10 +72,10 @@ def _model(body: JSON) -> str:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise bad_request("You must provide a model parameter.", param="model")
-    return _model_id(model)
+    return storable_model_id(model)
 
 
-def _model_id(model: str) -> str:
+def storable_model_id(model: str) -> str:
     """Even an unknown model is recorded (its call answers 404), so it must be storable: a
     NUL or an overlong id would stop the usage pipeline's PostgreSQL batch."""
     if len(model) > MODEL_MAX_LENGTH or "\x00" in model:
@@ -321,7 +321,7 @@ def images(body: JSON) -> str:
     model = body.get("model") or "dall-e-3"
     if not isinstance(model, str):
         raise bad_request("'model' must be a string.", param="model")
-    return _model_id(model)
+    return storable_model_id(model)
 
 
 # The legacy completions API's optional scalar fields (max_tokens 0 with echo: the
@@ -388,7 +388,7 @@ def moderations(body: JSON) -> str:
     model = body.get("model") or MODERATION_DEFAULT_MODEL
     if not isinstance(model, str):
         raise bad_request("'model' must be a string.", param="model")
-    return _model_id(model)
+    return storable_model_id(model)
 
 
 def _moderation_part(part: JSON) -> None:
@@ -443,7 +443,7 @@ def routing_request(body: JSON) -> balance.Preferences | None:
                 "in order after 'model'.",
                 param="models",
             )
-        found["models"] = tuple(dict.fromkeys(_model_id(m) for m in models))
+        found["models"] = tuple(dict.fromkeys(storable_model_id(m) for m in models))
     if provider is not None:
         found.update(_provider_preferences(provider))
     return balance.Preferences(**found)

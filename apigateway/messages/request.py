@@ -77,7 +77,7 @@ def check(body: JSON, *, counting: bool = False) -> str:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise invalid("model: Field required", "model")
-    model = validation._model_id(model)
+    model = validation.storable_model_id(model)
     if not counting:
         cap = body.get("max_tokens")
         if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:

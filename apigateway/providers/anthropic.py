@@ -120,7 +120,7 @@ class AnthropicProvider(Provider):
             raise bad_request("anthropic models return a single choice: n must be 1", param="n")
         if not deployment.options.remote_media:
             media_urls.refuse_remote(body.get("messages") or [])
-        asked = reasoning.refused(deployment.reasoning, body, body.get("model") or "")
+        asked = reasoning.accepted(deployment.reasoning, body, body.get("model") or "")
         system, messages = convert_messages(body.get("messages") or [])
         output_config: JSON = {}
         schema = json_schema_of(body.get("response_format"))
@@ -640,7 +640,7 @@ class AnthropicStreamTranslator(StreamTranslator):
             return [self.chunk({}, finish_reason(reason))] if reason else []
         if kind == "message_stop":
             self.finished = True
-        return []  # ping, content_block_stop and event types added later
+        return []  # ping, content_block_stop, and event types Anthropic may add
 
     def indexed(self, detail: JSON, payload: JSON) -> JSON:
         number = self.thoughts.get(block_index(payload))

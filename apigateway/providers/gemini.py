@@ -304,7 +304,7 @@ def generation_config(body: JSON, deployment: Deployment) -> JSON:
     if (cap := output_cap(body, deployment)) is not None:
         config["maxOutputTokens"] = cap
     model = body.get("model") or ""
-    if asked := reasoning.refused(deployment.reasoning, body, model):
+    if asked := reasoning.accepted(deployment.reasoning, body, model):
         config["thinkingConfig"] = thinking_config(asked, cap, deployment.upstream_model)
         if asked.on and not asked.exclude:
             config["thinkingConfig"]["includeThoughts"] = True

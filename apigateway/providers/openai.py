@@ -129,7 +129,7 @@ class OpenAIProvider(Provider):
                 "include_usage": True,
             }
         upstream.pop("reasoning_effort", None)  # (sent below, where the model reasons)
-        if asked := reasoning.refused(deployment.reasoning, body, body.get("model") or ""):
+        if asked := reasoning.accepted(deployment.reasoning, body, body.get("model") or ""):
             reasoning_controls(upstream, asked, options.reasoning_field, body, cap)
         messages, tools = reasoning.without_cache_control(body)
         if messages is not None:

@@ -71,9 +71,9 @@ def requested(body: JSON) -> Reasoning | None:
     return Reasoning(effort, given.get("max_tokens"), bool(given.get("exclude")))
 
 
-def refused(deployment_can_reason: bool, body: JSON, model: str) -> Reasoning | None:
-    """The body's reasoning for a deployment, or a 400 if the model cannot reason; None
-    when nothing (or "none" from a model that never reasons) was asked."""
+def accepted(deployment_can_reason: bool, body: JSON, model: str) -> Reasoning | None:
+    """The body's reasoning, accepted for a deployment, or a 400 if the model cannot
+    reason; None when nothing (or "none" from a model that never reasons) was asked."""
     asked = requested(body)
     if asked is None or (not asked.on and not deployment_can_reason):
         return None

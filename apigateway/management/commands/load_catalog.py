@@ -1,3 +1,6 @@
+"""`manage.py load_catalog [--force]`: the default models of apigateway/catalog.json into
+the database (the missing ones; with --force, existing rows reset too)."""
+
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
