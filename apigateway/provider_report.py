@@ -57,7 +57,11 @@ def startup_line() -> tuple[int, str]:
         else "demo model off"
     )
     if not current.providers:
-        answers = "only the demo model answers" if current.demo_model else "every call answers 503"
+        answers = (
+            "only the demo model answers"
+            if current.demo_model
+            else "every model call answers 404 model_not_available"
+        )
         return logging.WARNING, f"{NO_PROVIDER}; {answers}"
     try:
         counts = models_per_provider()

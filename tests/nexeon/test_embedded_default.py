@@ -162,7 +162,10 @@ def test_the_log_says_once_that_no_provider_is_configured(tmp_path, embedded_env
 
     env.update(DEBUG="0", SECRET_KEY="x" * 50, ALLOWED_HOSTS="127.0.0.1")
     text = _served_log(env, tmp_path / "production.log")
-    assert "no provider is configured" in text and "every call answers 503" in text
+    assert (
+        "no provider is configured" in text
+        and "every model call answers 404 model_not_available" in text
+    )
 
 
 def test_the_log_lists_the_configured_providers_and_their_models(tmp_path, embedded_env):
