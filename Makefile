@@ -1,4 +1,5 @@
-# Two commands matter: `make run` and `make test`. Everything else is a helper of theirs.
+# Two commands matter: `make run` and `make test`. The rest are their helpers, CI's other
+# checks (lint, types) and shortcuts (format, lock, migrate, credits, worker, beat, bench).
 # PYTHON and VENV choose the interpreter and its venv: `make test PYTHON=python3.13
 # VENV=.venv-3.13` is CI's second run (scripts/ensure-python finds or builds the interpreter).
 PYTHON ?= python3.11

@@ -13,9 +13,10 @@ requests not used. A process that dies leaves the hold to the reaper, which retu
 was not spent.
 
 Leases are only taken where they cannot change an answer: for a key without token or
-monthly spend limits, when the balance covers at least MIN_CALLS such calls and the request
-windows have room for 16 times the lease. A call the lease cannot cover takes the ordinary
-one-call reservation, which also decides 402 and 429, exactly as without leases.
+monthly spend limits, and only when a lease of at most 1/BALANCE_SHARE of the balance left
+and 1/WINDOW_SHARE of the requests left this minute still covers MIN_CALLS such calls. A
+call the lease cannot cover takes the ordinary one-call reservation, which also decides 402
+and 429, exactly as without leases.
 """
 
 from __future__ import annotations

@@ -71,9 +71,11 @@ class CreditStore(Protocol):
 
     async def release(self, hold: Hold, *, unused_requests: int, second: int) -> bool: ...
 
-    async def count_refused(self, payer: Payer, now: float | None = None) -> None: ...
+    async def count_refused(self, payer: Payer, now: float | None = None) -> None:
+        """Count a request refused before its limits were checked in its RPM windows."""
 
-    async def record(self, organization_id: int, event: bytes) -> None: ...
+    async def record(self, organization_id: int, event: bytes) -> None:
+        """Queue the usage event of a call that reserved nothing (charged nothing)."""
 
     async def renew(self, holds: Sequence[Hold], deadline: float) -> None: ...
 

@@ -53,7 +53,7 @@ def _check_beat_broker(**kwargs) -> None:
 
 
 class UnusableBroker(RuntimeError):
-    pass
+    """CELERY_BROKER_URL names a server Celery's Redis transport cannot use."""
 
 
 def check_broker() -> None:

@@ -1,7 +1,7 @@
 """The probes answer whatever the Host: a load balancer or Kubernetes' kubelet checks a
 process at its own address (`Host: 10.1.2.3:8000`), which ALLOWED_HOSTS rightly does not
 list. Placed first in MIDDLEWARE, this answers /healthz and /readyz before anything reads
-the Host (CommonMiddleware would answer 400); every other path is checked as before."""
+the Host (CommonMiddleware would answer 400); every other path goes on to the Host check."""
 
 from __future__ import annotations
 

@@ -147,8 +147,6 @@ if CACHE_REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# What the money state's Redis may do when full: anything but `noeviction` would delete
-# balances, holds or queued usage. `refuse` stops the processes that use it, `warn` logs.
 # How many shards the money state is split into (credit/keys.py): each a Redis Cluster
 # hash slot of its own. Fixed for a deployment's life: changing it renames every key.
 CREDIT_SHARDS = read(env.int, "CREDIT_SHARDS", default=16)
@@ -159,6 +157,8 @@ if not 1 <= CREDIT_SHARDS <= 1024:
 REDIS_CLUSTER = env.str("REDIS_CLUSTER", default="auto")
 if REDIS_CLUSTER not in ("auto", "yes", "no"):
     refuse_to_start("REDIS_CLUSTER must be auto, yes or no")
+# What the money state's Redis may do when full: anything but `noeviction` would delete
+# balances, holds or queued usage. `refuse` stops the processes that use it, `warn` logs.
 REDIS_EVICTION_CHECK = env.str("REDIS_EVICTION_CHECK", default="refuse")
 if REDIS_EVICTION_CHECK not in ("refuse", "warn"):
     refuse_to_start("REDIS_EVICTION_CHECK must be refuse or warn")

@@ -1,3 +1,7 @@
+"""The project's URLs: the probes, /metrics, the admin (behind allauth's login), allauth,
+the management API, and each app's pages. /v1 calls and WebSockets are routed elsewhere
+before Django (nexeon/asgi.py)."""
+
 from django.contrib import admin
 from django.urls import include, path
 

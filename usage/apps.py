@@ -1,3 +1,6 @@
+"""The usage app: per-call usage records and their rollups, the usage pipeline that writes
+them, the usage page and its live feed, and the operator metrics."""
+
 from django.apps import AppConfig
 
 

@@ -45,7 +45,8 @@ def _moment(at: Any) -> datetime:
 
 
 def record_values(event: dict[str, Any], charge: int, recorded_at: datetime) -> dict[str, Any]:
-    """A usage event as UsageRecord's columns: the one mapping both write paths use."""
+    """A usage event as UsageRecord's columns: the one mapping the database write (`book`)
+    and the live feed (`after_commit`) use."""
     return {
         "request_id": event["request_id"],
         "organization_id": int(event["organization_id"]),
@@ -157,7 +158,7 @@ def _book_or_isolate(bookings: list[Booking]) -> tuple[list[Booking], list[Queue
     return fresh, dead
 
 
-def _sort(entries: list[QueuedUsage]) -> tuple[list[Booking], list[QueuedUsage]]:
+def _triage(entries: list[QueuedUsage]) -> tuple[list[Booking], list[QueuedUsage]]:
     """Entries that can be written, and those that never can (dead letters)."""
     writable: list[Booking] = []
     dead: list[QueuedUsage] = []
@@ -190,7 +191,7 @@ def drain(
         entries = store.read_usage(consumer, BATCH, int(settings.USAGE_CLAIM_SECONDS * 1000))
         if not entries:
             break
-        writable, dead = _sort(entries)
+        writable, dead = _triage(entries)
         fresh, refused = _book_or_isolate(writable) if writable else ([], [])
         dead += refused
         if dead:

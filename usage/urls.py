@@ -1,3 +1,6 @@
+"""The usage page's URLs: the page and its CSV export (the live feed's WebSocket route is in
+usage/routing.py, the operator's /metrics in nexeon/urls.py)."""
+
 from django.urls import path
 
 from usage import views

@@ -1,6 +1,7 @@
 -- A request refused before its limits were checked (400, 404, 413) still counts as one.
 -- KEYS: [1] key window, [2] organization window.
 -- ARGV: [1] key rpm, [2] key tpm, [3] org rpm, [4] org tpm, [5] time ('' = Redis's).
+-- Returns 1.
 local now = clock(ARGV[5])
 local now_s = math.floor(now)
 local oldest = now_s - 60

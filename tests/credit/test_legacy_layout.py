@@ -78,7 +78,7 @@ def test_an_old_layout_is_moved_and_booked_exactly_once(organization, owner, red
     )
     from credit.redis_store import queued_usage
 
-    pipeline.book(pipeline._sort([queued_usage(entry_id, fields)])[0])  # died before its ack
+    pipeline.book(pipeline._triage([queued_usage(entry_id, fields)])[0])  # died before its ack
     reserve("req_b", 2_000)
     settle("req_b", 500)
     reserve("req_c", 4_000, limit=50_000)  # in flight when the old version stopped
