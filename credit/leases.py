@@ -1,8 +1,7 @@
 """Admission leases: a gateway process takes a slice of an API key's credit and
 requests-per-minute in one Redis round trip, then admits that key's next calls from the
 slice in memory, so they reach the provider without waiting on Redis first (that round
-trip was about a quarter of the gateway's added latency: docs/benchmarks/
-cold-path-experiments.md in the git history).
+trip, measured at a 50 ms upstream, was about a quarter of the gateway's added latency).
 
 A lease is an ordinary hold of `credit` nano-dollars, with `requests` counted in the key's
 and organization's request windows when it is granted. Each call it admits is still

@@ -2,8 +2,7 @@
 
 Why not redis-py here: after 50 ms of idleness (a call waiting on its provider) a
 redis.asyncio round trip took 0.45 ms at the median on this VM, against 0.16 ms for the
-same PING over a bare asyncio Protocol with the hiredis parser (a one-off script,
-bench/redis_rtt_after_idle.py, in the git history):
+same PING over a bare asyncio Protocol with the hiredis parser:
 redis-py's layers (pool, command packing, response callbacks, retries) run cold. A call
 makes two round trips, so this is most of the gateway's own latency at a 50 ms upstream.
 
