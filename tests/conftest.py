@@ -13,7 +13,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from accounts.models import Organization, User
+from accounts.models import Membership, Organization, Role, User
 from accounts.services import organization_create
 from tests.own_services import OwnRedisCluster
 from tests.support import PROJECT_DIR, manage_env, test_database_url
@@ -107,6 +107,14 @@ def owner(db) -> User:
 @pytest.fixture
 def organization(owner: User) -> Organization:
     return organization_create(name="Acme", owner=owner)
+
+
+@pytest.fixture
+def member(organization: Organization) -> User:
+    """A plain member of the owner's organization (role MEMBER)."""
+    user = User.objects.create_user(email="member@example.com", password="correct horse 3")
+    Membership.objects.create(organization=organization, user=user, role=Role.MEMBER)
+    return user
 
 
 @pytest.fixture

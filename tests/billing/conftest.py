@@ -12,7 +12,7 @@ import redis
 from django.db.models import Sum
 from django.test import Client
 
-from accounts.models import Membership, Organization, Role, User
+from accounts.models import Organization
 from billing import purchases
 from billing.models import LedgerEntry, Purchase
 from billing.selectors import ledger_figures, organization_balance_nanos
@@ -32,13 +32,6 @@ def fake_stripe(settings) -> Iterator[FakeStripe]:
         settings.STRIPE_WEBHOOK_SECRET = fake.webhook_secret
         settings.STRIPE_API_BASE = base_url
         yield fake
-
-
-@pytest.fixture
-def member(organization: Organization, django_user_model) -> User:
-    user = django_user_model.objects.create_user(email="member@example.com", password="pw-12345")
-    Membership.objects.create(organization=organization, user=user, role=Role.MEMBER)
-    return user
 
 
 @pytest.fixture
