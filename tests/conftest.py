@@ -6,12 +6,13 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
 import redis
 from django.conf import settings
+from django.test import Client
 
 from accounts.models import Membership, Organization, Role, User
 from accounts.services import organization_create
@@ -120,6 +121,25 @@ def member(organization: Organization) -> User:
 @pytest.fixture
 def outsider(db) -> User:
     return User.objects.create_user(email="outsider@example.com", password="correct horse 2")
+
+
+@pytest.fixture
+def signed_in(db) -> Callable[[User], Client]:
+    """`signed_in(user)`: a browser of its own (a fresh test Client) with `user` signed in;
+    two calls are two sessions, as two devices would have."""
+
+    def sign_in(user: User) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return sign_in
+
+
+@pytest.fixture
+def dashboard(signed_in, owner: User) -> Client:
+    """The owner's browser, signed in to the dashboard."""
+    return signed_in(owner)
 
 
 @pytest.fixture
