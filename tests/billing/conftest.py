@@ -14,7 +14,7 @@ from django.test import Client
 
 from accounts.models import Organization
 from billing import purchases
-from billing.models import LedgerEntry, Purchase
+from billing.models import EntryKind, LedgerEntry, Purchase
 from billing.selectors import ledger_figures, organization_balance_nanos
 from credit.stores import current as credit_store
 from tests.fakes.server import serving
@@ -65,6 +65,11 @@ def assert_books_balance(organization: Organization, expected_nanos: int) -> Non
     cached = available_nanos(organization.pk)
     if cached is not None:
         assert cached == expected_nanos
+
+
+def grants(organization: Organization) -> list[LedgerEntry]:
+    """The organization's ledger grants: credit given, not bought."""
+    return list(LedgerEntry.objects.filter(organization=organization, kind=EntryKind.GRANT))
 
 
 def start(organization, owner, cents: int = 2500) -> str:
