@@ -217,6 +217,18 @@ def new_tenant(url: str, *, name: str, email: str, dollars: int) -> Tenant:
     return Tenant(organization=organization, key=created.plaintext, url=url)
 
 
+def assert_error(response: httpx.Response, status: int, type_: str, code=None) -> dict:
+    """An error answer in OpenAI's format (its four fields, a message); returns the error."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["type"] == type_
+    assert error["code"] == code
+    assert error["message"]
+    return error
+
+
 def assert_all_settled() -> None:
     """Whatever the test did, each fast balance ends equal to its ledger's sum."""
     for org_id in Organization.objects.values_list("pk", flat=True):

@@ -12,20 +12,10 @@ from django.conf import settings
 from accounts.models import ApiKey
 from accounts.services import api_key_create, api_key_revoke
 from billing.models import LedgerEntry
+from tests.apigateway.conftest import assert_error
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 VALID = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]'  # no closing }
-
-
-def assert_error(response: httpx.Response, status: int, type_: str, code=None) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    error = response.json()["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert error["type"] == type_
-    assert error["code"] == code
-    assert error["message"]
-    return error
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import pytest
 
 from apigateway import http
 from apigateway.upstream_tls import configured as configured_provider_tls
-from tests.apigateway.conftest import UPSTREAM_KEY, gateway
+from tests.apigateway.conftest import UPSTREAM_KEY, assert_error, gateway
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.proxy import ForwardProxy
 from tests.fakes.server import serving
@@ -55,9 +55,8 @@ def fresh_clients():
 
 
 def assert_api_error(answer: httpx.Response, status: int, *words: str) -> None:
-    assert answer.status_code == status, answer.text
-    error = answer.json()["error"]
-    assert error["type"] == "api_error"
+    """A provider call the gateway gave up on: an api_error naming each of `words`."""
+    error = assert_error(answer, status, "api_error")
     for word in words:
         assert word in error["message"]
 
