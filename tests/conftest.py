@@ -6,14 +6,15 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
 import redis
 from django.conf import settings
+from django.test import Client
 
-from accounts.models import Organization, User
+from accounts.models import Membership, Organization, Role, User
 from accounts.services import organization_create
 from tests.own_services import OwnRedisCluster
 from tests.support import PROJECT_DIR, manage_env, test_database_url
@@ -110,8 +111,35 @@ def organization(owner: User) -> Organization:
 
 
 @pytest.fixture
+def member(organization: Organization) -> User:
+    """A plain member of the owner's organization (role MEMBER)."""
+    user = User.objects.create_user(email="member@example.com", password="correct horse 3")
+    Membership.objects.create(organization=organization, user=user, role=Role.MEMBER)
+    return user
+
+
+@pytest.fixture
 def outsider(db) -> User:
     return User.objects.create_user(email="outsider@example.com", password="correct horse 2")
+
+
+@pytest.fixture
+def signed_in(db) -> Callable[[User], Client]:
+    """`signed_in(user)`: a browser of its own (a fresh test Client) with `user` signed in;
+    two calls are two sessions, as two devices would have."""
+
+    def sign_in(user: User) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return sign_in
+
+
+@pytest.fixture
+def dashboard(signed_in, owner: User) -> Client:
+    """The owner's browser, signed in to the dashboard."""
+    return signed_in(owner)
 
 
 @pytest.fixture

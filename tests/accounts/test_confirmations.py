@@ -13,9 +13,9 @@ from tests.support import PROJECT_DIR
 
 
 @pytest.fixture
-def member(organization, django_user_model):
-    user = django_user_model.objects.create_user(email="member@example.com", password="pw-123456")
-    return Membership.objects.create(organization=organization, user=user, role=Role.MEMBER)
+def membership(member, organization) -> Membership:
+    """The member persona's membership: the questions are asked about it."""
+    return Membership.objects.get(user=member, organization=organization)
 
 
 def test_revoking_a_key_asks_first_and_only_the_post_revokes(client, owner, organization):
@@ -34,36 +34,36 @@ def test_revoking_a_key_asks_first_and_only_the_post_revokes(client, owner, orga
     assert api_key.revoked_at is not None
 
 
-def test_removing_a_member_asks_first(client, owner, member):
+def test_removing_a_member_asks_first(client, owner, membership):
     client.force_login(owner)
-    question = client.get(f"/members/{member.pk}/remove")
+    question = client.get(f"/members/{membership.pk}/remove")
     assert "Remove member@example.com from Acme?" in question.content.decode()
-    assert Membership.objects.filter(pk=member.pk).exists()
-    client.post(f"/members/{member.pk}/remove")
-    assert not Membership.objects.filter(pk=member.pk).exists()
+    assert Membership.objects.filter(pk=membership.pk).exists()
+    client.post(f"/members/{membership.pk}/remove")
+    assert not Membership.objects.filter(pk=membership.pk).exists()
 
 
-def test_changing_a_role_asks_first_and_says_what_the_role_may_do(client, owner, member):
+def test_changing_a_role_asks_first_and_says_what_the_role_may_do(client, owner, membership):
     client.force_login(owner)
     members_page = client.get("/members/").content.decode()
-    assert f'method="get" action="/members/{member.pk}/role"' in members_page
-    question = client.get(f"/members/{member.pk}/role", {"role": "admin"}).content.decode()
+    assert f'method="get" action="/members/{membership.pk}/role"' in members_page
+    question = client.get(f"/members/{membership.pk}/role", {"role": "admin"}).content.decode()
     assert "Make member@example.com admin?" in question
     assert "Admins manage keys and members" in question
     assert 'name="role" value="admin"' in question
-    member.refresh_from_db()
-    assert member.role == Role.MEMBER
-    client.post(f"/members/{member.pk}/role", {"role": "admin"})
-    member.refresh_from_db()
-    assert member.role == Role.ADMIN
+    membership.refresh_from_db()
+    assert membership.role == Role.MEMBER
+    client.post(f"/members/{membership.pk}/role", {"role": "admin"})
+    membership.refresh_from_db()
+    assert membership.role == Role.ADMIN
 
 
-def test_a_member_cannot_even_see_the_questions(client, member, organization):
+def test_a_member_cannot_even_see_the_questions(client, membership, organization):
     api_key = api_key_create(organization=organization, name="prod").api_key
-    client.force_login(member.user)
+    client.force_login(membership.user)
     assert client.get(f"/keys/{api_key.pk}/revoke").status_code == 403
-    assert client.get(f"/members/{member.pk}/remove").status_code == 403
-    assert client.get(f"/members/{member.pk}/role", {"role": "owner"}).status_code == 403
+    assert client.get(f"/members/{membership.pk}/remove").status_code == 403
+    assert client.get(f"/members/{membership.pk}/role", {"role": "owner"}).status_code == 403
 
 
 def test_creating_an_organization_offers_to_switch_instead_of_switching(

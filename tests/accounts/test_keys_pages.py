@@ -8,13 +8,6 @@ from accounts.services import api_key_create, organization_create
 
 
 @pytest.fixture
-def member(organization, django_user_model):
-    user = django_user_model.objects.create_user(email="member@example.com", password="pw-123456")
-    Membership.objects.create(organization=organization, user=user, role=Role.MEMBER)
-    return user
-
-
-@pytest.fixture
 def owners_key(organization, owner):
     return api_key_create(organization=organization, name="prod", created_by=owner).api_key
 

@@ -15,13 +15,6 @@ def admin(organization, django_user_model):
     return user
 
 
-@pytest.fixture
-def member(organization, django_user_model):
-    user = django_user_model.objects.create_user(email="member@example.com", password="pw-123456")
-    Membership.objects.create(organization=organization, user=user, role=Role.MEMBER)
-    return user
-
-
 def test_owner_invites_by_email_and_the_invitee_joins(
     client, owner, organization, django_user_model, mailoutbox, django_capture_on_commit_callbacks
 ):

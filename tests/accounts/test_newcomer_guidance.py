@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.test import Client
 
 from accounts.services import organization_create
 from apigateway.quota import insufficient_credits
@@ -15,13 +14,6 @@ from billing.services import credits_grant
 
 OPENAI = {"openai": {"api_key": "sk-operator", "base_url": "https://api.openai.com/v1"}}
 DEMO = {"demo": {"api_key": "", "base_url": "demo://local", "adapter": "openai"}}
-
-
-@pytest.fixture
-def dashboard(owner) -> Client:
-    client = Client()
-    client.force_login(owner)
-    return client
 
 
 def text_of(html: str, testid: str) -> str:
@@ -66,17 +58,17 @@ def test_with_stripe_and_a_provider_it_points_at_billing(dashboard, organization
 
 
 @pytest.mark.django_db
-def test_a_personal_organization_needs_no_org_argument_and_credit_hides_the_advice(owner, settings):
+def test_a_personal_organization_needs_no_org_argument_and_credit_hides_the_advice(
+    dashboard, owner, settings
+):
     settings.PROVIDERS, settings.STRIPE_SECRET_KEY = OPENAI, ""
     personal = organization_create(name="Mine", owner=owner, is_personal=True)
-    client = Client()
-    client.force_login(owner)
-    client.post("/organizations/switch", {"organization": personal.pk})
-    html = client.get("/").content.decode()
+    dashboard.post("/organizations/switch", {"organization": personal.pk})
+    html = dashboard.get("/").content.decode()
     advice = text_of(html, "no-balance")
     assert f"make credits EMAIL={owner.email} USD=10" in advice and "ORG=" not in advice
     credits_grant(organization=personal, amount_nanos=10**9, reference="grant:t")
-    assert 'data-testid="no-balance"' not in client.get("/").content.decode()
+    assert 'data-testid="no-balance"' not in dashboard.get("/").content.decode()
 
 
 @pytest.mark.django_db

@@ -9,7 +9,9 @@ import time
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
+import httpx
 import openai
 import pytest
 import uvicorn
@@ -108,6 +110,30 @@ class Tenant:
         options.setdefault("max_retries", 0)
         return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key or self.key, **options)
 
+    def post(
+        self,
+        path: str,
+        json: Any = None,
+        *,
+        key: str | None = None,
+        url: str | None = None,
+        **options,
+    ) -> httpx.Response:
+        """POST /v1{path} as a client would, without the SDK: the tenant's key (or `key`)
+        as the Bearer token, to the gateway under test or the one at `url` (a gateway in
+        its own process). `options` are httpx's; `headers` add to the authorization."""
+        return httpx.post(json=json, **self._request(path, key, url, options))
+
+    def get(
+        self, path: str, *, key: str | None = None, url: str | None = None, **options
+    ) -> httpx.Response:
+        """GET /v1{path}, authorized and addressed as `post` is."""
+        return httpx.get(**self._request(path, key, url, options))
+
+    def _request(self, path: str, key: str | None, url: str | None, options: dict) -> dict:
+        headers = {"authorization": f"Bearer {key or self.key}", **options.pop("headers", {})}
+        return {"url": f"{url or self.url}/v1{path}", "headers": headers, "timeout": 30, **options}
+
 
 class LiveProviders(MutableMapping):
     """settings.PROVIDERS for a test to change: every change replaces the setting with a new
@@ -189,6 +215,18 @@ def new_tenant(url: str, *, name: str, email: str, dollars: int) -> Tenant:
     credits_grant(organization=organization, amount_nanos=dollars * 10**9, reference="grant:test")
     created = api_key_create(organization=organization, name="test", created_by=owner)
     return Tenant(organization=organization, key=created.plaintext, url=url)
+
+
+def assert_error(response: httpx.Response, status: int, type_: str, code=None) -> dict:
+    """An error answer in OpenAI's format (its four fields, a message); returns the error."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["type"] == type_
+    assert error["code"] == code
+    assert error["message"]
+    return error
 
 
 def assert_all_settled() -> None:

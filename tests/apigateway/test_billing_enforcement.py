@@ -24,14 +24,8 @@ GPT_4O_PROMPT_NANOS = 2500  # $2.50 / 1M tokens
 GPT_4O_COMPLETION_NANOS = 10_000  # $10.00 / 1M tokens
 
 
-def get(tenant, path: str, key: str | None = None) -> httpx.Response:
-    return httpx.get(
-        f"{tenant.url}/v1{path}", headers={"authorization": f"Bearer {key or tenant.key}"}
-    )
-
-
 def test_models_carry_openrouter_style_pricing_per_token(tenant):
-    models = {m["id"]: m for m in get(tenant, "/models").json()["data"]}
+    models = {m["id"]: m for m in tenant.get("/models").json()["data"]}
     assert models["gpt-4o"]["pricing"] == {
         "prompt": "0.0000025",
         "completion": "0.00001",
@@ -41,7 +35,7 @@ def test_models_carry_openrouter_style_pricing_per_token(tenant):
     }
     dalle = models["dall-e-3"]["pricing"]
     assert dalle["image"] == "0.04" and dalle["images"]["hd/1024x1792"] == "0.12"
-    embedding = get(tenant, "/models/text-embedding-3-small").json()["pricing"]
+    embedding = tenant.get("/models/text-embedding-3-small").json()["pricing"]
     assert embedding["prompt"] == "0.00000002" and embedding["completion"] == "0"
 
 
@@ -94,7 +88,7 @@ def test_the_operators_markup_raises_listed_and_charged_prices(tenant, fake_open
     settings.PRICE_MARKUP_PERCENT = Decimal("10")
     catalog.snapshot.loaded_at = float("-inf")
     try:
-        pricing = get(tenant, "/models/gpt-4o").json()["pricing"]
+        pricing = tenant.get("/models/gpt-4o").json()["pricing"]
         assert pricing["prompt"] == "0.00000275" and pricing["completion"] == "0.000011"
         usage = tenant.client().chat.completions.create(**CHAT).usage
         expected = usage.prompt_tokens * 2750 + usage.completion_tokens * 11_000
@@ -105,9 +99,9 @@ def test_the_operators_markup_raises_listed_and_charged_prices(tenant, fake_open
 
 
 def test_credits_and_key_endpoints_follow_openrouters_shape(tenant, fake_openai):
-    credits = get(tenant, "/credits").json()
+    credits = tenant.get("/credits").json()
     assert credits == {"data": {"total_credits": 10.0, "total_usage": 0.0}}
-    key = get(tenant, "/key").json()["data"]
+    key = tenant.get("/key").json()["data"]
     assert key["label"] == "test"
     assert key["usage"] == 0 and key["limit"] is None and key["limit_remaining"] is None
     # The standard plan's default RPM per key (accounts/plans.py); no TPM by default.
@@ -117,10 +111,10 @@ def test_credits_and_key_endpoints_follow_openrouters_shape(tenant, fake_openai)
         tenant.client().chat.completions.with_raw_response.create(**CHAT).headers["x-nexeon-cost"]
     )
     pipeline.drain()
-    credits = get(tenant, "/credits").json()["data"]
+    credits = tenant.get("/credits").json()["data"]
     assert Decimal(str(credits["total_usage"])) == cost
     assert credits["total_credits"] == 10.0
-    assert Decimal(str(get(tenant, "/key").json()["data"]["usage"])) == cost
+    assert Decimal(str(tenant.get("/key").json()["data"]["usage"])) == cost
 
 
 def test_credits_and_key_need_a_key(tenant):
@@ -132,11 +126,7 @@ def test_credits_and_key_need_a_key(tenant):
 
 
 def chat_as(tenant, key: str, **extra) -> httpx.Response:
-    return httpx.post(
-        f"{tenant.url}/v1/chat/completions",
-        json={**CHAT, **extra},
-        headers={"authorization": f"Bearer {key}"},
-    )
+    return tenant.post("/chat/completions", {**CHAT, **extra}, key=key)
 
 
 def limited_key(tenant, limit_usd: str) -> tuple[str, ApiKey]:
@@ -167,7 +157,7 @@ def test_a_keys_monthly_spend_limit_answers_402_when_reached(tenant, fake_openai
     assert "$0.00" in error["message"] and "limit" in error["message"]
     assert len(fake_openai.requests) == calls  # the refused call never went upstream
     pipeline.drain()
-    data = get(tenant, "/key", key=key).json()["data"]
+    data = tenant.get("/key", key=key).json()["data"]
     assert data["limit"] == 0.001
     assert Decimal(str(data["usage"])) <= Decimal("0.001")
     assert Decimal(str(data["limit_remaining"])) == Decimal("0.001") - Decimal(str(data["usage"]))

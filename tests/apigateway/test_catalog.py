@@ -4,7 +4,6 @@ or, for a change made around the ORM, after the max age; fallbacks and deploymen
 on edit. On the test database and the test Redis."""
 
 import asyncio
-import json
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -146,10 +145,6 @@ def test_saving_or_deleting_a_row_bumps_the_counter_once_committed(
     with django_capture_on_commit_callbacks(execute=True):
         CatalogModel.objects.get(public_id="dall-e-3").delete()
     assert redis_client.get(credit_keys.CATALOG_VERSION) == b"2"
-
-
-def test_catalog_json_is_valid_json():
-    json.loads(catalog.DEFAULTS_FILE.read_text())
 
 
 def test_default_fallbacks_are_well_formed():

@@ -22,7 +22,7 @@ from credit import keys, leases
 from credit.records import Charge, LedgerFigures, Reserved
 from credit.stores import redis_store
 from credit.windows import RateInfo
-from tests.apigateway.conftest import gateway
+from tests.apigateway.conftest import Tenant, gateway
 from tests.ledger_check import assert_balance_reconciles, available_nanos
 from tests.support import open_holds
 from usage import pipeline
@@ -30,13 +30,9 @@ from usage import pipeline
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 
-def chat(url: str, key: str) -> httpx.Response:
-    response = httpx.post(
-        f"{url}/v1/chat/completions",
-        json=CHAT,
-        headers={"authorization": f"Bearer {key}"},
-        timeout=30,
-    )
+def chat(tenant: Tenant, url: str | None = None, key: str | None = None) -> httpx.Response:
+    """A chat call that must be answered, to the test's gateway or the one at `url`."""
+    response = tenant.post("/chat/completions", CHAT, url=url, key=key)
     assert response.status_code == 200, response.text
     return response
 
@@ -63,10 +59,10 @@ def test_a_gateway_killed_holding_a_lease_loses_nothing(tenant, fake_openai, red
     ledger's, every call charged once."""
     organization_id = tenant.organization.pk
     with gateway(fake_openai, workers=1, GATEWAY_LEASE_SECONDS="60") as (url, process):
-        answers = [chat(url, tenant.key)]  # reserves on its own, and asks for a lease
+        answers = [chat(tenant, url)]  # reserves on its own, and asks for a lease
         [member] = wait_for(lambda: lease_holds(redis_client))
         fake_openai.requests.clear()
-        answers += [chat(url, tenant.key) for _ in range(3)]
+        answers += [chat(tenant, url) for _ in range(3)]
         assert len(fake_openai.requests) == 3
         # Admitted from the lease: no hold of their own, their costs counted against it.
         assert lease_holds(redis_client) == [member]
@@ -91,9 +87,9 @@ def test_a_gateway_killed_holding_a_lease_loses_nothing(tenant, fake_openai, red
 
 def test_a_stopping_gateway_gives_its_leases_back(tenant, fake_openai, redis_client):
     with gateway(fake_openai, workers=1, GATEWAY_LEASE_SECONDS="60") as (url, process):
-        chat(url, tenant.key)
+        chat(tenant, url)
         wait_for(lambda: lease_holds(redis_client))
-        chat(url, tenant.key)
+        chat(tenant, url)
         os.killpg(process.pid, signal.SIGTERM)
         assert process.wait(15) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal
     assert lease_holds(redis_client) == []
@@ -106,9 +102,9 @@ def test_a_lease_given_back_returns_the_credit_and_requests_it_did_not_use(
     """The x-ratelimit headers count each call, leased or not; once the lease is back, the
     window holds exactly the requests made and the balance exactly their cost."""
     key = api_key_create(organization=tenant.organization, name="leased", rpm_limit=10_000)
-    answers = [chat(tenant.url, key.plaintext)]
+    answers = [chat(tenant, key=key.plaintext)]
     wait_for(lambda: lease_holds(redis_client))
-    answers += [chat(tenant.url, key.plaintext) for _ in range(5)]
+    answers += [chat(tenant, key=key.plaintext) for _ in range(5)]
     limit = int(answers[0].headers["x-ratelimit-limit-requests"])  # the tightest: key or org
     remaining = [int(a.headers["x-ratelimit-remaining-requests"]) for a in answers]
     assert remaining == [limit - n for n in range(1, 7)]
@@ -253,7 +249,7 @@ def test_concurrent_calls_across_two_workers_with_leases_end_exact(
     with gateway(fake_openai, workers=2, GATEWAY_LEASE_SECONDS="0.2") as (url, _):
 
         def client_calls(_: int) -> list[httpx.Response]:
-            return [chat(url, tenant.key) for _ in range(15)]
+            return [chat(tenant, url) for _ in range(15)]
 
         with ThreadPoolExecutor(17) as pool:
             seen = pool.submit(wait_for, lambda: lease_holds(redis_client), 30)

@@ -34,12 +34,8 @@ def thin_account(dollars: str) -> tuple[int, str]:
 
 
 def chat(tenant, key: str, **body) -> httpx.Response:
-    return httpx.post(
-        f"{tenant.url}/v1/chat/completions",
-        json={"messages": [{"role": "user", "content": "write at length"}], **body},
-        headers={"authorization": f"Bearer {key}"},
-        timeout=30,
-    )
+    messages = [{"role": "user", "content": "write at length"}]
+    return tenant.post("/chat/completions", {"messages": messages, **body}, key=key)
 
 
 ON_BOTH = pytest.mark.parametrize("money_redis", ["redis", "cluster"], indirect=True)

@@ -14,7 +14,7 @@ import pytest
 
 from apigateway import http
 from apigateway.upstream_tls import configured as configured_provider_tls
-from tests.apigateway.conftest import UPSTREAM_KEY, gateway
+from tests.apigateway.conftest import UPSTREAM_KEY, assert_error, gateway
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.proxy import ForwardProxy
 from tests.fakes.server import serving
@@ -54,19 +54,9 @@ def fresh_clients():
     http.reset()
 
 
-def chat(tenant) -> httpx.Response:
-    return httpx.post(
-        f"{tenant.url}/v1/chat/completions",
-        json=CHAT,
-        headers={"authorization": f"Bearer {tenant.key}"},
-        timeout=30,
-    )
-
-
 def assert_api_error(answer: httpx.Response, status: int, *words: str) -> None:
-    assert answer.status_code == status, answer.text
-    error = answer.json()["error"]
-    assert error["type"] == "api_error"
+    """A provider call the gateway gave up on: an api_error naming each of `words`."""
+    error = assert_error(answer, status, "api_error")
     for word in words:
         assert word in error["message"]
 
@@ -80,13 +70,13 @@ def point_openai_at(providers, fake: FakeOpenAI, **options) -> None:
 
 def test_an_untrusted_certificate_is_a_502_that_costs_nothing(tenant, providers, tls_openai):
     point_openai_at(providers, tls_openai)
-    assert_api_error(chat(tenant), 502, "openai", "TLS")
+    assert_api_error(tenant.post("/chat/completions", CHAT), 502, "openai", "TLS")
     assert assert_balance_reconciles(tenant.organization.pk) == GRANTED
 
 
 def test_a_providers_own_ca_file(tenant, providers, tls_openai, ca):
     point_openai_at(providers, tls_openai, ca_file=str(ca.ca_file))
-    answer = chat(tenant)
+    answer = tenant.post("/chat/completions", CHAT)
     assert answer.status_code == 200, answer.text
     assert answer.json()["choices"][0]["message"]["content"]
 
@@ -95,7 +85,7 @@ def test_a_client_certificate_for_a_server_that_requires_one(
     tenant, providers, mutual_tls_openai, ca
 ):
     point_openai_at(providers, mutual_tls_openai, ca_file=str(ca.ca_file))
-    assert chat(tenant).status_code == 502  # refused without one
+    assert tenant.post("/chat/completions", CHAT).status_code == 502  # refused without one
     http.reset()
     point_openai_at(
         providers,
@@ -104,13 +94,13 @@ def test_a_client_certificate_for_a_server_that_requires_one(
         client_cert=str(ca.client_cert),
         client_key=str(ca.client_key),
     )
-    answer = chat(tenant)
+    answer = tenant.post("/chat/completions", CHAT)
     assert answer.status_code == 200, answer.text
 
 
 def test_verify_false_accepts_the_certificate_unchecked(tenant, providers, tls_openai):
     point_openai_at(providers, tls_openai, verify=False)
-    assert chat(tenant).status_code == 200
+    assert tenant.post("/chat/completions", CHAT).status_code == 200
 
 
 # --- as a served process reads its environment ---------------------------------------------
@@ -123,12 +113,7 @@ def test_ssl_cert_file_sets_the_default_trust_of_a_served_gateway(tenant, tls_op
         SSL_CERT_FILE=str(ca.ca_file),
         **dict.fromkeys(PROXY_VARIABLES),
     ) as (url, _):
-        answer = httpx.post(
-            f"{url}/v1/chat/completions",
-            json=CHAT,
-            headers={"authorization": f"Bearer {tenant.key}"},
-            timeout=30,
-        )
+        answer = tenant.post("/chat/completions", CHAT, url=url)
     assert answer.status_code == 200, answer.text
 
 
@@ -145,12 +130,7 @@ def test_https_proxy_carries_the_egress(tenant, tls_openai, ca):
             NO_PROXY="example.com",
         ) as (url, _),
     ):
-        answer = httpx.post(
-            f"{url}/v1/chat/completions",
-            json=CHAT,
-            headers={"authorization": f"Bearer {tenant.key}"},
-            timeout=30,
-        )
+        answer = tenant.post("/chat/completions", CHAT, url=url)
     assert answer.status_code == 200, answer.text
     port = tls_openai.base_url.rsplit(":", 1)[1]
     assert proxy.seen == [f"CONNECT localhost:{port} HTTP/1.1"]
@@ -163,9 +143,9 @@ def test_https_proxy_carries_the_egress(tenant, tls_openai, ca):
 def test_an_answer_over_the_size_cap_is_a_502_that_costs_nothing(tenant, fake_openai, settings):
     settings.GATEWAY_UPSTREAM_MAX_RESPONSE_BYTES = 4000
     fake_openai.fail_next(200, {"padding": "x" * 5000})
-    assert_api_error(chat(tenant), 502, "openai", "4000 bytes")
+    assert_api_error(tenant.post("/chat/completions", CHAT), 502, "openai", "4000 bytes")
     assert assert_balance_reconciles(tenant.organization.pk) == GRANTED
-    assert chat(tenant).status_code == 200  # a normal answer still fits
+    assert tenant.post("/chat/completions", CHAT).status_code == 200  # a normal answer still fits
 
 
 def test_callers_over_the_connection_cap_queue_within_the_connect_deadline(
@@ -175,7 +155,9 @@ def test_callers_over_the_connection_cap_queue_within_the_connect_deadline(
     providers["openai"]["connect_timeout"] = 5.0
     fake_openai.latency = 0.3
     with ThreadPoolExecutor(3) as pool:
-        statuses = list(pool.map(lambda _: chat(tenant).status_code, range(3)))
+        statuses = list(
+            pool.map(lambda _: tenant.post("/chat/completions", CHAT).status_code, range(3))
+        )
     assert statuses == [200, 200, 200]  # one at a time, none refused
 
 
@@ -186,7 +168,7 @@ def test_a_caller_that_cannot_get_a_connection_in_time_gets_a_503(
     providers["openai"]["connect_timeout"] = 0.5
     fake_openai.latency = 2.0
     with ThreadPoolExecutor(2) as pool:
-        answers = list(pool.map(lambda _: chat(tenant), range(2)))
+        answers = list(pool.map(lambda _: tenant.post("/chat/completions", CHAT), range(2)))
     assert sorted(answer.status_code for answer in answers) == [200, 503]
     busy = next(answer for answer in answers if answer.status_code == 503)
     assert_api_error(busy, 503, "openai")

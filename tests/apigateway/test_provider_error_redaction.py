@@ -83,12 +83,7 @@ def test_a_gemini_block_reason_is_redacted():
 
 def post(tenant, model: str, *, stream: bool = False) -> httpx.Response:
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": stream}
-    return httpx.post(
-        f"{tenant.url}/v1/chat/completions",
-        json=body,
-        headers={"authorization": f"Bearer {tenant.key}"},
-        timeout=30,
-    )
+    return tenant.post("/chat/completions", body)
 
 
 def test_a_provider_400_reaches_the_caller_redacted(tenant, fake_openai):

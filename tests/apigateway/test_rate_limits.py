@@ -21,16 +21,6 @@ CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 EMBED = {"model": "text-embedding-3-small", "input": "hello"}
 
 
-def post(tenant, path: str, body: dict, key: str) -> httpx.Response:
-    return httpx.post(
-        f"{tenant.url}/v1{path}", json=body, headers={"authorization": f"Bearer {key}"}, timeout=30
-    )
-
-
-def get(tenant, path: str, key: str) -> httpx.Response:
-    return httpx.get(f"{tenant.url}/v1{path}", headers={"authorization": f"Bearer {key}"})
-
-
 def assert_429(response: httpx.Response, unit: str, limit: int) -> dict:
     assert response.status_code == 429, response.text
     error = response.json()["error"]
@@ -54,8 +44,8 @@ def test_a_keys_rpm_counts_chat_and_embeddings_but_not_the_get_endpoints(tenant,
         (CHAT, "/chat/completions"),
     ):
         for free in ("/models", "/key", "/credits"):
-            assert get(tenant, free, key).status_code == 200
-        response = post(tenant, path, body, key)
+            assert tenant.get(free, key=key).status_code == 200
+        response = tenant.post(path, body, key=key)
         assert response.status_code == 200, response.text
         assert response.headers["x-ratelimit-limit-requests"] == "3"
         assert re.fullmatch(
@@ -65,7 +55,7 @@ def test_a_keys_rpm_counts_chat_and_embeddings_but_not_the_get_endpoints(tenant,
         remaining.append(response.headers["x-ratelimit-remaining-requests"])
     assert remaining == ["2", "1", "0"]
 
-    error = assert_429(post(tenant, "/chat/completions", CHAT, key), "requests", 3)
+    error = assert_429(tenant.post("/chat/completions", CHAT, key=key), "requests", 3)
     assert "this API key" in error["message"]
     assert len(fake_openai.requests) == 3  # the refused call never reached the provider
 
@@ -74,24 +64,24 @@ def test_a_call_refused_for_credit_still_counts(tenant, fake_openai):
     owner = User.objects.create_user(email="broke@example.com")
     broke = organization_create(name="Broke", owner=owner)
     key = api_key_create(organization=broke, name="k", rpm_limit=2).plaintext
-    assert [post(tenant, "/chat/completions", CHAT, key).status_code for _ in range(2)] == [
+    assert [tenant.post("/chat/completions", CHAT, key=key).status_code for _ in range(2)] == [
         402,
         402,
     ]
-    assert_429(post(tenant, "/chat/completions", CHAT, key), "requests", 2)
+    assert_429(tenant.post("/chat/completions", CHAT, key=key), "requests", 2)
     assert fake_openai.requests == []
 
 
 def test_requests_refused_as_invalid_count_too(tenant, fake_openai):
     """Every authenticated request to those endpoints counts, whatever its fate."""
     key = api_key_create(organization=tenant.organization, name="k", rpm_limit=3).plaintext
-    assert post(tenant, "/chat/completions", {**CHAT, "temperature": 7}, key).status_code == 400
-    assert post(tenant, "/chat/completions", {**CHAT, "model": "nope"}, key).status_code == 404
+    assert tenant.post("/chat/completions", {**CHAT, "temperature": 7}, key=key).status_code == 400
+    assert tenant.post("/chat/completions", {**CHAT, "model": "nope"}, key=key).status_code == 404
     assert (
-        post(tenant, "/chat/completions", CHAT, key).headers["x-ratelimit-remaining-requests"]
+        tenant.post("/chat/completions", CHAT, key=key).headers["x-ratelimit-remaining-requests"]
         == "0"
     )
-    assert_429(post(tenant, "/chat/completions", CHAT, key), "requests", 3)
+    assert_429(tenant.post("/chat/completions", CHAT, key=key), "requests", 3)
     assert len(fake_openai.requests) == 1
 
 
@@ -100,11 +90,11 @@ def test_an_organizations_limit_is_shared_by_its_keys(tenant, fake_openai):
     auth._local.clear()  # (the on_commit forget ran; this process's copy goes too)
     first = api_key_create(organization=tenant.organization, name="a").plaintext
     second = api_key_create(organization=tenant.organization, name="b").plaintext
-    answers = [post(tenant, "/chat/completions", CHAT, k) for k in (first, first, second)]
+    answers = [tenant.post("/chat/completions", CHAT, key=k) for k in (first, first, second)]
     assert [a.status_code for a in answers] == [200, 200, 200]
     # The tightest limit is reported: the organization's 3, not the key's plan default 500.
     assert [a.headers["x-ratelimit-remaining-requests"] for a in answers] == ["2", "1", "0"]
-    error = assert_429(post(tenant, "/chat/completions", CHAT, second), "requests", 3)
+    error = assert_429(tenant.post("/chat/completions", CHAT, key=second), "requests", 3)
     assert "organization" in error["message"]
     assert len(fake_openai.requests) == 3
 
@@ -119,34 +109,35 @@ def test_plan_defaults_apply_unless_the_key_overrides_them(tenant, fake_openai, 
     plain = api_key_create(organization=tenant.organization, name="plain").plaintext
     own = api_key_create(organization=tenant.organization, name="own", rpm_limit=2).plaintext
     assert (
-        post(tenant, "/chat/completions", CHAT, plain).headers["x-ratelimit-limit-requests"] == "1"
+        tenant.post("/chat/completions", CHAT, key=plain).headers["x-ratelimit-limit-requests"]
+        == "1"
     )
-    assert_429(post(tenant, "/chat/completions", CHAT, plain), "requests", 1)
-    assert [post(tenant, "/chat/completions", CHAT, own).status_code for _ in range(3)] == [
+    assert_429(tenant.post("/chat/completions", CHAT, key=plain), "requests", 1)
+    assert [tenant.post("/chat/completions", CHAT, key=own).status_code for _ in range(3)] == [
         200,
         200,
         429,
     ]
-    assert get(tenant, "/key", plain).json()["data"]["rate_limit"]["requests"] == 1
+    assert tenant.get("/key", key=plain).json()["data"]["rate_limit"]["requests"] == 1
 
 
 def test_tokens_per_minute_count_the_estimate_then_the_real_usage(tenant, fake_openai):
     key = api_key_create(organization=tenant.organization, name="tpm", tpm_limit=1000).plaintext
-    too_large = post(tenant, "/chat/completions", {**CHAT, "max_tokens": 5000}, key)
+    too_large = tenant.post("/chat/completions", {**CHAT, "max_tokens": 5000}, key=key)
     error = assert_429(too_large, "tokens", 1000)
     assert "Request too large" in error["message"]
     assert fake_openai.requests == []
 
     body = {**CHAT, "max_tokens": 300}
     estimate = estimate_tokens(body, max_output_tokens=300)
-    first = post(tenant, "/chat/completions", body, key)
+    first = tenant.post("/chat/completions", body, key=key)
     assert first.status_code == 200
     assert "x-ratelimit-limit-requests" in first.headers  # the plan's default RPM
     assert first.headers["x-ratelimit-limit-tokens"] == "1000"
     assert first.headers["x-ratelimit-remaining-tokens"] == str(1000 - estimate)
     used = first.json()["usage"]["total_tokens"]
     assert 0 < used < estimate  # so the correction is visible
-    second = post(tenant, "/chat/completions", body, key)
+    second = tenant.post("/chat/completions", body, key=key)
     # Settled, the first call counts what it really used, not its estimate.
     assert second.headers["x-ratelimit-remaining-tokens"] == str(1000 - used - estimate)
 
@@ -194,15 +185,7 @@ def test_without_redis_the_limits_are_kept_in_process(tenant, fake_openai):
     key.rpm_limit = 2
     key.save()
     with gateway(fake_openai, workers=1, REDIS_URL=None) as (url, _):
-        codes = [
-            httpx.post(
-                f"{url}/v1/chat/completions",
-                json=CHAT,
-                headers={"authorization": f"Bearer {tenant.key}"},
-                timeout=30,
-            )
-            for _ in range(3)
-        ]
+        codes = [tenant.post("/chat/completions", CHAT, url=url) for _ in range(3)]
     assert [c.status_code for c in codes] == [200, 200, 429]
     assert codes[1].headers["x-ratelimit-remaining-requests"] == "0"
     assert int(codes[2].headers["retry-after"]) >= 1

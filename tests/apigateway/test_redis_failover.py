@@ -11,19 +11,10 @@ import httpx
 import pytest
 import redis as redis_py
 
-from tests.apigateway.conftest import gateway
+from tests.apigateway.conftest import Tenant, gateway
 from tests.own_services import Forwarder, OwnRedis
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
-
-
-def call(url: str, key: str) -> httpx.Response:
-    return httpx.post(
-        f"{url}/v1/chat/completions",
-        json=CHAT,
-        headers={"authorization": f"Bearer {key}"},
-        timeout=30,
-    )
 
 
 def assert_unavailable(response: httpx.Response) -> None:
@@ -36,12 +27,12 @@ def ready(url: str) -> httpx.Response:
     return httpx.get(f"{url}/readyz", timeout=10)
 
 
-def until_served(url: str, key: str, seconds: float) -> tuple[httpx.Response, float]:
-    """Calls every 0.1 s until one is served (or `seconds` pass); every refusal meanwhile
-    must be a 503 with Retry-After. The last answer, and how long it took."""
+def until_served(tenant: Tenant, url: str, seconds: float) -> tuple[httpx.Response, float]:
+    """Calls the gateway at `url` every 0.1 s until one is served (or `seconds` pass); every
+    refusal meanwhile must be a 503 with Retry-After. The last answer, and how long it took."""
     started = time.monotonic()
     while True:
-        answer = call(url, key)
+        answer = tenant.post("/chat/completions", CHAT, url=url)
         if answer.status_code == 200 or time.monotonic() - started > seconds:
             return answer, time.monotonic() - started
         assert_unavailable(answer)
@@ -79,18 +70,18 @@ def test_a_failover_with_the_old_primary_still_up(tenant, fake_openai, two_redis
             url,
             _,
         ):
-            assert call(url, tenant.key).status_code == 200
+            assert tenant.post("/chat/completions", CHAT, url=url).status_code == 200
             assert ready(url).status_code == 200
             replicate(new, old)
             redis_py.Redis(port=new.port).replicaof("NO", "ONE")
             replicate(old, new)  # the old primary now refuses writes
-            assert_unavailable(call(url, tenant.key))
+            assert_unavailable(tenant.post("/chat/completions", CHAT, url=url))
             refused = ready(url)
             assert refused.status_code == 503, refused.text
             assert refused.json()["checks"]["redis"] == "unreachable"
 
             endpoint.target = new.port
-            served, seconds = until_served(url, tenant.key, 5)
+            served, seconds = until_served(tenant, url, 5)
             assert served.status_code == 200, served.text
             assert seconds < 3
             assert ready(url).status_code == 200
@@ -105,12 +96,12 @@ def test_a_restarting_redis_is_a_503_until_it_serves_again(tenant, fake_openai):
     redis.start()
     try:
         with gateway(fake_openai, workers=1, REDIS_URL=redis.url) as (url, _):
-            assert call(url, tenant.key).status_code == 200
+            assert tenant.post("/chat/completions", CHAT, url=url).status_code == 200
             redis.kill()
-            assert_unavailable(call(url, tenant.key))
+            assert_unavailable(tenant.post("/chat/completions", CHAT, url=url))
             assert ready(url).status_code == 503
             redis.start()
-            served, _ = until_served(url, tenant.key, 5)
+            served, _ = until_served(tenant, url, 5)
             assert served.status_code == 200, served.text
             assert ready(url).status_code == 200
     finally:
@@ -124,14 +115,14 @@ def test_a_full_redis_is_a_503_and_takes_the_gateway_out_of_rotation(tenant, fak
         with gateway(fake_openai, workers=1, REDIS_URL=redis.url) as (url, _):
             assert ready(url).status_code == 200
             redis_py.Redis(port=redis.port).config_set("maxmemory", 1)  # full: noeviction
-            assert_unavailable(call(url, tenant.key))
+            assert_unavailable(tenant.post("/chat/completions", CHAT, url=url))
             assert fake_openai.requests == []
             refused = ready(url)
             assert refused.status_code == 503, refused.text
             assert refused.json()["checks"]["redis"] == "unreachable"
 
             redis_py.Redis(port=redis.port).config_set("maxmemory", 0)
-            served, _ = until_served(url, tenant.key, 5)
+            served, _ = until_served(tenant, url, 5)
             assert served.status_code == 200, served.text
             assert ready(url).status_code == 200
     finally:
@@ -156,7 +147,7 @@ def test_a_redis_that_cannot_persist_is_a_503_not_a_500(tenant, fake_openai, tmp
             while admin.info("persistence")["rdb_last_bgsave_status"] != "err":
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
-            assert_unavailable(call(url, tenant.key))
+            assert_unavailable(tenant.post("/chat/completions", CHAT, url=url))
             assert fake_openai.requests == []
             assert ready(url).status_code == 503
     finally:
@@ -170,7 +161,7 @@ def test_readyz_writes_through_the_serving_loops_own_client(tenant, redis_client
     client of its own that could see another Redis state than the calls do."""
     from credit import connections, keys
 
-    assert call(tenant.url, tenant.key).status_code == 200
+    assert tenant.post("/chat/completions", CHAT).status_code == 200
     clients = dict(connections._fast)
     assert ready(tenant.url).status_code == 200
     assert connections._fast == clients
@@ -186,7 +177,7 @@ def test_any_redis_error_on_a_call_is_a_503_not_a_500(tenant, fake_openai, redis
     redis_client.delete(name)
     redis_client.set(name, "not a hash")
     try:
-        assert_unavailable(call(tenant.url, tenant.key))
+        assert_unavailable(tenant.post("/chat/completions", CHAT))
         assert fake_openai.requests == []
     finally:
         redis_client.delete(name)

@@ -4,8 +4,6 @@ and books usage straight into the ledger. Keys are read from the database either
 
 from __future__ import annotations
 
-import httpx
-
 from accounts.models import ApiKey
 from billing.models import EntryKind, LedgerEntry
 from credit import connections as gateway_redis
@@ -22,17 +20,10 @@ def without_redis(fake_openai, **extra: str):
     return gateway(fake_openai, workers=1, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", **extra)
 
 
-def call(url: str, key: str, path: str = "/v1/chat/completions") -> httpx.Response:
-    headers = {"authorization": f"Bearer {key}"}
-    if path == "/v1/chat/completions":
-        return httpx.post(f"{url}{path}", json=CHAT, headers=headers, timeout=30)
-    return httpx.get(f"{url}{path}", headers=headers, timeout=30)
-
-
 def test_by_default_credit_fails_closed(tenant, fake_openai):
     with without_redis(fake_openai) as (url, _):
-        assert call(url, tenant.key, "/v1/models").status_code == 200  # the key still works
-        refused = call(url, tenant.key)
+        assert tenant.get("/models", url=url).status_code == 200  # the key still works
+        refused = tenant.post("/chat/completions", CHAT, url=url)
     assert refused.status_code == 503
     assert refused.json()["error"]["type"] == "api_error"
     assert refused.headers["retry-after"] == "1"
@@ -45,7 +36,7 @@ def test_by_default_credit_fails_closed(tenant, fake_openai):
 def test_local_mode_serves_and_books_usage_directly(tenant, fake_openai):
     ApiKey.objects.filter(organization=tenant.organization).update(rpm_limit=2)
     with without_redis(fake_openai, GATEWAY_REDIS_FAILURE="local") as (url, _):
-        answers = [call(url, tenant.key) for _ in range(3)]
+        answers = [tenant.post("/chat/completions", CHAT, url=url) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 429]  # limits, in the process
     assert len(fake_openai.requests) == 2
     charged = LedgerEntry.objects.filter(kind=EntryKind.USAGE)
@@ -57,7 +48,6 @@ def test_local_mode_serves_and_books_usage_directly(tenant, fake_openai):
 
 def test_the_gateway_fails_closed_when_redis_is_down(tenant, fake_openai):
     """No credit check, no call: a 503 in OpenAI's format, and the provider never hears."""
-    import httpx
 
     assert (
         tenant.client()
@@ -80,10 +70,9 @@ def test_the_gateway_fails_closed_when_redis_is_down(tenant, fake_openai):
         if server._connection is not None:  # (another thread's loop: only mark it stale)
             server._connection.closed = True
     try:
-        response = httpx.post(
-            f"{tenant.url}/v1/chat/completions",
-            json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
-            headers={"authorization": f"Bearer {tenant.key}"},
+        response = tenant.post(
+            "/chat/completions",
+            {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
         )
         assert response.status_code == 503
         assert response.headers["retry-after"] == "1"

@@ -14,7 +14,7 @@ import redis as redis_py
 
 from credit import connections, keys
 from tests.apigateway.conftest import gateway
-from tests.apigateway.test_redis_failover import call, ready, replicate, until_served
+from tests.apigateway.test_redis_failover import CHAT, ready, replicate, until_served
 from tests.credit.test_redis_tls import BROKER_CONNECTS, CACHE_ROUND_TRIP, django_shell
 from tests.own_services import OwnRedis, OwnSentinel
 
@@ -74,10 +74,10 @@ def watched() -> Iterator[Watched]:
 
 def test_the_gateway_follows_a_sentinel_failover(tenant, fake_openai, watched):
     with gateway(fake_openai, workers=1, REDIS_URL=watched.url()) as (url, _):
-        assert call(url, tenant.key).status_code == 200
+        assert tenant.post("/chat/completions", CHAT, url=url).status_code == 200
         assert ready(url).status_code == 200
         watched.fail_over()
-        served, _ = until_served(url, tenant.key, 15)
+        served, _ = until_served(tenant, url, 15)
         assert served.status_code == 200, served.text
         assert ready(url).status_code == 200
     # The money state is on the new primary, written there after the failover.

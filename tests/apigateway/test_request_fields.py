@@ -4,7 +4,6 @@ nothing."""
 
 from __future__ import annotations
 
-import httpx
 import orjson
 import pytest
 
@@ -211,15 +210,6 @@ def test_embeddings_and_images_bodies_are_built_from_their_lists():
 # --- through the gateway -------------------------------------------------------------------
 
 
-def post(tenant, path: str, body: dict) -> httpx.Response:
-    return httpx.post(
-        f"{tenant.url}/v1{path}",
-        json=body,
-        headers={"authorization": f"Bearer {tenant.key}"},
-        timeout=30,
-    )
-
-
 @pytest.mark.parametrize(
     ("name", "value"),
     [(name, PAID[name]) for name in ("service_tier", "store", "web_search_options")]
@@ -232,7 +222,7 @@ def test_a_billed_option_reaches_no_provider_and_costs_nothing(
     predicted outputs, OpenRouter plugins, audio output) would cost more upstream than the
     standard price the caller is billed."""
     for model in ("gpt-4o", "llama-3.3-70b-versatile", "claude-3-5-sonnet", "gemini-2.5-flash"):
-        response = post(tenant, "/chat/completions", {**chat(**{name: value}), "model": model})
+        response = tenant.post("/chat/completions", {**chat(**{name: value}), "model": model})
         assert response.status_code == 400, (model, response.text)
         error = response.json()["error"]
         assert (error["type"], error["param"]) == ("invalid_request_error", name)
@@ -241,7 +231,7 @@ def test_a_billed_option_reaches_no_provider_and_costs_nothing(
 
 
 def test_an_unknown_field_reaches_no_provider(tenant, fake_openai):
-    response = post(tenant, "/chat/completions", {**chat(foo=1), "model": "gpt-4o"})
+    response = tenant.post("/chat/completions", {**chat(foo=1), "model": "gpt-4o"})
     assert response.status_code == 400
     assert response.json()["error"] == {
         "message": "Unrecognized request argument supplied: foo",
@@ -249,8 +239,8 @@ def test_an_unknown_field_reaches_no_provider(tenant, fake_openai):
         "param": "foo",
         "code": "unknown_parameter",
     }
-    response = post(
-        tenant, "/embeddings", {"model": "text-embedding-3-small", "input": "x", "foo": 1}
+    response = tenant.post(
+        "/embeddings", {"model": "text-embedding-3-small", "input": "x", "foo": 1}
     )
     assert response.status_code == 400 and response.json()["error"]["param"] == "foo"
     assert fake_openai.requests == []

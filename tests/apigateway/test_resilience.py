@@ -36,15 +36,6 @@ def serve_model(public_id: str = "gpt-4o", *, provider: str | None = None, fallb
     snapshot.loaded_at = float("-inf")
 
 
-def post(tenant, body: dict, path: str = "/chat/completions") -> httpx.Response:
-    return httpx.post(
-        f"{tenant.url}/v1{path}",
-        json=body,
-        headers={"authorization": f"Bearer {tenant.key}"},
-        timeout=30,
-    )
-
-
 def gpt_4o_cost(usage) -> int:
     prices = CatalogModel.objects.get(public_id="gpt-4o").prices
     return pricing.token_cost_nanos(
@@ -114,7 +105,7 @@ def test_another_key_or_region_of_the_same_provider_is_a_fallback(tenant, fake_o
     }
     serve_model("text-embedding-3-small", fallbacks=[{"provider": "openai-eu"}])
     fake_openai.fail_next(502, BOOM)
-    response = post(tenant, {"model": "text-embedding-3-small", "input": "hi"}, "/embeddings")
+    response = tenant.post("/embeddings", {"model": "text-embedding-3-small", "input": "hi"})
     assert response.status_code == 200, response.text
     first, second = fake_openai.requests
     assert "x-region" not in first.headers and second.headers["x-region"] == "eu"
@@ -125,7 +116,9 @@ def test_another_key_or_region_of_the_same_provider_is_a_fallback(tenant, fake_o
 def test_a_fallback_that_cannot_take_the_request_is_skipped(tenant, fake_openai, fake_anthropic):
     serve_model(fallbacks=[HAIKU])
     fake_openai.fail_next(500, BOOM)
-    response = post(tenant, {**CHAT, "n": 2})  # Anthropic serves one choice only
+    response = tenant.post(
+        "/chat/completions", {**CHAT, "n": 2}
+    )  # Anthropic serves one choice only
     assert response.status_code == 200, response.text
     assert len(fake_openai.requests) == 2 and fake_anthropic.requests == []
 
@@ -133,21 +126,21 @@ def test_a_fallback_that_cannot_take_the_request_is_skipped(tenant, fake_openai,
 def test_unconfigured_fallbacks_are_ignored(tenant, fake_openai):
     serve_model(fallbacks=[{"provider": "nowhere"}, {"provider": "deepseek"}])
     fake_openai.fail_next(500, BOOM)
-    assert post(tenant, CHAT).status_code == 200
+    assert tenant.post("/chat/completions", CHAT).status_code == 200
     assert len(fake_openai.requests) == 2
 
 
 def test_a_model_served_only_by_a_fallback_is_listed_and_served(tenant, fake_anthropic):
     serve_model(provider="deepseek", fallbacks=[HAIKU])  # DeepSeek has no key here
     assert "gpt-4o" in {m.id for m in tenant.client().models.list().data}
-    assert post(tenant, CHAT).status_code == 200
+    assert tenant.post("/chat/completions", CHAT).status_code == 200
     assert len(fake_anthropic.requests) == 1
 
 
 def test_a_provider_400_is_neither_retried_nor_fallen_back(tenant, fake_openai, fake_anthropic):
     serve_model(fallbacks=[HAIKU])
     fake_openai.fail_next(400, {"error": {"message": "maximum context length is 128000"}})
-    response = post(tenant, CHAT)
+    response = tenant.post("/chat/completions", CHAT)
     assert response.status_code == 400
     assert "maximum context length" in response.json()["error"]["message"]
     assert len(fake_openai.requests) == 1 and fake_anthropic.requests == []
@@ -158,7 +151,7 @@ def test_rejected_operator_credentials_are_502_without_fallback(
 ):
     serve_model(fallbacks=[HAIKU])
     providers["openai"]["api_key"] = "sk-wrong-operator-key"
-    response = post(tenant, CHAT)
+    response = tenant.post("/chat/completions", CHAT)
     assert response.status_code == 502 and response.json()["error"]["type"] == "api_error"
     assert fake_anthropic.requests == []
 
@@ -171,7 +164,7 @@ def test_a_time_out_is_a_504_at_once_within_the_providers_own_timeout(
     serve_model(fallbacks=[HAIKU])
     fake_openai.latency = 3
     started = time.monotonic()
-    response = post(tenant, CHAT)
+    response = tenant.post("/chat/completions", CHAT)
     took = time.monotonic() - started
     assert response.status_code == 504, response.text
     assert response.json()["error"]["type"] == "api_error"
@@ -186,7 +179,7 @@ def test_a_providers_429_ends_as_503_with_its_retry_after_not_as_a_rate_limit(
 ):
     settings.UPSTREAM_RETRIES = 0
     fake_openai.fail_next(429, {"error": {"message": "slow down"}}, headers={"retry-after": "7"})
-    response = post(tenant, CHAT)
+    response = tenant.post("/chat/completions", CHAT)
     assert response.status_code == 503
     error = response.json()["error"]
     assert error["type"] == "api_error" and error["code"] is None
@@ -203,7 +196,7 @@ def test_the_breaker_rests_a_failing_deployment_then_tries_it_again(
     fake_openai.fail_next(500, BOOM, times=100)
 
     def call() -> None:
-        assert post(tenant, CHAT).status_code == 200
+        assert tenant.post("/chat/completions", CHAT).status_code == 200
 
     for _ in range(5):
         call()
@@ -233,9 +226,11 @@ def test_when_every_deployment_rests_the_call_is_503_and_reaches_no_provider(
     settings.GATEWAY_BREAKER_FAILURES = 2
     settings.GATEWAY_BREAKER_REST_SECONDS = 30
     fake_openai.fail_next(500, BOOM, times=2)
-    first = post(tenant, CHAT)  # two failures open it; the third attempt is not made
+    first = tenant.post(
+        "/chat/completions", CHAT
+    )  # two failures open it; the third attempt is not made
     assert first.status_code == 502 and len(fake_openai.requests) == 2
-    response = post(tenant, CHAT)
+    response = tenant.post("/chat/completions", CHAT)
     assert response.status_code == 503
     assert response.json()["error"]["type"] == "api_error"
     assert 1 <= int(response.headers["retry-after"]) <= 30
@@ -268,7 +263,7 @@ def test_a_stream_that_breaks_mid_way_ends_with_an_error_event(
     assert fake_anthropic.requests == [], "bytes were sent: no fallback"
     # the break counted against the deployment (threshold 1): the next call goes elsewhere
     fake_openai.break_after = None
-    assert post(tenant, CHAT).status_code == 200
+    assert tenant.post("/chat/completions", CHAT).status_code == 200
     assert len(fake_openai.requests) == 1 and len(fake_anthropic.requests) == 1
 
 

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-import httpx
 import orjson
 from django.conf import settings
 
@@ -83,15 +82,6 @@ def slow_redis() -> Iterator[tuple[SlowReplies, str]]:
         proxy.close()
 
 
-def chat(url: str, key: str) -> httpx.Response:
-    return httpx.post(
-        f"{url}/v1/chat/completions",
-        json=CHAT,
-        headers={"authorization": f"Bearer {key}"},
-        timeout=30,
-    )
-
-
 def held(redis_client, request_id: str) -> list[bytes]:
     return [m for m in open_holds(redis_client) if m.endswith(f":hold:{request_id}".encode())]
 
@@ -115,7 +105,9 @@ def test_the_answer_does_not_wait_for_the_settlement_and_a_crash_after_it_loses_
             GATEWAY_LEASE_SECONDS="0",  # every call reserves (and waits for Redis) on its own
         ) as (url, process),
     ):
-        first = chat(url, tenant.key)  # connects, loads balance and scripts
+        first = tenant.post(
+            "/chat/completions", CHAT, url=url
+        )  # connects, loads balance and scripts
         assert first.status_code == 200
         # Its settlement is not waited for: read the balance once it has landed, or
         # the first call's hold is counted as spent.
@@ -127,7 +119,7 @@ def test_the_answer_does_not_wait_for_the_settlement_and_a_crash_after_it_loses_
 
         proxy.delay = HOLD_BACK
         started = time.monotonic()
-        answer = chat(url, tenant.key)
+        answer = tenant.post("/chat/completions", CHAT, url=url)
         elapsed = time.monotonic() - started
         # Both held-back replies: the reservation's (waited for: nothing goes upstream
         # before it) and the settlement's (not waited for). Awaiting both takes 2 x 1.5 s.

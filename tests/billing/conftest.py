@@ -12,9 +12,9 @@ import redis
 from django.db.models import Sum
 from django.test import Client
 
-from accounts.models import Membership, Organization, Role, User
+from accounts.models import Organization
 from billing import purchases
-from billing.models import LedgerEntry, Purchase
+from billing.models import EntryKind, LedgerEntry, Purchase
 from billing.selectors import ledger_figures, organization_balance_nanos
 from credit.stores import current as credit_store
 from tests.fakes.server import serving
@@ -32,13 +32,6 @@ def fake_stripe(settings) -> Iterator[FakeStripe]:
         settings.STRIPE_WEBHOOK_SECRET = fake.webhook_secret
         settings.STRIPE_API_BASE = base_url
         yield fake
-
-
-@pytest.fixture
-def member(organization: Organization, django_user_model) -> User:
-    user = django_user_model.objects.create_user(email="member@example.com", password="pw-12345")
-    Membership.objects.create(organization=organization, user=user, role=Role.MEMBER)
-    return user
 
 
 @pytest.fixture
@@ -72,6 +65,11 @@ def assert_books_balance(organization: Organization, expected_nanos: int) -> Non
     cached = available_nanos(organization.pk)
     if cached is not None:
         assert cached == expected_nanos
+
+
+def grants(organization: Organization) -> list[LedgerEntry]:
+    """The organization's ledger grants: credit given, not bought."""
+    return list(LedgerEntry.objects.filter(organization=organization, kind=EntryKind.GRANT))
 
 
 def start(organization, owner, cents: int = 2500) -> str:

@@ -9,8 +9,8 @@ from django.test import Client
 
 from accounts.models import User
 from accounts.services import personal_organization_get_or_create
-from billing.models import EntryKind, LedgerEntry
 from billing.selectors import organization_balance_nanos
+from tests.billing.conftest import grants
 
 CHANGELIST = "/admin/accounts/organization/"
 
@@ -23,10 +23,6 @@ def staff(db) -> Client:
     return client
 
 
-def _grants(organization) -> list[LedgerEntry]:
-    return list(LedgerEntry.objects.filter(organization=organization, kind=EntryKind.GRANT))
-
-
 def test_the_admin_action_asks_the_amount_then_books_a_grant_naming_the_admin(staff, organization):
     chosen = {"action": "grant_credits", "_selected_action": [organization.pk]}
     form = staff.post(CHANGELIST, chosen)
@@ -36,7 +32,7 @@ def test_the_admin_action_asks_the_amount_then_books_a_grant_naming_the_admin(st
 
     done = staff.post(CHANGELIST, {**chosen, "apply": "1", "amount": "12.50", "note": "pilot"})
     assert done.status_code == 302
-    [grant] = _grants(organization)
+    [grant] = grants(organization)
     assert grant.amount_nanos == 12_500_000_000
     assert grant.description == "Granted by ops@example.com in the admin: pilot"
     assert grant.reference.startswith("grant:admin:")
@@ -51,14 +47,14 @@ def test_a_bad_amount_is_a_form_error_and_books_nothing(staff, organization, amo
     answer = staff.post(CHANGELIST, {**chosen, "apply": "1", "amount": amount})
     assert answer.status_code == 200
     assert 'class="errorlist' in answer.content.decode()
-    assert _grants(organization) == []
+    assert grants(organization) == []
 
 
 def test_the_command_grants_to_the_users_own_organization(db, capsys):
     user = User.objects.create_user(email="dev@example.com", password="x-correct-horse")
     organization = personal_organization_get_or_create(user=user)
     call_command("grant_credits", "dev@example.com", "--usd", "10")
-    [grant] = _grants(organization)
+    [grant] = grants(organization)
     assert grant.amount_nanos == 10 * 10**9
     assert grant.description.startswith("Granted with manage.py grant_credits")
     assert "balance $10.00" in capsys.readouterr().out

@@ -13,12 +13,8 @@ from django.test import Client
 from accounts.models import Organization, User
 from accounts.services import organization_create, personal_organization_get_or_create
 from billing import services
-from billing.models import EntryKind, LedgerEntry
 from billing.selectors import organization_balance_nanos
-
-
-def _grants(organization: Organization) -> list[LedgerEntry]:
-    return list(LedgerEntry.objects.filter(organization=organization, kind=EntryKind.GRANT))
+from tests.billing.conftest import grants
 
 
 @pytest.mark.django_db
@@ -28,7 +24,7 @@ def test_a_new_personal_organization_gets_the_starting_credit_once(settings):
     organization = personal_organization_get_or_create(user=user)
     assert personal_organization_get_or_create(user=user) == organization  # found again
     services.signup_credit_grant(organization=organization)  # a retry books nothing
-    [grant] = _grants(organization)
+    [grant] = grants(organization)
     assert grant.amount_nanos == 1_500_000_000
     assert grant.reference == f"signup:{organization.pk}"
     assert grant.description == "Starting credit"
@@ -39,11 +35,11 @@ def test_a_new_personal_organization_gets_the_starting_credit_once(settings):
 def test_none_by_default_and_none_for_further_organizations(settings, owner):
     user = owner
     assert settings.SIGNUP_CREDIT_USD == 0  # production's default (DEBUG off)
-    assert _grants(personal_organization_get_or_create(user=user)) == []
+    assert grants(personal_organization_get_or_create(user=user)) == []
     settings.SIGNUP_CREDIT_USD = Decimal(5)
     # Organizations a user creates from the dashboard are not new customers: no credit
     # (else creating organizations would mint it).
-    assert _grants(organization_create(name="Side project", owner=user)) == []
+    assert grants(organization_create(name="Side project", owner=user)) == []
 
 
 @pytest.mark.django_db
@@ -86,5 +82,5 @@ def test_concurrent_grants_book_it_once(settings):
     for thread in threads:
         thread.join()
     assert errors == []
-    assert len(_grants(organization)) == 1
+    assert len(grants(organization)) == 1
     assert organization_balance_nanos(organization=organization) == 1_000_000_000

@@ -36,6 +36,7 @@ from typing import Any
 import orjson
 
 from tests.fakes.server import FakeProvider, RecordedRequest, Send
+from tests.fakes.tokens import words
 
 # 2023-06-01 is what the gateway sends; 2026-10-21 is what the anthropic SDK 2.x sends.
 VERSIONS = {"2023-01-01", "2023-06-01", "2026-10-21"}
@@ -77,10 +78,6 @@ NO_SAMPLING = re.compile(r"claude-(?:opus-4-[7-9]|(?:opus|sonnet|haiku)-[5-9]|fa
 
 def anthropic_error(kind: str, message: str) -> dict:
     return {"type": "error", "error": {"type": kind, "message": message}, "request_id": REQUEST_ID}
-
-
-def words(text: str) -> list[str]:
-    return text.split()
 
 
 def blocks_of(content: Any) -> list[dict]:

@@ -12,7 +12,6 @@ think: "Thinking about: <last user text>", billed in thoughtsTokenCount and sent
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
 from urllib.parse import parse_qs
@@ -20,6 +19,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from tests.fakes.server import FakeProvider, RecordedRequest, Send
+from tests.fakes.tokens import vector, words
 
 PATH = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):(?P<method>[A-Za-z]+)$")
 REQUEST_FIELDS = {
@@ -48,10 +48,6 @@ def google_error(code: int, status: str, message: str, reason: str | None = None
     return {"error": error}
 
 
-def words(text: str) -> list[str]:
-    return text.split()
-
-
 def part_text(part: dict) -> str:
     if "text" in part:
         return str(part["text"])
@@ -63,11 +59,6 @@ def part_text(part: dict) -> str:
 
 def content_words(content: dict) -> int:
     return sum(len(words(part_text(part))) for part in content.get("parts") or [])
-
-
-def vector(text: str, dimensions: int) -> list[float]:
-    seed = hashlib.sha256(text.encode()).digest()
-    return [((seed[i % 32] + i) % 256) / 255.0 - 0.5 for i in range(dimensions)]
 
 
 class FakeGemini(FakeProvider):

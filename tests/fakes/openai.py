@@ -13,7 +13,6 @@ do; DeepSeek's `thinking: {"type": "enabled"}` (or a model named *reasoner) thin
 from __future__ import annotations
 
 import base64
-import hashlib
 import struct
 import time
 
@@ -21,6 +20,7 @@ import orjson
 
 from tests.fakes.openai_responses import ResponsesEndpoint
 from tests.fakes.server import FakeProvider, RecordedRequest, Send
+from tests.fakes.tokens import vector, words
 
 REASONING_TOKENS = {"minimal": 8, "low": 16, "medium": 64, "high": 256, "xhigh": 512}
 
@@ -28,10 +28,6 @@ REASONING_TOKENS = {"minimal": 8, "low": 16, "medium": 64, "high": 256, "xhigh":
 def thinks_aloud(body: dict) -> bool:
     thinking = (body.get("thinking") or {}).get("type")
     return thinking == "enabled" or ("reasoner" in body["model"] and thinking != "disabled")
-
-
-def words(text: str) -> list[str]:
-    return text.split()
 
 
 def last_user_text(messages: list[dict]) -> str:
@@ -42,11 +38,6 @@ def last_user_text(messages: list[dict]) -> str:
                 return content
             return " ".join(p.get("text", "") for p in content or [] if p.get("type") == "text")
     return ""
-
-
-def vector(text: str, dimensions: int) -> list[float]:
-    seed = hashlib.sha256(text.encode()).digest()
-    return [((seed[i % 32] + i) % 256) / 255.0 - 0.5 for i in range(dimensions)]
 
 
 class FakeOpenAI(ResponsesEndpoint, FakeProvider):

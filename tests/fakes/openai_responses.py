@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from tests.fakes.server import RecordedRequest, Send
+from tests.fakes.tokens import words
 
 FIELDS = {
     "model",
@@ -43,10 +44,6 @@ FIELDS = {
     "top_logprobs",
     "service_tier",
 }
-
-
-def words(text: str) -> list[str]:
-    return text.split()
 
 
 def error(message: str, param: str | None = None) -> dict:

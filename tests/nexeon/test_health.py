@@ -5,11 +5,24 @@ unreachable database."""
 
 import pytest
 from django.test import override_settings
+from redis.asyncio.connection import AbstractConnection as AsyncConnection
+from redis.connection import AbstractConnection
+
+from credit import connections
 
 
 @pytest.mark.django_db
-def test_healthz_answers_without_touching_anything(client):
-    response = client.get("/healthz")
+def test_healthz_answers_without_touching_anything(client, django_assert_num_queries, monkeypatch):
+    def touched(*args, **kwargs):
+        raise AssertionError("/healthz reached for Redis")
+
+    # Every Redis client the project makes, and any command redis-py sends (the cache's).
+    for factory in ("pool", "client", "subscriber", "publisher", "fast", "sync"):
+        monkeypatch.setattr(connections, factory, touched)
+    for sender in (AbstractConnection, AsyncConnection):
+        monkeypatch.setattr(sender, "send_packed_command", touched)
+    with django_assert_num_queries(0):
+        response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
     assert "no-store" in response["Cache-Control"]

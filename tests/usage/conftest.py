@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.models import ApiKey, Membership, Organization, Role, User
+from accounts.models import ApiKey, Organization, User
 from accounts.services import api_key_create, organization_create
 from usage.models import Period, UsageRecord
 from usage.rollups import rollup
@@ -39,13 +39,6 @@ def roll_up(since: datetime | None = None) -> None:
     since = since or timezone.now() - timedelta(days=400)
     rollup(Period.HOUR, since=since)
     rollup(Period.DAY, since=since)
-
-
-@pytest.fixture
-def member(organization: Organization) -> User:
-    user = User.objects.create_user(email="member@example.com", password="correct horse 3")
-    Membership.objects.create(organization=organization, user=user, role=Role.MEMBER)
-    return user
 
 
 @pytest.fixture

@@ -8,10 +8,13 @@ import asyncio
 import json
 
 import pytest
+import redis.asyncio.connection
+import redis.connection
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.test import Client
 
+from credit import connections
 from nexeon.asgi import application
 from tests.support import free_port
 from tests.usage.conftest import make_record
@@ -164,9 +167,21 @@ def test_sockets_are_capped_per_organization_and_per_process(
     asyncio.run(scenario())
 
 
-def test_publish_without_redis_and_nobody_watching_does_nothing(organization, prod_key, settings):
+def test_publish_without_redis_and_nobody_watching_does_nothing(
+    organization, prod_key, settings, monkeypatch
+):
     settings.REDIS_URL = ""
-    publish([make_record(organization, prod_key)])  # no connection attempted, no error
+    record = make_record(organization, prod_key)
+
+    def connecting(*args, **kwargs):
+        raise AssertionError("publish() reached for Redis without REDIS_URL")
+
+    # The client it would publish through, and any new connection by any client.
+    monkeypatch.setattr(connections, "publisher", connecting)
+    monkeypatch.setattr(redis.connection.AbstractConnection, "connect", connecting)
+    monkeypatch.setattr(redis.asyncio.connection.AbstractConnection, "connect", connecting)
+    assert live_hub.watched_here({organization.pk}) == set()
+    publish([record])  # no error
 
 
 def test_a_deactivated_user_or_a_changed_password_closes_the_socket(

@@ -47,12 +47,6 @@ def served(redis_client) -> Iterator[tuple[str, int]]:
         yield url.replace("http://", "ws://"), process.pid
 
 
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def session_cookie(client: Client) -> str:
     return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
 
@@ -106,7 +100,9 @@ def sync(function, *args):
     return asyncio.to_thread(run)
 
 
-def test_a_removed_member_gets_nothing_more_and_is_closed(served, owner, organization, member):
+def test_a_removed_member_gets_nothing_more_and_is_closed(
+    served, signed_in, owner, organization, member
+):
     base, _ = served
     by = Membership.objects.get(user=owner)
     removed = Membership.objects.get(user=member)
@@ -129,7 +125,9 @@ def test_a_removed_member_gets_nothing_more_and_is_closed(served, owner, organiz
     asyncio.run(scenario())
 
 
-def test_a_signed_out_session_is_closed_within_the_recheck_interval(served, owner, organization):
+def test_a_signed_out_session_is_closed_within_the_recheck_interval(
+    served, signed_in, owner, organization
+):
     base, _ = served
     browser = signed_in(owner)
     other_device = signed_in(owner)
@@ -157,7 +155,7 @@ def test_a_signed_out_session_is_closed_within_the_recheck_interval(served, owne
 
 
 def test_one_subscriber_per_process_a_cap_per_user_and_resuming_after_redis_drops_it(
-    served, redis_client, owner, organization, outsider, other_organization
+    served, redis_client, signed_in, owner, organization, outsider, other_organization
 ):
     base, pid = served
     owner_client, outsider_client = signed_in(owner), signed_in(outsider)

@@ -45,13 +45,6 @@ def assert_pages_agree(client: Client, organization) -> str:
     return spent
 
 
-@pytest.fixture
-def dashboard(owner) -> Client:
-    client = Client()
-    client.force_login(owner)
-    return client
-
-
 @pytest.mark.django_db
 def test_without_beat_the_usage_page_shows_what_the_overview_shows(dashboard, organization):
     calls(organization, 20_000_000, 15_000_000)
@@ -91,15 +84,14 @@ def test_with_beat_too_nothing_is_counted_twice(dashboard, organization):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_page_views_and_beat_at_once_write_each_total_once(owner, organization):
+def test_page_views_and_beat_at_once_write_each_total_once(signed_in, owner, organization):
     calls(organization, *([1_000_000] * 20))
     start = threading.Barrier(6)
     errors: list[BaseException] = []
 
     def view() -> None:
         try:
-            client = Client()
-            client.force_login(owner)
+            client = signed_in(owner)
             start.wait()
             assert client.get("/usage/").status_code == 200
         except BaseException as exc:

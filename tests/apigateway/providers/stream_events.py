@@ -1,6 +1,6 @@
 """Provider stream events, built as each provider sends them, for the stream translators'
 tests: OpenAI chat.completion.chunk deltas, Anthropic's named events, Gemini's
-GenerateContentResponse events."""
+GenerateContentResponse events; and `deltas`, what a translation's chunks say."""
 
 from __future__ import annotations
 
@@ -17,6 +17,13 @@ def estimate(*texts: str) -> int:
     character a token, over everything together."""
     ascii_chars = sum(1 for text in texts for c in text if ord(c) < 128)
     return math.ceil(ascii_chars / 4) + sum(len(text) for text in texts) - ascii_chars
+
+
+def deltas(chunks: list[dict]) -> list[tuple]:
+    """Each translated chunk's (delta, finish_reason), the usage-only chunks left out."""
+    return [
+        (c["choices"][0]["delta"], c["choices"][0]["finish_reason"]) for c in chunks if c["choices"]
+    ]
 
 
 # --- OpenAI family -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from apigateway.errors import GatewayError
 from apigateway.providers.anthropic import AnthropicProvider
 from apigateway.providers.base import Deployment
 from apigateway.sse import SSEDecoder, SSEEvent
+from tests.apigateway.providers.stream_events import deltas
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DEPLOYMENT = Deployment(
@@ -469,12 +470,6 @@ def translate(name: str, include_usage: bool):
         out += translator.feed(event)
     assert translator.finished
     return translator, out + translator.close()
-
-
-def deltas(chunks: list[dict]) -> list[tuple]:
-    return [
-        (c["choices"][0]["delta"], c["choices"][0]["finish_reason"]) for c in chunks if c["choices"]
-    ]
 
 
 @pytest.mark.parametrize("include_usage", [True, False])

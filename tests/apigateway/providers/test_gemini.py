@@ -14,6 +14,7 @@ from apigateway.errors import GatewayError
 from apigateway.providers.base import Deployment
 from apigateway.providers.gemini import GeminiProvider, clean_schema
 from apigateway.sse import SSEDecoder, SSEEvent
+from tests.apigateway.providers.stream_events import deltas
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DEPLOYMENT = Deployment(
@@ -482,12 +483,6 @@ def translate(name: str, include_usage: bool):
     for event in events(name):
         out += translator.feed(event)
     return translator, out + translator.close()
-
-
-def deltas(chunks: list[dict]) -> list[tuple]:
-    return [
-        (c["choices"][0]["delta"], c["choices"][0]["finish_reason"]) for c in chunks if c["choices"]
-    ]
 
 
 @pytest.mark.parametrize("include_usage", [True, False])
