@@ -480,6 +480,35 @@ def test_cache_control_is_dropped_for_families_that_cache_by_themselves(tenant, 
     assert "cache_control" not in fake_openai.requests[-1].body.decode()
 
 
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"tools": [{"type": "bash_20250124", "name": "bash"}]}, "bash_20250124"),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "Read this."},
+                            {"type": "document", "source": {"type": "file", "file_id": "f_1"}},
+                        ],
+                    }
+                ]
+            },
+            "'file' source",
+        ),
+    ],
+)
+def test_what_only_claude_takes_is_a_400_for_the_other_families(tenant, fake_openai, change, words):
+    arguments = {"model": "gpt-4o", "max_tokens": 50, "messages": say("hi"), **change}
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        sdk(tenant).messages.create(**arguments)
+    assert caught.value.body["error"]["type"] == "invalid_request_error"
+    assert words in caught.value.message
+    assert fake_openai.requests == []
+
+
 # --- count_tokens ----------------------------------------------------------------------------
 
 
