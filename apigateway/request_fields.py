@@ -115,6 +115,30 @@ def check(body: JSON, taken: frozenset[str], guarded: dict[str, Any] | None = No
             raise bad_request(reason, param=name, code=UNPRICED)
 
 
+def _asks(value: Any) -> bool:
+    return value is not None and value is not False and value != {} and value != []
+
+
+# Chat fields that Anthropic's and Gemini's wire formats have no place for, where a value
+# asks for something the answer would then silently lack (token logprobs, a bias, tools
+# offered the legacy way, a local server's sampler). Sampling hints with no counterpart
+# (seed, penalties) are left out as OpenRouter leaves them out; these are not.
+NOT_TRANSLATED = ("logprobs", "top_logprobs", "logit_bias", "functions", "function_call")
+NOT_TRANSLATED_SAMPLERS = tuple(sorted(SAMPLING_EXTRAS))
+
+
+def refuse_untranslated(body: JSON, provider: str) -> None:
+    """400 for the first field a translating adapter would have to drop (see NOT_TRANSLATED)."""
+    for name in (*NOT_TRANSLATED, *NOT_TRANSLATED_SAMPLERS):
+        if _asks(body.get(name)):
+            raise bad_request(
+                f"'{name}' is not available for {provider} models such as "
+                f"'{body.get('model')}': leave it out, or choose a model that takes it.",
+                param=name,
+                code=UNPRICED,
+            )
+
+
 def unsupported(name: str) -> GatewayError:
     """A field the gateway knows that this deployment's provider does not take."""
     return bad_request(f"Unrecognized request argument supplied: {name}", param=name, code=UNKNOWN)

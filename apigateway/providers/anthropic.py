@@ -56,6 +56,7 @@ from apigateway.providers.base import (
     upstream_invalid,
 )
 from apigateway.redaction import redact
+from apigateway.request_fields import refuse_untranslated
 from apigateway.sse import SSEEvent
 
 NAME = "anthropic"
@@ -118,6 +119,7 @@ class AnthropicProvider(Provider):
     def build_chat_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
         if (body.get("n") or 1) > 1:
             raise bad_request("anthropic models return a single choice: n must be 1", param="n")
+        refuse_untranslated(body, NAME)
         if not deployment.options.remote_media:
             media_urls.refuse_remote(body.get("messages") or [])
         asked = reasoning.accepted(deployment.reasoning, body, body.get("model") or "")

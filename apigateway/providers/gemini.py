@@ -48,6 +48,7 @@ from apigateway.providers.base import (
     upstream_invalid,
 )
 from apigateway.redaction import redact
+from apigateway.request_fields import refuse_untranslated
 from apigateway.sse import SSEEvent
 
 NAME = "gemini"
@@ -80,6 +81,7 @@ class GeminiProvider(Provider):
 
     # --- chat ---
     def build_chat_request(self, body: JSON, deployment: Deployment) -> UpstreamRequest:
+        refuse_untranslated(body, self.name)
         if not deployment.options.remote_media:
             media_urls.refuse_remote(body.get("messages") or [])
         system, contents = convert_messages(body.get("messages") or [])

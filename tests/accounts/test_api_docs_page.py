@@ -1,9 +1,11 @@
-"""The docs page renders the public API reference with this host's base URL."""
+"""The docs page renders the public API reference with this host's base URL; the reference and
+the README name every endpoint the gateway routes."""
 
 import re
 
 import pytest
 
+from apigateway import app
 from tests.support import PROJECT_DIR
 
 REFERENCE = (PROJECT_DIR / "docs" / "api-reference.txt").read_text()
@@ -34,3 +36,12 @@ def test_examples_use_this_hosts_base_url(client):
     assert "api.nexeonai.com" not in page
     assert "http://localhost/v1/chat/completions" in page
     assert "http://localhost/v1/models" in page
+
+
+def test_every_routed_endpoint_is_in_the_reference_and_the_readme():
+    readme = (PROJECT_DIR / "README.md").read_text()
+    routed = [("POST", path) for path in app.POST_ENDPOINTS]
+    routed += [("GET", path) for path in sorted(app.GET_ENDPOINTS)]
+    for method, path in routed:
+        assert f"{method}{path.removeprefix('/v1')}" in REFERENCE, path
+        assert f"{method} {path}`" in readme, path

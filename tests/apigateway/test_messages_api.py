@@ -13,7 +13,7 @@ import pytest
 from accounts.models import User
 from accounts.services import api_key_create, organization_create
 from apigateway.surfaces import encode_typed
-from tests.apigateway.conftest import ANTHROPIC_KEY
+from tests.apigateway.conftest import ANTHROPIC_KEY, UPSTREAM_KEY
 from tests.apigateway.test_usage_records import record_of
 from tests.fakes.anthropic import signature
 from tests.ledger_check import assert_balance_reconciles
@@ -259,6 +259,62 @@ def test_a_beta_that_changes_the_price_is_refused(tenant, fake_anthropic):
     assert fake_anthropic.requests == []
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_claude_codes_request_shape_is_translated_for_a_reasoning_model(
+    tenant, providers, fake_openai, stream
+):
+    providers["deepseek"] = {"api_key": UPSTREAM_KEY, "base_url": fake_openai.base_url + "/v1"}
+    body = {**claude_code_body(stream), "model": "deepseek-reasoner"}
+    client = sdk(tenant, default_headers={"anthropic-beta": BETAS})
+    arguments = {k: v for k, v in body.items() if k not in ("stream", "temperature")}
+    if stream:
+        with client.messages.stream(**arguments) as events:
+            message = events.get_final_message()
+    else:
+        message = client.messages.create(**arguments)
+    assert message.model == "deepseek-reasoner"
+    assert [block.type for block in message.content] == ["thinking", "text"]
+    assert message.content[0].thinking.strip() == "Thinking about: Try Paris."
+    assert message.content[1].text == "Echo: Try Paris."
+    sent = fake_openai.requests[-1]
+    assert sent.path == "/v1/chat/completions"
+    chat = sent.json()
+    assert b"cache_control" not in sent.body and b"signature" not in sent.body
+    assert chat["thinking"] == {"type": "enabled"}
+    assert chat["user"] == "user_abc_account__session_123"
+    assert chat["tools"][0]["function"]["name"] == "get_weather"
+    assert chat["messages"] == [
+        {
+            "role": "system",
+            "content": "You are Claude Code, Anthropic's official CLI.\n\nWork in /repo.",
+        },
+        {"role": "user", "content": "What is the weather?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "toolu_01A",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": "{}"},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "toolu_01A", "content": "Error: city is required"},
+        {"role": "user", "content": "Try Paris."},
+    ]
+
+
+def test_claude_codes_thinking_on_a_model_that_cannot_reason_is_a_400(tenant, fake_openai):
+    body = {**claude_code_body(False), "model": "gpt-4o"}
+    arguments = {k: v for k, v in body.items() if k not in ("stream", "temperature")}
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        sdk(tenant).messages.create(**arguments)
+    assert caught.value.body["error"]["type"] == "invalid_request_error"
+    assert "cannot reason" in caught.value.message
+    assert fake_openai.requests == []
+
+
 # --- translated for the other families ----------------------------------------------------
 
 
@@ -422,6 +478,35 @@ def test_cache_control_is_dropped_for_families_that_cache_by_themselves(tenant, 
         messages=say("hi"),
     )
     assert "cache_control" not in fake_openai.requests[-1].body.decode()
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"tools": [{"type": "bash_20250124", "name": "bash"}]}, "bash_20250124"),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "Read this."},
+                            {"type": "document", "source": {"type": "file", "file_id": "f_1"}},
+                        ],
+                    }
+                ]
+            },
+            "'file' source",
+        ),
+    ],
+)
+def test_what_only_claude_takes_is_a_400_for_the_other_families(tenant, fake_openai, change, words):
+    arguments = {"model": "gpt-4o", "max_tokens": 50, "messages": say("hi"), **change}
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        sdk(tenant).messages.create(**arguments)
+    assert caught.value.body["error"]["type"] == "invalid_request_error"
+    assert words in caught.value.message
+    assert fake_openai.requests == []
 
 
 # --- count_tokens ----------------------------------------------------------------------------

@@ -274,3 +274,14 @@ def test_malformed_reasoning_controls_are_400s(tenant, fake_anthropic, extra, pa
         tenant.client().chat.completions.create(model="claude-sonnet-4", **ask(), extra_body=extra)
     assert caught.value.body["param"] == param
     assert fake_anthropic.requests == []
+
+
+def test_anthropics_own_thinking_field_on_chat_is_a_400_not_a_silent_drop(tenant, fake_anthropic):
+    with pytest.raises(openai.BadRequestError) as caught:
+        tenant.client().chat.completions.create(
+            model="claude-sonnet-4",
+            extra_body={"thinking": {"type": "enabled", "budget_tokens": 2048}},
+            **ask(),
+        )
+    assert caught.value.body["param"] == "thinking"
+    assert fake_anthropic.requests == []

@@ -9,6 +9,8 @@ import openai
 import orjson
 import pytest
 
+from accounts.models import User
+from accounts.services import api_key_create, organization_create
 from billing.models import LedgerEntry
 from tests.apigateway.conftest import UPSTREAM_KEY
 from tests.apigateway.test_usage_records import record_of
@@ -406,3 +408,21 @@ def test_what_only_the_responses_api_does_is_refused_for_the_other_families(
     assert caught.value.body["param"] == "top_logprobs"
     assert "anthropic" in caught.value.body["message"]
     assert not fake_anthropic.requests
+
+
+def test_no_credit_and_a_rate_limit_are_refused_as_on_chat(tenant, fake_openai, fake_anthropic):
+    owner = User.objects.create_user(email="broke@example.com")
+    broke = api_key_create(organization=organization_create(name="Broke", owner=owner), name="k")
+    for model in (PASSED, "claude-3-5-sonnet"):
+        with pytest.raises(openai.APIStatusError) as caught:
+            tenant.client(key=broke.plaintext).responses.create(model=model, input="hi")
+        assert caught.value.status_code == 402
+        assert caught.value.code == "insufficient_quota"
+    limited = api_key_create(organization=tenant.organization, name="rpm1", rpm_limit=1)
+    client = tenant.client(key=limited.plaintext)
+    client.responses.create(model="claude-3-5-sonnet", input="hi")
+    with pytest.raises(openai.RateLimitError) as limited_out:
+        client.responses.create(model="claude-3-5-sonnet", input="hi")
+    assert limited_out.value.code == "rate_limit_exceeded"
+    assert "retry-after" in limited_out.value.response.headers
+    assert not fake_openai.requests and len(fake_anthropic.requests) == 1
