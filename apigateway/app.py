@@ -211,6 +211,10 @@ async def dispatch(
         raise not_stored(path)
     if endpoint is None and url_mistakes.lacks_v1(path):
         raise url_mistakes.missing_v1(scope)
+    if endpoint is None and url_mistakes.doubled_v1(path):
+        if path.startswith("/v1/v1/messages"):  # an Anthropic SDK: its error shape
+            response.surface = MessagesSurface(request_id)
+        raise url_mistakes.twice_v1(scope)
     if endpoint is None and path not in GET_ENDPOINTS and not path.startswith("/v1/models/"):
         raise GatewayError(404, f"Invalid URL ({method} {scope['path']})", code="unknown_url")
     expected = "POST" if endpoint else "GET"

@@ -4,6 +4,7 @@ official openai SDK against the gateway, fake providers behind it."""
 
 from __future__ import annotations
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -147,6 +148,27 @@ def test_anthropic_messages_without_v1_says_to_add_it(tenant):
     )
     assert response.status_code == 404
     assert "/v1" in response.json()["error"]["message"]
+
+
+def test_an_anthropic_base_url_with_v1_says_to_drop_it(tenant):
+    """The anthropic SDKs add /v1 themselves: ANTHROPIC_BASE_URL=https://host/v1 posts to
+    /v1/v1/messages. The answer, in Anthropic's error shape, names the base URL to use."""
+    client = anthropic.Anthropic(base_url=f"{tenant.url}/v1", api_key=tenant.key, max_retries=0)
+    with pytest.raises(anthropic.NotFoundError) as raised:
+        client.messages.create(model="claude-3-5-haiku", max_tokens=5, messages=HELLO)
+    body = raised.value.response.json()
+    assert body["type"] == "error" and body["error"]["type"] == "not_found_error"
+    assert f"ANTHROPIC_BASE_URL to {tenant.url} " in body["error"]["message"]
+    assert "without /v1" in body["error"]["message"]
+
+
+def test_an_openai_base_url_with_v1_twice_says_so(tenant):
+    client, sent = counted_client(f"{tenant.url}/v1/v1", tenant.key, max_retries=2)
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    assert len(sent) == 1
+    assert "/v1 twice" in raised.value.message and f"{tenant.url}/v1 " in raised.value.message
+    assert raised.value.code == "unknown_url"
 
 
 def test_the_dashboard_is_still_served_by_django(tenant):
