@@ -168,6 +168,21 @@ def test_the_gateway_balances_conversations_and_keeps_each_on_its_deployment(
     )
 
 
+def test_the_gateway_keeps_each_user_on_one_deployment_whatever_they_ask(
+    tenant, fake_openai, three_keys
+):
+    """Different prompts from one `user` go to one deployment; the users spread."""
+    first_choice: dict[str, str] = {}
+    for user in (f"user-{n}" for n in range(12)):
+        for number in range(4):  # four unrelated conversations each
+            ask(tenant, 100 * number + len(first_choice), user=user)
+        served = served_by(fake_openai)
+        assert len(set(served)) == 1, (user, served)
+        first_choice[user] = served[0]
+        fake_openai.reset()
+    assert len(set(first_choice.values())) > 1
+
+
 def test_a_resting_deployment_is_passed_over_and_used_again_when_it_recovers(
     tenant, fake_openai, three_keys, settings
 ):
