@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.e2e.browser import chromium
+
 # The served app with mandatory email verification and mail written to files.
 from tests.e2e.test_first_api_call import server  # noqa: F401
 from tests.support import manage_env, serving_nexeon, test_database_url
@@ -15,3 +17,11 @@ def app(transactional_db, redis_client):
     )
     with serving_nexeon(environment) as (base, _):
         yield base
+
+
+@pytest.fixture
+def browser():
+    """Chromium for a test with several pages; a test names it after the fixtures that write
+    rows, since the ORM refuses to run while Playwright's loop does."""
+    with chromium() as browser:
+        yield browser

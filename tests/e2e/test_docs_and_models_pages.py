@@ -6,10 +6,10 @@ test-artifacts/e2e/."""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from apigateway.catalog import catalog_load_defaults
-from tests.e2e.test_first_api_call import ARTIFACTS, CHROMIUM_ARGS
+from tests.e2e.browser import ARTIFACTS
 from tests.support import manage_env, serving_nexeon, test_database_url
 
 WIDTHS = (390, 1280)
@@ -44,16 +44,6 @@ def server(transactional_db, redis_client):
         yield base
 
 
-@pytest.fixture
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
 def open_page(browser, base: str, width: int) -> Page:
     context = browser.new_context(viewport={"width": width, "height": 900})
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
@@ -62,7 +52,6 @@ def open_page(browser, base: str, width: int) -> Page:
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_docs_page_contents_tabs_copy_and_no_overflow(server, browser, width):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = open_page(browser, server, width)
     page.goto(f"{server}/docs/")
     expect(page.locator(".docs-toc")).to_be_visible()
@@ -102,7 +91,6 @@ def test_docs_page_contents_tabs_copy_and_no_overflow(server, browser, width):
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_models_page_filters_as_one_types_and_shows_unavailable_models(server, browser, width):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = open_page(browser, server, width)
     page.goto(f"{server}/")
     page.get_by_role("link", name="Models").first.click()

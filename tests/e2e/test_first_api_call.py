@@ -7,22 +7,11 @@ from pathlib import Path
 
 import openai
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from apigateway.catalog import catalog_load_defaults
-from tests.support import PROJECT_DIR, manage_env, serving_nexeon, test_database_url
-
-ARTIFACTS = PROJECT_DIR / "test-artifacts" / "e2e"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.e2e.browser import ARTIFACTS, chromium_page
+from tests.support import manage_env, serving_nexeon, test_database_url
 
 
 @pytest.fixture
@@ -54,45 +43,37 @@ def confirmation_link(mail_dir: Path, timeout: float = 10) -> str:
 
 def test_sign_up_verify_create_a_key_call_the_api_revoke_and_be_refused(server):
     base, mail_dir = server
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        page = browser.new_page()
-        try:
-            page.goto(f"{base}/accounts/signup/")
-            page.fill("input[name=email]", "ada@example.com")
-            page.fill("input[name=password1]", "a-long-passphrase-42")
-            page.fill("input[name=password2]", "a-long-passphrase-42")
-            page.screenshot(path=ARTIFACTS / "1-signup.png")
-            page.click("button[type=submit]")
-            expect(page.get_by_text("Verify", exact=False).first).to_be_visible()
-            page.screenshot(path=ARTIFACTS / "2-verify-email-sent.png")
+    with chromium_page(1280, 720) as page:
+        page.goto(f"{base}/accounts/signup/")
+        page.fill("input[name=email]", "ada@example.com")
+        page.fill("input[name=password1]", "a-long-passphrase-42")
+        page.fill("input[name=password2]", "a-long-passphrase-42")
+        page.screenshot(path=ARTIFACTS / "1-signup.png")
+        page.click("button[type=submit]")
+        expect(page.get_by_text("Verify", exact=False).first).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "2-verify-email-sent.png")
 
-            page.goto(confirmation_link(mail_dir))
-            page.click("button[type=submit]")
-            expect(page.get_by_role("heading", name=re.compile("organization"))).to_be_visible()
-            page.screenshot(path=ARTIFACTS / "3-overview.png")
+        page.goto(confirmation_link(mail_dir))
+        page.click("button[type=submit]")
+        expect(page.get_by_role("heading", name=re.compile("organization"))).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "3-overview.png")
 
-            page.goto(f"{base}/keys/")
-            page.fill("input[name=name]", "e2e key")
-            page.click("text=Create key")
-            key = page.get_by_test_id("new-key").inner_text().strip()
-            assert key.startswith("nex-sk-")
-            page.screenshot(path=ARTIFACTS / "4-key-created.png")
+        page.goto(f"{base}/keys/")
+        page.fill("input[name=name]", "e2e key")
+        page.click("text=Create key")
+        key = page.get_by_test_id("new-key").inner_text().strip()
+        assert key.startswith("nex-sk-")
+        page.screenshot(path=ARTIFACTS / "4-key-created.png")
 
-            client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
-            assert "gpt-4o" in {model.id for model in client.models.list().data}
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
+        assert "gpt-4o" in {model.id for model in client.models.list().data}
 
-            page.goto(f"{base}/keys/")  # (a reload would post the form again)
-            assert key not in page.content()  # shown once
-            page.click("a[aria-label='Revoke e2e key']")  # asks first
-            page.click("button:has-text('Revoke key')")
-            expect(page.get_by_text("revoked").first).to_be_visible()
-            page.screenshot(path=ARTIFACTS / "5-key-revoked.png")
-        finally:
-            browser.close()
+        page.goto(f"{base}/keys/")  # (a reload would post the form again)
+        assert key not in page.content()  # shown once
+        page.click("a[aria-label='Revoke e2e key']")  # asks first
+        page.click("button:has-text('Revoke key')")
+        expect(page.get_by_text("revoked").first).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "5-key-revoked.png")
 
     deadline = time.monotonic() + 5
     while True:

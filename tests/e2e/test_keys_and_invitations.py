@@ -12,24 +12,14 @@ from pathlib import Path
 import openai
 import pytest
 from allauth.account.models import EmailAddress
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from accounts.models import User
 from accounts.services import organization_create
-from tests.e2e.test_first_api_call import ARTIFACTS, CHROMIUM_ARGS, confirmation_link
+from tests.e2e.browser import ARTIFACTS
+from tests.e2e.test_first_api_call import confirmation_link
 
 PASSWORD = "a-long-passphrase-42"
-
-
-@pytest.fixture
-def browser():
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 def owner_with_organization(email: str, name: str) -> User:
