@@ -11,7 +11,7 @@ from accounts.services import organization_create
 from billing.models import Purchase, PurchaseStatus
 from billing.money import cents_to_nanos
 from tests.billing.conftest import assert_books_balance
-from tests.e2e.browser import ARTIFACTS, chromium_page
+from tests.e2e.browser import ARTIFACTS, chromium_page, log_in
 from tests.fakes.server import serving
 from tests.fakes.stripe import FakeStripe
 from tests.support import manage_env, serving_nexeon, test_database_url
@@ -39,10 +39,7 @@ def test_buy_25_dollars_of_credits_through_checkout(stripe_and_app):
     owner = User.objects.create_user(email="buyer@example.com", password="a-long-passphrase-42")
     organization = organization_create(name="Buyer Inc", owner=owner)
     with chromium_page(1280, 720) as page:
-        page.goto(f"{base}/accounts/login/")
-        page.fill("input[name=login]", "buyer@example.com")
-        page.fill("input[name=password]", "a-long-passphrase-42")
-        page.click("button[type=submit]")
+        log_in(page, base, "buyer@example.com", "a-long-passphrase-42")
         page.goto(f"{base}/billing/")
         expect(page.get_by_test_id("balance")).to_have_text("$0.00")
         page.screenshot(path=ARTIFACTS / "buy-1-billing.png")

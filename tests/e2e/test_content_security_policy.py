@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from accounts.models import User
 from accounts.services import api_key_create, organization_create
-from tests.e2e.browser import ARTIFACTS, chromium_page
+from tests.e2e.browser import ARTIFACTS, chromium_page, log_in
 
 PASSWORD = "a-long-passphrase-42"
 
@@ -82,11 +82,7 @@ def test_no_page_breaks_the_content_security_policy(app):
 
         for path in SIGNED_OUT_PAGES:
             visit(path)
-        page.goto(f"{app}/accounts/login/")
-        page.fill("input[name=login]", owner.email)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        expect(page.get_by_role("link", name="API keys")).to_be_visible()
+        log_in(page, app, owner.email, PASSWORD)
         for path in [*SIGNED_IN_PAGES, change_user]:
             visit(path)
             if path == "/api/docs/":  # Redoc started by the static script

@@ -33,7 +33,7 @@ from accounts.services import (
 )
 from billing.money import usd_to_nanos
 from billing.services import credits_grant
-from tests.e2e.browser import ARTIFACTS, chromium
+from tests.e2e.browser import ARTIFACTS, chromium, log_in
 from tests.e2e.layout_checks import layout_problems
 from tests.e2e.pages import ANONYMOUS, OWNER, PAGES, TOTP_LOGIN, TOTP_USER, WIDTHS
 from tests.support import manage_env, serving_nexeon, test_database_url
@@ -127,12 +127,9 @@ def totp_code(secret: str) -> str:
 
 
 def sign_in(context: BrowserContext, base: str, email: str) -> None:
+    """Signs the context's visitor in, on a page of its own."""
     page = context.new_page()
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=login]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_load_state()
+    log_in(page, base, email, PASSWORD)
     page.close()
 
 

@@ -10,16 +10,9 @@ from playwright.sync_api import expect
 
 from accounts.models import Membership, Role, User
 from accounts.services import api_key_create, membership_remove, organization_create
-from tests.e2e.browser import ARTIFACTS, chromium_page
+from tests.e2e.browser import ARTIFACTS, chromium_page, log_in
 from tests.usage.conftest import make_record, roll_up
 from usage.live import publish
-
-
-def log_in(page, base: str, email: str, password: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=login]", email)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
 
 
 def live_row(page, record):
