@@ -35,7 +35,8 @@ SCROLLING_TABLES = """() => Array.from(document.querySelectorAll(".docs .table-s
 
 
 @pytest.fixture
-def server(transactional_db, redis_client):
+def app_with_openai(transactional_db, redis_client):
+    """The app with OpenAI's key set, so that its models are offered and the others not."""
     catalog_load_defaults()
     environment = manage_env(
         DATABASE_URL=test_database_url(), DEBUG="1", OPENAI_API_KEY="sk-e2e-operator"
@@ -51,9 +52,9 @@ def open_page(browser, base: str, width: int) -> Page:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_docs_page_contents_tabs_copy_and_no_overflow(server, browser, width):
-    page = open_page(browser, server, width)
-    page.goto(f"{server}/docs/")
+def test_docs_page_contents_tabs_copy_and_no_overflow(app_with_openai, browser, width):
+    page = open_page(browser, app_with_openai, width)
+    page.goto(f"{app_with_openai}/docs/")
     expect(page.locator(".docs-toc")).to_be_visible()
     assert page.evaluate(PAGE_OVERFLOW) <= 0
     assert page.evaluate(OVERFLOWING_CODE) == []
@@ -79,7 +80,7 @@ def test_docs_page_contents_tabs_copy_and_no_overflow(server, browser, width):
     shown = page.locator("#example-chat-python").inner_text().strip()
     assert copied == shown
     assert copied.startswith("from openai import OpenAI")
-    assert f'base_url="{server}/v1"' in copied and 'api_key="nex-sk-..."' in copied
+    assert f'base_url="{app_with_openai}/v1"' in copied and 'api_key="nex-sk-..."' in copied
     page.screenshot(path=ARTIFACTS / f"docs-{width}-python-copied.png")
 
     page.locator(".docs-toc").get_by_role("link", name="Errors").click()
@@ -90,9 +91,11 @@ def test_docs_page_contents_tabs_copy_and_no_overflow(server, browser, width):
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_models_page_filters_as_one_types_and_shows_unavailable_models(server, browser, width):
-    page = open_page(browser, server, width)
-    page.goto(f"{server}/")
+def test_models_page_filters_as_one_types_and_shows_unavailable_models(
+    app_with_openai, browser, width
+):
+    page = open_page(browser, app_with_openai, width)
+    page.goto(f"{app_with_openai}/")
     page.get_by_role("link", name="Models").first.click()
     expect(page.get_by_role("heading", name="Models", exact=True)).to_be_visible()
     assert page.evaluate(PAGE_OVERFLOW) <= 0

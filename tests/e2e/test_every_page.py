@@ -36,7 +36,6 @@ from billing.services import credits_grant
 from tests.e2e.browser import ARTIFACTS, chromium, log_in
 from tests.e2e.layout_checks import layout_problems
 from tests.e2e.pages import ANONYMOUS, OWNER, PAGES, TOTP_LOGIN, TOTP_USER, WIDTHS
-from tests.support import manage_env, serving_nexeon, test_database_url
 from tests.usage.conftest import make_record, roll_up
 
 PASSWORD = "a-long-passphrase-42"
@@ -50,15 +49,6 @@ LONG_MODELS = [
     "gpt-4o-mini-2024-07-18",
     "meta-llama/Meta-Llama-3.1-405B-Instruct-Turbo",
 ]
-
-
-@pytest.fixture
-def app(transactional_db, redis_client):
-    environment = manage_env(
-        DATABASE_URL=test_database_url(), DEBUG="1", ACCOUNT_EMAIL_VERIFICATION="mandatory"
-    )
-    with serving_nexeon(environment) as (base, _):
-        yield base
 
 
 def verified_user(email: str) -> User:
@@ -134,7 +124,7 @@ def sign_in(context: BrowserContext, base: str, email: str) -> None:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_every_page_fits_reads_and_passes_axe(app, width):
+def test_every_page_fits_reads_and_passes_axe(app_verifying, width):
     data = seed()
     problems: list[str] = []
     with chromium() as browser:
@@ -143,11 +133,11 @@ def test_every_page_fits_reads_and_passes_axe(app, width):
             visitor: browser.new_context(viewport=viewport, bypass_csp=True)
             for visitor in (ANONYMOUS, OWNER, TOTP_USER, TOTP_LOGIN)
         }
-        sign_in(contexts[OWNER], app, OWNER_EMAIL)
-        sign_in(contexts[TOTP_LOGIN], app, TOTP_EMAIL)  # stops at the code
-        sign_in(contexts[TOTP_USER], app, TOTP_EMAIL)
+        sign_in(contexts[OWNER], app_verifying, OWNER_EMAIL)
+        sign_in(contexts[TOTP_LOGIN], app_verifying, TOTP_EMAIL)  # stops at the code
+        sign_in(contexts[TOTP_USER], app_verifying, TOTP_EMAIL)
         page = contexts[TOTP_USER].new_page()
-        page.goto(f"{app}/accounts/2fa/authenticate/")
+        page.goto(f"{app_verifying}/accounts/2fa/authenticate/")
         page.fill("input[name=code]", totp_code(data["secret"]))
         page.click("main button[type=submit]")
         expect(page).not_to_have_url(re.compile("/authenticate/"))
@@ -155,7 +145,7 @@ def test_every_page_fits_reads_and_passes_axe(app, width):
 
         for entry in PAGES:
             page = contexts[entry.visitor].new_page()
-            response = page.goto(app + entry.path.format(**data))
+            response = page.goto(app_verifying + entry.path.format(**data))
             assert response is not None and response.ok, f"{entry.name}: {response}"
             if "/reauthenticate/" in page.url and entry.name != "reauthenticate":
                 page.fill("input[name=password]", PASSWORD)
@@ -170,13 +160,15 @@ def test_every_page_fits_reads_and_passes_axe(app, width):
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_the_sidebar_is_a_menu_on_narrow_screens_and_tables_keep_columns_on_wide(app, width):
+def test_the_sidebar_is_a_menu_on_narrow_screens_and_tables_keep_columns_on_wide(
+    app_verifying, width
+):
     seed()
     with chromium() as browser:
         context = browser.new_context(viewport={"width": width, "height": HEIGHTS[width]})
-        sign_in(context, app, OWNER_EMAIL)
+        sign_in(context, app_verifying, OWNER_EMAIL)
         page = context.new_page()
-        page.goto(f"{app}/keys/")
+        page.goto(f"{app_verifying}/keys/")
         usage_link = page.get_by_role("link", name="Usage", exact=True)
         heading = page.get_by_role("heading", name="API keys", level=1)
         toggle = page.get_by_role("button", name="Menu")
@@ -196,14 +188,14 @@ def test_the_sidebar_is_a_menu_on_narrow_screens_and_tables_keep_columns_on_wide
             expect(usage_link).to_be_visible()
             assert heading.bounding_box()["y"] < 200
             # Wide, the request table keeps its columns, Cost included, on screen.
-            page.goto(f"{app}/usage/")
+            page.goto(f"{app_verifying}/usage/")
             table = page.locator("table.requests")
             expect(table).not_to_have_attribute("data-stacked", "")
             cost = table.get_by_role("columnheader", name="Cost")
             assert cost.bounding_box()["x"] + cost.bounding_box()["width"] <= width
             page.screenshot(path=ARTIFACTS / f"usage-columns-{width}.png")
         if width == 390:  # and a phone stacks it, one card per call
-            page.goto(f"{app}/usage/")
+            page.goto(f"{app_verifying}/usage/")
             expect(page.locator("table.requests")).to_have_attribute("data-stacked", "")
             first = page.locator("table.requests tbody tr").first
             expect(first.locator("td[data-label=Cost]")).to_be_visible()

@@ -6,28 +6,9 @@ import time
 from pathlib import Path
 
 import openai
-import pytest
 from playwright.sync_api import expect
 
-from apigateway.catalog import catalog_load_defaults
 from tests.e2e.browser import ARTIFACTS, chromium_page
-from tests.support import manage_env, serving_nexeon, test_database_url
-
-
-@pytest.fixture
-def server(transactional_db, redis_client, tmp_path):
-    catalog_load_defaults()
-    mail_dir = tmp_path / "mail"
-    environment = manage_env(
-        DATABASE_URL=test_database_url(),
-        DEBUG="1",
-        EMAIL_URL=f"filemail://{mail_dir}",
-        ACCOUNT_EMAIL_VERIFICATION="mandatory",
-        OPENAI_API_KEY="sk-e2e-operator",
-        GATEWAY_KEY_CACHE_SECONDS="2",
-    )
-    with serving_nexeon(environment) as (base, _):
-        yield base, mail_dir
 
 
 def confirmation_link(mail_dir: Path, timeout: float = 10) -> str:
