@@ -3,23 +3,12 @@ of each step kept in test-artifacts/e2e/."""
 
 import re
 import time
-from pathlib import Path
 
 import openai
 from playwright.sync_api import expect
 
 from tests.e2e.browser import ARTIFACTS, chromium_page
-
-
-def confirmation_link(mail_dir: Path, timeout: float = 10) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for mail in mail_dir.glob("*.log") if mail_dir.exists() else []:
-            found = re.search(r"https?://\S+/accounts/confirm-email/\S+/", mail.read_text())
-            if found:
-                return found.group(0)
-        time.sleep(0.1)
-    raise AssertionError("no confirmation email arrived")
+from tests.e2e.mail import confirmation_link
 
 
 def test_sign_up_verify_create_a_key_call_the_api_revoke_and_be_refused(server):

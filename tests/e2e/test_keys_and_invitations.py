@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from accounts.models import User
 from accounts.services import organization_create
 from tests.e2e.browser import ARTIFACTS, log_in
-from tests.e2e.test_first_api_call import confirmation_link
+from tests.e2e.mail import confirmation_link
 
 PASSWORD = "a-long-passphrase-42"
 

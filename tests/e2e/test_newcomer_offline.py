@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.browser import ARTIFACTS, chromium_page
-from tests.e2e.test_first_api_call import confirmation_link
+from tests.e2e.mail import confirmation_link
 from tests.nexeon.test_embedded_default import without_providers
 from tests.support import manage_env, run_manage, serving_nexeon
 
