@@ -1,5 +1,7 @@
 """Buying $25 of credits in a real Chromium: the billing page, the fake Stripe's hosted
-checkout page, its signed webhook to the running app, the success page, the balance."""
+checkout page, its signed webhook to the running app, the success page, the balance; then a
+dispute of that payment, which takes the credits back and flags the organization, and the
+dispute won, which returns them."""
 
 import re
 

@@ -1,5 +1,6 @@
-"""From signup to a first API call, in a real headless Chromium (Debian's), with screenshots
-of each step kept in test-artifacts/e2e/."""
+"""From signup to a first API call, in a real headless Chromium (Debian's): sign up, verify
+the email, create a key, call the API with it, revoke it and be refused. Screenshots of each
+step are kept in test-artifacts/e2e/."""
 
 import re
 import time

@@ -1,5 +1,6 @@
 """The usage page in a real Chromium against a real uvicorn: SVG charts drawn from the
-rollups, and the Live list filled over the WebSocket when the pipeline publishes a call."""
+rollups, the Live list filled over the WebSocket when the pipeline publishes a call, and a
+member removed while watching it told so and sent nothing more."""
 
 import threading
 from datetime import timedelta
