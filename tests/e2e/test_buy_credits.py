@@ -21,6 +21,8 @@ from tests.support import manage_env, serving_nexeon, test_database_url
 
 @pytest.fixture
 def stripe_and_app(transactional_db, redis_client):
+    """(the fake Stripe, the app's base URL): the app calls the fake, which sends it its
+    webhooks."""
     fake = FakeStripe()
     with serving(fake) as stripe_base:
         environment = manage_env(

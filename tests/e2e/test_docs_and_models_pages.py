@@ -46,6 +46,7 @@ def app_with_openai(transactional_db, redis_client):
 
 
 def open_page(browser, base: str, width: int) -> Page:
+    """A page this wide, in a context of its own whose copy buttons may use the clipboard."""
     context = browser.new_context(viewport={"width": width, "height": 900})
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
     return context.new_page()

@@ -116,7 +116,7 @@ def totp_code(secret: str) -> str:
     return format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
 
 
-def sign_in(context: BrowserContext, base: str, email: str) -> None:
+def log_in_context(context: BrowserContext, base: str, email: str) -> None:
     """Signs the context's visitor in, on a page of its own."""
     page = context.new_page()
     log_in(page, base, email, PASSWORD)
@@ -133,9 +133,9 @@ def test_every_page_fits_reads_and_passes_axe(app_verifying, width):
             visitor: browser.new_context(viewport=viewport, bypass_csp=True)
             for visitor in (ANONYMOUS, OWNER, TOTP_USER, TOTP_LOGIN)
         }
-        sign_in(contexts[OWNER], app_verifying, OWNER_EMAIL)
-        sign_in(contexts[TOTP_LOGIN], app_verifying, TOTP_EMAIL)  # stops at the code
-        sign_in(contexts[TOTP_USER], app_verifying, TOTP_EMAIL)
+        log_in_context(contexts[OWNER], app_verifying, OWNER_EMAIL)
+        log_in_context(contexts[TOTP_LOGIN], app_verifying, TOTP_EMAIL)  # stops at the code
+        log_in_context(contexts[TOTP_USER], app_verifying, TOTP_EMAIL)
         page = contexts[TOTP_USER].new_page()
         page.goto(f"{app_verifying}/accounts/2fa/authenticate/")
         page.fill("input[name=code]", totp_code(data["secret"]))
@@ -166,7 +166,7 @@ def test_the_sidebar_is_a_menu_on_narrow_screens_and_tables_keep_columns_on_wide
     seed()
     with chromium() as browser:
         context = browser.new_context(viewport={"width": width, "height": HEIGHTS[width]})
-        sign_in(context, app_verifying, OWNER_EMAIL)
+        log_in_context(context, app_verifying, OWNER_EMAIL)
         page = context.new_page()
         page.goto(f"{app_verifying}/keys/")
         usage_link = page.get_by_role("link", name="Usage", exact=True)
