@@ -5,11 +5,11 @@ the copy button, Redoc, the live feed)."""
 
 from __future__ import annotations
 
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import User
 from accounts.services import api_key_create, organization_create
-from tests.e2e.test_first_api_call import ARTIFACTS, CHROMIUM_ARGS
+from tests.e2e.browser import ARTIFACTS, chromium_page, log_in
 
 PASSWORD = "a-long-passphrase-42"
 
@@ -60,17 +60,11 @@ def test_no_page_breaks_the_content_security_policy(app):
     organization_create(name="Side project", owner=owner)
     api_key_create(organization=acme, name="production", created_by=owner)
     change_user = f"/admin/accounts/user/{owner.pk}/change/"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
     violations: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.expose_function("reportViolation", lambda text: violations.append(text))
-        context.add_init_script(WATCH_VIOLATIONS)
-        page = context.new_page()
+    with chromium_page(1280, 900) as page:
+        page.context.expose_function("reportViolation", lambda text: violations.append(text))
+        page.context.add_init_script(WATCH_VIOLATIONS)
         page.on(
             "console",
             lambda message: (
@@ -86,36 +80,29 @@ def test_no_page_breaks_the_content_security_policy(app):
             assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy, path
             page.wait_for_load_state("networkidle")
 
-        try:
-            for path in SIGNED_OUT_PAGES:
-                visit(path)
-            page.goto(f"{app}/accounts/login/")
-            page.fill("input[name=login]", owner.email)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            expect(page.get_by_role("link", name="API keys")).to_be_visible()
-            for path in [*SIGNED_IN_PAGES, change_user]:
-                visit(path)
-                if path == "/api/docs/":  # Redoc started by the static script
-                    expect(page.get_by_text("NeXeonAI management API").first).to_be_visible()
-                    page.screenshot(path=ARTIFACTS / "csp-api-docs.png")
-                if path == "/usage/":  # the live feed's WebSocket is allowed
-                    expect(page.locator("#live-status")).to_contain_text("Connected")
+        for path in SIGNED_OUT_PAGES:
+            visit(path)
+        log_in(page, app, owner.email, PASSWORD)
+        for path in [*SIGNED_IN_PAGES, change_user]:
+            visit(path)
+            if path == "/api/docs/":  # Redoc started by the static script
+                expect(page.get_by_text("NeXeonAI management API").first).to_be_visible()
+                page.screenshot(path=ARTIFACTS / "csp-api-docs.png")
+            if path == "/usage/":  # the live feed's WebSocket is allowed
+                expect(page.locator("#live-status")).to_contain_text("Connected")
 
-            # The organization switcher submits on change from its static script.
-            page.goto(f"{app}/keys/")
-            page.select_option("#organization", label="Side project")
-            expect(page.locator("#organization option:checked")).to_have_text("Side project")
-            expect(page.get_by_text("No keys yet.")).to_be_visible()
+        # The organization switcher submits on change from its static script.
+        page.goto(f"{app}/keys/")
+        page.select_option("#organization", label="Side project")
+        expect(page.locator("#organization option:checked")).to_have_text("Side project")
+        expect(page.get_by_text("No keys yet.")).to_be_visible()
 
-            # A new management token, shown in the POST's own answer.
-            page.goto(f"{app}/settings/")
-            page.fill("#id_name", "ci")
-            page.click("text=Create token")
-            expect(page.get_by_test_id("new-token")).to_contain_text("nex-mt-")
-            page.screenshot(path=ARTIFACTS / "csp-settings-new-token.png")
-        finally:
-            browser.close()
+        # A new management token, shown in the POST's own answer.
+        page.goto(f"{app}/settings/")
+        page.fill("#id_name", "ci")
+        page.click("text=Create token")
+        expect(page.get_by_test_id("new-token")).to_contain_text("nex-mt-")
+        page.screenshot(path=ARTIFACTS / "csp-settings-new-token.png")
     # One refusal is the policy at work: Redoc's sidebar asks for its maker's logo from
     # their CDN (it hides the image when that fails); nothing leaves for a third party.
     redoc_logo = [v for v in violations if "https://cdn.redoc.ly/redoc/logo-mini.svg" in v]

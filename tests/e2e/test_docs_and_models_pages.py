@@ -6,10 +6,10 @@ test-artifacts/e2e/."""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from apigateway.catalog import catalog_load_defaults
-from tests.e2e.test_first_api_call import ARTIFACTS, CHROMIUM_ARGS
+from tests.e2e.browser import ARTIFACTS
 from tests.support import manage_env, serving_nexeon, test_database_url
 
 WIDTHS = (390, 1280)
@@ -35,7 +35,8 @@ SCROLLING_TABLES = """() => Array.from(document.querySelectorAll(".docs .table-s
 
 
 @pytest.fixture
-def server(transactional_db, redis_client):
+def app_with_openai(transactional_db, redis_client):
+    """The app with OpenAI's key set, so that its models are offered and the others not."""
     catalog_load_defaults()
     environment = manage_env(
         DATABASE_URL=test_database_url(), DEBUG="1", OPENAI_API_KEY="sk-e2e-operator"
@@ -44,27 +45,17 @@ def server(transactional_db, redis_client):
         yield base
 
 
-@pytest.fixture
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
 def open_page(browser, base: str, width: int) -> Page:
+    """A page this wide, in a context of its own whose copy buttons may use the clipboard."""
     context = browser.new_context(viewport={"width": width, "height": 900})
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
     return context.new_page()
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_docs_page_contents_tabs_copy_and_no_overflow(server, browser, width):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page = open_page(browser, server, width)
-    page.goto(f"{server}/docs/")
+def test_docs_page_contents_tabs_copy_and_no_overflow(app_with_openai, browser, width):
+    page = open_page(browser, app_with_openai, width)
+    page.goto(f"{app_with_openai}/docs/")
     expect(page.locator(".docs-toc")).to_be_visible()
     assert page.evaluate(PAGE_OVERFLOW) <= 0
     assert page.evaluate(OVERFLOWING_CODE) == []
@@ -90,7 +81,7 @@ def test_docs_page_contents_tabs_copy_and_no_overflow(server, browser, width):
     shown = page.locator("#example-chat-python").inner_text().strip()
     assert copied == shown
     assert copied.startswith("from openai import OpenAI")
-    assert f'base_url="{server}/v1"' in copied and 'api_key="nex-sk-..."' in copied
+    assert f'base_url="{app_with_openai}/v1"' in copied and 'api_key="nex-sk-..."' in copied
     page.screenshot(path=ARTIFACTS / f"docs-{width}-python-copied.png")
 
     page.locator(".docs-toc").get_by_role("link", name="Errors").click()
@@ -101,10 +92,11 @@ def test_docs_page_contents_tabs_copy_and_no_overflow(server, browser, width):
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_models_page_filters_as_one_types_and_shows_unavailable_models(server, browser, width):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page = open_page(browser, server, width)
-    page.goto(f"{server}/")
+def test_models_page_filters_as_one_types_and_shows_unavailable_models(
+    app_with_openai, browser, width
+):
+    page = open_page(browser, app_with_openai, width)
+    page.goto(f"{app_with_openai}/")
     page.get_by_role("link", name="Models").first.click()
     expect(page.get_by_role("heading", name="Models", exact=True)).to_be_visible()
     assert page.evaluate(PAGE_OVERFLOW) <= 0

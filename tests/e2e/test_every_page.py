@@ -22,7 +22,7 @@ from allauth.mfa.totp.internal.auth import (
     yield_hotp_counters_from_time,
 )
 from django.utils import timezone
-from playwright.sync_api import BrowserContext, expect, sync_playwright
+from playwright.sync_api import BrowserContext, expect
 
 from accounts.models import Membership, Role, User
 from accounts.services import (
@@ -33,10 +33,9 @@ from accounts.services import (
 )
 from billing.money import usd_to_nanos
 from billing.services import credits_grant
+from tests.e2e.browser import ARTIFACTS, chromium, log_in
 from tests.e2e.layout_checks import layout_problems
 from tests.e2e.pages import ANONYMOUS, OWNER, PAGES, TOTP_LOGIN, TOTP_USER, WIDTHS
-from tests.e2e.test_first_api_call import ARTIFACTS, CHROMIUM_ARGS
-from tests.support import manage_env, serving_nexeon, test_database_url
 from tests.usage.conftest import make_record, roll_up
 
 PASSWORD = "a-long-passphrase-42"
@@ -50,15 +49,6 @@ LONG_MODELS = [
     "gpt-4o-mini-2024-07-18",
     "meta-llama/Meta-Llama-3.1-405B-Instruct-Turbo",
 ]
-
-
-@pytest.fixture
-def app(transactional_db, redis_client):
-    environment = manage_env(
-        DATABASE_URL=test_database_url(), DEBUG="1", ACCOUNT_EMAIL_VERIFICATION="mandatory"
-    )
-    with serving_nexeon(environment) as (base, _):
-        yield base
 
 
 def verified_user(email: str) -> User:
@@ -126,100 +116,86 @@ def totp_code(secret: str) -> str:
     return format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
 
 
-def sign_in(context: BrowserContext, base: str, email: str) -> None:
+def log_in_context(context: BrowserContext, base: str, email: str) -> None:
+    """Signs the context's visitor in, on a page of its own."""
     page = context.new_page()
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=login]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_load_state()
+    log_in(page, base, email, PASSWORD)
     page.close()
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_every_page_fits_reads_and_passes_axe(app, width):
+def test_every_page_fits_reads_and_passes_axe(app_verifying, width):
     data = seed()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        try:
-            viewport = {"width": width, "height": HEIGHTS[width]}
-            contexts = {
-                visitor: browser.new_context(viewport=viewport, bypass_csp=True)
-                for visitor in (ANONYMOUS, OWNER, TOTP_USER, TOTP_LOGIN)
-            }
-            sign_in(contexts[OWNER], app, OWNER_EMAIL)
-            sign_in(contexts[TOTP_LOGIN], app, TOTP_EMAIL)  # stops at the code
-            sign_in(contexts[TOTP_USER], app, TOTP_EMAIL)
-            page = contexts[TOTP_USER].new_page()
-            page.goto(f"{app}/accounts/2fa/authenticate/")
-            page.fill("input[name=code]", totp_code(data["secret"]))
-            page.click("main button[type=submit]")
-            expect(page).not_to_have_url(re.compile("/authenticate/"))
-            page.close()
+    with chromium() as browser:
+        viewport = {"width": width, "height": HEIGHTS[width]}
+        contexts = {
+            visitor: browser.new_context(viewport=viewport, bypass_csp=True)
+            for visitor in (ANONYMOUS, OWNER, TOTP_USER, TOTP_LOGIN)
+        }
+        log_in_context(contexts[OWNER], app_verifying, OWNER_EMAIL)
+        log_in_context(contexts[TOTP_LOGIN], app_verifying, TOTP_EMAIL)  # stops at the code
+        log_in_context(contexts[TOTP_USER], app_verifying, TOTP_EMAIL)
+        page = contexts[TOTP_USER].new_page()
+        page.goto(f"{app_verifying}/accounts/2fa/authenticate/")
+        page.fill("input[name=code]", totp_code(data["secret"]))
+        page.click("main button[type=submit]")
+        expect(page).not_to_have_url(re.compile("/authenticate/"))
+        page.close()
 
-            for entry in PAGES:
-                page = contexts[entry.visitor].new_page()
-                response = page.goto(app + entry.path.format(**data))
-                assert response is not None and response.ok, f"{entry.name}: {response}"
-                if "/reauthenticate/" in page.url and entry.name != "reauthenticate":
-                    page.fill("input[name=password]", PASSWORD)
-                    page.click("main button[type=submit]")
-                    expect(page).not_to_have_url(re.compile("/reauthenticate/"))
-                if entry.visitor in (OWNER, TOTP_USER):  # still signed in
-                    expect(page.get_by_role("button", name="Log out")).to_be_visible()
-                page.screenshot(path=ARTIFACTS / f"{entry.name}-{width}.png", full_page=True)
-                problems += [f"{entry.name} at {width}px: {p}" for p in layout_problems(page)]
-                page.close()
-        finally:
-            browser.close()
+        for entry in PAGES:
+            page = contexts[entry.visitor].new_page()
+            response = page.goto(app_verifying + entry.path.format(**data))
+            assert response is not None and response.ok, f"{entry.name}: {response}"
+            if "/reauthenticate/" in page.url and entry.name != "reauthenticate":
+                page.fill("input[name=password]", PASSWORD)
+                page.click("main button[type=submit]")
+                expect(page).not_to_have_url(re.compile("/reauthenticate/"))
+            if entry.visitor in (OWNER, TOTP_USER):  # still signed in
+                expect(page.get_by_role("button", name="Log out")).to_be_visible()
+            page.screenshot(path=ARTIFACTS / f"{entry.name}-{width}.png", full_page=True)
+            problems += [f"{entry.name} at {width}px: {p}" for p in layout_problems(page)]
+            page.close()
     assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_the_sidebar_is_a_menu_on_narrow_screens_and_tables_keep_columns_on_wide(app, width):
+def test_the_sidebar_is_a_menu_on_narrow_screens_and_tables_keep_columns_on_wide(
+    app_verifying, width
+):
     seed()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        try:
-            context = browser.new_context(viewport={"width": width, "height": HEIGHTS[width]})
-            sign_in(context, app, OWNER_EMAIL)
-            page = context.new_page()
-            page.goto(f"{app}/keys/")
-            usage_link = page.get_by_role("link", name="Usage", exact=True)
-            heading = page.get_by_role("heading", name="API keys", level=1)
-            toggle = page.get_by_role("button", name="Menu")
-            if width < MENU_BELOW:
-                expect(toggle).to_be_visible()
-                expect(toggle).to_have_attribute("aria-expanded", "false")
-                expect(usage_link).to_be_hidden()
-                assert heading.bounding_box()["y"] < 300, "the page starts below a block"
-                toggle.click()
-                expect(toggle).to_have_attribute("aria-expanded", "true")
-                expect(usage_link).to_be_visible()
-                page.screenshot(path=ARTIFACTS / f"menu-open-{width}.png")
-                usage_link.click()
-                expect(page).to_have_url(re.compile("/usage/$"))
-            else:
-                expect(toggle).to_be_hidden()
-                expect(usage_link).to_be_visible()
-                assert heading.bounding_box()["y"] < 200
-                # Wide, the request table keeps its columns, Cost included, on screen.
-                page.goto(f"{app}/usage/")
-                table = page.locator("table.requests")
-                expect(table).not_to_have_attribute("data-stacked", "")
-                cost = table.get_by_role("columnheader", name="Cost")
-                assert cost.bounding_box()["x"] + cost.bounding_box()["width"] <= width
-                page.screenshot(path=ARTIFACTS / f"usage-columns-{width}.png")
-            if width == 390:  # and a phone stacks it, one card per call
-                page.goto(f"{app}/usage/")
-                expect(page.locator("table.requests")).to_have_attribute("data-stacked", "")
-                first = page.locator("table.requests tbody tr").first
-                expect(first.locator("td[data-label=Cost]")).to_be_visible()
-        finally:
-            browser.close()
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": width, "height": HEIGHTS[width]})
+        log_in_context(context, app_verifying, OWNER_EMAIL)
+        page = context.new_page()
+        page.goto(f"{app_verifying}/keys/")
+        usage_link = page.get_by_role("link", name="Usage", exact=True)
+        heading = page.get_by_role("heading", name="API keys", level=1)
+        toggle = page.get_by_role("button", name="Menu")
+        if width < MENU_BELOW:
+            expect(toggle).to_be_visible()
+            expect(toggle).to_have_attribute("aria-expanded", "false")
+            expect(usage_link).to_be_hidden()
+            assert heading.bounding_box()["y"] < 300, "the page starts below a block"
+            toggle.click()
+            expect(toggle).to_have_attribute("aria-expanded", "true")
+            expect(usage_link).to_be_visible()
+            page.screenshot(path=ARTIFACTS / f"menu-open-{width}.png")
+            usage_link.click()
+            expect(page).to_have_url(re.compile("/usage/$"))
+        else:
+            expect(toggle).to_be_hidden()
+            expect(usage_link).to_be_visible()
+            assert heading.bounding_box()["y"] < 200
+            # Wide, the request table keeps its columns, Cost included, on screen.
+            page.goto(f"{app_verifying}/usage/")
+            table = page.locator("table.requests")
+            expect(table).not_to_have_attribute("data-stacked", "")
+            cost = table.get_by_role("columnheader", name="Cost")
+            assert cost.bounding_box()["x"] + cost.bounding_box()["width"] <= width
+            page.screenshot(path=ARTIFACTS / f"usage-columns-{width}.png")
+        if width == 390:  # and a phone stacks it, one card per call
+            page.goto(f"{app_verifying}/usage/")
+            expect(page.locator("table.requests")).to_have_attribute("data-stacked", "")
+            first = page.locator("table.requests tbody tr").first
+            expect(first.locator("td[data-label=Cost]")).to_be_visible()

@@ -1,98 +1,50 @@
-"""From signup to a first API call, in a real headless Chromium (Debian's), with screenshots
-of each step kept in test-artifacts/e2e/."""
+"""From signup to a first API call, in a real headless Chromium (Debian's): sign up, verify
+the email, create a key, call the API with it, revoke it and be refused. Screenshots of each
+step are kept in test-artifacts/e2e/."""
 
 import re
 import time
-from pathlib import Path
 
 import openai
-import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from apigateway.catalog import catalog_load_defaults
-from tests.support import PROJECT_DIR, manage_env, serving_nexeon, test_database_url
-
-ARTIFACTS = PROJECT_DIR / "test-artifacts" / "e2e"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def server(transactional_db, redis_client, tmp_path):
-    catalog_load_defaults()
-    mail_dir = tmp_path / "mail"
-    environment = manage_env(
-        DATABASE_URL=test_database_url(),
-        DEBUG="1",
-        EMAIL_URL=f"filemail://{mail_dir}",
-        ACCOUNT_EMAIL_VERIFICATION="mandatory",
-        OPENAI_API_KEY="sk-e2e-operator",
-        GATEWAY_KEY_CACHE_SECONDS="2",
-    )
-    with serving_nexeon(environment) as (base, _):
-        yield base, mail_dir
-
-
-def confirmation_link(mail_dir: Path, timeout: float = 10) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for mail in mail_dir.glob("*.log") if mail_dir.exists() else []:
-            found = re.search(r"https?://\S+/accounts/confirm-email/\S+/", mail.read_text())
-            if found:
-                return found.group(0)
-        time.sleep(0.1)
-    raise AssertionError("no confirmation email arrived")
+from tests.e2e.browser import ARTIFACTS, chromium_page
+from tests.e2e.mail import confirmation_link
 
 
 def test_sign_up_verify_create_a_key_call_the_api_revoke_and_be_refused(server):
     base, mail_dir = server
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        page = browser.new_page()
-        try:
-            page.goto(f"{base}/accounts/signup/")
-            page.fill("input[name=email]", "ada@example.com")
-            page.fill("input[name=password1]", "a-long-passphrase-42")
-            page.fill("input[name=password2]", "a-long-passphrase-42")
-            page.screenshot(path=ARTIFACTS / "1-signup.png")
-            page.click("button[type=submit]")
-            expect(page.get_by_text("Verify", exact=False).first).to_be_visible()
-            page.screenshot(path=ARTIFACTS / "2-verify-email-sent.png")
+    with chromium_page(1280, 720) as page:
+        page.goto(f"{base}/accounts/signup/")
+        page.fill("input[name=email]", "ada@example.com")
+        page.fill("input[name=password1]", "a-long-passphrase-42")
+        page.fill("input[name=password2]", "a-long-passphrase-42")
+        page.screenshot(path=ARTIFACTS / "1-signup.png")
+        page.click("button[type=submit]")
+        expect(page.get_by_text("Verify", exact=False).first).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "2-verify-email-sent.png")
 
-            page.goto(confirmation_link(mail_dir))
-            page.click("button[type=submit]")
-            expect(page.get_by_role("heading", name=re.compile("organization"))).to_be_visible()
-            page.screenshot(path=ARTIFACTS / "3-overview.png")
+        page.goto(confirmation_link(mail_dir))
+        page.click("button[type=submit]")
+        expect(page.get_by_role("heading", name=re.compile("organization"))).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "3-overview.png")
 
-            page.goto(f"{base}/keys/")
-            page.fill("input[name=name]", "e2e key")
-            page.click("text=Create key")
-            key = page.get_by_test_id("new-key").inner_text().strip()
-            assert key.startswith("nex-sk-")
-            page.screenshot(path=ARTIFACTS / "4-key-created.png")
+        page.goto(f"{base}/keys/")
+        page.fill("input[name=name]", "e2e key")
+        page.click("text=Create key")
+        key = page.get_by_test_id("new-key").inner_text().strip()
+        assert key.startswith("nex-sk-")
+        page.screenshot(path=ARTIFACTS / "4-key-created.png")
 
-            client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
-            assert "gpt-4o" in {model.id for model in client.models.list().data}
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
+        assert "gpt-4o" in {model.id for model in client.models.list().data}
 
-            page.goto(f"{base}/keys/")  # (a reload would post the form again)
-            assert key not in page.content()  # shown once
-            page.click("a[aria-label='Revoke e2e key']")  # asks first
-            page.click("button:has-text('Revoke key')")
-            expect(page.get_by_text("revoked").first).to_be_visible()
-            page.screenshot(path=ARTIFACTS / "5-key-revoked.png")
-        finally:
-            browser.close()
+        page.goto(f"{base}/keys/")  # (a reload would post the form again)
+        assert key not in page.content()  # shown once
+        page.click("a[aria-label='Revoke e2e key']")  # asks first
+        page.click("button:has-text('Revoke key')")
+        expect(page.get_by_text("revoked").first).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "5-key-revoked.png")
 
     deadline = time.monotonic() + 5
     while True:

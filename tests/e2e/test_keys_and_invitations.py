@@ -12,24 +12,14 @@ from pathlib import Path
 import openai
 import pytest
 from allauth.account.models import EmailAddress
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import User
 from accounts.services import organization_create
-from tests.e2e.test_first_api_call import ARTIFACTS, CHROMIUM_ARGS, confirmation_link
+from tests.e2e.browser import ARTIFACTS, log_in
+from tests.e2e.mail import confirmation_link
 
 PASSWORD = "a-long-passphrase-42"
-
-
-@pytest.fixture
-def browser():
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 def owner_with_organization(email: str, name: str) -> User:
@@ -50,14 +40,6 @@ def grace(server) -> User:
     return owner_with_organization("grace@example.com", "Compilers Inc")
 
 
-def log_in(page: Page, base: str, email: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=login]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.get_by_role("link", name="API keys")).to_be_visible()
-
-
 def eventually(check, seconds: float = 6.0):
     """`check()`'s result once its assertions hold (the gateway's key cache)."""
     deadline = time.monotonic() + seconds
@@ -73,7 +55,7 @@ def eventually(check, seconds: float = 6.0):
 def test_edit_a_key_after_creation_then_revoke_it_after_confirming(server, ada, browser):
     base, _ = server
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    log_in(page, base, "ada@example.com")
+    log_in(page, base, "ada@example.com", PASSWORD)
     page.goto(f"{base}/keys/")
     page.fill("input[name=name]", "ci")
     page.click("text=Create key")
@@ -154,7 +136,7 @@ def invitation_link(mail_dir: Path) -> str:
 def test_an_invitation_is_accepted_by_a_new_signup_after_email_verification(server, grace, browser):
     base, mail_dir = server
     owners = browser.new_page(viewport={"width": 1280, "height": 900})
-    log_in(owners, base, "grace@example.com")
+    log_in(owners, base, "grace@example.com", PASSWORD)
     owners.goto(f"{base}/members/")
     owners.fill("input[name=email]", "linus@example.com")
     owners.select_option("#id_role", "admin")  # the invitation's, not a member's

@@ -1,25 +1,24 @@
 """The usage page in a real Chromium against a real uvicorn: SVG charts drawn from the
-rollups, and the Live list filled over the WebSocket when the pipeline publishes a call."""
+rollups, the Live list filled over the WebSocket when the pipeline publishes a call, and a
+member removed while watching it told so and sent nothing more."""
 
 import threading
 from datetime import timedelta
 
 from django.db import connection
 from django.utils import timezone
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import Membership, Role, User
 from accounts.services import api_key_create, membership_remove, organization_create
-from tests.e2e.test_first_api_call import ARTIFACTS, CHROMIUM_ARGS
+from tests.e2e.browser import ARTIFACTS, chromium_page, log_in
 from tests.usage.conftest import make_record, roll_up
 from usage.live import publish
 
 
-def log_in(page, base: str, email: str, password: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=login]", email)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+def live_row(page, record):
+    """The Live list's row for a usage record."""
+    return page.locator(f'#live-feed li[data-request-id="{record.request_id}"]')
 
 
 def test_usage_page_draws_charts_and_shows_live_calls(app):
@@ -42,37 +41,29 @@ def test_usage_page_draws_charts_and_shows_live_calls(app):
     # Written before the browser starts: Playwright's sync API runs an event loop in this
     # thread, where the ORM refuses to run (publish() needs no query for a loaded key).
     live = make_record(organization, prod, model="gpt-4o", cost_nanos=1_234_567)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+    with chromium_page(1280, 900) as page:
+        log_in(page, app, "ada@example.com", "a-long-passphrase-42")
+        page.goto(f"{app}/usage/")
+        expect(page.locator("svg#chart-spend rect.bar").first).to_be_visible()
+        expect(page.locator("svg#chart-model-spend rect.bar")).to_have_count(4)
+        expect(page.locator("#live-status")).to_contain_text("Connected")
+        page.screenshot(path=ARTIFACTS / "usage-1-day.png", full_page=True)
+
+        publish([live])  # as the pipeline does after writing a batch
+        row = live_row(page, live)
+        expect(row).to_contain_text("$0.001234567")
+        expect(row).to_contain_text("production")
+        page.locator("#live-feed").scroll_into_view_if_needed()
+        page.screenshot(path=ARTIFACTS / "usage-2-live.png")
+
+        page.get_by_test_id("granularity-hour").click()
+        expect(page.locator("#chart-requests-title")).to_have_text(
+            "Requests per hour, last 48 hours"
         )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        try:
-            log_in(page, app, "ada@example.com", "a-long-passphrase-42")
-            page.goto(f"{app}/usage/")
-            expect(page.locator("svg#chart-spend rect.bar").first).to_be_visible()
-            expect(page.locator("svg#chart-model-spend rect.bar")).to_have_count(4)
-            expect(page.locator("#live-status")).to_contain_text("Connected")
-            page.screenshot(path=ARTIFACTS / "usage-1-day.png", full_page=True)
-
-            publish([live])  # as the pipeline does after writing a batch
-            row = page.locator(f'#live-feed li[data-request-id="{live.request_id}"]')
-            expect(row).to_contain_text("$0.001234567")
-            expect(row).to_contain_text("production")
-            page.locator("#live-feed").scroll_into_view_if_needed()
-            page.screenshot(path=ARTIFACTS / "usage-2-live.png")
-
-            page.get_by_test_id("granularity-hour").click()
-            expect(page.locator("#chart-requests-title")).to_have_text(
-                "Requests per hour, last 48 hours"
-            )
-            page.select_option("#f-status", "error")
-            page.click("text=Filter")
-            expect(page.locator("table.requests tbody tr")).to_have_count(8)
-            page.screenshot(path=ARTIFACTS / "usage-3-hour-errors.png", full_page=True)
-        finally:
-            browser.close()
+        page.select_option("#f-status", "error")
+        page.click("text=Filter")
+        expect(page.locator("table.requests tbody tr")).to_have_count(8)
+        page.screenshot(path=ARTIFACTS / "usage-3-hour-errors.png", full_page=True)
 
 
 def test_a_member_removed_while_watching_is_told_and_gets_nothing_more(app):
@@ -96,35 +87,23 @@ def test_a_member_removed_while_watching_is_told_and_gets_nothing_more(app):
         thread.start()
         thread.join(30)
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+    with chromium_page(1280, 900) as page:
+        log_in(page, app, "bob@example.com", "a-long-passphrase-43")
+        page.goto(f"{app}/usage/")
+        expect(page.locator("#live-status")).to_contain_text("Connected")
+        in_a_thread(lambda: publish([before]))
+        expect(live_row(page, before)).to_be_visible()
+        in_a_thread(
+            lambda: membership_remove(
+                membership=Membership.objects.get(user=member, organization=organization),
+                by=by,
+            )
         )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        try:
-            log_in(page, app, "bob@example.com", "a-long-passphrase-43")
-            page.goto(f"{app}/usage/")
-            expect(page.locator("#live-status")).to_contain_text("Connected")
-            in_a_thread(lambda: publish([before]))
-            expect(
-                page.locator(f'#live-feed li[data-request-id="{before.request_id}"]')
-            ).to_be_visible()
-            in_a_thread(
-                lambda: membership_remove(
-                    membership=Membership.objects.get(user=member, organization=organization),
-                    by=by,
-                )
-            )
-            page.wait_for_timeout(1200)  # what the socket knows is now older than a second
-            in_a_thread(lambda: publish([after]))
-            expect(page.locator("#live-status")).to_have_text(
-                "You are no longer a member of this organization.", timeout=8000
-            )
-            expect(
-                page.locator(f'#live-feed li[data-request-id="{after.request_id}"]')
-            ).to_have_count(0)
-            page.locator("#live-status").scroll_into_view_if_needed()
-            page.screenshot(path=ARTIFACTS / "usage-4-live-removed.png")
-        finally:
-            browser.close()
+        page.wait_for_timeout(1200)  # what the socket knows is now older than a second
+        in_a_thread(lambda: publish([after]))
+        expect(page.locator("#live-status")).to_have_text(
+            "You are no longer a member of this organization.", timeout=8000
+        )
+        expect(live_row(page, after)).to_have_count(0)
+        page.locator("#live-status").scroll_into_view_if_needed()
+        page.screenshot(path=ARTIFACTS / "usage-4-live-removed.png")
