@@ -99,6 +99,7 @@ def test_models_page_filters_as_one_types_and_shows_unavailable_models(
     page.goto(f"{app_with_openai}/")
     page.get_by_role("link", name="Models").first.click()
     expect(page.get_by_role("heading", name="Models", exact=True)).to_be_visible()
+    page.wait_for_load_state("load")  # measured once the stylesheet applies, not before
     assert page.evaluate(PAGE_OVERFLOW) <= 0
     cards = page.locator(".model-card:visible")
     total = cards.count()
