@@ -21,9 +21,9 @@ PRODUCT_NAME = "NeXeonAI"
 
 @dataclass(frozen=True)
 class BrandedSite:
-    """What allauth's mail templates call `current_site`: the product's name. Without
-    django.contrib.sites allauth would name the site after the request's host (such as
-    "127.0.0.1:8100")."""
+    """What allauth's mail templates call `current_site`: the product's name. Without it,
+    and without django.contrib.sites, allauth names the site after the request's host (such
+    as "127.0.0.1:8100")."""
 
     name: str
     domain: str
