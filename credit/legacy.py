@@ -39,7 +39,7 @@ class Moved:
 
     @property
     def anything(self) -> bool:
-        return any((self.organizations, self.holds, self.spend_counters, self.usage))
+        return any((self.organizations, self.holds, self.spend_counters, self.windows, self.usage))
 
 
 def _run(

@@ -6,6 +6,7 @@ booked exactly once and the same balance."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import orjson
@@ -15,7 +16,7 @@ from django.core.management import call_command
 from accounts.services import api_key_create
 from billing.selectors import ledger_figures
 from billing.services import credits_grant
-from credit import keys, scripts
+from credit import keys, legacy, scripts
 from credit.stores import current as credit_store
 from tests.ledger_check import assert_balance_reconciles
 from usage import pipeline
@@ -113,3 +114,12 @@ def test_an_old_layout_is_moved_and_booked_exactly_once(organization, owner, red
 
     call_command("migrate_credit_keys")  # again: nothing left to move
     assert credit_store().credit_state(org).available == 10_000 - 1_500
+
+
+def test_a_run_that_moves_only_rate_windows_says_so(redis_client, caplog):
+    redis_client.zadd(f"{OLD}rl:org:41", {"req_1": time.time()})
+    with caplog.at_level(logging.WARNING, logger="credit.legacy"):
+        moved = legacy.migrate(redis_client, lambda key_ids: {})
+    assert moved.windows == 1 and moved.anything
+    assert "moved to the sharded layout" in caplog.text
+    assert redis_client.exists(keys.organization_window(41))
