@@ -1,5 +1,7 @@
 """The served apps and the browser that the e2e tests share."""
 
+from collections.abc import Iterator
+
 import pytest
 
 from apigateway.catalog import catalog_load_defaults
@@ -7,24 +9,24 @@ from tests.e2e.browser import chromium
 from tests.support import manage_env, serving_nexeon, test_database_url
 
 
-@pytest.fixture
-def app(transactional_db, redis_client):
-    """The app served by uvicorn, as `make run` serves it (DEBUG, no e-mail verification)."""
+def _served(verification: str) -> Iterator[str]:
     environment = manage_env(
-        DATABASE_URL=test_database_url(), DEBUG="1", ACCOUNT_EMAIL_VERIFICATION="none"
+        DATABASE_URL=test_database_url(), DEBUG="1", ACCOUNT_EMAIL_VERIFICATION=verification
     )
     with serving_nexeon(environment) as (base, _):
         yield base
+
+
+@pytest.fixture
+def app(transactional_db, redis_client):
+    """The app served by uvicorn, as `make run` serves it (DEBUG, no e-mail verification)."""
+    yield from _served("none")
 
 
 @pytest.fixture
 def app_verifying(transactional_db, redis_client):
     """The app served by uvicorn with mandatory e-mail verification, as in production."""
-    environment = manage_env(
-        DATABASE_URL=test_database_url(), DEBUG="1", ACCOUNT_EMAIL_VERIFICATION="mandatory"
-    )
-    with serving_nexeon(environment) as (base, _):
-        yield base
+    yield from _served("mandatory")
 
 
 @pytest.fixture
